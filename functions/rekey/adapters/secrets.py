@@ -1,0 +1,182 @@
+"""AWS Secrets Manager: the user's secret, its staged and current versions, the rotation intent."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..domain.errors import NotFound
+from ..domain.models import Intent, SecretState
+from .errors import aws_call
+from .iam import NewKey
+
+PERMISSIONS = {
+    "spoke_list": ("secretsmanager:ListSecrets",),
+    # Only on secrets named after the configured template (rekey/* by default).
+    "spoke_secret": (
+        "secretsmanager:CreateSecret",
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecretVersionStage",
+        "secretsmanager:PutResourcePolicy",
+        "secretsmanager:TagResource",
+        "secretsmanager:UntagResource",
+    ),
+}
+
+CURRENT, PENDING = "AWSCURRENT", "AWSPENDING"
+TOKEN_PREFIX = "rekey-access-key-"
+OWNER_TAG = "rekey:user-id"
+INTENT_AT_TAG = "rekey:rotation-started"
+INTENT_KEYS_TAG = "rekey:rotation-known-keys"
+NO_KEYS = "none"
+
+
+def version_token(key_id: str) -> str:
+    """The ClientRequestToken of the version holding `key_id`: deterministic, so a retried
+    PutSecretValue is a no-op, and readable, so the current key is known without the secret."""
+    return TOKEN_PREFIX + key_id
+
+
+def _key_of(version_id: str | None) -> str | None:
+    if version_id and version_id.startswith(TOKEN_PREFIX):
+        return version_id[len(TOKEN_PREFIX) :]
+    return None
+
+
+@dataclass(frozen=True)
+class SecretRecord:
+    state: SecretState
+    owner_user_id: str | None = None
+    current_version_id: str | None = None
+
+
+class SecretsAdapter:
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def read(self, name: str) -> SecretRecord:
+        """The secret's state: 1 call, plus one for a version rekey did not write."""
+        try:
+            with aws_call(f"secretsmanager:DescribeSecret {name}"):
+                meta = self._client.describe_secret(SecretId=name)
+        except NotFound:
+            return SecretRecord(SecretState())
+        stages = meta.get("VersionIdsToStages", {})
+        current = next((v for v, s in stages.items() if CURRENT in s), None)
+        pending = next((v for v, s in stages.items() if PENDING in s and CURRENT not in s), None)
+        current_key = _key_of(current)
+        if current and current_key is None:
+            current_key = self._foreign_current_key(name)
+        tags = {t["Key"]: t["Value"] for t in meta.get("Tags", [])}
+        state = SecretState(
+            exists=True,
+            current_key_id=current_key,
+            pending_key_id=_key_of(pending),
+            intent=_intent(tags),
+        )
+        return SecretRecord(state, tags.get(OWNER_TAG), current)
+
+    def _foreign_current_key(self, name: str) -> str | None:
+        """The key id of a current version written by someone else (e.g. the classic recipe)."""
+        with aws_call(f"secretsmanager:GetSecretValue {name}"):
+            value = self._client.get_secret_value(SecretId=name, VersionStage=CURRENT)
+        try:
+            key_id = json.loads(value.get("SecretString") or "{}").get("AccessKey")
+        except (ValueError, AttributeError):
+            return None
+        return key_id if isinstance(key_id, str) else None
+
+    def names_with_intent(self) -> set[str]:
+        """Secrets with a rotation in flight (1 call per 100 such secrets)."""
+        names: set[str] = set()
+        kwargs: dict[str, Any] = {"Filters": [{"Key": "tag-key", "Values": [INTENT_AT_TAG]}]}
+        while True:
+            with aws_call("secretsmanager:ListSecrets"):
+                page = self._client.list_secrets(**kwargs)
+            names.update(s["Name"] for s in page.get("SecretList", []))
+            if not page.get("NextToken"):
+                return names
+            kwargs["NextToken"] = page["NextToken"]
+
+    def begin_rotation(
+        self,
+        name: str,
+        *,
+        exists: bool,
+        owner_user_id: str,
+        known_key_ids: list[str],
+        at: datetime,
+        policy: dict[str, Any],
+        kms_key_id: str | None,
+    ) -> None:
+        """Record the intent (creating the secret, empty, if needed) and apply the policy."""
+        tags = [
+            {"Key": OWNER_TAG, "Value": owner_user_id},
+            {"Key": INTENT_AT_TAG, "Value": at.strftime("%Y-%m-%dT%H:%M:%SZ")},
+            {"Key": INTENT_KEYS_TAG, "Value": " ".join(sorted(known_key_ids)) or NO_KEYS},
+        ]
+        if exists:
+            with aws_call(f"secretsmanager:TagResource {name}"):
+                self._client.tag_resource(SecretId=name, Tags=tags)
+        else:
+            kwargs: dict[str, Any] = {
+                "Name": name,
+                "Description": "IAM access key managed by rekey",
+                "Tags": tags,
+            }
+            if kms_key_id:
+                kwargs["KmsKeyId"] = kms_key_id
+            with aws_call(f"secretsmanager:CreateSecret {name}"):
+                self._client.create_secret(**kwargs)
+        with aws_call(f"secretsmanager:PutResourcePolicy {name}"):
+            self._client.put_resource_policy(SecretId=name, ResourcePolicy=json.dumps(policy), BlockPublicPolicy=True)
+
+    def stage(self, name: str, key: NewKey) -> None:
+        """Store the new key as AWSPENDING; retrying with the same key is a no-op."""
+        value = json.dumps({"AccessKey": key.key_id, "SecretKey": key.secret_access_key})
+        with aws_call(f"secretsmanager:PutSecretValue {name}"):
+            self._client.put_secret_value(
+                SecretId=name,
+                SecretString=value,
+                ClientRequestToken=version_token(key.key_id),
+                VersionStages=[PENDING],
+            )
+
+    def staged_secret(self, name: str, key_id: str) -> str:
+        """The secret half of a staged key, to finish an interrupted rotation."""
+        with aws_call(f"secretsmanager:GetSecretValue {name}"):
+            value = self._client.get_secret_value(SecretId=name, VersionId=version_token(key_id))
+        return json.loads(value["SecretString"])["SecretKey"]
+
+    def promote(self, name: str, key_id: str, current_version_id: str | None) -> None:
+        """Make the staged version AWSCURRENT (the old one becomes AWSPREVIOUS), unstage it.
+        `current_version_id` is the version that was current before staging; None means the
+        secret had no version, so Secrets Manager made the staged one current already."""
+        token = version_token(key_id)
+        if current_version_id is not None and current_version_id != token:
+            with aws_call(f"secretsmanager:UpdateSecretVersionStage {name}"):
+                self._client.update_secret_version_stage(
+                    SecretId=name, VersionStage=CURRENT, MoveToVersionId=token, RemoveFromVersionId=current_version_id
+                )
+        with aws_call(f"secretsmanager:UpdateSecretVersionStage {name}"):
+            self._client.update_secret_version_stage(SecretId=name, VersionStage=PENDING, RemoveFromVersionId=token)
+
+    def clear_intent(self, name: str) -> None:
+        with aws_call(f"secretsmanager:UntagResource {name}"):
+            self._client.untag_resource(SecretId=name, TagKeys=[INTENT_AT_TAG, INTENT_KEYS_TAG])
+
+
+def _intent(tags: dict[str, str]) -> Intent | None:
+    started = tags.get(INTENT_AT_TAG)
+    if not started:
+        return None
+    try:
+        at = datetime.fromisoformat(started.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    known = tags.get(INTENT_KEYS_TAG, NO_KEYS)
+    return Intent(at, frozenset() if known == NO_KEYS else frozenset(known.split()))

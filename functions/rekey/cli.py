@@ -1,0 +1,176 @@
+"""The `rekey` command: the same use cases and handlers as the Lambdas, configured by the
+same environment variables."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .domain.errors import ConfigurationError, RekeyError
+from .handlers import worker
+from .local.sqs_source import LambdaContext, drain
+from .runtime import Runtime
+from .service import SweepResult, WorkOutcome, new_sweep_id, sweep
+from .settings import REQUIRED, Settings
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+DESCRIPTION = """\
+Rotate IAM user access keys across an AWS Organization.
+
+Configured by environment variables (the same as the Lambdas): REKEY_WORK_QUEUE_URL and
+REKEY_TOPIC_ARN are required; see README.md for the rest. AWS_ENDPOINT_URL points every
+client at an emulator.
+"""
+
+EPILOG = """\
+examples:
+  rekey sweep --dry-run          what would be queued today, writing nothing
+  rekey run                      one day of production: sweep, then drain the work queue
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rekey", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "sweep",
+        help="scan every account and queue today's work items",
+        description="Scan every ACTIVE account of the organization and queue one work item per key action.",
+        epilog="example:\n  rekey sweep --dry-run --json | jq '.accounts[].items'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the plan; queue and announce nothing")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser(
+        "work",
+        help="run the worker over the work queue",
+        description="Run the worker handler over the work queue until no message is visible. Failed items "
+        "stay on the queue for redelivery and, after the queue's maxReceiveCount, its DLQ.",
+        epilog="example:\n  rekey work --drain",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--drain", action="store_true", required=True, help="process until the queue is empty")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser(
+        "run",
+        help="one day of production: sweep, then drain the work queue",
+        description="Sweep, then drain the work queue: what the scheduled Lambdas do in a day.",
+        epilog="example:\n  rekey run --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _configure_logging([logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)])
+    try:
+        rt = Runtime.build(Settings.from_env(require=REQUIRED))
+        if args.command == "sweep":
+            return _sweep(rt, dry_run=args.dry_run, as_json=args.json)
+        if args.command == "work":
+            return _work(rt, as_json=args.json)
+        return max(_sweep(rt, dry_run=False, as_json=args.json), _work(rt, as_json=args.json))
+    except ConfigurationError as exc:
+        print(f"rekey: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except RekeyError as exc:
+        print(f"rekey: {exc.code}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _configure_logging(level: int) -> None:
+    """Plain log lines on stderr (stdout carries the command's output); the Lambdas log JSON."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    for name in ("rekey", "aws_lambda_powertools"):
+        log = logging.getLogger(name)
+        log.handlers = [handler]
+        log.setLevel(level)
+        log.propagate = False
+
+
+def _sweep(rt: Runtime, *, dry_run: bool, as_json: bool) -> int:
+    result = sweep(rt, new_sweep_id(rt.now()), dry_run=dry_run)
+    if as_json:
+        print(json.dumps(sweep_json(result, dry_run=dry_run), indent=2))
+    else:
+        print(sweep_text(result, dry_run=dry_run))
+    return EXIT_FAILED if result.failed else EXIT_OK
+
+
+def sweep_json(result: SweepResult, *, dry_run: bool) -> dict[str, Any]:
+    return {
+        "sweep_id": result.sweep_id,
+        "dry_run": dry_run,
+        "accounts": [
+            {
+                "account_id": a.account_id,
+                "name": a.account_name,
+                "users_in_scope": a.users_in_scope,
+                "users_checked": a.users_checked,
+                "error": a.error,
+                "items": [i.model_dump(mode="json") for i in a.items],
+                "notifications": [n.model_dump(mode="json", exclude_none=True) for n in a.notifications],
+            }
+            for a in result.accounts
+        ],
+    }
+
+
+def sweep_text(result: SweepResult, *, dry_run: bool) -> str:
+    verb = "would queue" if dry_run else "queued"
+    lines = [f"sweep {result.sweep_id}: {len(result.accounts)} account(s), {verb} {len(result.items)} work item(s)"]
+    for a in result.accounts:
+        label = f"{a.account_id} {a.account_name}".strip()
+        if a.error:
+            lines.append(f"  {label}: FAILED {a.error}")
+            continue
+        lines.append(f"  {label}: {a.users_in_scope} user(s) in scope, {a.users_checked} checked")
+        for i in a.items:
+            lines.append(f"    {i.action.value:<16} {i.user_name:<24} {i.key_id or '-':<22} {i.reason}")
+        for n in a.notifications:
+            lines.append(f"    {n.event.value:<16} {n.user_name or '-':<24} {n.message}")
+    return "\n".join(lines)
+
+
+def _work(rt: Runtime, *, as_json: bool) -> int:
+    outcomes: list[WorkOutcome] = []
+
+    def handler(event: dict[str, Any]) -> dict[str, Any]:
+        return worker.handler(event, LambdaContext.new("rekey-worker"), rt=rt, outcomes=outcomes)
+
+    result = drain(rt.clients.hub("sqs"), rt.settings.work_queue_url, handler)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "received": result.received,
+                    "succeeded": result.succeeded,
+                    "failed": result.failed,
+                    "outcomes": [
+                        {"item": o.item.model_dump(mode="json"), "status": o.status, "detail": o.detail}
+                        for o in outcomes
+                    ],
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(f"work: {result.received} item(s): {result.succeeded} handled, {result.failed} failed (left for retry)")
+        for o in outcomes:
+            print(f"  {o.status:<8} {o.item.action.value:<16} {o.item.account_id}/{o.item.user_name}: {o.detail}")
+    return EXIT_FAILED if result.failed else EXIT_OK

@@ -1,0 +1,1 @@
+"""The pure core: models, policy and the lifecycle decision. No boto3, no clock, no environment."""

@@ -1,0 +1,49 @@
+"""Domain errors: adapters translate AWS error codes into these; nothing branches on message text."""
+
+
+class RekeyError(Exception):
+    """Base of every error rekey raises on purpose."""
+
+    code = "error"
+
+
+class AccessDenied(RekeyError):
+    code = "access-denied"
+
+
+class NotFound(RekeyError):
+    code = "not-found"
+
+
+class Throttled(RekeyError):
+    code = "throttled"
+
+
+class LimitExceeded(RekeyError):
+    code = "limit-exceeded"
+
+
+class Conflict(RekeyError):
+    """The resource changed under us (a concurrent worker, a reused token)."""
+
+    code = "conflict"
+
+
+class Unavailable(RekeyError):
+    """The service failed or could not be reached after retries."""
+
+    code = "unavailable"
+
+
+class InvalidRequest(RekeyError):
+    code = "invalid-request"
+
+
+class KeyVerificationFailed(RekeyError):
+    """A freshly created key did not authenticate as its user within the retry window."""
+
+    code = "key-verification-failed"
+
+
+class ConfigurationError(RekeyError):
+    code = "configuration"

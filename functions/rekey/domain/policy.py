@@ -1,0 +1,94 @@
+"""Who is in scope and with which policy, from a user's tags."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .models import Policy
+
+ROTATE_TAG = "rekey:rotate-after-days"
+DEACTIVATE_TAG = "rekey:deactivate-after-days"
+DELETE_TAG = "rekey:delete-after-days"
+OWNER_TAG = "rekey:owner"
+OVERRIDE_TAGS = (ROTATE_TAG, DEACTIVATE_TAG, DELETE_TAG)
+
+_INTEGER = re.compile(r"[0-9]{1,5}")
+
+
+class OptIn(StrEnum):
+    IN = "in"
+    OUT = "out"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Organisation-wide limits a per-user override must stay inside."""
+
+    min_rotate_after_days: int = 1
+    max_rotate_after_days: int = 90
+    max_delete_after_days: int = 365
+
+
+class PolicyError(ValueError):
+    """A user's tags do not describe a valid policy; the user is misconfigured and untouched."""
+
+
+def opt_in(tags: Mapping[str, str], tag_key: str) -> tuple[OptIn, str]:
+    """Read the opt-in tag. `true`/`false` in any case opt in/out; anything else is invalid,
+    because the spoke role's IAM condition only lets rekey write keys of users tagged `true`."""
+    if tag_key not in tags:
+        return OptIn.OUT, "not tagged"
+    value = tags[tag_key]
+    lowered = value.lower()
+    if lowered == "true":
+        return OptIn.IN, "tagged true"
+    if lowered == "false":
+        return OptIn.OUT, "tagged false"
+    return OptIn.INVALID, f"tag {tag_key}={value!r} is neither 'true' nor 'false'"
+
+
+def resolve_policy(tags: Mapping[str, str], default: Policy, bounds: Bounds) -> Policy:
+    """The user's policy: the org default with per-user overrides applied, validated.
+
+    Raises PolicyError with a sentence a user can act on."""
+    values = {
+        ROTATE_TAG: default.rotate_after_days,
+        DEACTIVATE_TAG: default.deactivate_after_days,
+        DELETE_TAG: default.delete_after_days,
+    }
+    for tag in OVERRIDE_TAGS:
+        if tag in tags:
+            raw = tags[tag]
+            if not _INTEGER.fullmatch(raw):
+                raise PolicyError(f"tag {tag}={raw!r} is not a whole number of days")
+            values[tag] = int(raw)
+    policy = Policy(values[ROTATE_TAG], values[DEACTIVATE_TAG], values[DELETE_TAG])
+    check_policy(policy, bounds)
+    return policy
+
+
+def check_policy(policy: Policy, bounds: Bounds) -> None:
+    """Raise PolicyError unless rotate < deactivate < delete, inside the bounds."""
+    rotate, deactivate, delete = (
+        policy.rotate_after_days,
+        policy.deactivate_after_days,
+        policy.delete_after_days,
+    )
+    if not rotate < deactivate < delete:
+        raise PolicyError(f"days must satisfy rotate < deactivate < delete, got {rotate} / {deactivate} / {delete}")
+    if not bounds.min_rotate_after_days <= rotate <= bounds.max_rotate_after_days:
+        raise PolicyError(
+            f"rotate-after-days {rotate} is outside the allowed "
+            f"{bounds.min_rotate_after_days}..{bounds.max_rotate_after_days}"
+        )
+    if delete > bounds.max_delete_after_days:
+        raise PolicyError(f"delete-after-days {delete} exceeds the allowed maximum {bounds.max_delete_after_days}")
+
+
+def owner(tags: Mapping[str, str]) -> str | None:
+    value = tags.get(OWNER_TAG, "").strip()
+    return value or None

@@ -1,0 +1,145 @@
+"""moto's server as rekey's embedded AWS, for tests and the demo.
+
+Only this module knows it is an emulator: production code reaches it through
+AWS_ENDPOINT_URL like any other endpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.request import Request, urlopen
+
+import boto3
+
+MANAGEMENT_ACCOUNT = "123456789012"  # moto's default account
+REGION = "us-east-1"
+DUMMY_ENV = {
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+
+
+@dataclass
+class Emulator:
+    url: str
+    server: Any
+
+    def reset(self) -> None:
+        urlopen(Request(f"{self.url}/moto-api/reset", method="POST"), timeout=10).read()
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        return boto3.client(service, region_name=REGION, endpoint_url=self.url, **kwargs)
+
+    def account_client(self, service: str, account_id: str) -> Any:
+        """A client acting inside `account_id` (as OrganizationAccountAccessRole)."""
+        creds = self.client("sts").assume_role(
+            RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole", RoleSessionName="emulator"
+        )["Credentials"]
+        return self.client(
+            service,
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+
+    @staticmethod
+    def age_keys(account_id: str, days: float) -> None:
+        """Make every access key (and its last use) in `account_id` older by `days`.
+        Edits moto's in-process backend: production code only reads the real clock."""
+        from moto.iam.models import AccessKeyLastUsed, iam_backends
+
+        delta = timedelta(days=days)
+        for key in iam_backends[account_id]["global"].access_keys.values():
+            key.create_date -= delta
+            used = getattr(key, "last_used", None)
+            if used is not None and used.timestamp is not None:
+                key.last_used = AccessKeyLastUsed(used.timestamp - delta, used.service, used.region)
+
+    @staticmethod
+    def use_key(account_id: str, key_id: str, service: str = "s3", region: str = REGION, days_ago: float = 0) -> None:
+        """Record that `key_id` signed a request (moto only records calls it serves)."""
+        from datetime import UTC, datetime
+
+        from moto.iam.models import AccessKeyLastUsed, iam_backends
+
+        key = iam_backends[account_id]["global"].access_keys[key_id]
+        when = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=days_ago)
+        key.last_used = AccessKeyLastUsed(timestamp=when, service=service, region=region)
+
+
+def start(quiet: bool = True) -> Emulator:
+    """Start moto's server in-process and point this process's AWS clients at it."""
+    os.environ.update(DUMMY_ENV)
+    os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "true")
+    if quiet:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    os.environ["AWS_ENDPOINT_URL"] = url
+    return Emulator(url, server)
+
+
+@contextmanager
+def running() -> Iterator[Emulator]:
+    emulator = start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@dataclass(frozen=True)
+class HubResources:
+    work_queue_url: str
+    work_dlq_url: str
+    scan_queue_url: str
+    scan_dlq_url: str
+    topic_arn: str
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "REKEY_WORK_QUEUE_URL": self.work_queue_url,
+            "REKEY_SCAN_QUEUE_URL": self.scan_queue_url,
+            "REKEY_TOPIC_ARN": self.topic_arn,
+        }
+
+
+def create_hub(emulator: Emulator, *, max_receive_count: int = 3, visibility_timeout: int = 30) -> HubResources:
+    """The hub's queues and topic, shaped as in hub/template.yaml (FIFO work queue, redrive)."""
+    sqs, sns = emulator.client("sqs"), emulator.client("sns")
+
+    def queue(name: str, dlq_url: str | None = None, fifo: bool = False) -> str:
+        attributes = {"VisibilityTimeout": str(visibility_timeout)}
+        if fifo:
+            attributes["FifoQueue"] = "true"
+        if dlq_url:
+            dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            attributes["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}
+            )
+        return sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+
+    work_dlq = queue("rekey-work-dlq.fifo", fifo=True)
+    scan_dlq = queue("rekey-scan-dlq")
+    return HubResources(
+        work_queue_url=queue("rekey-work.fifo", work_dlq, fifo=True),
+        work_dlq_url=work_dlq,
+        scan_queue_url=queue("rekey-scan", scan_dlq),
+        scan_dlq_url=scan_dlq,
+        topic_arn=sns.create_topic(Name="rekey-events")["TopicArn"],
+    )

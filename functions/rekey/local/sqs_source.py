@@ -1,0 +1,109 @@
+"""A small stand-in for Lambda's SQS event source mapping: batches of up to 10, partial batch
+failures honoured (failed messages stay on the queue, so its redrive policy applies)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class LambdaContext:
+    """Enough of Lambda's context object for Powertools."""
+
+    function_name: str = "rekey-local"
+    function_version: str = "$LATEST"
+    invoked_function_arn: str = "arn:aws:lambda:local:000000000000:function:rekey-local"
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = ""
+    log_group_name: str = "local"
+    log_stream_name: str = "local"
+
+    @classmethod
+    def new(cls, name: str) -> LambdaContext:
+        return cls(function_name=name, aws_request_id=str(uuid.uuid4()))
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+@dataclass
+class DrainResult:
+    received: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    batches: int = 0
+
+
+def to_lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+def drain(
+    sqs: Any,
+    queue_url: str,
+    handler: Handler,
+    *,
+    retry_failed_now: bool = False,
+    max_batches: int = 10_000,
+) -> DrainResult:
+    """Deliver batches to `handler` until no message is visible. Successful messages are
+    deleted. Failed ones stay: invisible until their visibility timeout ends (as with Lambda),
+    or, with `retry_failed_now`, visible again at once, so redelivery and the queue's
+    maxReceiveCount -> DLQ play out within one drain."""
+    attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+    queue_arn = attrs["QueueArn"]
+    region = queue_arn.split(":")[3]
+    result = DrainResult()
+    for _ in range(max_batches):
+        messages = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=0,
+        ).get("Messages", [])
+        if not messages:
+            break
+        result.batches += 1
+        result.received += len(messages)
+        event = {"Records": [to_lambda_record(m, queue_arn, region) for m in messages]}
+        try:
+            response = handler(event)
+            failed_ids = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        except BatchProcessingError:  # every record failed
+            failed_ids = {m["MessageId"] for m in messages}
+        done = [m for m in messages if m["MessageId"] not in failed_ids]
+        failed = [m for m in messages if m["MessageId"] in failed_ids]
+        result.succeeded += len(done)
+        result.failed += len(failed)
+        if done:
+            sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        if failed and retry_failed_now:
+            sqs.change_message_visibility_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for i, m in enumerate(failed)
+                ],
+            )
+    return result

@@ -1,0 +1,118 @@
+"""Versioned messages on rekey's queues and topic (pydantic). Inside the core: plain dataclasses."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .domain.models import ActionKind
+
+ACCOUNT_ID = r"^[0-9]{12}$"
+# IAM user names: 1-64 of letters, digits and + = , . @ _ -
+USER_NAME = r"^[A-Za-z0-9_+=,.@-]{1,64}$"
+KEY_ID = r"^[A-Z0-9]{16,128}$"
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+class WorkAction(StrEnum):
+    """What a work item asks a worker to do; the worker re-decides before doing it."""
+
+    ROTATE = ActionKind.ROTATE.value
+    DEACTIVATE = ActionKind.DEACTIVATE.value
+    DELETE = ActionKind.DELETE.value
+    FINISH_ROTATION = ActionKind.FINISH_ROTATION.value
+    DELETE_ORPHAN = ActionKind.DELETE_ORPHAN.value
+    CLEAR_INTENT = ActionKind.CLEAR_INTENT.value
+
+    @property
+    def kind(self) -> ActionKind:
+        return ActionKind(self.value)
+
+
+class WorkItem(_Message):
+    """One key action for one user, queued by a scan, carried out by a worker."""
+
+    schema_version: Literal[1] = 1
+    account_id: str = Field(pattern=ACCOUNT_ID)
+    user_name: str = Field(pattern=USER_NAME)
+    key_id: str | None = Field(default=None, pattern=KEY_ID)
+    action: WorkAction
+    reason: str = Field(default="", max_length=1000)
+    sweep_id: str = Field(min_length=1, max_length=64)
+
+    @property
+    def group_id(self) -> str:
+        """FIFO group: one user's items are processed one at a time, in order."""
+        return f"{self.account_id}/{self.user_name}"
+
+    @property
+    def deduplication_id(self) -> str:
+        """The same action of the same sweep is one message, however often it is sent."""
+        raw = "|".join([self.sweep_id, self.account_id, self.user_name, self.action.value, self.key_id or "-"])
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ScanRequest(_Message):
+    """One account to scan, fanned out by the sweep through the scan queue."""
+
+    schema_version: Literal[1] = 1
+    account_id: str = Field(pattern=ACCOUNT_ID)
+    account_name: str = Field(default="", max_length=256)
+    sweep_id: str = Field(min_length=1, max_length=64)
+
+
+class Event(StrEnum):
+    ROTATED = "rotated"
+    DEACTIVATED = "deactivated"
+    DELETED = "deleted"
+    BLOCKED = "blocked"
+    MISCONFIGURED = "misconfigured"
+    IN_USE = "in-use"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    ACCOUNT_UNREACHABLE = "account-unreachable"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class Notification(_Message):
+    """One event on the central topic. Never carries secret material."""
+
+    schema_version: Literal[1] = 1
+    event: Event
+    severity: Severity
+    account_id: str
+    user_name: str | None = None
+    owner: str | None = None
+    key_id: str | None = None
+    new_key_id: str | None = None
+    secret_name: str | None = None
+    message: str
+    sweep_id: str | None = None
+    at: datetime
+
+    def attributes(self) -> dict[str, dict[str, str]]:
+        """SNS message attributes, so subscribers filter by account, user, event, severity, owner."""
+        values = {
+            "account_id": self.account_id,
+            "user_name": self.user_name or "-",
+            "event": self.event.value,
+            "severity": self.severity.value,
+            "owner": self.owner or "-",
+        }
+        return {k: {"DataType": "String", "StringValue": v} for k, v in values.items()}
+
+    def subject(self) -> str:
+        who = f"{self.user_name} in {self.account_id}" if self.user_name else self.account_id
+        return f"rekey {self.event.value}: {who}"[:100]

@@ -1,0 +1,117 @@
+"""The composition root: builds clients and adapters once, hands them to the use cases."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from .adapters.iam import IamAdapter
+from .adapters.secrets import SecretsAdapter
+from .adapters.sns import Notifier
+from .adapters.sqs import ScanQueue, WorkQueue
+from .adapters.sts import Credentials, StsAdapter
+from .settings import Settings
+
+# botocore's standard retry mode: exponential backoff with jitter on throttling and 5xx.
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    connect_timeout=5,
+    read_timeout=30,
+)
+# Refresh assumed-role credentials this long before they expire.
+CREDENTIAL_MARGIN = timedelta(minutes=5)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+ClientMaker = Callable[..., Any]
+
+
+@dataclass
+class AccountAdapters:
+    """What a use case needs inside one member account."""
+
+    account_id: str
+    iam: IamAdapter
+    secrets: SecretsAdapter
+
+
+class Clients:
+    """boto3 clients: the hub's own (one per service) and member accounts' (through the spoke
+    role, cached until shortly before the credentials expire). Thread-safe."""
+
+    def __init__(self, settings: Settings, make_client: ClientMaker | None = None) -> None:
+        self._settings = settings
+        self._make = make_client or boto3.client
+        self._lock = threading.Lock()
+        self._hub: dict[str, Any] = {}
+        self._accounts: dict[str, tuple[datetime, AccountAdapters]] = {}
+
+    def client(self, service: str, credentials: Credentials | None = None) -> Any:
+        kwargs = credentials.as_client_kwargs() if credentials else {}
+        # Creating clients on botocore's default session is not thread-safe.
+        with self._lock:
+            return self._make(service, region_name=self._settings.region, config=CLIENT_CONFIG, **kwargs)
+
+    def hub(self, service: str) -> Any:
+        with self._lock:
+            cached = self._hub.get(service)
+        if cached is None:
+            cached = self.client(service)
+            with self._lock:
+                self._hub[service] = cached
+        return cached
+
+    def account(self, account_id: str) -> AccountAdapters:
+        """Adapters acting in `account_id` through the spoke role."""
+        with self._lock:
+            cached = self._accounts.get(account_id)
+        if cached and cached[0] - CREDENTIAL_MARGIN > utcnow():
+            return cached[1]
+        credentials, expires = StsAdapter(self.hub("sts")).assume(self._settings.spoke_role_arn(account_id))
+        adapters = AccountAdapters(
+            account_id,
+            IamAdapter(self.client("iam", credentials)),
+            SecretsAdapter(self.client("secretsmanager", credentials)),
+        )
+        expiry = expires if isinstance(expires, datetime) else utcnow() + timedelta(minutes=15)
+        with self._lock:
+            self._accounts[account_id] = (expiry if expiry.tzinfo else expiry.replace(tzinfo=UTC), adapters)
+        return adapters
+
+
+@dataclass
+class Runtime:
+    """Everything the use cases need, built once per process (Lambda container or CLI run)."""
+
+    settings: Settings
+    clients: Clients
+    now: Callable[[], datetime] = utcnow
+    sleep: Callable[[float], None] | None = None
+
+    @classmethod
+    def build(cls, settings: Settings, make_client: ClientMaker | None = None) -> Runtime:
+        return cls(settings, Clients(settings, make_client))
+
+    def notifier(self) -> Notifier:
+        return Notifier(self.clients.hub("sns"), self.settings.topic_arn)
+
+    def work_queue(self) -> WorkQueue:
+        return WorkQueue(self.clients.hub("sqs"), self.settings.work_queue_url)
+
+    def scan_queue(self) -> ScanQueue:
+        if not self.settings.scan_queue_url:
+            raise ValueError("REKEY_SCAN_QUEUE_URL is not set")
+        return ScanQueue(self.clients.hub("sqs"), self.settings.scan_queue_url)
+
+    def key_sts(self, credentials: Credentials) -> StsAdapter:
+        """STS signed by a new access key, to prove it works."""
+        return StsAdapter(self.clients.client("sts", credentials))

@@ -1,0 +1,480 @@
+"""Use cases: sweep the organization, scan one account, carry out one work item.
+
+Shared by the Lambda handlers, the CLI and the local runtime."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .adapters.iam import IamUser, NewKey
+from .adapters.organizations import Account, OrganizationsAdapter
+from .adapters.sts import Credentials
+from .domain import errors
+from .domain.lifecycle import decide
+from .domain.models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, KeyStatus, Policy
+from .domain.naming import secret_name
+from .domain.policy import OptIn, PolicyError, opt_in, owner, resolve_policy
+from .messages import Event, Notification, ScanRequest, Severity, WorkAction, WorkItem
+from .runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# Backoff while a new key propagates through IAM (eventually consistent: seconds).
+VERIFY_DELAYS = (1, 2, 4, 8, 15)
+
+
+def new_sweep_id(now: datetime) -> str:
+    return now.strftime("%Y%m%dT%H%M%SZ")
+
+
+def notice(
+    event: Event,
+    severity: Severity,
+    account_id: str,
+    message: str,
+    at: datetime,
+    *,
+    user: IamUser | None = None,
+    user_name: str | None = None,
+    **fields: Any,
+) -> Notification:
+    return Notification(
+        event=event,
+        severity=severity,
+        account_id=account_id,
+        user_name=user.name if user else user_name,
+        owner=owner(user.tags) if user else None,
+        message=message,
+        at=at,
+        **fields,
+    )
+
+
+def publish(rt: Runtime, notifications: Iterable[Notification]) -> int:
+    """Publish, logging (not raising) a failed announcement: the action it reports is done."""
+    failed = 0
+    notifier = rt.notifier()
+    for n in notifications:
+        log.info("event %s account=%s user=%s: %s", n.event.value, n.account_id, n.user_name, n.message)
+        try:
+            notifier.publish(n)
+        except errors.RekeyError as exc:
+            failed += 1
+            log.error("could not announce %s for %s/%s: %s", n.event.value, n.account_id, n.user_name, exc)
+    return failed
+
+
+# --------------------------------------------------------------------------- scan
+
+
+@dataclass
+class ScanResult:
+    account_id: str
+    account_name: str = ""
+    users_in_scope: int = 0
+    users_checked: int = 0
+    items: list[WorkItem] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+    error: str | None = None
+
+
+def scan_account(rt: Runtime, account: Account, sweep_id: str) -> ScanResult:
+    """Decide what every tagged user's keys need in one account. Calls per account do not grow
+    with untagged users; keys are listed only for users the credential report shows may be due."""
+    s = rt.settings
+    now = rt.now()
+    result = ScanResult(account.account_id, account.name)
+    try:
+        adapters = rt.clients.account(account.account_id)
+        users = adapters.iam.users_with_tag(s.tag_key)
+        in_scope: list[tuple[IamUser, Policy]] = []
+        for user in users:
+            policy = _user_policy(rt, account.account_id, user, now, result.notifications)
+            if policy is not None:
+                in_scope.append((user, policy))
+        result.users_in_scope = len(in_scope)
+        if not in_scope:
+            return result
+        report = adapters.iam.credential_report()
+        in_flight = adapters.secrets.names_with_intent()
+        for user, policy in in_scope:
+            name = secret_name(s.secret_name, user.name, account.account_id)
+            report_keys = report.get(user.arn, [])
+            may_be_due = any(k.created and _age(now, k.created) >= policy.rotate_after_days for k in report_keys)
+            if not (may_be_due or name in in_flight):
+                continue
+            result.users_checked += 1
+            keys = adapters.iam.access_keys(user.name)
+            record = adapters.secrets.read(name)
+            for action in decide(keys, record.state, policy, now):
+                if action.kind in ANNOUNCE_ONLY:
+                    result.notifications.append(
+                        notice(
+                            Event.BLOCKED,
+                            Severity.WARNING,
+                            account.account_id,
+                            action.reason,
+                            now,
+                            user=user,
+                            key_id=action.key_id,
+                            secret_name=name,
+                            sweep_id=sweep_id,
+                        )
+                    )
+                else:
+                    result.items.append(
+                        WorkItem(
+                            account_id=account.account_id,
+                            user_name=user.name,
+                            key_id=action.key_id,
+                            action=WorkAction(action.kind.value),
+                            reason=action.reason,
+                            sweep_id=sweep_id,
+                        )
+                    )
+    except errors.RekeyError as exc:
+        result.error = f"{exc.code}: {exc}"
+        result.notifications.append(
+            notice(
+                Event.ACCOUNT_UNREACHABLE,
+                Severity.ERROR,
+                account.account_id,
+                f"could not scan account {account.name or account.account_id}: {exc}",
+                now,
+                sweep_id=sweep_id,
+            )
+        )
+    return result
+
+
+def _age(now: datetime, created: datetime) -> int:
+    return AccessKey("-", KeyStatus.ACTIVE, created).age_days(now)
+
+
+def _user_policy(rt: Runtime, account_id: str, user: IamUser, now: datetime, out: list[Notification]) -> Policy | None:
+    """The user's policy if in scope; a misconfigured user is announced and left alone."""
+    state, why = opt_in(user.tags, rt.settings.tag_key)
+    problem = why if state is OptIn.INVALID else None
+    if state is OptIn.OUT:
+        return None
+    if problem is None:
+        try:
+            return resolve_policy(user.tags, rt.settings.policy, rt.settings.bounds)
+        except PolicyError as exc:
+            problem = str(exc)
+    out.append(notice(Event.MISCONFIGURED, Severity.WARNING, account_id, f"left untouched: {problem}", now, user=user))
+    return None
+
+
+def dispatch(rt: Runtime, result: ScanResult) -> None:
+    """Queue a scan's work items and announce what it found."""
+    if result.items:
+        rt.work_queue().send(result.items)
+    publish(rt, result.notifications)
+
+
+# --------------------------------------------------------------------------- sweep
+
+
+@dataclass
+class SweepResult:
+    sweep_id: str
+    accounts: list[ScanResult]
+
+    @property
+    def failed(self) -> list[ScanResult]:
+        return [a for a in self.accounts if a.error]
+
+    @property
+    def items(self) -> list[WorkItem]:
+        return [i for a in self.accounts for i in a.items]
+
+
+def accounts_to_sweep(rt: Runtime) -> list[Account]:
+    accounts = OrganizationsAdapter(rt.clients.hub("organizations")).active_accounts()
+    return [a for a in accounts if a.account_id not in rt.settings.excluded_accounts]
+
+
+def sweep(rt: Runtime, sweep_id: str, *, dry_run: bool = False) -> SweepResult:
+    """One sweep in-process: scan every account (bounded thread pool), queue and announce.
+    One account's failure never stops the others."""
+
+    def one(account: Account) -> ScanResult:
+        result = scan_account(rt, account, sweep_id)
+        if not dry_run:
+            try:
+                dispatch(rt, result)
+            except errors.RekeyError as exc:
+                result.error = f"{exc.code}: could not queue work items: {exc}"
+                log.error("account %s: %s", account.account_id, result.error)
+        return result
+
+    accounts = accounts_to_sweep(rt)
+    with ThreadPoolExecutor(max_workers=rt.settings.scan_concurrency) as pool:
+        results = list(pool.map(one, accounts))
+    return SweepResult(sweep_id, results)
+
+
+def fan_out(rt: Runtime, sweep_id: str) -> int:
+    """The Lambda sweep: one scan request per account on the scan queue."""
+    accounts = accounts_to_sweep(rt)
+    rt.scan_queue().send(
+        [ScanRequest(account_id=a.account_id, account_name=a.name, sweep_id=sweep_id) for a in accounts]
+    )
+    return len(accounts)
+
+
+# --------------------------------------------------------------------------- worker
+
+
+@dataclass
+class WorkOutcome:
+    item: WorkItem
+    status: str  # done | noop | rejected
+    detail: str
+    performed: list[Action] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+
+
+def run_work_item(rt: Runtime, item: WorkItem) -> WorkOutcome:
+    """Carry out one work item if it still holds: re-check the tag, re-read keys and secret,
+    re-decide, then perform the fresh plan up to and including the item's action (what must
+    come first, such as making room, is done first). Stale or duplicate items are no-ops.
+    Raises a domain error when the item should be retried."""
+    worker = _Worker(rt, item)
+    try:
+        return worker.run()
+    finally:  # what was done is announced even when a later step fails
+        publish(rt, worker.notifications)
+
+
+class _Worker:
+    def __init__(self, rt: Runtime, item: WorkItem) -> None:
+        self.rt = rt
+        self.item = item
+        self.now = rt.now()
+        self.notifications: list[Notification] = []
+
+    def _notice(self, event: Event, severity: Severity, message: str, user: IamUser | None, **fields: Any) -> None:
+        self.notifications.append(
+            notice(
+                event,
+                severity,
+                self.item.account_id,
+                message,
+                self.now,
+                user=user,
+                user_name=self.item.user_name,
+                sweep_id=self.item.sweep_id,
+                **fields,
+            )
+        )
+
+    def _outcome(self, status: str, detail: str, performed: list[Action] | None = None) -> WorkOutcome:
+        log.info(
+            "work item %s %s/%s %s: %s",
+            self.item.action.value,
+            self.item.account_id,
+            self.item.user_name,
+            status,
+            detail,
+        )
+        return WorkOutcome(self.item, status, detail, performed or [], self.notifications)
+
+    def run(self) -> WorkOutcome:
+        s = self.rt.settings
+        item = self.item
+        adapters = self.rt.clients.account(item.account_id)
+        self.iam, self.secrets = adapters.iam, adapters.secrets
+        try:
+            user = self.iam.get_user(item.user_name)
+        except errors.NotFound:
+            self._notice(Event.REJECTED, Severity.WARNING, "work item for a user that does not exist; ignored", None)
+            return self._outcome("rejected", "no such user")
+        state, why = opt_in(user.tags, s.tag_key)
+        if state is not OptIn.IN:
+            self._notice(Event.REJECTED, Severity.WARNING, f"work item for a user not opted in ({why}); ignored", user)
+            return self._outcome("rejected", why)
+        try:
+            policy = resolve_policy(user.tags, s.policy, s.bounds)
+        except PolicyError as exc:
+            self._notice(Event.MISCONFIGURED, Severity.WARNING, f"left untouched: {exc}", user)
+            return self._outcome("rejected", str(exc))
+        self.user = user
+        self.name = secret_name(s.secret_name, user.name, item.account_id)
+        record = self.secrets.read(self.name)
+        if record.owner_user_id not in (None, user.user_id):
+            self._notice(
+                Event.BLOCKED,
+                Severity.ERROR,
+                f"secret {self.name} belongs to another user; set a distinct secret name",
+                user,
+                secret_name=self.name,
+            )
+            return self._outcome("rejected", "secret name collision")
+        keys = self.iam.access_keys(user.name)
+        plan = decide(keys, record.state, policy, self.now)
+        wanted = item.action.kind
+        position = next((i for i, a in enumerate(plan) if a.matches(wanted, item.key_id)), None)
+        if position is None:
+            return self._outcome("noop", "no longer needed (already done, or the keys changed)")
+        todo = [a for a in plan[: position + 1] if a.kind not in ANNOUNCE_ONLY]
+        self.record = record
+        self.keys = {k.key_id: k for k in keys}
+        for action in todo:
+            self._perform(action)
+        return self._outcome("done", "; ".join(a.kind.value for a in todo), todo)
+
+    # -- actions
+
+    def _perform(self, action: Action) -> None:
+        kind, key_id = action.kind, action.key_id
+        if kind is ActionKind.ROTATE:
+            self._rotate(action)
+        elif kind is ActionKind.FINISH_ROTATION:
+            assert key_id
+            secret = self.secrets.staged_secret(self.name, key_id)
+            self._verify(NewKey(key_id, secret, self.keys[key_id].created))
+            self.secrets.promote(self.name, key_id, self.record.current_version_id)
+            self._notice(
+                Event.ROTATED,
+                Severity.INFO,
+                f"finished an interrupted rotation: {key_id} is now current in {self.name}",
+                self.user,
+                new_key_id=key_id,
+                secret_name=self.name,
+            )
+        elif kind is ActionKind.CLEAR_INTENT:
+            self.secrets.clear_intent(self.name)
+        elif kind is ActionKind.DEACTIVATE:
+            assert key_id
+            if action.in_use is not None:
+                use = action.in_use
+                self._notice(
+                    Event.IN_USE,
+                    Severity.WARNING,
+                    f"{key_id} was used after its replacement was created "
+                    f"(last {use.at:%Y-%m-%d %H:%M} UTC, {use.service or '?'} in {use.region or '?'}); "
+                    f"deactivating it now, as policy enforces",
+                    self.user,
+                    key_id=key_id,
+                    secret_name=self.name,
+                )
+            self.iam.set_status(self.user.name, key_id, KeyStatus.INACTIVE)
+            self._notice(
+                Event.DEACTIVATED,
+                Severity.INFO,
+                f"deactivated {key_id}: {action.reason}",
+                self.user,
+                key_id=key_id,
+                secret_name=self.name,
+            )
+        elif kind in (ActionKind.DELETE, ActionKind.DELETE_ORPHAN):
+            assert key_id
+            if kind is ActionKind.DELETE_ORPHAN:
+                # Never delete an active key: retire the orphan first.
+                self.iam.set_status(self.user.name, key_id, KeyStatus.INACTIVE)
+            self.iam.delete_key(self.user.name, key_id)
+            self.keys.pop(key_id, None)
+            self._notice(
+                Event.DELETED,
+                Severity.INFO,
+                f"deleted {key_id}: {action.reason}",
+                self.user,
+                key_id=key_id,
+                secret_name=self.name,
+            )
+        else:  # pragma: no cover - decide() returns no other kinds
+            raise AssertionError(kind)
+
+    def _rotate(self, action: Action) -> None:
+        s = self.rt.settings
+        self.secrets.begin_rotation(
+            self.name,
+            exists=self.record.state.exists,
+            owner_user_id=self.user.user_id,
+            known_key_ids=sorted(self.keys),
+            at=self.now,
+            policy=secret_policy(self.user.arn, s.spoke_role_arn(self.item.account_id)),
+            kms_key_id=s.kms_key_id,
+        )
+        try:
+            new = self.iam.create_key(self.user.name)
+        except errors.LimitExceeded:
+            # Someone else made a key meanwhile (another worker, a human): the next sweep
+            # re-reads and re-decides; nothing was created here.
+            raise errors.Conflict(f"{self.user.name} already has two keys; rotation deferred") from None
+        try:
+            self.secrets.stage(self.name, new)
+        except errors.RekeyError:
+            self._discard(new.key_id)
+            raise
+        self._verify(new)
+        # A secret with no version before this one made the staged version current already.
+        self.secrets.promote(self.name, new.key_id, self.record.current_version_id)
+        self.secrets.clear_intent(self.name)
+        self._notice(
+            Event.ROTATED,
+            Severity.INFO,
+            f"created {new.key_id} to replace {action.key_id} ({action.reason}); "
+            f"stored as the current version of {self.name}",
+            self.user,
+            key_id=action.key_id,
+            new_key_id=new.key_id,
+            secret_name=self.name,
+        )
+
+    def _discard(self, key_id: str) -> None:
+        """Remove a key whose secret could not be stored: nobody can ever use it."""
+        try:
+            self.iam.set_status(self.user.name, key_id, KeyStatus.INACTIVE)
+            self.iam.delete_key(self.user.name, key_id)
+        except errors.RekeyError as exc:  # the intent lets the next attempt remove it
+            log.error("could not remove unstored key %s of %s: %s", key_id, self.user.name, exc)
+
+    def _verify(self, key: NewKey) -> None:
+        """Sign sts:GetCallerIdentity with the new key; IAM needs seconds to accept it."""
+        sts = self.rt.key_sts(Credentials(key.key_id, key.secret_access_key))
+        sleep = self.rt.sleep or time.sleep
+        last: Exception | None = None
+        for delay in (0, *VERIFY_DELAYS):
+            sleep(delay)
+            try:
+                arn = sts.caller_arn()
+            except errors.RekeyError as exc:
+                last = exc
+                continue
+            if arn == self.user.arn:
+                return
+            raise errors.KeyVerificationFailed(f"{key.key_id} signs as {arn}, not {self.user.arn}")
+        raise errors.KeyVerificationFailed(f"{key.key_id} was not accepted by STS: {last}")
+
+
+def secret_policy(user_arn: str, spoke_role_arn: str) -> dict[str, Any]:
+    """Resource policy: the user may read its own secret; nobody but it and rekey may read it."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "OwnerReadsOwnKey",
+                "Effect": "Allow",
+                "Principal": {"AWS": user_arn},
+                "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "NobodyElseReads",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": "*",
+                "Condition": {"StringNotEquals": {"aws:PrincipalArn": [user_arn, spoke_role_arn]}},
+            },
+        ],
+    }

@@ -1,0 +1,121 @@
+"""Shared fixtures. Integration and e2e tests run against one moto server per session,
+reset between tests; unit tests never touch it."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from rekey.local import emulator as em
+from rekey.runtime import Runtime
+from rekey.settings import Settings
+
+MEMBERS = ("payments", "analytics", "sandbox")
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[em.Emulator]:
+    saved = dict(os.environ)
+    emu = em.start()
+    yield emu
+    emu.stop()
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@dataclass
+class Org:
+    """An emulated organization: management account, members, hub queues and topic, and an
+    SQS subscription that records every notification."""
+
+    emulator: em.Emulator
+    hub: em.HubResources
+    accounts: dict[str, str]
+    events_queue_url: str
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+    def client(self, service: str, account: str) -> Any:
+        return self.emulator.account_client(service, self.accounts.get(account, account))
+
+    def create_user(
+        self, account: str, name: str, tags: dict[str, str] | None = None, keys: int = 1, **kw: Any
+    ) -> list[str]:
+        iam = self.client("iam", account)
+        tag_list = [{"Key": k, "Value": v} for k, v in (tags or {}).items()]
+        iam.create_user(UserName=name, Tags=tag_list, **kw)
+        return [iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"] for _ in range(keys)]
+
+    def keys(self, account: str, user: str) -> dict[str, str]:
+        meta = self.client("iam", account).list_access_keys(UserName=user)["AccessKeyMetadata"]
+        return {k["AccessKeyId"]: k["Status"] for k in meta}
+
+    def age(self, days: float, accounts: tuple[str, ...] | None = None) -> None:
+        for name in accounts or tuple(self.accounts):
+            self.emulator.age_keys(self.accounts.get(name, name), days)
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """Every notification received so far (drains the subscription queue)."""
+        sqs = self.emulator.client("sqs")
+        while True:
+            batch = sqs.receive_message(
+                QueueUrl=self.events_queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+            ).get("Messages", [])
+            if not batch:
+                return self.received
+            for m in batch:
+                self.received.append(json.loads(m["Body"]))
+            sqs.delete_message_batch(
+                QueueUrl=self.events_queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+            )
+
+    def events(self, event: str | None = None, user: str | None = None) -> list[dict[str, Any]]:
+        return [
+            n
+            for n in self.notifications()
+            if (event is None or n["event"] == event) and (user is None or n.get("user_name") == user)
+        ]
+
+    def queue_depth(self, url: str) -> int:
+        attrs = self.emulator.client("sqs").get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+@pytest.fixture
+def org(emulator: em.Emulator, monkeypatch: pytest.MonkeyPatch) -> Org:
+    emulator.reset()
+    organizations = emulator.client("organizations")
+    organizations.create_organization(FeatureSet="ALL")
+    accounts = {
+        name: organizations.create_account(Email=f"{name}@example.com", AccountName=name)["CreateAccountStatus"][
+            "AccountId"
+        ]
+        for name in MEMBERS
+    }
+    hub = em.create_hub(emulator)
+    sqs = emulator.client("sqs")
+    events_url = sqs.create_queue(QueueName="test-events")["QueueUrl"]
+    events_arn = sqs.get_queue_attributes(QueueUrl=events_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    emulator.client("sns").subscribe(
+        TopicArn=hub.topic_arn, Protocol="sqs", Endpoint=events_arn, Attributes={"RawMessageDelivery": "true"}
+    )
+    for variable, value in hub.environment().items():
+        monkeypatch.setenv(variable, value)
+    # The management account hosts the hub and has no spoke role.
+    monkeypatch.setenv("REKEY_EXCLUDED_ACCOUNTS", em.MANAGEMENT_ACCOUNT)
+    return Org(emulator, hub, accounts, events_url)
+
+
+@pytest.fixture
+def runtime(org: Org) -> Runtime:
+    """The production composition root, with IAM propagation waits skipped."""
+    rt = Runtime.build(Settings.from_env())
+    rt.sleep = lambda _seconds: None
+    return rt
