@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .models import AccessKey, Action, ActionKind, Policy, SecretState
 
 MAX_KEYS = 2
+# A key created by an attempt appears after its intent was recorded, within the longest a
+# worker runs (a Lambda's 15 minutes); the slack absorbs clock skew between IAM and the worker.
+INTENT_SLACK = timedelta(minutes=5)
+INTENT_WINDOW = timedelta(minutes=15)
 
 
 def decide(keys: Sequence[AccessKey], secret: SecretState, policy: Policy, now: datetime) -> list[Action]:
@@ -19,6 +23,7 @@ def decide(keys: Sequence[AccessKey], secret: SecretState, policy: Policy, now: 
     keys, rotate the newest active key when it is due. Never deactivates or deletes an
     active key to make room, never deletes the secret's current key, never plans a third key.
     """
+    keys = sorted(keys, key=lambda k: (k.created, k.key_id))  # the plan must not depend on order
     actions, keys, secret = _settle_interrupted_rotation(keys, secret)
     actions += _retire(keys, secret, policy, now)
     retired = {a.key_id for a in actions if a.kind is ActionKind.DELETE}
@@ -38,10 +43,13 @@ def _settle_interrupted_rotation(
     for key in keys:
         if not _created_by_attempt(key, secret):
             kept.append(key)
-        elif key.key_id == secret.pending_key_id and key.active:
-            actions.append(Action(ActionKind.FINISH_ROTATION, key.key_id, "an interrupted rotation staged this key"))
+        elif key.key_id == secret.pending_key_id:
             kept.append(key)
-            secret = replace(secret, current_key_id=key.key_id, pending_key_id=None)
+            if key.active:  # stored and usable: finish the job
+                actions.append(
+                    Action(ActionKind.FINISH_ROTATION, key.key_id, "an interrupted rotation staged this key")
+                )
+                secret = replace(secret, current_key_id=key.key_id, pending_key_id=None)
         elif key.last_used is None:
             actions.append(
                 Action(
@@ -59,9 +67,11 @@ def _settle_interrupted_rotation(
 def _created_by_attempt(key: AccessKey, secret: SecretState) -> bool:
     intent = secret.intent
     assert intent is not None
-    # Work items of one user are processed one at a time (FIFO group), so a key that appeared
-    # since the intent and is not in the secret was created by an attempt that did not finish.
-    return key.key_id not in intent.known_key_ids and key.key_id != secret.current_key_id
+    return (
+        key.key_id not in intent.known_key_ids
+        and key.key_id != secret.current_key_id
+        and intent.started_at - INTENT_SLACK <= key.created <= intent.started_at + INTENT_WINDOW
+    )
 
 
 def _newest_active(keys: Sequence[AccessKey]) -> AccessKey | None:
@@ -72,7 +82,7 @@ def _newest_active(keys: Sequence[AccessKey]) -> AccessKey | None:
 def _retire(keys: Sequence[AccessKey], secret: SecretState, policy: Policy, now: datetime) -> list[Action]:
     newest = _newest_active(keys)
     actions: list[Action] = []
-    for key in sorted(keys, key=lambda k: (k.created, k.key_id)):
+    for key in keys:
         age = key.age_days(now)
         if key.key_id == secret.current_key_id:
             continue  # consumers read this key from the secret: only a rotation replaces it

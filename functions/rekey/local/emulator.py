@@ -65,6 +65,7 @@ class Emulator:
             used = getattr(key, "last_used", None)
             if used is not None and used.timestamp is not None:
                 key.last_used = AccessKeyLastUsed(used.timestamp - delta, used.service, used.region)
+        _age_rotation_intents(account_id, delta)
 
     @staticmethod
     def use_key(account_id: str, key_id: str, service: str = "s3", region: str = REGION, days_ago: float = 0) -> None:
@@ -76,6 +77,21 @@ class Emulator:
         key = iam_backends[account_id]["global"].access_keys[key_id]
         when = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=days_ago)
         key.last_used = AccessKeyLastUsed(timestamp=when, service=service, region=region)
+
+
+def _age_rotation_intents(account_id: str, delta: timedelta) -> None:
+    """Time passes for a recorded rotation intent too (a tag on the user's secret)."""
+    from datetime import datetime
+
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    from ..adapters.secrets import INTENT_AT_TAG
+
+    for secret in secretsmanager_backends[account_id][REGION].secrets.values():
+        for tag in getattr(secret, "tags", None) or []:
+            if tag.get("Key") == INTENT_AT_TAG:
+                at = datetime.fromisoformat(tag["Value"].replace("Z", "+00:00")) - delta
+                tag["Value"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def start(quiet: bool = True) -> Emulator:
