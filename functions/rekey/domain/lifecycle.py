@@ -40,6 +40,7 @@ def _settle_interrupted_rotation(
         return [], list(keys), secret
     actions: list[Action] = []
     kept: list[AccessKey] = []
+    settled = secret
     for key in keys:
         if not _created_by_attempt(key, secret):
             kept.append(key)
@@ -49,7 +50,7 @@ def _settle_interrupted_rotation(
                 actions.append(
                     Action(ActionKind.FINISH_ROTATION, key.key_id, "an interrupted rotation staged this key")
                 )
-                secret = replace(secret, current_key_id=key.key_id, pending_key_id=None)
+                settled = replace(secret, current_key_id=key.key_id, pending_key_id=None)
         elif key.last_used is None:
             actions.append(
                 Action(
@@ -61,7 +62,7 @@ def _settle_interrupted_rotation(
         else:
             kept.append(key)  # someone used it, so someone holds its secret: not ours to remove
     actions.append(Action(ActionKind.CLEAR_INTENT, None, "the interrupted rotation is settled"))
-    return actions, kept, secret
+    return actions, kept, settled
 
 
 def _created_by_attempt(key: AccessKey, secret: SecretState) -> bool:
