@@ -135,27 +135,31 @@ class HubResources:
         }
 
 
-def create_hub(emulator: Emulator, *, max_receive_count: int = 3, visibility_timeout: int = 30) -> HubResources:
-    """The hub's queues and topic, shaped as in hub/template.yaml (FIFO work queue, redrive)."""
+def create_hub(
+    emulator: Emulator, *, max_receive_count: int | None = None, visibility_timeout: int | None = 30
+) -> HubResources:
+    """The hub's queues and topic, built from the definitions in hub/template.yaml (names, FIFO,
+    content-based deduplication, DLQs and redrive). `max_receive_count` overrides the template's;
+    `visibility_timeout` defaults to 30 s instead of the template's (6x a function timeout) so a
+    failed message comes back quickly on a laptop; None keeps the template's."""
+    from .templates import hub_queue_definitions
+
+    definitions = hub_queue_definitions()
     sqs, sns = emulator.client("sqs"), emulator.client("sns")
-
-    def queue(name: str, dlq_url: str | None = None, fifo: bool = False) -> str:
-        attributes = {"VisibilityTimeout": str(visibility_timeout)}
-        if fifo:
-            attributes["FifoQueue"] = "true"
-        if dlq_url:
-            dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            attributes["RedrivePolicy"] = json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}
-            )
-        return sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-
-    work_dlq = queue("rekey-work-dlq.fifo", fifo=True)
-    scan_dlq = queue("rekey-scan-dlq")
+    urls: dict[str, str] = {}
+    for queue in definitions.queues():
+        attributes = queue.attributes(visibility_timeout=visibility_timeout)
+        if queue.dead_letter_queue:
+            dlq_arn = sqs.get_queue_attributes(QueueUrl=urls[queue.dead_letter_queue], AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+            receives = max_receive_count if max_receive_count is not None else queue.max_receive_count
+            attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": receives})
+        urls[queue.logical_id] = sqs.create_queue(QueueName=queue.name, Attributes=attributes)["QueueUrl"]
     return HubResources(
-        work_queue_url=queue("rekey-work.fifo", work_dlq, fifo=True),
-        work_dlq_url=work_dlq,
-        scan_queue_url=queue("rekey-scan", scan_dlq),
-        scan_dlq_url=scan_dlq,
-        topic_arn=sns.create_topic(Name="rekey-events")["TopicArn"],
+        work_queue_url=urls[definitions.work.logical_id],
+        work_dlq_url=urls[definitions.work_dlq.logical_id],
+        scan_queue_url=urls[definitions.scan.logical_id],
+        scan_dlq_url=urls[definitions.scan_dlq.logical_id],
+        topic_arn=sns.create_topic(Name=definitions.topic_name)["TopicArn"],
     )

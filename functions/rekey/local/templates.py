@@ -1,0 +1,165 @@
+"""The deployment templates, read by the local emulator and the tests.
+
+`hub/template.yaml` and `spoke_templates/*.yaml` are the single source of what gets deployed:
+the emulator's hub queues and the member accounts' spoke role are built from them, so the
+tests exercise what AWS would run, not a copy of it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+HUB_TEMPLATE = ROOT / "hub" / "template.yaml"
+SPOKE_TEMPLATES = ROOT / "spoke_templates"
+SPOKE_ROLE_TEMPLATE = SPOKE_TEMPLATES / "spoke-role.yaml"
+SPOKE_STACK_NAME = "rekey-spoke"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short forms (!Ref, !Sub, !GetAtt ...) as their long forms."""
+
+
+def _intrinsic(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "Condition":
+        return {"Condition": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path: Path | str) -> dict[str, Any]:
+    """A CloudFormation/SAM YAML template as plain data (intrinsics in their long form)."""
+    return yaml.load(Path(path).read_text(), Loader=_CfnLoader)  # a SafeLoader subclass
+
+
+# --------------------------------------------------------------------------- hub definitions
+
+
+@dataclass(frozen=True)
+class QueueDefinition:
+    """One SQS queue of the hub template, as the emulator needs it."""
+
+    logical_id: str
+    name: str
+    fifo: bool
+    visibility_timeout: int
+    content_based_deduplication: bool
+    message_retention_period: int | None
+    dead_letter_queue: str | None  # logical id of the queue's DLQ
+    max_receive_count: int | None
+
+    def attributes(self, *, visibility_timeout: int | None = None) -> dict[str, str]:
+        """CreateQueue attributes, without the redrive policy (it needs the DLQ's ARN)."""
+        attributes = {"VisibilityTimeout": str(visibility_timeout or self.visibility_timeout)}
+        if self.fifo:
+            attributes["FifoQueue"] = "true"
+            attributes["ContentBasedDeduplication"] = str(self.content_based_deduplication).lower()
+        if self.message_retention_period:
+            attributes["MessageRetentionPeriod"] = str(self.message_retention_period)
+        return attributes
+
+
+@dataclass(frozen=True)
+class HubDefinitions:
+    scan: QueueDefinition
+    scan_dlq: QueueDefinition
+    work: QueueDefinition
+    work_dlq: QueueDefinition
+    topic_name: str
+
+    def queues(self) -> list[QueueDefinition]:
+        """Dead-letter queues first (the others' redrive policies name them)."""
+        return [self.scan_dlq, self.work_dlq, self.scan, self.work]
+
+
+def _queue(logical_id: str, resource: dict[str, Any]) -> QueueDefinition:
+    if resource.get("Type") != "AWS::SQS::Queue":
+        raise ValueError(f"{HUB_TEMPLATE}: {logical_id} is not an AWS::SQS::Queue")
+    props = resource["Properties"]
+    redrive = props.get("RedrivePolicy") or {}
+    target = redrive.get("deadLetterTargetArn")
+    dlq = target["Fn::GetAtt"][0] if isinstance(target, dict) and "Fn::GetAtt" in target else None
+    return QueueDefinition(
+        logical_id=logical_id,
+        name=props["QueueName"],
+        fifo=bool(props.get("FifoQueue", False)),
+        visibility_timeout=int(props.get("VisibilityTimeout", 30)),
+        content_based_deduplication=bool(props.get("ContentBasedDeduplication", False)),
+        message_retention_period=int(props["MessageRetentionPeriod"]) if "MessageRetentionPeriod" in props else None,
+        dead_letter_queue=dlq,
+        max_receive_count=int(redrive["maxReceiveCount"]) if "maxReceiveCount" in redrive else None,
+    )
+
+
+def hub_queue_definitions(template: Path | str = HUB_TEMPLATE) -> HubDefinitions:
+    """The hub's queues and topic as declared in hub/template.yaml."""
+    resources = load_template(template)["Resources"]
+    return HubDefinitions(
+        scan=_queue("ScanQueue", resources["ScanQueue"]),
+        scan_dlq=_queue("ScanDeadLetterQueue", resources["ScanDeadLetterQueue"]),
+        work=_queue("WorkQueue", resources["WorkQueue"]),
+        work_dlq=_queue("WorkDeadLetterQueue", resources["WorkDeadLetterQueue"]),
+        topic_name=resources["Topic"]["Properties"]["TopicName"],
+    )
+
+
+# --------------------------------------------------------------------------- spoke role
+
+
+def deploy_spoke_role(
+    emulator: Any, account_id: str, *, hub_account_id: str, organization_id: str, **params: str
+) -> str:
+    """Create spoke_templates/spoke-role.yaml as a stack in member account `account_id`
+    (through the emulator's CloudFormation, as the StackSet would) and return the role's ARN.
+    `params` are further template parameters, e.g. TagKey="team:rotate"."""
+    cfn = emulator.account_client("cloudformation", account_id)
+    parameters = {"HubAccountId": hub_account_id, "OrganizationId": organization_id, **params}
+    cfn.create_stack(
+        StackName=SPOKE_STACK_NAME,
+        TemplateBody=SPOKE_ROLE_TEMPLATE.read_text(),
+        Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+    )
+    stack = _wait(cfn, SPOKE_STACK_NAME)
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    return outputs["SpokeRoleArn"]
+
+
+def _wait(cfn: Any, stack_name: str) -> dict[str, Any]:
+    """The stack once it leaves *_IN_PROGRESS (moto creates synchronously; AWS does not)."""
+    import time
+
+    for _ in range(600):
+        stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+        status = stack["StackStatus"]
+        if not status.endswith("_IN_PROGRESS"):
+            if status != "CREATE_COMPLETE":
+                events = cfn.describe_stack_events(StackName=stack_name)["StackEvents"]
+                reasons = [
+                    f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}"
+                    for e in events
+                    if e.get("ResourceStatusReason")
+                ]
+                raise RuntimeError(f"stack {stack_name}: {status}: {json.dumps(reasons[:5])}")
+            return stack
+        time.sleep(0.1)
+    raise TimeoutError(f"stack {stack_name} still in progress")
