@@ -14,6 +14,7 @@ import pytest
 from rekey.local import emulator as em
 from rekey.runtime import Runtime
 from rekey.settings import Settings
+from tests.faults import Faults
 
 MEMBERS = ("payments", "analytics", "sandbox")
 
@@ -119,3 +120,30 @@ def runtime(org: Org) -> Runtime:
     rt = Runtime.build(Settings.from_env())
     rt.sleep = lambda _seconds: None
     return rt
+
+
+@pytest.fixture
+def faults() -> Faults:
+    return Faults()
+
+
+@pytest.fixture
+def faulty_runtime(org: Org, faults: Faults) -> Runtime:
+    """The production runtime whose clients count calls and inject the faults a test asks for."""
+    rt = Runtime.build(Settings.from_env(), make_client=faults.make_client)
+    rt.sleep = lambda _seconds: None
+    return rt
+
+
+def drain_work(rt: Runtime, *, retry_failed_now: bool = False) -> tuple[Any, list[Any]]:
+    """Run the production worker handler over the work queue (Lambda's event source stand-in)."""
+    from rekey.handlers import worker
+    from rekey.local.sqs_source import LambdaContext, drain
+
+    outcomes: list[Any] = []
+
+    def handler(event: dict[str, Any]) -> dict[str, Any]:
+        return worker.handler(event, LambdaContext.new("rekey-worker"), rt=rt, outcomes=outcomes)
+
+    result = drain(rt.clients.hub("sqs"), rt.settings.work_queue_url, handler, retry_failed_now=retry_failed_now)
+    return result, outcomes

@@ -79,7 +79,10 @@ def check_policy(policy: Policy, bounds: Bounds) -> None:
         policy.delete_after_days,
     )
     if not rotate < deactivate < delete:
-        raise PolicyError(f"days must satisfy rotate < deactivate < delete, got {rotate} / {deactivate} / {delete}")
+        raise PolicyError(
+            "need rotate < deactivate < delete, got rotate-after-days="
+            f"{rotate}, deactivate-after-days={deactivate}, delete-after-days={delete}"
+        )
     if not bounds.min_rotate_after_days <= rotate <= bounds.max_rotate_after_days:
         raise PolicyError(
             f"rotate-after-days {rotate} is outside the allowed "
