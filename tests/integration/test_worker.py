@@ -1,0 +1,252 @@
+"""The worker on the emulator: it re-checks, re-reads and re-decides, and never loses a secret."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rekey.messages import WorkItem
+from rekey.runtime import Runtime
+from rekey.service import run_work_item, sweep
+from tests.conftest import Org, drain_work
+from tests.faults import Faults, SimulatedCrash
+
+TAG = {"rekey:rotate": "true"}
+
+
+def secret_versions(org: Org, account: str, name: str) -> dict[str, list[str]]:
+    return org.client("secretsmanager", account).describe_secret(SecretId=name)["VersionIdsToStages"]
+
+
+def current_secret(org: Org, account: str, name: str) -> dict[str, str]:
+    sm = org.client("secretsmanager", account)
+    return json.loads(sm.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")["SecretString"])
+
+
+def assert_secret_matches_an_active_key(org: Org, account: str, user: str) -> str:
+    """The invariant 'no secret is lost': the secret's current key exists, is active, matches."""
+    value = current_secret(org, account, f"rekey/{user}")
+    assert org.keys(account, user).get(value["AccessKey"]) == "Active"
+    sts = org.emulator.client("sts", aws_access_key_id=value["AccessKey"], aws_secret_access_key=value["SecretKey"])
+    assert sts.get_caller_identity()["Arn"].endswith(f":user/{user}")
+    return value["AccessKey"]
+
+
+def item(org: Org, account: str, user: str, action: str, key_id: str | None, sweep_id: str = "t") -> WorkItem:
+    return WorkItem(account_id=org.accounts[account], user_name=user, key_id=key_id, action=action, sweep_id=sweep_id)
+
+
+def test_rotation_stores_the_new_key_and_announces_it(org: Org, runtime: Runtime) -> None:
+    (old,) = org.create_user("payments", "svc", {**TAG, "rekey:owner": "team-payments"})
+    org.age(91)
+    outcome = run_work_item(runtime, item(org, "payments", "svc", "rotate", old))
+    assert outcome.status == "done"
+    keys = org.keys("payments", "svc")
+    assert keys[old] == "Active" and len(keys) == 2
+    new = assert_secret_matches_an_active_key(org, "payments", "svc")
+    assert new != old
+    versions = secret_versions(org, "payments", "rekey/svc")
+    assert versions == {f"rekey-access-key-{new}": ["AWSCURRENT"]}
+    (event,) = org.events("rotated")
+    assert event["owner"] == "team-payments" and event["new_key_id"] == new and event["key_id"] == old
+    policy = json.loads(
+        org.client("secretsmanager", "payments").get_resource_policy(SecretId="rekey/svc")["ResourcePolicy"]
+    )
+    allow = policy["Statement"][0]
+    assert allow["Principal"]["AWS"].endswith(":user/svc")
+    assert policy["Statement"][1]["Effect"] == "Deny"
+
+
+def test_second_rotation_keeps_the_previous_version(org: Org, runtime: Runtime) -> None:
+    (k1,) = org.create_user("payments", "svc", TAG)
+    org.age(91)
+    run_work_item(runtime, item(org, "payments", "svc", "rotate", k1))
+    k2 = assert_secret_matches_an_active_key(org, "payments", "svc")
+    org.age(30)
+    run_work_item(runtime, item(org, "payments", "svc", "deactivate", k1))
+    org.age(10)
+    run_work_item(runtime, item(org, "payments", "svc", "delete", k1))
+    org.age(60)
+    run_work_item(runtime, item(org, "payments", "svc", "rotate", k2))
+    k3 = assert_secret_matches_an_active_key(org, "payments", "svc")
+    versions = secret_versions(org, "payments", "rekey/svc")
+    assert versions[f"rekey-access-key-{k3}"] == ["AWSCURRENT"]
+    assert versions[f"rekey-access-key-{k2}"] == ["AWSPREVIOUS"]
+
+
+def test_duplicate_delivery_is_a_no_op(org: Org, runtime: Runtime) -> None:
+    (old,) = org.create_user("analytics", "svc", TAG)
+    org.age(91)
+    work = item(org, "analytics", "svc", "rotate", old)
+    assert run_work_item(runtime, work).status == "done"
+    before = (org.keys("analytics", "svc"), secret_versions(org, "analytics", "rekey/svc"))
+    again = run_work_item(runtime, work)
+    assert again.status == "noop"
+    assert (org.keys("analytics", "svc"), secret_versions(org, "analytics", "rekey/svc")) == before
+    assert len(org.events("rotated")) == 1
+
+
+def test_a_duplicate_message_on_the_queue_rotates_once(org: Org, runtime: Runtime) -> None:
+    org.create_user("analytics", "svc", TAG)
+    org.age(91)
+    sweep(runtime, "day-91")
+    sweep(runtime, "day-91-rerun")  # a second sweep the same day queues the same action again
+    result, outcomes = drain_work(runtime)
+    assert result.failed == 0
+    assert sorted(o.status for o in outcomes) == ["done", "noop"]
+    assert len(org.keys("analytics", "svc")) == 2
+
+
+def test_an_item_for_an_untagged_user_is_rejected_and_nothing_is_touched(org: Org, runtime: Runtime) -> None:
+    (key,) = org.create_user("sandbox", "human")
+    org.age(200)
+    outcome = run_work_item(runtime, item(org, "sandbox", "human", "delete", key))
+    assert outcome.status == "rejected"
+    assert org.keys("sandbox", "human") == {key: "Active"}
+    (event,) = org.events("rejected")
+    assert event["user_name"] == "human" and "not opted in" in event["message"]
+
+
+def test_an_item_naming_another_users_key_is_a_no_op(org: Org, runtime: Runtime) -> None:
+    (mine,) = org.create_user("sandbox", "svc-a", TAG)
+    (theirs,) = org.create_user("sandbox", "svc-b", TAG)
+    org.client("iam", "sandbox").update_access_key(UserName="svc-b", AccessKeyId=theirs, Status="Inactive")
+    org.age(200)
+    outcome = run_work_item(runtime, item(org, "sandbox", "svc-a", "delete", theirs))
+    assert outcome.status == "noop"
+    assert org.keys("sandbox", "svc-b") == {theirs: "Inactive"}
+    assert org.keys("sandbox", "svc-a") == {mine: "Active"}
+
+
+def test_a_stale_item_is_acknowledged_without_acting(org: Org, runtime: Runtime) -> None:
+    (old,) = org.create_user("payments", "svc", TAG)
+    org.age(50)  # queued long ago, the key is not due any more (e.g. a human rotated it)
+    assert run_work_item(runtime, item(org, "payments", "svc", "rotate", old)).status == "noop"
+    assert org.keys("payments", "svc") == {old: "Active"}
+
+
+def test_an_item_arriving_before_its_prerequisite_makes_room_first(org: Org, runtime: Runtime) -> None:
+    old, newer = org.create_user("payments", "svc", TAG, keys=2)
+    org.client("iam", "payments").update_access_key(UserName="svc", AccessKeyId=old, Status="Inactive")
+    org.age(95)
+    outcome = run_work_item(runtime, item(org, "payments", "svc", "rotate", newer))
+    assert outcome.status == "done" and [a.kind.value for a in outcome.performed] == ["delete", "rotate"]
+    assert old not in org.keys("payments", "svc") and len(org.keys("payments", "svc")) == 2
+    assert_secret_matches_an_active_key(org, "payments", "svc")
+
+
+def test_malformed_messages_are_rejected_dead_lettered_and_the_batch_goes_on(org: Org, runtime: Runtime) -> None:
+    (old,) = org.create_user("payments", "svc", TAG)
+    org.age(91)
+    sqs = org.emulator.client("sqs")
+    url = org.hub.work_queue_url
+    sqs.send_message(QueueUrl=url, MessageBody="not json", MessageGroupId="junk", MessageDeduplicationId="1")
+    forged = {"schema_version": 9, "account_id": org.accounts["payments"], "user_name": "svc", "action": "delete"}
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(forged), MessageGroupId="junk2", MessageDeduplicationId="2")
+    good = item(org, "payments", "svc", "rotate", old)
+    sqs.send_message(QueueUrl=url, MessageBody=good.model_dump_json(), MessageGroupId=good.group_id,
+                     MessageDeduplicationId=good.deduplication_id)  # fmt: skip
+
+    _, outcomes = drain_work(runtime, retry_failed_now=True)
+
+    assert [o.status for o in outcomes] == ["done"]
+    assert len(org.keys("payments", "svc")) == 2
+    assert org.queue_depth(url) == 0
+    dead = sqs.receive_message(QueueUrl=org.hub.work_dlq_url, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(m["Body"] for m in dead) == sorted(["not json", json.dumps(forged)])
+    rejected = org.events("rejected")
+    assert len(rejected) == 2  # once per message, not once per delivery
+    assert all("never acted upon" in r["message"] for r in rejected)
+
+
+def test_failing_to_store_the_secret_deletes_the_new_key_at_once(
+    org: Org, faulty_runtime: Runtime, faults: Faults
+) -> None:
+    (old,) = org.create_user("payments", "svc", TAG)
+    org.age(91)
+    faults.fail("secretsmanager", "PutSecretValue", code="InternalServiceError", status=500, times=0)
+    sweep(faulty_runtime, "d1")
+    result, _ = drain_work(faulty_runtime)
+    assert result.failed == 1
+    assert org.keys("payments", "svc") == {old: "Active"}  # the unstored key is gone
+    (failed,) = org.events("failed")
+    assert "PutSecretValue" in failed["message"] and failed["severity"] == "error"
+
+    faults.clear()
+    sweep(faulty_runtime, "d2")
+    org.emulator.client("sqs").purge_queue(QueueUrl=org.hub.work_queue_url)  # the failed item's group
+    sweep(faulty_runtime, "d3")
+    drain_work(faulty_runtime)
+    assert len(org.keys("payments", "svc")) == 2
+    assert_secret_matches_an_active_key(org, "payments", "svc")
+
+
+def test_a_crash_after_creating_the_key_leaves_an_orphan_the_next_run_removes(
+    org: Org, faulty_runtime: Runtime, faults: Faults
+) -> None:
+    (old,) = org.create_user("payments", "svc", TAG)
+    org.age(91)
+    faults.crash_after("iam", "CreateAccessKey")
+    with pytest.raises(SimulatedCrash):
+        run_work_item(faulty_runtime, item(org, "payments", "svc", "rotate", old, "d1"))
+    (orphan,) = set(org.keys("payments", "svc")) - {old}
+
+    org.age(1)
+    sweep(faulty_runtime, "d2")
+    drain_work(faulty_runtime)
+
+    keys = org.keys("payments", "svc")
+    assert orphan not in keys and old in keys and len(keys) == 2
+    new = assert_secret_matches_an_active_key(org, "payments", "svc")
+    assert new not in (old, orphan)
+    deleted = org.events("deleted")
+    assert [d["key_id"] for d in deleted] == [orphan]
+    tags = org.client("secretsmanager", "payments").describe_secret(SecretId="rekey/svc").get("Tags", [])
+    assert not [t for t in tags if t["Key"].startswith("rekey:rotation")]
+
+
+def test_a_crash_after_staging_is_finished_with_the_staged_key(
+    org: Org, faulty_runtime: Runtime, faults: Faults
+) -> None:
+    (k1,) = org.create_user("payments", "svc", TAG)
+    org.age(91)
+    run_work_item(faulty_runtime, item(org, "payments", "svc", "rotate", k1, "d1"))  # first rotation: k2
+    k2 = assert_secret_matches_an_active_key(org, "payments", "svc")
+    org.age(20)
+    run_work_item(faulty_runtime, item(org, "payments", "svc", "deactivate", k1, "d2"))
+    org.age(75)
+    run_work_item(faulty_runtime, item(org, "payments", "svc", "delete", k1, "d3"))
+
+    faults.crash_after("secretsmanager", "PutSecretValue")
+    with pytest.raises(SimulatedCrash):
+        run_work_item(faulty_runtime, item(org, "payments", "svc", "rotate", k2, "d4"))
+    (k3,) = set(org.keys("payments", "svc")) - {k2}
+    assert current_secret(org, "payments", "rekey/svc")["AccessKey"] == k2  # staged, not yet current
+
+    sweep(faulty_runtime, "d5")
+    drain_work(faulty_runtime)
+    assert assert_secret_matches_an_active_key(org, "payments", "svc") == k3
+    assert set(org.keys("payments", "svc")) == {k2, k3}
+
+
+def test_users_whose_sanitised_secret_names_collide_do_not_share_a_secret(org: Org, runtime: Runtime) -> None:
+    (a,) = org.create_user("payments", "a,b", TAG)
+    (b,) = org.create_user("payments", "a_b", TAG)
+    org.age(91)
+    assert run_work_item(runtime, item(org, "payments", "a,b", "rotate", a)).status == "done"
+    assert run_work_item(runtime, item(org, "payments", "a_b", "rotate", b)).status == "rejected"
+    assert org.keys("payments", "a_b") == {b: "Active"}
+    (blocked,) = org.events("blocked")
+    assert blocked["user_name"] == "a_b" and "belongs to another user" in blocked["message"]
+
+
+def test_a_secret_in_the_classic_recipes_format_is_taken_over(org: Org, runtime: Runtime) -> None:
+    (old,) = org.create_user("analytics", "legacy", TAG)
+    sm = org.client("secretsmanager", "analytics")
+    sm.create_secret(Name="rekey/legacy", SecretString=json.dumps({"AccessKey": old, "SecretKey": "x" * 40}))
+    org.age(91)
+    assert run_work_item(runtime, item(org, "analytics", "legacy", "rotate", old)).status == "done"
+    new = assert_secret_matches_an_active_key(org, "analytics", "legacy")
+    previous = json.loads(sm.get_secret_value(SecretId="rekey/legacy", VersionStage="AWSPREVIOUS")["SecretString"])
+    assert previous["AccessKey"] == old and new != old
