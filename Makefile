@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration e2e bench clean
+.PHONY: demo test lint unit integration e2e bench clean tools
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,18 @@ $(STAMP): requirements-dev.txt pyproject.toml
 
 venv: $(STAMP)
 
+# aws-sam-cli in its own venv: it pins boto3/pydantic versions the app's .venv does not use.
+TOOLS := .tools/sam
+TOOLS_STAMP := $(TOOLS)/.installed
+
+$(TOOLS_STAMP): tools/requirements-sam.txt
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install -q --upgrade pip
+	$(TOOLS)/bin/python -m pip install -q -r tools/requirements-sam.txt
+	touch $(TOOLS_STAMP)
+
+tools: $(TOOLS_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/rekey demo
 
@@ -24,7 +36,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+test: lint tools
 	$(BIN)/pytest
 
 unit: $(STAMP)
