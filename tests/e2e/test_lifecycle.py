@@ -60,7 +60,7 @@ def test_lifecycle_across_the_organization(org: Org, capsys: pytest.CaptureFixtu
 
     # day 111: old keys deleted; the secret's current key is the only key, and it works
     run_day(org, 10)
-    for account, old_key in old.items():
+    for account in old:
         assert org.keys(account, "svc-app") == {new[account]: "Active"}
         assert secret(org, account, "svc-app")["AccessKey"] == new[account]
     assert len(org.events("deleted")) == 3

@@ -1,0 +1,89 @@
+"""Adapters against stub clients: paging and error translation (no network)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from rekey.adapters.errors import aws_call
+from rekey.adapters.organizations import OrganizationsAdapter
+from rekey.domain import errors
+
+
+class PagedOrganizations:
+    """ListAccounts pages as AWS may return them: empty pages while a NextToken remains."""
+
+    def __init__(self, pages: list[dict[str, Any]]) -> None:
+        self.pages = pages
+        self.tokens: list[str | None] = []
+
+    def list_accounts(self, **kwargs: Any) -> dict[str, Any]:
+        self.tokens.append(kwargs.get("NextToken"))
+        return self.pages[len(self.tokens) - 1]
+
+
+def account(n: int, state: str) -> dict[str, str]:
+    return {"Id": f"{n:012d}", "Name": f"acct-{n}", "State": state, "Status": "ACTIVE" if state == "ACTIVE" else state}
+
+
+def test_all_pages_are_read_and_only_active_accounts_kept() -> None:
+    client = PagedOrganizations(
+        [
+            {"Accounts": [], "NextToken": "t1"},
+            {"Accounts": [account(1, "ACTIVE"), account(2, "SUSPENDED")], "NextToken": "t2"},
+            {"Accounts": [], "NextToken": "t3"},
+            {"Accounts": [account(3, "PENDING_CLOSURE"), account(4, "CLOSED"), account(5, "ACTIVE")]},
+        ]
+    )
+    accounts = OrganizationsAdapter(client).active_accounts()
+    assert [a.account_id for a in accounts] == ["000000000001", "000000000005"]
+    assert client.tokens == [None, "t1", "t2", "t3"]
+
+
+def test_the_deprecated_status_field_is_still_understood() -> None:
+    client = PagedOrganizations([{"Accounts": [{"Id": "000000000009", "Name": "old", "Status": "ACTIVE"}]}])
+    assert [a.account_id for a in OrganizationsAdapter(client).active_accounts()] == ["000000000009"]
+
+
+def client_error(code: str, status: int, message: str = "m") -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op"
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("AccessDenied", 403, errors.AccessDenied),
+        ("AccessDeniedException", 400, errors.AccessDenied),
+        ("NoSuchEntity", 404, errors.NotFound),
+        ("ResourceNotFoundException", 400, errors.NotFound),
+        ("Throttling", 400, errors.Throttled),
+        ("TooManyRequestsException", 429, errors.Throttled),
+        ("LimitExceeded", 409, errors.LimitExceeded),
+        ("ResourceExistsException", 400, errors.Conflict),
+        ("SomethingNew", 503, errors.Unavailable),
+        ("SomethingNew", 400, errors.RekeyError),
+    ],
+)
+def test_aws_error_codes_become_domain_errors(code: str, status: int, expected: type) -> None:
+    with pytest.raises(expected) as raised, aws_call("iam:CreateAccessKey"):
+        raise client_error(code, status)
+    assert type(raised.value) is expected
+    assert str(raised.value).startswith("iam:CreateAccessKey: ")
+
+
+def test_only_denials_carry_the_aws_message() -> None:
+    with pytest.raises(errors.AccessDenied, match="not authorized to perform"), aws_call("x"):
+        raise client_error("AccessDenied", 403, "User arn:... is not authorized to perform iam:CreateAccessKey")
+    # Validation messages may echo request values (a secret string): never copied.
+    with pytest.raises(errors.InvalidRequest) as raised, aws_call("secretsmanager:PutSecretValue"):
+        raise client_error("InvalidParameterException", 400, "value wJalrXUtnFEMI/K7MDENG is invalid")
+    assert "wJalrXUtnFEMI" not in str(raised.value)
+
+
+def test_connection_failures_are_unavailable() -> None:
+    with pytest.raises(errors.Unavailable, match="EndpointConnectionError"), aws_call("sts:AssumeRole"):
+        raise EndpointConnectionError(endpoint_url="https://sts.amazonaws.com")
