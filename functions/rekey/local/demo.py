@@ -1,0 +1,597 @@
+"""`rekey demo`: an organization's whole key lifecycle on the embedded emulator, in a minute.
+
+Builds an organization on moto (hub, member accounts, the spoke role deployed from
+spoke_templates/ by CloudFormation, the hub's queues and topic as hub/template.yaml defines
+them), fills it with users that show every case rekey handles, then plays simulated days:
+keys age by a day, applications use their keys, and exactly what production runs each day
+runs here — the sweep, then the worker fed by a stand-in for Lambda's SQS event source.
+Everything shown comes from notifications received on an SQS subscription to the topic."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+from ..domain.naming import secret_name
+from ..handlers import worker
+from ..runtime import Runtime
+from ..service import WorkOutcome, new_sweep_id, sweep
+from ..settings import Settings
+from . import emulator as em
+from .demo_cast import ACCOUNT_NAMES, COMPONENTS, OWNER_TEAM, Plan, PlannedUser, Usage, make_plan
+from .demo_render import DemoEvent, KeyView, Painter, Progress, Timeline, UserView, counts, table, wants_colour
+from .sqs_source import LambdaContext, drain
+
+DEFAULT_DAYS = 120
+DEFAULT_ACCOUNTS = 3
+DEFAULT_USERS_PER_ACCOUNT = 3
+DEFAULT_SEED = 1
+INBOX = "demo-inbox"  # every notification, as an operator's subscription would receive them
+OWNER_INBOX = f"{OWNER_TEAM}-inbox"  # only the notifications of users tagged rekey:owner=data-team
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+@dataclass(frozen=True)
+class Options:
+    days: int = DEFAULT_DAYS
+    accounts: int = DEFAULT_ACCOUNTS
+    users_per_account: int = DEFAULT_USERS_PER_ACCOUNT
+    seed: int = DEFAULT_SEED
+    as_json: bool = False
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `rekey demo` options (the CLI owns the parser, this module the meaning)."""
+    parser.add_argument(
+        "--days", type=_int_between(0, 3650), default=DEFAULT_DAYS, help="days to simulate (%(default)s)"
+    )
+    parser.add_argument(
+        "--accounts",
+        type=_int_between(1, len(ACCOUNT_NAMES)),
+        default=DEFAULT_ACCOUNTS,
+        help=f"member accounts, 1-{len(ACCOUNT_NAMES)} (%(default)s)",
+    )
+    parser.add_argument(
+        "--users-per-account",
+        type=_int_between(0, len(COMPONENTS)),
+        default=DEFAULT_USERS_PER_ACCOUNT,
+        help="ordinary tagged service users per account, besides the users that show the special cases (%(default)s)",
+    )
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="same seed, same story (%(default)s)")
+    parser.add_argument("--json", action="store_true", help="one JSON document: organization, events, final state")
+
+
+def _int_between(low: int, high: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def main(args: argparse.Namespace) -> int:
+    options = Options(args.days, args.accounts, args.users_per_account, args.seed, args.json)
+    return run(options)
+
+
+# --------------------------------------------------------------------------- the organization
+
+
+@dataclass
+class Org:
+    emulator: em.Emulator
+    plan: Plan
+    organization_id: str
+    management_id: str
+    account_ids: dict[str, str]  # account name -> id
+    hub: em.HubResources
+    inbox_url: str
+    owner_inbox_url: str
+    original_keys: dict[tuple[str, str], str] = field(default_factory=dict)  # (account, user) -> key id
+    _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    def client(self, service: str, account_id: str) -> Any:
+        """A client acting inside a member account (as OrganizationAccountAccessRole), reused."""
+        if (service, account_id) not in self._clients:
+            self._clients[(service, account_id)] = self.emulator.account_client(service, account_id)
+        return self._clients[(service, account_id)]
+
+    @property
+    def member_ids(self) -> list[str]:
+        return [self.account_ids[name] for name in self.plan.accounts]
+
+    def account_name(self, account_id: str) -> str:
+        for name, known in self.account_ids.items():
+            if known == account_id:
+                return name
+        return "hub" if account_id == self.management_id else account_id
+
+
+def build_org(emulator: em.Emulator, plan: Plan) -> Org:
+    """Organization, member accounts with the spoke role (CloudFormation, from spoke_templates/),
+    hub queues and topic, two subscriptions, and the planned users with their aged keys."""
+    from .templates import deploy_spoke_role
+
+    organizations = emulator.client("organizations")
+    organization_id = organizations.create_organization(FeatureSet="ALL")["Organization"]["Id"]
+    account_ids = {
+        name: organizations.create_account(Email=f"{name}@example.com", AccountName=name)["CreateAccountStatus"][
+            "AccountId"
+        ]
+        for name in plan.accounts
+    }
+    hub = em.create_hub(emulator)
+    for account_id in account_ids.values():
+        deploy_spoke_role(emulator, account_id, hub_account_id=em.MANAGEMENT_ACCOUNT, organization_id=organization_id)
+    inbox_url = _subscribe(emulator, hub.topic_arn, INBOX)
+    owner_inbox_url = _subscribe(emulator, hub.topic_arn, OWNER_INBOX, {"owner": [OWNER_TEAM]})
+    org = Org(emulator, plan, organization_id, em.MANAGEMENT_ACCOUNT, account_ids, hub, inbox_url, owner_inbox_url)
+    for user in plan.users:
+        _create_user(org, user)
+    return org
+
+
+def _subscribe(emulator: em.Emulator, topic_arn: str, name: str, filter_policy: dict[str, Any] | None = None) -> str:
+    sqs = emulator.client("sqs")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    attributes = {"RawMessageDelivery": "true"}
+    if filter_policy:
+        attributes["FilterPolicy"] = json.dumps(filter_policy)
+    emulator.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, Attributes=attributes)
+    return url
+
+
+def _create_user(org: Org, user: PlannedUser) -> None:
+    account_id = org.account_ids[user.account]
+    iam = org.client("iam", account_id)
+    iam.create_user(UserName=user.name, Tags=[{"Key": k, "Value": v} for k, v in user.tags.items()])
+    for i, age in enumerate(user.key_ages):
+        # Only the id is kept: the secret half of this response is never stored or shown.
+        key_id = iam.create_access_key(UserName=user.name)["AccessKey"]["AccessKeyId"]
+        _backdate(account_id, key_id, age)
+        if i == 0:
+            org.original_keys[(user.account, user.name)] = key_id
+
+
+def _backdate(account_id: str, key_id: str, days: int) -> None:
+    """Make one key `days` old (moto's in-process backend; production reads the real clock)."""
+    from moto.iam.models import iam_backends
+
+    iam_backends[account_id]["global"].access_keys[key_id].create_date -= timedelta(days=days)
+
+
+def _backend_keys(account_id: str) -> list[Any]:
+    from moto.iam.models import iam_backends
+
+    return list(iam_backends[account_id]["global"].access_keys.values())
+
+
+def use_keys(org: Org) -> None:
+    """Each application signs requests for the day with the key it knows."""
+    for user in org.plan.users:
+        account_id = org.account_ids[user.account]
+        keys = [k for k in _backend_keys(account_id) if k.user_name == user.name and k.status == "Active"]
+        if user.usage is Usage.NEWEST and keys:
+            newest = max(keys, key=lambda k: k.create_date)
+            org.emulator.use_key(account_id, newest.access_key_id)
+        elif user.usage is Usage.ORIGINAL:
+            original = org.original_keys[(user.account, user.name)]
+            if any(k.access_key_id == original for k in keys):
+                org.emulator.use_key(account_id, original, service="s3")
+
+
+# --------------------------------------------------------------------------- secrets: checked, never shown
+
+
+class SecretWatch:
+    """Every secret access key that existed during the run, read from the emulator's backend,
+    so the output can be searched for them. Held in memory only; never printed."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+
+    def snapshot(self, account_ids: Iterable[str]) -> None:
+        for account_id in account_ids:
+            self.add(key.secret_access_key for key in _backend_keys(account_id))
+            self.add(_stored_secret_keys(account_id))
+
+    def add(self, secrets: Iterable[str]) -> None:
+        self._secrets.update(s for s in secrets if s)
+
+    def __len__(self) -> int:
+        return len(self._secrets)
+
+    def leaks(self, texts: Iterable[str]) -> int:
+        """How many of the secrets appear in any of `texts`."""
+        found: set[str] = set()
+        for text in texts:
+            found.update(s for s in self._secrets if s in text)
+        return len(found)
+
+
+def _stored_secret_keys(account_id: str) -> Iterator[str]:
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    backend = secretsmanager_backends[account_id][em.REGION]
+    for secret in backend.secrets.values():
+        for version in getattr(secret, "versions", {}).values():
+            try:
+                value = json.loads(version.get("secret_string") or "{}")
+            except ValueError:
+                continue
+            if isinstance(value, dict) and isinstance(value.get("SecretKey"), str):
+                yield value["SecretKey"]
+
+
+class Recorder:
+    """A text stream that passes everything through and keeps a copy, to be searched."""
+
+    def __init__(self, target: TextIO) -> None:
+        self.target = target
+        self.chunks: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.chunks.append(text)
+        return self.target.write(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def isatty(self) -> bool:
+        try:
+            return self.target.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.target, "encoding", "utf-8") or "utf-8"
+
+    def text(self) -> str:
+        return "".join(self.chunks)
+
+
+@contextmanager
+def recording() -> Iterator[tuple[Recorder, Recorder]]:
+    """Record sys.stdout and sys.stderr, including the log handlers writing to stderr."""
+    import logging
+
+    out, err = Recorder(sys.stdout), Recorder(sys.stderr)
+    handlers = [
+        h
+        for name in ("rekey", "aws_lambda_powertools", "")
+        for h in logging.getLogger(name).handlers
+        if isinstance(h, logging.StreamHandler) and h.stream in (sys.stderr, sys.stdout)
+    ]
+    previous = [(h, h.stream) for h in handlers]
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    for h, stream in previous:
+        h.setStream(out if stream is saved[0] else err)  # type: ignore[arg-type]
+    try:
+        yield out, err
+    finally:
+        sys.stdout, sys.stderr = saved
+        for h, stream in previous:
+            h.setStream(stream)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass
+class DayResult:
+    day: int
+    events: list[DemoEvent]
+    work_items: int
+    failed_items: int
+
+
+class Simulation:
+    def __init__(self, org: Org, rt: Runtime) -> None:
+        self.org = org
+        self.rt = rt
+        self.received: list[dict[str, Any]] = []  # every notification body, for the secret check
+        self.owner_inbox: Counter[str] = Counter()
+        self.owner_inbox_users: set[str] = set()
+        self._sqs = org.emulator.client("sqs")
+
+    def day(self, day: int) -> DayResult:
+        """One production day: the sweep, then the worker draining the work queue."""
+        if day:
+            for account_id in self.org.member_ids:
+                self.org.emulator.age_keys(account_id, 1)
+        use_keys(self.org)
+        sweep(self.rt, f"{new_sweep_id(self.rt.now())}-day{day:03d}")
+        outcomes: list[WorkOutcome] = []
+
+        def handler(event: dict[str, Any]) -> dict[str, Any]:
+            return worker.handler(event, LambdaContext.new("rekey-worker"), rt=self.rt, outcomes=outcomes)
+
+        drained = drain(self.rt.clients.hub("sqs"), self.rt.settings.work_queue_url, handler)
+        events = [self._event(day, body) for body in self._receive(self.org.inbox_url)]
+        return DayResult(day, events, drained.received, drained.failed)
+
+    def read_owner_inbox(self) -> None:
+        """What the team's filtered subscription received (read once, at the end)."""
+        for body in self._receive(self.org.owner_inbox_url):
+            self.owner_inbox[body["event"]] += 1
+            self.owner_inbox_users.add(body.get("user_name") or "-")
+
+    def _receive(self, queue_url: str) -> list[dict[str, Any]]:
+        sqs = self._sqs
+        bodies: list[dict[str, Any]] = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                self.received.extend(bodies)
+                return bodies
+            bodies.extend(json.loads(m["Body"]) for m in batch)
+            sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+            )
+
+    def _event(self, day: int, body: dict[str, Any]) -> DemoEvent:
+        return DemoEvent(
+            day=day,
+            account=self.org.account_name(body["account_id"]),
+            account_id=body["account_id"],
+            user=body.get("user_name"),
+            event=body["event"],
+            severity=body["severity"],
+            owner=body.get("owner"),
+            key_id=body.get("key_id"),
+            new_key_id=body.get("new_key_id"),
+            secret_name=body.get("secret_name"),
+            message=body["message"],
+        )
+
+
+def order_events(events: list[DemoEvent], accounts: tuple[str, ...]) -> list[DemoEvent]:
+    """A day's events by account, then user; a user's own events keep the order they happened
+    in (one user's work items run one at a time, in order)."""
+    rank = {name: i for i, name in enumerate(accounts)}
+    return sorted(events, key=lambda e: (rank.get(e.account, len(rank)), e.user or ""))
+
+
+def final_state(org: Org, events: list[DemoEvent]) -> list[UserView]:
+    now = datetime.now(UTC)
+    per_user: dict[tuple[str, str | None], Counter[str]] = {}
+    for e in events:
+        per_user.setdefault((e.account, e.user), Counter())[e.event] += 1
+    views = []
+    for user in org.plan.users:
+        account_id = org.account_ids[user.account]
+        iam = org.client("iam", account_id)
+        meta = iam.list_access_keys(UserName=user.name)["AccessKeyMetadata"]
+        keys = [
+            KeyView(m["AccessKeyId"], m["Status"], max(0, (now - m["CreateDate"].astimezone(UTC)).days))
+            for m in sorted(meta, key=lambda m: m["CreateDate"])
+        ]
+        name, current = _secret(org, account_id, user.name)
+        views.append(
+            UserView(
+                user.account,
+                account_id,
+                user.name,
+                user.case.value,
+                keys,
+                name,
+                current,
+                per_user.get((user.account, user.name), Counter()),
+                user.tagged,
+            )
+        )
+    return views
+
+
+def _secret(org: Org, account_id: str, user_name: str) -> tuple[str | None, str | None]:
+    """The user's secret name and the key id of its AWSCURRENT version (from its version id,
+    which rekey derives from the key id: no secret value is read)."""
+    from ..adapters.secrets import TOKEN_PREFIX
+
+    name = secret_name(Settings.model_fields["secret_name"].default, user_name, account_id)
+    sm = org.client("secretsmanager", account_id)
+    try:
+        stages = sm.describe_secret(SecretId=name).get("VersionIdsToStages", {})
+    except sm.exceptions.ResourceNotFoundException:
+        return None, None
+    current = next((v for v, s in stages.items() if "AWSCURRENT" in s), None)
+    return name, current[len(TOKEN_PREFIX) :] if current and current.startswith(TOKEN_PREFIX) else None
+
+
+def demo_settings(org: Org) -> Settings:
+    """The demo's own configuration: the defaults, whatever REKEY_* the caller's shell has."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REKEY_")}
+    env.update(org.hub.environment())
+    env["REKEY_EXCLUDED_ACCOUNTS"] = org.management_id  # the hub's account has no spoke role
+    return Settings.from_env(env)
+
+
+def run(options: Options, emulator: em.Emulator | None = None) -> int:
+    """Run the demo on `emulator` or on a moto server of its own (then stopped, and the
+    environment restored). moto's state is per process: it is reset first either way."""
+    saved_env = dict(os.environ)
+    own = emulator is None
+    emulator = emulator or em.start()
+    try:
+        emulator.reset()
+        with recording() as (out, err):
+            return _run(options, emulator, out, err)
+    finally:
+        if own:
+            emulator.stop()
+            os.environ.clear()
+            os.environ.update(saved_env)
+
+
+def _run(options: Options, emulator: em.Emulator, out: Recorder, err: Recorder) -> int:
+    started = time.monotonic()
+    plan = make_plan(options.seed, options.accounts, options.users_per_account)
+    paint = Painter(wants_colour(out) and not options.as_json)
+    progress = Progress(err, options.days)
+    progress.start(f"rekey demo: building the organization, then simulating {options.days} days")
+    org = build_org(emulator, plan)
+    settings = demo_settings(org)
+    rt = Runtime.build(settings)
+    rt.sleep = lambda _seconds: None  # the emulator accepts a new key at once
+    simulation = Simulation(org, rt)
+    watch = SecretWatch()
+    width = shutil.get_terminal_size().columns if out.isatty() and not options.as_json else None
+    timeline = Timeline(list(plan.accounts), [u.name for u in plan.users], paint, width)
+
+    def say(lines: Iterable[str]) -> None:
+        lines = list(lines)
+        if lines and not options.as_json:
+            progress.clear()
+            out.write("\n".join(lines) + "\n")
+            out.flush()
+
+    say(_introduction(org, options, settings, paint))
+    events: list[DemoEvent] = []
+    failed = 0
+    for day in range(options.days + 1):
+        progress.update(day)
+        result = simulation.day(day)
+        watch.snapshot(org.member_ids)
+        todays = order_events(result.events, plan.accounts)
+        events.extend(todays)
+        failed += result.failed_items
+        say(timeline.day(day, todays))
+    simulation.read_owner_inbox()
+    elapsed = time.monotonic() - started
+    progress.finish(f"rekey demo: simulated {options.days} days in {elapsed:.1f} s")
+    views = final_state(org, events)
+    by_type = Counter(e.event for e in events)
+
+    if options.as_json:
+        document = _json_document(org, options, settings, events, views, by_type, simulation, elapsed)
+        text = json.dumps(document, indent=2)
+        leaks = watch.leaks([out.text(), err.text(), text, *map(json.dumps, simulation.received)])
+        document["secret_check"] = {
+            "secret_access_keys_checked": len(watch),
+            "notifications_checked": len(simulation.received),
+            "leaked": leaks,
+        }
+        out.write(json.dumps(document, indent=2) + "\n")
+    else:
+        say(["", paint.bold(f"Where things stand on day {options.days}"), ""])
+        say(table(views, org.account_ids, paint))
+        say(_closing(options, simulation, by_type, paint))
+        leaks = watch.leaks([out.text(), err.text(), *map(json.dumps, simulation.received)])
+        say(["", _secret_line(leaks, len(watch), len(simulation.received), len(out.text()) + len(err.text()))])
+        say([paint.dim(f"Simulated {options.days} days in {elapsed:.1f} s (seed {options.seed}).")])
+    return EXIT_FAILED if leaks or failed else EXIT_OK
+
+
+def _introduction(org: Org, options: Options, settings: Settings, paint: Painter) -> list[str]:
+    p = settings.policy
+    plan = org.plan
+    cast = [u for u in plan.users if u.case.name != "SERVICE"]
+    members = ", ".join(f"{name} ({org.account_ids[name]})" for name in plan.accounts)
+    return [
+        paint.bold(f"rekey demo: {options.days} days of access-key rotation in an emulated AWS Organization"),
+        "",
+        f"  organization  {org.organization_id}; the hub (queues, topic: hub/template.yaml) runs in "
+        f"{org.management_id}",
+        f"  members       {members}",
+        f"                each has the role {settings.spoke_role_name}, deployed by CloudFormation from "
+        "spoke_templates/spoke-role.yaml",
+        f"  users         {len(plan.users)}: {len(plan.users) - len(cast)} tagged service users, and one per "
+        "special case:",
+        *(f"                  {u.account:<10} {u.name:<16} {u.case.value}" for u in cast),
+        f"  policy        rotate at {p.rotate_after_days} days, deactivate at {p.deactivate_after_days}, "
+        f"delete at {p.delete_after_days}; users may shorten it by tag",
+        "  each day      keys age a day, applications use their keys, then the sweep and the worker run "
+        "exactly as in production",
+        "",
+        paint.bold("Timeline") + paint.dim(" (days with news only; events as received on an SQS subscription)"),
+    ]
+
+
+def _closing(options: Options, simulation: Simulation, by_type: Counter[str], paint: Painter) -> list[str]:
+    total = sum(by_type.values())
+    owner = sum(simulation.owner_inbox.values())
+    routed = ", ".join(sorted(simulation.owner_inbox_users)) or "nobody"
+    return [
+        "",
+        f"Notifications on the topic, as the {INBOX} subscription received them: {total} ({counts(by_type)})",
+        f"The {OWNER_INBOX} subscription (filter: owner = {OWNER_TEAM}) received only its own: {owner} "
+        f"({counts(simulation.owner_inbox)}) about {routed}",
+    ]
+
+
+def _secret_line(leaks: int, secrets: int, notifications: int, characters: int) -> str:
+    if leaks:
+        return (
+            f"FAILED: {leaks} of the {secrets} secret access keys created during the run appeared in the "
+            "output or the notifications"
+        )
+    return (
+        f"No secret access key was printed: the {secrets} that existed during the run were searched for in "
+        f"all {characters:,} characters written and in {notifications} notifications, and not found."
+    )
+
+
+def _json_document(
+    org: Org,
+    options: Options,
+    settings: Settings,
+    events: list[DemoEvent],
+    views: list[UserView],
+    by_type: Counter[str],
+    simulation: Simulation,
+    elapsed: float,
+) -> dict[str, Any]:
+    p = settings.policy
+    return {
+        "seed": options.seed,
+        "days": options.days,
+        "policy": {
+            "rotate_after_days": p.rotate_after_days,
+            "deactivate_after_days": p.deactivate_after_days,
+            "delete_after_days": p.delete_after_days,
+        },
+        "organization": {
+            "id": org.organization_id,
+            "hub_account_id": org.management_id,
+            "accounts": [{"name": n, "account_id": org.account_ids[n]} for n in org.plan.accounts],
+        },
+        "users": [
+            {
+                "account": u.account,
+                "user": u.name,
+                "case": u.case.value,
+                "tags": u.tags,
+                "key_ages_on_day_0": list(u.key_ages),
+            }
+            for u in org.plan.users
+        ],
+        "events": [e.as_json() for e in events],
+        "notifications_by_type": dict(sorted(by_type.items())),
+        "owner_inbox": {
+            "filter": {"owner": [OWNER_TEAM]},
+            "by_type": dict(sorted(simulation.owner_inbox.items())),
+            "users": sorted(simulation.owner_inbox_users),
+        },
+        "final": [v.as_json() for v in views],
+        "elapsed_seconds": round(elapsed, 1),
+    }
