@@ -163,3 +163,77 @@ def _wait(cfn: Any, stack_name: str) -> dict[str, Any]:
             return stack
         time.sleep(0.1)
     raise TimeoutError(f"stack {stack_name} still in progress")
+
+
+# --------------------------------------------------------------------------- SAM tools and the hub stack
+
+TOOLS_VENV = ROOT / ".tools" / "sam"
+HUB_STACK_NAME = "rekey-hub"
+ARTIFACT_BUCKET = "rekey-artifacts"
+ARTIFACT_KEY = "functions.zip"
+
+
+def tools_bin(name: str) -> Path:
+    """A program of the SAM tools venv (`make tools` creates it)."""
+    path = TOOLS_VENV / "bin" / name
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `make tools` (aws-sam-cli in its own venv)")
+    return path
+
+
+def tools_env(app_dir: Path | str | None = None) -> dict[str, str]:
+    """The environment for SAM CLI: no telemetry, nothing pointing at an emulator or an account."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VIRTUAL_ENV"))}
+    env.update({"SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"})
+    if app_dir is not None:
+        env["__SAM_CLI_APP_DIR"] = str(app_dir)  # SAM's settings/cache dir, instead of ~/.aws-sam
+    return env
+
+
+def translate_hub(template: Path | str = HUB_TEMPLATE, *, code_uri: str | None = None) -> dict[str, Any]:
+    """hub/template.yaml translated to plain CloudFormation by samtranslator, offline. It runs
+    in the tools venv (aws-sam-translator's pydantic pin differs from the app's)."""
+    import subprocess
+
+    uri = code_uri or f"s3://{ARTIFACT_BUCKET}/{ARTIFACT_KEY}"
+    result = subprocess.run(
+        [str(tools_bin("python")), str(ROOT / "tools" / "sam_translate.py"), str(template), "--code-uri", uri],
+        capture_output=True,
+        text=True,
+        env=tools_env(),
+        timeout=300,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"SAM translation failed:\n{result.stderr[-4000:]}")
+    return json.loads(result.stdout)
+
+
+def deploy_hub_stack(
+    emulator: Any, translated: dict[str, Any], *, code: bytes | None = None, **params: str
+) -> dict[str, str]:
+    """Create the translated hub template as a stack in the emulator's management account, as
+    `sam deploy` would after `sam package`; returns the stack's outputs. `code` is the functions'
+    zip (any bytes: the emulator never runs them)."""
+    import io
+    import zipfile
+
+    if code is None:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("rekey/__init__.py", "")
+        code = buffer.getvalue()
+    s3 = emulator.client("s3")
+    s3.create_bucket(Bucket=ARTIFACT_BUCKET)
+    s3.put_object(Bucket=ARTIFACT_BUCKET, Key=ARTIFACT_KEY, Body=code)
+    cfn = emulator.client("cloudformation")
+    cfn.create_stack(
+        StackName=HUB_STACK_NAME,
+        TemplateBody=json.dumps(translated),
+        Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in params.items()],
+        Capabilities=["CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
+    stack = _wait(cfn, HUB_STACK_NAME)
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
