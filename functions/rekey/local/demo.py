@@ -54,21 +54,25 @@ class Options:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `rekey demo` options (the CLI owns the parser, this module the meaning)."""
     parser.add_argument(
-        "--days", type=_int_between(0, 3650), default=DEFAULT_DAYS, help="days to simulate (%(default)s)"
+        "--days", type=_int_between(0, 3650), default=DEFAULT_DAYS, metavar="N", help="days to simulate (%(default)s)"
     )
     parser.add_argument(
         "--accounts",
         type=_int_between(1, len(ACCOUNT_NAMES)),
         default=DEFAULT_ACCOUNTS,
+        metavar="N",
         help=f"member accounts, 1-{len(ACCOUNT_NAMES)} (%(default)s)",
     )
     parser.add_argument(
         "--users-per-account",
         type=_int_between(0, len(COMPONENTS)),
         default=DEFAULT_USERS_PER_ACCOUNT,
+        metavar="N",
         help="ordinary tagged service users per account, besides the users that show the special cases (%(default)s)",
     )
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="same seed, same story (%(default)s)")
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, metavar="N", help="same seed, same story (%(default)s)"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON document: organization, events, final state")
 
 
@@ -422,6 +426,7 @@ def demo_settings(org: Org) -> Settings:
     """The demo's own configuration: the defaults, whatever REKEY_* the caller's shell has."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("REKEY_")}
     env.update(org.hub.environment())
+    env["AWS_REGION"] = em.REGION
     env["REKEY_EXCLUDED_ACCOUNTS"] = org.management_id  # the hub's account has no spoke role
     return Settings.from_env(env)
 
@@ -431,6 +436,8 @@ def run(options: Options, emulator: em.Emulator | None = None) -> int:
     environment restored). moto's state is per process: it is reset first either way."""
     saved_env = dict(os.environ)
     own = emulator is None
+    if own:
+        _isolate_from_real_aws()
     emulator = emulator or em.start()
     try:
         emulator.reset()
@@ -443,12 +450,26 @@ def run(options: Options, emulator: em.Emulator | None = None) -> int:
             os.environ.update(saved_env)
 
 
+def _days(n: int) -> str:
+    return f"{n} day" if n == 1 else f"{n} days"
+
+
+def _isolate_from_real_aws() -> None:
+    """Nothing from the caller's AWS setup may send a demo call elsewhere: no profile, no
+    config files (they can name endpoints), no per-service endpoint, the emulator's region."""
+    for name in list(os.environ):
+        if name.startswith("AWS_ENDPOINT_URL_") or name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION"):
+            del os.environ[name]
+    os.environ["AWS_CONFIG_FILE"] = os.devnull
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+
+
 def _run(options: Options, emulator: em.Emulator, out: Recorder, err: Recorder) -> int:
     started = time.monotonic()
     plan = make_plan(options.seed, options.accounts, options.users_per_account)
     paint = Painter(wants_colour(out) and not options.as_json)
     progress = Progress(err, options.days)
-    progress.start(f"rekey demo: building the organization, then simulating {options.days} days")
+    progress.start(f"rekey demo: building the organization, then simulating {_days(options.days)}")
     org = build_org(emulator, plan)
     settings = demo_settings(org)
     rt = Runtime.build(settings)
@@ -478,7 +499,7 @@ def _run(options: Options, emulator: em.Emulator, out: Recorder, err: Recorder) 
         say(timeline.day(day, todays))
     simulation.read_owner_inbox()
     elapsed = time.monotonic() - started
-    progress.finish(f"rekey demo: simulated {options.days} days in {elapsed:.1f} s")
+    progress.finish(f"rekey demo: simulated {_days(options.days)} in {elapsed:.1f} s")
     views = final_state(org, events)
     by_type = Counter(e.event for e in events)
 
@@ -498,7 +519,7 @@ def _run(options: Options, emulator: em.Emulator, out: Recorder, err: Recorder) 
         say(_closing(options, simulation, by_type, paint))
         leaks = watch.leaks([out.text(), err.text(), *map(json.dumps, simulation.received)])
         say(["", _secret_line(leaks, len(watch), len(simulation.received), len(out.text()) + len(err.text()))])
-        say([paint.dim(f"Simulated {options.days} days in {elapsed:.1f} s (seed {options.seed}).")])
+        say([paint.dim(f"Simulated {_days(options.days)} in {elapsed:.1f} s (seed {options.seed}).")])
     return EXIT_FAILED if leaks or failed else EXIT_OK
 
 
@@ -508,7 +529,7 @@ def _introduction(org: Org, options: Options, settings: Settings, paint: Painter
     cast = [u for u in plan.users if u.case.name != "SERVICE"]
     members = ", ".join(f"{name} ({org.account_ids[name]})" for name in plan.accounts)
     return [
-        paint.bold(f"rekey demo: {options.days} days of access-key rotation in an emulated AWS Organization"),
+        paint.bold(f"rekey demo: {_days(options.days)} of access-key rotation in an emulated AWS Organization"),
         "",
         f"  organization  {org.organization_id}; the hub (queues, topic: hub/template.yaml) runs in "
         f"{org.management_id}",
