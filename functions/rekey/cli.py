@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from . import consumer
 from .domain.errors import ConfigurationError, RekeyError
 from .handlers import worker
 from .local.sqs_source import LambdaContext, drain
@@ -85,12 +86,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_demo_arguments(p)
 
+    consumer.add_parser(sub)
+
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging([logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)])
+    if args.command == "credential-process":  # a consumer's machine: no REKEY_* configuration
+        return consumer.run_cli(args)
     if args.command == "demo":  # sets up its own emulator and environment
         from .local import demo
 
