@@ -344,14 +344,16 @@ class Simulation:
         bodies: list[dict[str, Any]] = []
         while True:
             batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not batch:
+            bodies.extend(json.loads(m["Body"]) for m in batch)
+            if batch:
+                sqs.delete_message_batch(
+                    QueueUrl=queue_url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+                )
+            # The emulator returns every visible message up to 10: a short batch was the last.
+            if len(batch) < 10:
                 self.received.extend(bodies)
                 return bodies
-            bodies.extend(json.loads(m["Body"]) for m in batch)
-            sqs.delete_message_batch(
-                QueueUrl=queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
-            )
 
     def _event(self, day: int, body: dict[str, Any]) -> DemoEvent:
         return DemoEvent(
