@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .domain.models import ActionKind
 
@@ -30,6 +30,7 @@ class WorkAction(StrEnum):
     FINISH_ROTATION = ActionKind.FINISH_ROTATION.value
     DELETE_ORPHAN = ActionKind.DELETE_ORPHAN.value
     CLEAR_INTENT = ActionKind.CLEAR_INTENT.value
+    WARN_IN_USE = ActionKind.WARN_IN_USE.value
 
     @property
     def kind(self) -> ActionKind:
@@ -46,6 +47,20 @@ class WorkItem(_Message):
     action: WorkAction
     reason: str = Field(default="", max_length=1000)
     sweep_id: str = Field(min_length=1, max_length=64)
+    # An operator's request (`rekey rotate-now`, the classic manual event): acts regardless of
+    # age and exemption, within the same invariants (see rekey.domain.manual).
+    manual: bool = False
+    # With a manual rotation: deactivate the replaced key as soon as the new one is stored.
+    revoke_old: bool = False
+    requested_by: str | None = Field(default=None, max_length=512)
+
+    @model_validator(mode="after")
+    def _manual_actions_only(self) -> WorkItem:
+        if self.manual and self.action not in MANUAL_ACTIONS:
+            raise ValueError(f"a manual work item may only {', '.join(a.value for a in MANUAL_ACTIONS)}")
+        if self.revoke_old and not (self.manual and self.action is WorkAction.ROTATE):
+            raise ValueError("revoke_old goes with a manual rotation only")
+        return self
 
     @property
     def group_id(self) -> str:
@@ -57,6 +72,33 @@ class WorkItem(_Message):
         """The same action of the same sweep is one message, however often it is sent."""
         raw = "|".join([self.sweep_id, self.account_id, self.user_name, self.action.value, self.key_id or "-"])
         return hashlib.sha256(raw.encode()).hexdigest()
+
+
+MANUAL_ACTIONS = (WorkAction.ROTATE, WorkAction.DEACTIVATE, WorkAction.DELETE)
+
+
+class ClassicManualEvent(BaseModel):
+    """The classic recipe's manual event, `{"action": "create"|"deactivate"|"delete",
+    "username": ...}`, plus `account_id`, sent straight to the worker function. Mapped onto a
+    manual work item: the same re-checks and invariants as any other."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: Literal["create", "deactivate", "delete"]
+    username: str = Field(pattern=USER_NAME)
+    account_id: str = Field(pattern=ACCOUNT_ID)
+
+    def work_item(self, at: datetime) -> WorkItem:
+        action = WorkAction.ROTATE if self.action == "create" else WorkAction(self.action)
+        return WorkItem(
+            account_id=self.account_id,
+            user_name=self.username,
+            action=action,
+            manual=True,
+            reason=f"classic manual event {self.action!r}",
+            sweep_id=f"manual-{at:%Y%m%dT%H%M%SZ}",
+            requested_by="classic manual event",
+        )
 
 
 class ScanRequest(_Message):
@@ -75,6 +117,7 @@ class Event(StrEnum):
     BLOCKED = "blocked"
     MISCONFIGURED = "misconfigured"
     IN_USE = "in-use"
+    ROLLED_BACK = "rolled-back"
     FAILED = "failed"
     REJECTED = "rejected"
     ACCOUNT_UNREACHABLE = "account-unreachable"
@@ -101,6 +144,12 @@ class Notification(_Message):
     message: str
     sweep_id: str | None = None
     at: datetime
+    # For `in-use`: the old key's last use after its replacement appeared.
+    last_used_at: datetime | None = None
+    last_used_service: str | None = None
+    last_used_region: str | None = None
+    # For `rolled-back`: the last day of the pause.
+    paused_until: date | None = None
 
     def attributes(self) -> dict[str, dict[str, str]]:
         """SNS message attributes, so subscribers filter by account, user, event, severity, owner."""

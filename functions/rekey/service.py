@@ -12,14 +12,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .adapters.iam import IamUser, NewKey
+from .adapters.iam import IamUser, NewKey, ReportKey
 from .adapters.organizations import Account, OrganizationsAdapter
 from .adapters.sts import Credentials
 from .domain import errors
-from .domain.lifecycle import decide
+from .domain.lifecycle import decide, describe_use
+from .domain.manual import Request, decide_request
 from .domain.models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, KeyStatus, Policy
 from .domain.naming import secret_name
-from .domain.policy import OptIn, PolicyError, opt_in, owner, resolve_policy
+from .domain.policy import OptIn, opt_in, owner
+from .domain.scope import Assessment, Scope, assess
 from .messages import Event, Notification, ScanRequest, Severity, WorkAction, WorkItem
 from .runtime import Runtime
 
@@ -105,9 +107,7 @@ def scan_account(rt: Runtime, account: Account, sweep_id: str) -> ScanResult:
         in_flight = adapters.secrets.names_with_intent()
         for user, policy in in_scope:
             name = secret_name(s.secret_name, user.name, account.account_id)
-            report_keys = report.get(user.arn, [])
-            may_be_due = any(k.created and _age(now, k.created) >= policy.rotate_after_days for k in report_keys)
-            if not (may_be_due or name in in_flight):
+            if not (may_be_due(policy, report.get(user.arn, []), now) or name in in_flight):
                 continue
             result.users_checked += 1
             keys = adapters.iam.access_keys(user.name)
@@ -157,19 +157,29 @@ def _age(now: datetime, created: datetime) -> int:
     return AccessKey("-", KeyStatus.ACTIVE, created).age_days(now)
 
 
+def may_be_due(policy: Policy, report_keys: list[ReportKey], now: datetime) -> bool:
+    """Whether the credential report's view of a user's keys may need an action today: a key
+    old enough to rotate or to be warned about, or (with create-first-key) no key at all.
+    Cheap: it saves reading keys and secret for every other user."""
+    if not report_keys:
+        return policy.create_first_key
+    threshold = min(policy.rotate_after_days, policy.deactivate_after_days - policy.in_use_warn_days)
+    return any(_age(now, k.created) >= threshold for k in report_keys)
+
+
+def assess_user(rt: Runtime, user: IamUser, now: datetime) -> Assessment:
+    s = rt.settings
+    return assess(user.tags, s.tag_key, s.policy, s.bounds, now)
+
+
 def _user_policy(rt: Runtime, account_id: str, user: IamUser, now: datetime, out: list[Notification]) -> Policy | None:
-    """The user's policy if in scope; a misconfigured user is announced and left alone."""
-    state, why = opt_in(user.tags, rt.settings.tag_key)
-    problem = why if state is OptIn.INVALID else None
-    if state is OptIn.OUT:
-        return None
-    if problem is None:
-        try:
-            return resolve_policy(user.tags, rt.settings.policy, rt.settings.bounds)
-        except PolicyError as exc:
-            problem = str(exc)
-    out.append(notice(Event.MISCONFIGURED, Severity.WARNING, account_id, f"left untouched: {problem}", now, user=user))
-    return None
+    """The user's policy if in scope today; an exempt user is left alone quietly (the report
+    lists it), a misconfigured one is announced and left alone."""
+    assessment = assess_user(rt, user, now)
+    if assessment.scope is Scope.MISCONFIGURED:
+        message = f"left untouched: {assessment.why}"
+        out.append(notice(Event.MISCONFIGURED, Severity.WARNING, account_id, message, now, user=user))
+    return assessment.policy if assessment.in_scope else None
 
 
 def dispatch(rt: Runtime, result: ScanResult) -> None:
@@ -197,8 +207,14 @@ class SweepResult:
 
 
 def accounts_to_sweep(rt: Runtime) -> list[Account]:
-    accounts = OrganizationsAdapter(rt.clients.hub("organizations")).active_accounts()
-    return [a for a in accounts if a.account_id not in rt.settings.excluded_accounts]
+    """ACTIVE accounts, less REKEY_EXCLUDED_ACCOUNTS, and only those under REKEY_TARGET_OUS
+    when set."""
+    organizations = OrganizationsAdapter(rt.clients.hub("organizations"))
+    accounts = [a for a in organizations.active_accounts() if a.account_id not in rt.settings.excluded_accounts]
+    if rt.settings.target_ous:
+        under = organizations.accounts_under(sorted(rt.settings.target_ous))
+        accounts = [a for a in accounts if a.account_id in under]
+    return accounts
 
 
 def sweep(rt: Runtime, sweep_id: str, *, dry_run: bool = False) -> SweepResult:
@@ -301,11 +317,15 @@ class _Worker:
         if state is not OptIn.IN:
             self._notice(Event.REJECTED, Severity.WARNING, f"work item for a user not opted in ({why}); ignored", user)
             return self._outcome("rejected", why)
-        try:
-            policy = resolve_policy(user.tags, s.policy, s.bounds)
-        except PolicyError as exc:
-            self._notice(Event.MISCONFIGURED, Severity.WARNING, f"left untouched: {exc}", user)
-            return self._outcome("rejected", str(exc))
+        assessment = assess_user(self.rt, user, self.now)
+        # An operator's request acts regardless of an exemption or invalid policy tags: it
+        # uses no ages, and the opt-in tag (all the spoke role checks) is there.
+        policy = assessment.policy or s.policy
+        if not item.manual and assessment.scope is Scope.MISCONFIGURED:
+            self._notice(Event.MISCONFIGURED, Severity.WARNING, f"left untouched: {assessment.why}", user)
+            return self._outcome("rejected", assessment.why)
+        if not item.manual and assessment.scope is Scope.EXEMPT:
+            return self._outcome("noop", assessment.why)
         self.user = user
         self.name = secret_name(s.secret_name, user.name, item.account_id)
         record = self.secrets.read(self.name)
@@ -319,17 +339,47 @@ class _Worker:
             )
             return self._outcome("rejected", "secret name collision")
         keys = self.iam.access_keys(user.name)
+        self.record = record
+        self.keys = {k.key_id: k for k in keys}
+        if item.manual:
+            return self._run_request(keys, policy)
         plan = decide(keys, record.state, policy, self.now)
         wanted = item.action.kind
         position = next((i for i, a in enumerate(plan) if a.matches(wanted, item.key_id)), None)
         if position is None:
             return self._outcome("noop", "no longer needed (already done, or the keys changed)")
         todo = [a for a in plan[: position + 1] if a.kind not in ANNOUNCE_ONLY]
-        self.record = record
-        self.keys = {k.key_id: k for k in keys}
         for action in todo:
             self._perform(action)
         return self._outcome("done", "; ".join(a.kind.value for a in todo), todo)
+
+    def _run_request(self, keys: list[AccessKey], policy: Policy) -> WorkOutcome:
+        """An operator's request: decided by decide_request(), within the same invariants."""
+        item = self.item
+        who = f" by {item.requested_by}" if item.requested_by else ""
+        request = Request(
+            item.action.kind,
+            item.key_id,
+            revoke_old=item.revoke_old,
+            create_first_key=policy.create_first_key,
+            reason=f"requested{who}" + (f": {item.reason}" if item.reason else ""),
+        )
+        plan = decide_request(request, keys, self.record.state, self.now)
+        for action in plan.actions:
+            self._perform(action)
+        if plan.refused:
+            self._notice(
+                Event.REJECTED,
+                Severity.WARNING,
+                f"{item.action.value} requested{who} refused: {plan.refused}",
+                self.user,
+                key_id=item.key_id,
+                secret_name=self.name,
+            )
+            return self._outcome("rejected", plan.refused, plan.actions)
+        if plan.skipped:
+            return self._outcome("noop", plan.skipped, plan.actions)
+        return self._outcome("done", "; ".join(a.kind.value for a in plan.actions), plan.actions)
 
     # -- actions
 
@@ -352,19 +402,21 @@ class _Worker:
             )
         elif kind is ActionKind.CLEAR_INTENT:
             self.secrets.clear_intent(self.name)
+        elif kind is ActionKind.WARN_IN_USE:
+            assert key_id and action.in_use
+            self._notice(Event.IN_USE, Severity.WARNING, action.reason, self.user, **self._use_fields(action))
+            if self.record.state.exists:  # at most once a key a day: decide() reads this back
+                self.secrets.mark_in_use_warned(self.name, key_id, self.now.date())
         elif kind is ActionKind.DEACTIVATE:
             assert key_id
             if action.in_use is not None:
-                use = action.in_use
                 self._notice(
                     Event.IN_USE,
                     Severity.WARNING,
-                    f"{key_id} was used after its replacement was created "
-                    f"(last {use.at:%Y-%m-%d %H:%M} UTC, {use.service or '?'} in {use.region or '?'}); "
-                    f"deactivating it now, as policy enforces",
+                    f"{key_id} was used after its replacement was created ({describe_use(action.in_use)}); "
+                    "deactivating it now",
                     self.user,
-                    key_id=key_id,
-                    secret_name=self.name,
+                    **self._use_fields(action),
                 )
             self.iam.set_status(self.user.name, key_id, KeyStatus.INACTIVE)
             self._notice(
@@ -393,6 +445,17 @@ class _Worker:
         else:  # pragma: no cover - decide() returns no other kinds
             raise AssertionError(kind)
 
+    def _use_fields(self, action: Action) -> dict[str, Any]:
+        use = action.in_use
+        assert use is not None
+        return {
+            "key_id": action.key_id,
+            "secret_name": self.name,
+            "last_used_at": use.at,
+            "last_used_service": use.service,
+            "last_used_region": use.region,
+        }
+
     def _rotate(self, action: Action) -> None:
         s = self.rt.settings
         self.secrets.begin_rotation(
@@ -419,11 +482,11 @@ class _Worker:
         # A secret with no version before this one made the staged version current already.
         self.secrets.promote(self.name, new.key_id, self.record.current_version_id)
         self.secrets.clear_intent(self.name)
+        replaced = f"to replace {action.key_id}" if action.key_id else "as the user's first key"
         self._notice(
             Event.ROTATED,
             Severity.INFO,
-            f"created {new.key_id} to replace {action.key_id} ({action.reason}); "
-            f"stored as the current version of {self.name}",
+            f"created {new.key_id} {replaced} ({action.reason}); stored as the current version of {self.name}",
             self.user,
             key_id=action.key_id,
             new_key_id=new.key_id,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .domain.errors import ConfigurationError
-from .domain.models import Policy
+from .domain.models import InUsePolicy, Policy
 from .domain.naming import check_template
 from .domain.policy import Bounds, PolicyError, check_policy
 
@@ -28,8 +29,15 @@ ENVIRONMENT = {
     "REKEY_KMS_KEY_ID": "kms_key_id",
     "REKEY_EXCLUDED_ACCOUNTS": "excluded_accounts",
     "REKEY_SCAN_CONCURRENCY": "scan_concurrency",
+    "REKEY_TARGET_OUS": "target_ous",
+    "REKEY_IN_USE_WARN_DAYS": "in_use_warn_days",
+    "REKEY_IN_USE_POLICY": "in_use_policy",
+    "REKEY_IN_USE_MAX_DEFER_DAYS": "in_use_max_defer_days",
+    "REKEY_CREATE_FIRST_KEY": "create_first_key",
+    "REKEY_MAX_PAUSE_DAYS": "max_pause_days",
 }
 REQUIRED = ("REKEY_WORK_QUEUE_URL", "REKEY_TOPIC_ARN")
+_OU_ID = re.compile(r"(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})")
 
 
 class Settings(BaseModel):
@@ -50,8 +58,22 @@ class Settings(BaseModel):
     kms_key_id: str | None = None
     excluded_accounts: frozenset[str] = frozenset()
     scan_concurrency: int = Field(default=8, ge=1, le=64)
+    target_ous: frozenset[str] = frozenset()
+    in_use_warn_days: int = Field(default=3, ge=0, le=30)
+    in_use_policy: InUsePolicy = InUsePolicy.ENFORCE
+    in_use_max_defer_days: int = Field(default=7, ge=0, le=90)
+    create_first_key: bool = False
+    max_pause_days: int = Field(default=30, ge=1, le=365)
 
-    @field_validator("excluded_accounts", mode="before")
+    @field_validator("target_ous")
+    @classmethod
+    def _ou_ids(cls, value: frozenset[str]) -> frozenset[str]:
+        bad = sorted(ou for ou in value if not _OU_ID.fullmatch(ou))
+        if bad:
+            raise ValueError(f"not OU or root ids (ou-xxxx-xxxxxxxx, r-xxxx): {', '.join(bad)}")
+        return value
+
+    @field_validator("excluded_accounts", "target_ous", mode="before")
     @classmethod
     def _split_accounts(cls, value: object) -> object:
         if isinstance(value, str):
@@ -82,7 +104,15 @@ class Settings(BaseModel):
 
     @property
     def policy(self) -> Policy:
-        return Policy(self.rotate_after_days, self.deactivate_after_days, self.delete_after_days)
+        return Policy(
+            self.rotate_after_days,
+            self.deactivate_after_days,
+            self.delete_after_days,
+            in_use_warn_days=self.in_use_warn_days,
+            in_use_policy=self.in_use_policy,
+            in_use_max_defer_days=self.in_use_max_defer_days,
+            create_first_key=self.create_first_key,
+        )
 
     @property
     def bounds(self) -> Bounds:

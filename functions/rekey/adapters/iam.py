@@ -37,10 +37,13 @@ class IamUser:
 
 @dataclass(frozen=True)
 class ReportKey:
-    """A key as the credential report sees it: enough to tell whether it may be due."""
+    """A key as the credential report sees it (no key id): enough to tell whether it may be
+    due, and for the compliance report of users rekey does not manage."""
 
     active: bool
     created: datetime
+    slot: int = 1  # access_key_1 or access_key_2
+    last_used: KeyUse | None = None
 
 
 @dataclass(frozen=True)
@@ -65,15 +68,17 @@ class IamAdapter:
 
     def users_with_tag(self, tag_key: str) -> list[IamUser]:
         """Users carrying `tag_key` (any value), with all their tags: ⌈users/1000⌉ calls."""
+        return [user for user in self.all_users() if tag_key in user.tags]
+
+    def all_users(self) -> list[IamUser]:
+        """Every user with its tags: ⌈users/1000⌉ calls."""
         users: list[IamUser] = []
         kwargs: dict[str, Any] = {"Filter": ["User"], "MaxItems": PAGE_SIZE}
         while True:
             with aws_call("iam:GetAccountAuthorizationDetails"):
                 page = self._client.get_account_authorization_details(**kwargs)
             for user in page.get("UserDetailList", []):
-                tags = _tags(user.get("Tags"))
-                if tag_key in tags:
-                    users.append(IamUser(user["UserName"], user["UserId"], user["Arn"], tags))
+                users.append(IamUser(user["UserName"], user["UserId"], user["Arn"], _tags(user.get("Tags"))))
             if not page.get("IsTruncated"):
                 return users
             kwargs["Marker"] = page["Marker"]
@@ -147,9 +152,28 @@ def parse_credential_report(content: str) -> dict[str, list[ReportKey]]:
         keys = []
         for n in (1, 2):
             created = fields[index[f"access_key_{n}_last_rotated"]]
-            if created in ("N/A", "not_supported", ""):
+            if created in _NONE:
                 continue
             active = fields[index[f"access_key_{n}_active"]] == "true"
-            keys.append(ReportKey(active, _utc(datetime.fromisoformat(created))))
+            keys.append(ReportKey(active, _utc(datetime.fromisoformat(created)), n, _report_use(fields, index, n)))
         report[arn] = keys
     return report
+
+
+_NONE = ("N/A", "not_supported", "no_information", "")
+
+
+def _report_use(fields: list[str], index: dict[str, int], n: int) -> KeyUse | None:
+    def column(name: str) -> str:
+        i = index.get(f"access_key_{n}_last_used_{name}")
+        return fields[i] if i is not None else ""
+
+    at = column("date")
+    if at in _NONE:
+        return None
+    try:
+        when = _utc(datetime.fromisoformat(at))
+    except ValueError:
+        return None
+    service, region = column("service"), column("region")
+    return KeyUse(when, None if service in _NONE else service, None if region in _NONE else region)

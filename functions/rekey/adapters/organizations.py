@@ -1,13 +1,21 @@
-"""AWS Organizations: the accounts to sweep."""
+"""AWS Organizations: the accounts to sweep, optionally only those under given OUs."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import aws_call
 
-PERMISSIONS = {"hub": ("organizations:ListAccounts",)}
+PERMISSIONS = {
+    "hub": (
+        "organizations:ListAccounts",
+        # Only with REKEY_TARGET_OUS: the accounts under each OU, through nested OUs.
+        "organizations:ListAccountsForParent",
+        "organizations:ListChildren",
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -36,3 +44,35 @@ class OrganizationsAdapter:
             if not token:
                 return accounts
             kwargs = {"NextToken": token}
+
+    def accounts_under(self, parent_ids: Iterable[str]) -> set[str]:
+        """Ids of the accounts under the given OUs (or roots), at any depth: one
+        ListAccountsForParent and one ListChildren per OU and page."""
+        found: set[str] = set()
+        pending = list(dict.fromkeys(parent_ids))
+        seen: set[str] = set()
+        while pending:
+            parent = pending.pop()
+            if parent in seen:
+                continue
+            seen.add(parent)
+            for account in self._pages("ListAccountsForParent", "Accounts", ParentId=parent):
+                found.add(account["Id"])
+            for child in self._pages("ListChildren", "Children", ParentId=parent, ChildType="ORGANIZATIONAL_UNIT"):
+                pending.append(child["Id"])
+        return found
+
+    def _pages(self, operation: str, field: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        method = getattr(self._client, _snake(operation))
+        while True:
+            with aws_call(f"organizations:{operation} {kwargs.get('ParentId', '')}".strip()):
+                page = method(**kwargs)
+            yield from page.get(field, [])
+            token = page.get("NextToken")
+            if not token:
+                return
+            kwargs = {**kwargs, "NextToken": token}
+
+
+def _snake(operation: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from ..domain.errors import NotFound
 from ..domain.models import Intent, SecretState
 from .errors import aws_call
 from .iam import NewKey
+
+log = logging.getLogger(__name__)
 
 PERMISSIONS = {
     "spoke_list": ("secretsmanager:ListSecrets",),
@@ -27,12 +30,17 @@ PERMISSIONS = {
     ),
 }
 
-CURRENT, PENDING = "AWSCURRENT", "AWSPENDING"
+CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
 TOKEN_PREFIX = "rekey-access-key-"
 OWNER_TAG = "rekey:user-id"
 INTENT_AT_TAG = "rekey:rotation-started"
 INTENT_KEYS_TAG = "rekey:rotation-known-keys"
 NO_KEYS = "none"
+# Set by `rekey rollback`: the user's lifecycle waits until this day (inclusive). A tag on the
+# secret, so the spoke role needs no IAM write beyond the key calls it already has.
+PAUSED_UNTIL_TAG = "rekey:paused-until"
+# `<key id> <YYYY-MM-DD>`: the last in-use warning, so a key is warned about at most once a day.
+IN_USE_WARNED_TAG = "rekey:in-use-warned"
 
 
 def version_token(key_id: str) -> str:
@@ -52,6 +60,7 @@ class SecretRecord:
     state: SecretState
     owner_user_id: str | None = None
     current_version_id: str | None = None
+    previous_version_id: str | None = None
 
 
 class SecretsAdapter:
@@ -68,22 +77,26 @@ class SecretsAdapter:
         stages = meta.get("VersionIdsToStages", {})
         current = next((v for v, s in stages.items() if CURRENT in s), None)
         pending = next((v for v, s in stages.items() if PENDING in s and CURRENT not in s), None)
+        previous = next((v for v, s in stages.items() if PREVIOUS in s), None)
         current_key = _key_of(current)
         if current and current_key is None:
-            current_key = self._foreign_current_key(name)
+            current_key = self.stage_key_id(name, CURRENT)
         tags = {t["Key"]: t["Value"] for t in meta.get("Tags", [])}
         state = SecretState(
             exists=True,
             current_key_id=current_key,
             pending_key_id=_key_of(pending),
             intent=_intent(tags),
+            previous_key_id=_key_of(previous),  # a foreign previous version: see stage_key_id
+            paused_until=_day(tags.get(PAUSED_UNTIL_TAG)),
+            in_use_warned=_warned(tags.get(IN_USE_WARNED_TAG)),
         )
-        return SecretRecord(state, tags.get(OWNER_TAG), current)
+        return SecretRecord(state, tags.get(OWNER_TAG), current, previous)
 
-    def _foreign_current_key(self, name: str) -> str | None:
-        """The key id of a current version written by someone else (e.g. the classic recipe)."""
+    def stage_key_id(self, name: str, stage: str) -> str | None:
+        """The key id in a version written by someone else (e.g. the classic recipe)."""
         with aws_call(f"secretsmanager:GetSecretValue {name}"):
-            value = self._client.get_secret_value(SecretId=name, VersionStage=CURRENT)
+            value = self._client.get_secret_value(SecretId=name, VersionStage=stage)
         try:
             key_id = json.loads(value.get("SecretString") or "{}").get("AccessKey")
         except (ValueError, AttributeError):
@@ -168,6 +181,34 @@ class SecretsAdapter:
     def clear_intent(self, name: str) -> None:
         with aws_call(f"secretsmanager:UntagResource {name}"):
             self._client.untag_resource(SecretId=name, TagKeys=[INTENT_AT_TAG, INTENT_KEYS_TAG])
+
+    def pause(self, name: str, until: date) -> None:
+        """Pause the user's lifecycle until `until` (inclusive)."""
+        with aws_call(f"secretsmanager:TagResource {name}"):
+            self._client.tag_resource(SecretId=name, Tags=[{"Key": PAUSED_UNTIL_TAG, "Value": until.isoformat()}])
+
+    def mark_in_use_warned(self, name: str, key_id: str, day: date) -> None:
+        with aws_call(f"secretsmanager:TagResource {name}"):
+            self._client.tag_resource(
+                SecretId=name, Tags=[{"Key": IN_USE_WARNED_TAG, "Value": f"{key_id} {day.isoformat()}"}]
+            )
+
+
+def _day(value: str | None) -> date | None:
+    """A tag's date; an unreadable one (edited by hand) is ignored, and logged."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        log.warning("ignoring the secret tag value %r: not a date YYYY-MM-DD", value)
+        return None
+
+
+def _warned(value: str | None) -> tuple[str, date] | None:
+    key_id, _, day = (value or "").partition(" ")
+    parsed = _day(day) if key_id else None
+    return (key_id, parsed) if parsed else None
 
 
 def _intent(tags: dict[str, str]) -> Intent | None:

@@ -6,35 +6,45 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from .models import AccessKey, Action, ActionKind, Policy, SecretState
+from .models import AccessKey, Action, ActionKind, KeyUse, Policy, SecretState
 
 MAX_KEYS = 2
 # A key created by an attempt appears after its intent was recorded, within the longest a
 # worker runs (a Lambda's 15 minutes); the slack absorbs clock skew between IAM and the worker.
 INTENT_SLACK = timedelta(minutes=5)
 INTENT_WINDOW = timedelta(minutes=15)
+# Under the `defer` policy an old key counts as still in use while it was used this recently
+# (a week covers weekly jobs; IAM reports last use with a delay of hours).
+STILL_IN_USE = timedelta(days=7)
 
 
 def decide(keys: Sequence[AccessKey], secret: SecretState, policy: Policy, now: datetime) -> list[Action]:
     """The actions a user's keys need at `now`, in the order they must be carried out.
 
     First settle an interrupted rotation (finish it, or remove the orphan key nobody can
-    have used), then apply the lifecycle to the settled state: deactivate and delete old
-    keys, rotate the newest active key when it is due. Never deactivates or deletes an
-    active key to make room, never deletes the secret's current key, never plans a third key.
+    have used), then apply the lifecycle to the settled state: warn about old keys still in
+    use, deactivate and delete old keys, rotate the newest active key when it is due. While a
+    rollback's pause lasts, only warnings are given. Never deactivates or deletes an active key
+    to make room, never deletes the secret's current key, never plans a third key.
     """
     keys = sorted(keys, key=lambda k: (k.created, k.key_id))  # the plan must not depend on order
-    actions, keys, secret = _settle_interrupted_rotation(keys, secret)
+    actions, keys, secret = settle_interrupted_rotation(keys, secret)
+    paused = secret.paused(now.date())
     actions += _retire(keys, secret, policy, now)
+    if paused:
+        return actions
+    if not keys and policy.create_first_key:
+        return [*actions, Action(ActionKind.ROTATE, None, "has no access key; creating a first one (create-first-key)")]
     retired = {a.key_id for a in actions if a.kind is ActionKind.DELETE}
     deactivated = {a.key_id for a in actions if a.kind is ActionKind.DEACTIVATE}
     actions += _rotate([k for k in keys if k.key_id not in retired], deactivated, secret, policy, now)
     return actions
 
 
-def _settle_interrupted_rotation(
+def settle_interrupted_rotation(
     keys: Sequence[AccessKey], secret: SecretState
 ) -> tuple[list[Action], list[AccessKey], SecretState]:
+    """Actions that settle an interrupted rotation, and the keys and secret once settled."""
     intent = secret.intent
     if intent is None:
         return [], list(keys), secret
@@ -82,28 +92,77 @@ def _newest_active(keys: Sequence[AccessKey]) -> AccessKey | None:
 
 def _retire(keys: Sequence[AccessKey], secret: SecretState, policy: Policy, now: datetime) -> list[Action]:
     newest = _newest_active(keys)
+    today = now.date()
+    # A pause postpones deactivation to the day after it ends, and stops deletion.
+    until = secret.paused_until
+    pause_days = (until - today).days + 1 if until is not None and today <= until else 0
     actions: list[Action] = []
     for key in keys:
         age = key.age_days(now)
         if key.key_id == secret.current_key_id:
             continue  # consumers read this key from the secret: only a rotation replaces it
         if key.active:
-            if (
-                newest is not None
-                and key is not newest
-                and age >= policy.deactivate_after_days
-                and newest.age_days(now) >= policy.overlap_days
-            ):
-                in_use = key.last_used if _used_since(key, newest.created) else None
-                reason = (
-                    f"{age} days old (deactivate at {policy.deactivate_after_days}); "
-                    f"its replacement {newest.key_id} is {newest.age_days(now)} days old"
-                )
-                actions.append(Action(ActionKind.DEACTIVATE, key.key_id, reason, in_use))
-        elif age >= policy.delete_after_days:
+            if newest is not None and key is not newest:
+                action = _retire_active(key, newest, secret, policy, now, pause_days)
+                if action is not None:
+                    actions.append(action)
+        elif not pause_days and age >= policy.delete_after_days:
             reason = f"inactive and {age} days old (delete at {policy.delete_after_days})"
             actions.append(Action(ActionKind.DELETE, key.key_id, reason))
     return actions
+
+
+def _retire_active(
+    key: AccessKey, newest: AccessKey, secret: SecretState, policy: Policy, now: datetime, pause_days: int
+) -> Action | None:
+    """Deactivate an old active key when due; warn first when it is still in use."""
+    age, newest_age = key.age_days(now), newest.age_days(now)
+    # Days until due: old enough *and* its replacement has existed for the overlap.
+    due_in = max(policy.deactivate_after_days - age, policy.overlap_days - newest_age)
+    wait = max(due_in, pause_days)
+    in_use = key.last_used if _used_since(key, newest.created) else None
+    today = now.date()
+    warned_today = secret.in_use_warned == (key.key_id, today)
+    if wait > 0:
+        if in_use is None or wait > policy.in_use_warn_days or warned_today:
+            return None
+        when = today + timedelta(days=wait)
+        note = f" (paused until {secret.paused_until})" if pause_days else ""
+        if policy.max_defer_days:
+            note += f", or later while still in use (at most {policy.max_defer_days} day(s) later)"
+        return Action(
+            ActionKind.WARN_IN_USE,
+            key.key_id,
+            f"{key.key_id} was used after its replacement {newest.key_id} was created ({describe_use(in_use)}); "
+            f"it will be deactivated in {wait} day(s), on {when}{note}",
+            in_use,
+        )
+    overdue = -due_in
+    bound = policy.max_defer_days
+    if in_use is not None and bound and overdue < bound and now - in_use.at <= STILL_IN_USE:
+        if warned_today:
+            return None
+        latest = today + timedelta(days=bound - overdue)
+        return Action(
+            ActionKind.WARN_IN_USE,
+            key.key_id,
+            f"{key.key_id} is still in use ({describe_use(in_use)}): its deactivation is deferred "
+            f"(day {overdue + 1} of at most {bound}); it will be deactivated on {latest} at the latest",
+            in_use,
+        )
+    reason = (
+        f"{age} days old (deactivate at {policy.deactivate_after_days}); "
+        f"its replacement {newest.key_id} is {newest_age} days old"
+    )
+    if in_use is not None and bound and overdue >= bound:
+        reason += f"; deferred {overdue} day(s) while in use, the most allowed"
+    return Action(ActionKind.DEACTIVATE, key.key_id, reason, in_use)
+
+
+def describe_use(use: KeyUse) -> str:
+    """`last used 2026-11-27 14:05 UTC, s3 in eu-west-1`: when, which service, which region."""
+    service, region = use.service or "unknown service", use.region or "unknown region"
+    return f"last used {use.at:%Y-%m-%d %H:%M} UTC, {service} in {region}"
 
 
 def _used_since(key: AccessKey, moment: datetime) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 SECONDS_PER_DAY = 86_400
@@ -51,21 +51,58 @@ class Intent:
 @dataclass(frozen=True)
 class SecretState:
     """What the user's secret says: which key is current, which one is staged, and whether a
-    rotation is in flight. `exists=False` means no secret yet (the user was never rotated)."""
+    rotation is in flight. `exists=False` means no secret yet (the user was never rotated).
+
+    `previous_key_id` is the key the last rotation replaced (its AWSPREVIOUS version);
+    `paused_until` the last day of a pause set by a rollback (inclusive, UTC);
+    `in_use_warned` the key and day of the last in-use warning (at most one a key a day)."""
 
     exists: bool = False
     current_key_id: str | None = None
     pending_key_id: str | None = None
     intent: Intent | None = None
+    previous_key_id: str | None = None
+    paused_until: date | None = None
+    in_use_warned: tuple[str, date] | None = None
+
+    def paused(self, today: date) -> bool:
+        return self.paused_until is not None and today <= self.paused_until
+
+
+class InUsePolicy(StrEnum):
+    """What happens when an old key is still used on its deactivation day."""
+
+    ENFORCE = "enforce"  # deactivate anyway (after warning)
+    DEFER = "defer"  # wait while it is still used, up to a bound, then enforce
 
 
 @dataclass(frozen=True)
 class Policy:
-    """Ages in days at which a key is rotated, deactivated and deleted."""
+    """Ages in days at which a key is rotated, deactivated and deleted, and the org-wide
+    options of the lifecycle."""
 
     rotate_after_days: int = 90
     deactivate_after_days: int = 100
     delete_after_days: int = 110
+    # Warn this many days before deactivating a key used after its replacement appeared.
+    in_use_warn_days: int = 3
+    in_use_policy: InUsePolicy = InUsePolicy.ENFORCE
+    # Under `defer`, the most days a deactivation waits for an old key to fall silent.
+    in_use_max_defer_days: int = 7
+    # Create a first key for a tagged user who has none.
+    create_first_key: bool = False
+
+    @property
+    def max_defer_days(self) -> int:
+        """The deferral bound, kept short enough that a deactivated key still has a day before
+        its deletion age (so a rollback remains possible)."""
+        if self.in_use_policy is not InUsePolicy.DEFER:
+            return 0
+        room = self.delete_after_days - self.deactivate_after_days - 1
+        return max(0, min(self.in_use_max_defer_days, room))
+
+    def describe(self) -> str:
+        return f"{self.rotate_after_days}/{self.deactivate_after_days}/{self.delete_after_days}"
 
     @property
     def overlap_days(self) -> int:
@@ -81,6 +118,9 @@ class ActionKind(StrEnum):
     DELETE_ORPHAN = "delete-orphan"
     CLEAR_INTENT = "clear-intent"
     BLOCKED = "blocked"
+    # An old key was used after its replacement appeared and will be deactivated soon (or its
+    # deactivation is deferred): announced by the worker, at most once a key a day.
+    WARN_IN_USE = "warn-in-use"
 
 
 # Actions that change nothing in AWS: they are announced by the scan, never queued.
@@ -92,7 +132,8 @@ class Action:
     kind: ActionKind
     key_id: str | None
     reason: str
-    # For a deactivation: the old key's use after its replacement appeared, if any.
+    # For a deactivation or an in-use warning: the old key's use after its replacement
+    # appeared, if any.
     in_use: KeyUse | None = field(default=None, compare=False)
 
     def matches(self, kind: ActionKind, key_id: str | None) -> bool:

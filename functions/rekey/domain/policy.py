@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from .models import Policy
@@ -66,7 +66,12 @@ def resolve_policy(tags: Mapping[str, str], default: Policy, bounds: Bounds) -> 
             if not _INTEGER.fullmatch(raw):
                 raise PolicyError(f"tag {tag}={raw!r} is not a whole number of days")
             values[tag] = int(raw)
-    policy = Policy(values[ROTATE_TAG], values[DEACTIVATE_TAG], values[DELETE_TAG])
+    policy = replace(
+        default,
+        rotate_after_days=values[ROTATE_TAG],
+        deactivate_after_days=values[DEACTIVATE_TAG],
+        delete_after_days=values[DELETE_TAG],
+    )
     check_policy(policy, bounds)
     return policy
 

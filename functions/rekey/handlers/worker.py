@@ -1,4 +1,8 @@
-"""Work queue (FIFO) -> carry out each work item, with partial batch failures."""
+"""Work queue (FIFO) -> carry out each work item, with partial batch failures.
+
+The same function also takes the classic recipe's manual event, invoked directly
+(`{"action": "create"|"deactivate"|"delete", "username": ..., "account_id": ...}`), mapped
+onto a manual work item and carried out at once through the same re-checks."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
 from ..domain.errors import RekeyError
-from ..messages import Event, Severity, WorkItem
+from ..messages import ClassicManualEvent, Event, Severity, WorkItem
 from ..runtime import Runtime
 from ..service import WorkOutcome, notice, publish, run_work_item
 from .common import logger, runtime
@@ -74,8 +78,35 @@ def process(event: dict[str, Any], rt: Runtime, outcomes: list[WorkOutcome] | No
     return process_partial_response(event=event, record_handler=record_handler, processor=processor)
 
 
+def process_manual(event: dict[str, Any], rt: Runtime) -> dict[str, Any]:
+    """A classic manual event: validated, mapped, run. A malformed one is announced and
+    answered (retrying it cannot help); a failure raises, so Lambda retries the invocation."""
+    try:
+        request = ClassicManualEvent.model_validate(event)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'event'}: {e['type']}" for e in exc.errors()[:5])
+        account = event.get("account_id") if isinstance(event.get("account_id"), str) else None
+        message = f"malformed manual event ({problems}); never acted upon"
+        known = account if account and account.isdigit() and len(account) == 12 else UNKNOWN_ACCOUNT
+        publish(rt, [notice(Event.REJECTED, Severity.ERROR, known, message, rt.now())])
+        return {"status": "rejected", "detail": message}
+    item = request.work_item(rt.now())
+    with logger.append_context_keys(account_id=item.account_id, user_name=item.user_name, action=item.action.value):
+        try:
+            outcome = run_work_item(rt, item)
+        except RekeyError as exc:
+            message = f"manual {request.action} failed: {exc.code}: {exc}"
+            failure = notice(Event.FAILED, Severity.ERROR, item.account_id, message, rt.now(), user_name=item.user_name)
+            publish(rt, [failure])
+            raise
+    return {"status": outcome.status, "detail": outcome.detail}
+
+
 @logger.inject_lambda_context(clear_state=True)
 def handler(
     event: dict[str, Any], context: Any, rt: Runtime | None = None, outcomes: list[WorkOutcome] | None = None
 ) -> dict[str, Any]:
-    return process(event, rt or runtime(REQUIRES), outcomes)
+    rt = rt or runtime(REQUIRES)
+    if "Records" not in event and "action" in event:
+        return process_manual(event, rt)
+    return process(event, rt, outcomes)

@@ -1,0 +1,119 @@
+"""Forecast: run decide() forward one day at a time on a copy of a user's keys and secret, as
+the daily sweep and the workers would, assuming nobody else touches the keys and no key is
+used again. Pure: the state is copied, nothing is read or written."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+
+from .lifecycle import decide
+from .models import AccessKey, Action, ActionKind, KeyStatus, Policy, SecretState
+
+NEW_KEY_PREFIX = "new key "
+# Daily announcements that repeat while a condition lasts: forecast as one entry with a range.
+REPEATING = frozenset({ActionKind.WARN_IN_USE, ActionKind.BLOCKED})
+_DIGITS = re.compile(r"[0-9]+")
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One forecast action. `last` > `first` for a warning or block repeated daily."""
+
+    first: date
+    last: date
+    kind: ActionKind
+    key_id: str | None
+    reason: str
+
+    @property
+    def simulated_key(self) -> bool:
+        """The key does not exist yet: the forecast created it."""
+        return bool(self.key_id and self.key_id.startswith(NEW_KEY_PREFIX))
+
+
+PolicyOn = Callable[[datetime], Policy | None]
+
+
+def simulate(
+    keys: Sequence[AccessKey],
+    secret: SecretState,
+    now: datetime,
+    days: int,
+    policy_on: PolicyOn,
+    *,
+    stop_when_all_keys_acted: bool = False,
+) -> list[Planned]:
+    """What happens to the user's keys on each of the `days` days from `now` (today first).
+    `policy_on(moment)` is the user's policy that day, or None while out of scope (exempt).
+    With `stop_when_all_keys_acted`, stop once every existing key has a planned action other
+    than a warning (enough to know each key's next action)."""
+    state = _State(list(keys), secret)
+    planned: list[Planned] = []
+    open_repeats: dict[tuple[ActionKind, str | None, str], int] = {}
+    waiting = {k.key_id for k in keys}
+    for day in range(days):
+        moment = now + timedelta(days=day)
+        policy = policy_on(moment)
+        actions = decide(state.keys, state.secret, policy, moment) if policy is not None else []
+        seen_repeats: set[tuple[ActionKind, str | None, str]] = set()
+        for action in actions:
+            key_id = action.key_id
+            if action.kind in REPEATING:
+                # The same announcement on consecutive days, whatever its counts and dates say.
+                slot = (action.kind, key_id, _DIGITS.sub("", action.reason))
+                seen_repeats.add(slot)
+                index = open_repeats.get(slot)
+                if index is not None and planned[index].last == moment.date() - timedelta(days=1):
+                    planned[index] = replace(planned[index], last=moment.date())
+                    continue
+                open_repeats[slot] = len(planned)
+            planned.append(Planned(moment.date(), moment.date(), action.kind, key_id, action.reason))
+            if action.kind is not ActionKind.WARN_IN_USE:
+                waiting.discard(key_id or "")
+            state.apply(action, moment)
+        for slot in set(open_repeats) - seen_repeats:
+            del open_repeats[slot]
+        if stop_when_all_keys_acted and not waiting:
+            break
+    return planned
+
+
+def next_actions(
+    keys: Sequence[AccessKey], secret: SecretState, now: datetime, horizon: int, policy_on: PolicyOn
+) -> dict[str, Planned]:
+    """Each existing key's next action (warnings aside) within `horizon` days, if any."""
+    found: dict[str, Planned] = {}
+    for entry in simulate(keys, secret, now, horizon, policy_on, stop_when_all_keys_acted=True):
+        if entry.key_id and entry.kind is not ActionKind.WARN_IN_USE:
+            found.setdefault(entry.key_id, entry)
+    return found
+
+
+class _State:
+    """The simulated keys and secret, changed as the worker would change them."""
+
+    def __init__(self, keys: list[AccessKey], secret: SecretState) -> None:
+        self.keys = keys
+        self.secret = secret
+        self.created = 0
+
+    def apply(self, action: Action, moment: datetime) -> None:
+        kind, key_id = action.kind, action.key_id
+        if kind is ActionKind.ROTATE:
+            self.created += 1
+            new = AccessKey(f"{NEW_KEY_PREFIX}{self.created}", KeyStatus.ACTIVE, moment)
+            self.keys.append(new)
+            self.secret = replace(
+                self.secret, exists=True, current_key_id=new.key_id, previous_key_id=self.secret.current_key_id
+            )
+        elif kind is ActionKind.FINISH_ROTATION:
+            self.secret = replace(self.secret, current_key_id=key_id, pending_key_id=None)
+        elif kind is ActionKind.CLEAR_INTENT:
+            self.secret = replace(self.secret, intent=None)
+        elif kind in (ActionKind.DELETE, ActionKind.DELETE_ORPHAN):
+            self.keys = [k for k in self.keys if k.key_id != key_id]
+        elif kind is ActionKind.DEACTIVATE:
+            self.keys = [replace(k, status=KeyStatus.INACTIVE) if k.key_id == key_id else k for k in self.keys]

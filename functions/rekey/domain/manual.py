@@ -1,0 +1,135 @@
+"""decide_request(): what an operator's request (rotate now, or the classic create / deactivate /
+delete event) may do to a user's keys. Pure, like decide(), and bound by the same invariants:
+never a third key, never zero active keys for a user who had one, never delete an active key,
+never deactivate or delete the secret's current key.
+
+A request acts regardless of the keys' ages and of an exemption: someone asked. A rollback's
+pause still stops a requested deactivation or deletion (the pause exists to keep a key alive);
+it never stops a rotation, which breaks nobody."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from .lifecycle import MAX_KEYS, settle_interrupted_rotation
+from .models import AccessKey, Action, ActionKind, SecretState
+
+# A request naming no key (the classic event) does not replace a key younger than this: a
+# retried or repeated event must not rotate twice.
+REPEAT_GUARD = timedelta(hours=1)
+
+REQUESTABLE = frozenset({ActionKind.ROTATE, ActionKind.DEACTIVATE, ActionKind.DELETE})
+
+
+@dataclass(frozen=True)
+class Request:
+    kind: ActionKind
+    # The key the request is about: for a rotation, the newest active key when it was asked
+    # for (so a repeated delivery finds it replaced and does nothing). None: decide here.
+    key_id: str | None = None
+    # Deactivate the replaced key as soon as its replacement is stored.
+    revoke_old: bool = False
+    create_first_key: bool = False
+    reason: str = "requested"
+
+
+@dataclass(frozen=True)
+class RequestPlan:
+    """The actions to carry out, in order. `refused`: the request would break an invariant
+    (announced); `skipped`: nothing left to do (e.g. a repeated delivery)."""
+
+    actions: list[Action] = field(default_factory=list)
+    refused: str | None = None
+    skipped: str | None = None
+
+
+def decide_request(request: Request, keys: Sequence[AccessKey], secret: SecretState, now: datetime) -> RequestPlan:
+    if request.kind not in REQUESTABLE:
+        return RequestPlan(refused=f"{request.kind.value} cannot be requested")
+    keys = sorted(keys, key=lambda k: (k.created, k.key_id))
+    settle, keys, secret = settle_interrupted_rotation(keys, secret)
+    if request.kind is ActionKind.ROTATE:
+        plan = _rotate(request, keys, secret, now)
+    elif secret.paused(now.date()):
+        plan = RequestPlan(refused=f"the user's lifecycle is paused until {secret.paused_until} (a rollback)")
+    elif request.kind is ActionKind.DEACTIVATE:
+        plan = _deactivate(request, keys, secret)
+    else:
+        plan = _delete(request, keys, secret)
+    return RequestPlan([*settle, *plan.actions], plan.refused, plan.skipped)
+
+
+def _newest_active(keys: Sequence[AccessKey]) -> AccessKey | None:
+    active = [k for k in keys if k.active]
+    return active[-1] if active else None  # keys are sorted by creation
+
+
+def _rotate(request: Request, keys: list[AccessKey], secret: SecretState, now: datetime) -> RequestPlan:
+    newest = _newest_active(keys)
+    if newest is None:
+        if not keys and request.create_first_key:
+            return RequestPlan([Action(ActionKind.ROTATE, None, f"{request.reason}: first key")])
+        if not keys:
+            return RequestPlan(refused="the user has no access key to replace (create-first-key is off)")
+        return RequestPlan(refused="the user has no active key to replace")
+    if request.key_id is not None and request.key_id != newest.key_id:
+        return RequestPlan(skipped=f"{request.key_id} is no longer the user's newest active key (already replaced)")
+    if request.key_id is None and now - newest.created < REPEAT_GUARD:
+        return RequestPlan(skipped=f"{newest.key_id} was created less than an hour ago; a repeated request is ignored")
+    actions: list[Action] = []
+    others = [k for k in keys if k is not newest]
+    if len(others) >= MAX_KEYS - 1:
+        (other,) = others
+        if other.active:
+            return RequestPlan(
+                refused=f"both keys are active; deactivate {other.key_id} first (rekey never deactivates an "
+                "active key to make room)"
+            )
+        if other.key_id == secret.current_key_id:
+            return RequestPlan(refused=f"the only other key, {other.key_id}, is inactive but the secret's current key")
+        actions.append(Action(ActionKind.DELETE, other.key_id, "inactive; deleted to make room for the rotation"))
+    actions.append(Action(ActionKind.ROTATE, newest.key_id, request.reason))
+    if request.revoke_old:
+        actions.append(
+            Action(ActionKind.DEACTIVATE, newest.key_id, "revoked on request as soon as its replacement was stored")
+        )
+    return RequestPlan(actions)
+
+
+def _deactivate(request: Request, keys: list[AccessKey], secret: SecretState) -> RequestPlan:
+    newest = _newest_active(keys)
+    retirable = [k for k in keys if k.active and k is not newest and k.key_id != secret.current_key_id]
+    if request.key_id is not None:
+        key = next((k for k in keys if k.key_id == request.key_id), None)
+        if key is None or not key.active:
+            return RequestPlan(skipped=f"{request.key_id} is not an active key of the user")
+        if key not in retirable:
+            return RequestPlan(
+                refused=f"{key.key_id} is the user's newest active key or the secret's current key; "
+                "deactivating it could leave consumers without a working key"
+            )
+        retirable = [key]
+    if not retirable:
+        return RequestPlan(skipped="no old active key to deactivate")
+    return RequestPlan([Action(ActionKind.DEACTIVATE, k.key_id, request.reason) for k in retirable])
+
+
+def _delete(request: Request, keys: list[AccessKey], secret: SecretState) -> RequestPlan:
+    if request.key_id is not None:
+        key = next((k for k in keys if k.key_id == request.key_id), None)
+        if key is None:
+            return RequestPlan(skipped=f"{request.key_id} does not exist (already deleted)")
+        targets = [key]
+    else:
+        newest = _newest_active(keys)
+        targets = [k for k in keys if k is not newest]
+    for key in targets:
+        if key.active:
+            return RequestPlan(refused=f"{key.key_id} is active; rekey never deletes an active key (deactivate first)")
+        if key.key_id == secret.current_key_id:
+            return RequestPlan(refused=f"{key.key_id} is the secret's current key; rekey never deletes it")
+    if not targets:
+        return RequestPlan(skipped="no inactive key to delete")
+    return RequestPlan([Action(ActionKind.DELETE, k.key_id, request.reason) for k in targets])
