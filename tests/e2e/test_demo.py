@@ -33,12 +33,14 @@ def story() -> dict[str, Any]:
     code, out, err = run_demo(ARGS)
     assert code == 0, err
     document = json.loads(out)  # stdout is one JSON document and nothing else
-    # Every secret access key still known to the emulator (keys and stored secret versions).
+    # Every secret access key still known to the emulator (keys and stored secret versions),
+    # searched for here; only counts are kept, so no assertion message can show a secret.
     secrets = set()
     for account in document["organization"]["accounts"]:
         secrets.update(k.secret_access_key for k in iam_backends[account["account_id"]]["global"].access_keys.values())
         secrets.update(demo._stored_secret_keys(account["account_id"]))
-    return {"doc": document, "out": out, "err": err, "secrets": secrets}
+    printed = out + err
+    return {"doc": document, "secrets": len(secrets), "printed_secrets": sum(s in printed for s in secrets)}
 
 
 def events(doc: dict[str, Any], event: str | None = None, user: str | None = None) -> list[dict[str, Any]]:
@@ -100,11 +102,13 @@ def test_an_invalid_policy_tag_is_announced_and_the_user_left_alone(story: dict[
 def test_an_old_key_still_in_use_is_warned_about_when_it_is_deactivated(story: dict[str, Any]) -> None:
     doc = story["doc"]
     user = cast(doc, Case.STALE_APP)["user"]
-    (warning,) = events(doc, "in-use", user)
+    warnings = events(doc, "in-use", user)
     rotated = events(doc, "rotated", user)[0]
-    assert warning["key_id"] == rotated["key_id"]  # the key it replaced, still signing requests
-    same_day = [e["event"] for e in events(doc, user=user) if e["day"] == warning["day"]]
-    assert same_day == ["in-use", "deactivated"]
+    deactivated = events(doc, "deactivated", user)[0]
+    assert warnings
+    # About the key it replaced, which keeps signing requests; before or as it is deactivated.
+    assert {w["key_id"] for w in warnings} == {rotated["key_id"]} == {deactivated["key_id"]}
+    assert rotated["day"] < warnings[0]["day"] <= deactivated["day"]
     # Applications that read the secret switch keys: nobody else is warned.
     assert {e["user"] for e in events(doc, "in-use")} == {user}
 
@@ -121,9 +125,8 @@ def test_the_owner_tag_routes_notifications_to_the_team(story: dict[str, Any]) -
 def test_no_secret_access_key_appears_in_the_output(story: dict[str, Any]) -> None:
     doc = story["doc"]
     assert doc["secret_check"]["leaked"] == 0
-    assert doc["secret_check"]["secret_access_keys_checked"] >= len(story["secrets"]) > 10
-    printed = story["out"] + story["err"]
-    assert not [s for s in story["secrets"] if s in printed]
+    assert doc["secret_check"]["secret_access_keys_checked"] >= story["secrets"] > 10
+    assert story["printed_secrets"] == 0
 
 
 def test_the_same_seed_tells_the_same_story(story: dict[str, Any], emulator: em.Emulator) -> None:
@@ -155,6 +158,7 @@ def test_a_printed_secret_is_caught_and_fails_the_run(emulator: em.Emulator, mon
     out = io.StringIO()
     with redirect_stdout(out), redirect_stderr(io.StringIO()):
         code = demo.run(demo.Options(days=0, accounts=1, users_per_account=0, seed=3), emulator)
-    assert code == 1
-    assert "FAILED: 1 of the" in out.getvalue()
-    assert "No secret access key was printed" not in out.getvalue()
+    text = out.getvalue()  # holds the leaked secret: assert on facts about it, never show it
+    reported = "FAILED: 1 of the" in text
+    reassured = "No secret access key was printed" in text
+    assert (code, reported, reassured) == (1, True, False)
