@@ -10,8 +10,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import consumer
-from .domain.errors import ConfigurationError, RekeyError
+from . import consumer, operations_cli
+from .domain.errors import ConfigurationError, RekeyError, UsageError
 from .handlers import worker
 from .local.sqs_source import LambdaContext, drain
 from .runtime import Runtime
@@ -32,6 +32,8 @@ EPILOG = """\
 examples:
   rekey sweep --dry-run          what would be queued today, writing nothing
   rekey run                      one day of production: sweep, then drain the work queue
+  rekey plan --days 30           what happens to each key in the next 30 days
+  rekey report --html r.html     compliance evidence (CIS 2.12, Security Hub IAM.3)
 """
 
 
@@ -87,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     add_demo_arguments(p)
 
     consumer.add_parser(sub)
+    operations_cli.add_parsers(sub)
 
     return parser
 
@@ -106,8 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sweep(rt, dry_run=args.dry_run, as_json=args.json)
         if args.command == "work":
             return _work(rt, as_json=args.json)
+        if args.command in operations_cli.COMMANDS:
+            return operations_cli.run(args, rt)
         return max(_sweep(rt, dry_run=False, as_json=args.json), _work(rt, as_json=args.json))
-    except ConfigurationError as exc:
+    except (ConfigurationError, UsageError) as exc:
         print(f"rekey: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except RekeyError as exc:

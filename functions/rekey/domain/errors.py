@@ -47,3 +47,15 @@ class KeyVerificationFailed(RekeyError):
 
 class ConfigurationError(RekeyError):
     code = "configuration"
+
+
+class UsageError(RekeyError):
+    """An operator's command names something that does not exist or is out of rekey's reach."""
+
+    code = "usage"
+
+
+class Refused(RekeyError):
+    """An operator's request would break an invariant, or has nothing to act on."""
+
+    code = "refused"

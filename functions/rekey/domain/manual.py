@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from .errors import Refused
 from .lifecycle import MAX_KEYS, settle_interrupted_rotation
 from .models import AccessKey, Action, ActionKind, SecretState
 
@@ -133,3 +134,27 @@ def _delete(request: Request, keys: list[AccessKey], secret: SecretState) -> Req
     if not targets:
         return RequestPlan(skipped="no inactive key to delete")
     return RequestPlan([Action(ActionKind.DELETE, k.key_id, request.reason) for k in targets])
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    key_id: str
+    reactivate: bool  # False: the key is still active, the pause alone keeps it so
+
+
+def plan_rollback(keys: Sequence[AccessKey], secret: SecretState, previous_key_id: str | None) -> RollbackPlan:
+    """Which key a rollback reactivates: the one rekey's last rotation replaced (the secret's
+    AWSPREVIOUS version names it), provided it still exists. Raises Refused with a sentence."""
+    if not secret.exists:
+        raise Refused("rekey has never rotated this user's key (no secret): nothing to roll back")
+    if previous_key_id is None:
+        raise Refused("the secret has no previous version: rekey has not replaced a key of this user")
+    if previous_key_id == secret.current_key_id:
+        raise Refused(f"{previous_key_id} is the secret's current key: nothing to roll back")
+    key = next((k for k in keys if k.key_id == previous_key_id), None)
+    if key is None:
+        raise Refused(
+            f"{previous_key_id}, the key rekey replaced, was already deleted and cannot be restored "
+            "(`rekey rotate-now` issues a new one)"
+        )
+    return RollbackPlan(key.key_id, reactivate=not key.active)
