@@ -466,6 +466,7 @@ class _Worker:
             at=self.now,
             policy=secret_policy(self.user.arn, s.spoke_role_arn(self.item.account_id)),
             kms_key_id=s.kms_key_id,
+            replaces=action.key_id,
         )
         try:
             new = self.iam.create_key(self.user.name)

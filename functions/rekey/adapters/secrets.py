@@ -41,6 +41,9 @@ NO_KEYS = "none"
 PAUSED_UNTIL_TAG = "rekey:paused-until"
 # `<key id> <YYYY-MM-DD>`: the last in-use warning, so a key is warned about at most once a day.
 IN_USE_WARNED_TAG = "rekey:in-use-warned"
+# The key the latest rotation replaces: names the key to roll back to after a user's first
+# rotation, when the secret has no AWSPREVIOUS version (the old key was never stored).
+REPLACED_KEY_TAG = "rekey:replaced-key"
 
 
 def version_token(key_id: str) -> str:
@@ -87,7 +90,9 @@ class SecretsAdapter:
             current_key_id=current_key,
             pending_key_id=_key_of(pending),
             intent=_intent(tags),
-            previous_key_id=_key_of(previous),  # a foreign previous version: see stage_key_id
+            # AWSPREVIOUS names the key the last completed rotation replaced; the tag covers a
+            # first rotation. A foreign previous version: see stage_key_id.
+            previous_key_id=_key_of(previous) or tags.get(REPLACED_KEY_TAG),
             paused_until=_day(tags.get(PAUSED_UNTIL_TAG)),
             in_use_warned=_warned(tags.get(IN_USE_WARNED_TAG)),
         )
@@ -125,13 +130,17 @@ class SecretsAdapter:
         at: datetime,
         policy: dict[str, Any],
         kms_key_id: str | None,
+        replaces: str | None = None,
     ) -> None:
-        """Record the intent (creating the secret, empty, if needed) and apply the policy."""
+        """Record the intent (creating the secret, empty, if needed) and apply the policy.
+        `replaces`: the key being replaced, kept after the rotation (for a rollback)."""
         tags = [
             {"Key": OWNER_TAG, "Value": owner_user_id},
             {"Key": INTENT_AT_TAG, "Value": at.strftime("%Y-%m-%dT%H:%M:%SZ")},
             {"Key": INTENT_KEYS_TAG, "Value": " ".join(sorted(known_key_ids)) or NO_KEYS},
         ]
+        if replaces:
+            tags.append({"Key": REPLACED_KEY_TAG, "Value": replaces})
         if exists:
             with aws_call(f"secretsmanager:TagResource {name}"):
                 self._client.tag_resource(SecretId=name, Tags=tags)
