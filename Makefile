@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration e2e bench clean tools
+.PHONY: demo test lint unit integration e2e bench clean tools browser
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint tools
+# Headless Chromium for the HTML report's test: installed when missing and root (CI).
+browser:
+	@bash tools/ensure-chromium.sh
+
+test: lint tools browser
 	$(BIN)/pytest
 
 unit: $(STAMP)
