@@ -262,7 +262,8 @@ def report_json(rep: ComplianceReport) -> dict[str, Any]:
 def _next(k: KeyLine) -> str:
     if k.next_action is None:
         return "none planned" if k.scope is Scope.IN else "-"
-    return f"{k.next_action.value} in {k.days_to_next_action}d ({k.next_action_on})"
+    when = "today" if k.days_to_next_action == 0 else f"in {k.days_to_next_action}d"
+    return f"{k.next_action.value} {when} ({k.next_action_on})"
 
 
 def report_text(rep: ComplianceReport) -> str:
