@@ -173,7 +173,7 @@ class CredentialProcess:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            if code in REJECTED:
+            if code in REJECTED or status in (401, 403):
                 raise _Rejected(code) from None
             if code == "ResourceNotFoundException":
                 return self._not_rotated_yet(known, cached, now)

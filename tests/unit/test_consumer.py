@@ -147,3 +147,10 @@ def test_the_cache_is_replaced_atomically_and_stays_private(tmp_path: Path) -> N
 
 def test_key_repr_hides_the_secret() -> None:
     assert NEW.secret_access_key not in repr(NEW)
+
+
+def test_any_403_counts_as_a_rejected_key(tmp_path: Path) -> None:
+    cp, _ = process(tmp_path, Secrets({OLD.access_key_id: error("", 403)}))
+    write_cache(cp.cache, OLD, "rekey/ci", NOW)
+    with pytest.raises(CredentialError, match="was rejected by AWS"):
+        cp.run()

@@ -246,3 +246,13 @@ def test_decide_is_pure_and_deterministic(situation: tuple[list[AccessKey], Secr
     keys, secret, policy = situation
     assert decide(keys, secret, policy, NOW) == decide(list(keys), secret, policy, NOW)
     assert decide(keys, secret, policy, NOW) == decide(list(reversed(keys)), secret, policy, NOW)
+
+
+def test_a_consumer_that_moved_to_the_new_key_is_not_reported_in_use() -> None:
+    old = key("OLD", A, 101, used_days_ago=5)  # one last use after the replacement appeared...
+    new = key("NEW", A, 11, used_days_ago=1)  # ...and the new key signs everything since
+    (action,) = decide([old, new], SecretState(True, "NEW"), POLICY, NOW)
+    assert action.kind is DEACTIVATE and action.in_use is None
+    straggler = key("OLD", A, 101, used_days_ago=0.5)  # used again after the new key: still in use
+    (action,) = decide([straggler, new], SecretState(True, "NEW"), POLICY, NOW)
+    assert action.in_use is not None
