@@ -529,7 +529,7 @@ def secret_policy(user_arn: str, spoke_role_arn: str) -> dict[str, Any]:
                 "Sid": "OwnerReadsOwnKey",
                 "Effect": "Allow",
                 "Principal": {"AWS": user_arn},
-                "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                "Action": "secretsmanager:GetSecretValue",  # all `credential-process` needs
                 "Resource": "*",
             },
             {
