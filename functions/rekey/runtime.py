@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,10 @@ CLIENT_CONFIG = Config(
 )
 # Refresh assumed-role credentials this long before they expire.
 CREDENTIAL_MARGIN = timedelta(minutes=5)
+# Member accounts whose clients are kept (least recently used dropped first). A boto3 client holds
+# ~0.4 MB: keeping every account's made a 1,000-account sweep need ~1 GB, and a warm scan Lambda
+# grow with every account it had ever scanned.
+ACCOUNT_CACHE_SIZE = 32
 
 
 def utcnow() -> datetime:
@@ -46,14 +51,18 @@ class AccountAdapters:
 
 class Clients:
     """boto3 clients: the hub's own (one per service) and member accounts' (through the spoke
-    role, cached until shortly before the credentials expire). Thread-safe."""
+    role, cached until shortly before the credentials expire, for the `cache_size` accounts used
+    most recently). Thread-safe."""
 
-    def __init__(self, settings: Settings, make_client: ClientMaker | None = None) -> None:
+    def __init__(
+        self, settings: Settings, make_client: ClientMaker | None = None, cache_size: int = ACCOUNT_CACHE_SIZE
+    ) -> None:
         self._settings = settings
         self._make = make_client or boto3.client
         self._lock = threading.Lock()
         self._hub: dict[str, Any] = {}
-        self._accounts: dict[str, tuple[datetime, AccountAdapters]] = {}
+        self._accounts: OrderedDict[str, tuple[datetime, AccountAdapters]] = OrderedDict()
+        self._cache_size = cache_size
 
     def client(self, service: str, credentials: Credentials | None = None) -> Any:
         kwargs = credentials.as_client_kwargs() if credentials else {}
@@ -74,6 +83,8 @@ class Clients:
         """Adapters acting in `account_id` through the spoke role."""
         with self._lock:
             cached = self._accounts.get(account_id)
+            if cached:
+                self._accounts.move_to_end(account_id)
         if cached and cached[0] - CREDENTIAL_MARGIN > utcnow():
             return cached[1]
         credentials, expires = StsAdapter(self.hub("sts")).assume(self._settings.spoke_role_arn(account_id))
@@ -85,6 +96,9 @@ class Clients:
         expiry = expires if isinstance(expires, datetime) else utcnow() + timedelta(minutes=15)
         with self._lock:
             self._accounts[account_id] = (expiry if expiry.tzinfo else expiry.replace(tzinfo=UTC), adapters)
+            self._accounts.move_to_end(account_id)
+            while len(self._accounts) > self._cache_size:
+                self._accounts.popitem(last=False)
         return adapters
 
 
