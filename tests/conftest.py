@@ -124,7 +124,8 @@ def runtime(org: Org) -> Runtime:
 
 @pytest.fixture
 def faults() -> Faults:
-    return Faults()
+    # botocore's standard retries still decide; their backoff delays are recorded, not slept.
+    return Faults(instant_backoff=True)
 
 
 @pytest.fixture

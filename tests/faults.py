@@ -1,9 +1,11 @@
 """Fault injection for tests: count calls, fail chosen calls over HTTP (so botocore's retries
-see them), or crash the process right after a call succeeded."""
+see them), time them out (before or after AWS applied them), crash the process right after a
+call succeeded, or run something right after a call (to interleave two workers)."""
 
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +13,11 @@ from typing import Any
 
 import boto3
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+from botocore.httpsession import URLLib3Session
+from botocore.retries import standard
+
+Params = dict[str, Any]
 
 
 class SimulatedCrash(BaseException):
@@ -21,16 +28,20 @@ class SimulatedCrash(BaseException):
 class Rule:
     service: str
     operation: str
-    kind: str  # "error" | "crash"
+    # "error" | "timeout" | "lost-response" (once per HTTP attempt); "crash" | "after" (once
+    # per call, after it succeeded); "watch" (once per call, before it is sent)
+    kind: str
     code: str = "InternalFailure"
     status: int = 500
     times: int = 1  # how many matching calls to affect (0 = all)
     skip: int = 0  # let this many matching calls through first
-    match: Callable[[dict[str, Any]], bool] | None = None
+    match: Callable[[Params], bool] | None = None
+    callback: Callable[[Params], None] | None = None
+    on_error: bool = False  # "crash": also after AWS answered with an error (e.g. NotFound)
     seen: int = 0
     fired: int = 0
 
-    def targets(self, service: str, operation: str, params: dict[str, Any]) -> bool:
+    def targets(self, service: str, operation: str, params: Params) -> bool:
         return (service, operation) == (self.service, self.operation) and (self.match is None or self.match(params))
 
     def take(self) -> bool:
@@ -55,24 +66,47 @@ class _Raw:
 
 @dataclass
 class Faults:
-    """A `make_client` for `Runtime.build` that counts and injects."""
+    """A `make_client` for `Runtime.build` that counts and injects.
 
+    With `instant_backoff`, botocore's standard retry handler still decides whether and when
+    to retry (its conditions, attempt limit and retry quota are the real ones), but the delay
+    it computes is recorded in `backoffs` instead of slept, so tests of failures past retries
+    do not spend minutes in backoff sleeps."""
+
+    instant_backoff: bool = False
     rules: list[Rule] = field(default_factory=list)
     calls: Counter = field(default_factory=Counter)  # (service, operation) -> logical calls
     sends: Counter = field(default_factory=Counter)  # HTTP attempts, retries included
+    backoffs: list[tuple[str, str, float]] = field(default_factory=list)  # (service, operation, delay)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def fail(self, service: str, operation: str, code: str = "InternalFailure", status: int = 500, **kw: Any) -> Rule:
-        rule = Rule(service, operation, "error", code, status, **kw)
-        self.rules.append(rule)
-        return rule
+        return self._add(Rule(service, operation, "error", code, status, **kw))
+
+    def timeout(self, service: str, operation: str, *, applied: bool = False, **kw: Any) -> Rule:
+        """Time the call out: before it reaches AWS (a connect timeout), or with `applied`
+        after AWS carried it out (a read timeout on the response). botocore retries both."""
+        return self._add(Rule(service, operation, "lost-response" if applied else "timeout", **kw))
 
     def crash_after(self, service: str, operation: str, **kw: Any) -> Rule:
-        rule = Rule(service, operation, "crash", **kw)
-        self.rules.append(rule)
+        return self._add(Rule(service, operation, "crash", **kw))
+
+    def after(self, service: str, operation: str, callback: Callable[[Params], None], **kw: Any) -> Rule:
+        """Run `callback(params)` right after a matching call succeeded, before the caller sees it."""
+        return self._add(Rule(service, operation, "after", callback=callback, **kw))
+
+    def watch(self, service: str, operation: str, callback: Callable[[Params], None]) -> Rule:
+        """Run `callback(params)` before every matching call is sent (e.g. to check an invariant)."""
+        return self._add(Rule(service, operation, "watch", times=0, callback=callback))
+
+    def _add(self, rule: Rule) -> Rule:
+        with self._lock:
+            self.rules.append(rule)
         return rule
 
     def clear(self) -> None:
-        self.rules.clear()
+        with self._lock:
+            self.rules.clear()
 
     def count(self, service: str | None = None, operation: str | None = None) -> int:
         return sum(
@@ -81,37 +115,78 @@ class Faults:
             if (service is None or s == service) and (operation is None or o == operation)
         )
 
+    def _take(self, rule: Rule) -> bool:
+        with self._lock:
+            return rule.take()
+
     def make_client(self, service: str, **kwargs: Any) -> Any:
         client = boto3.client(service, **kwargs)
         events = client.meta.events
         protocol = client.meta.service_model.protocol
         service_id = client.meta.service_model.service_id.hyphenize()
 
-        def before_parameter_build(model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        def before_parameter_build(model: Any, params: Params, context: dict[str, Any], **_: Any) -> None:
             # Emitted once per API call (not per retry), with the caller's parameters.
-            self.calls[(service, model.name)] += 1
+            with self._lock:
+                self.calls[(service, model.name)] += 1
+                rules = [r for r in self.rules if r.targets(service, model.name, params)]
             context["operation_name"] = model.name
-            context["faults"] = [r for r in self.rules if r.targets(service, model.name, params)]
+            context["fault_params"] = dict(params)
+            context["faults"] = rules
+            for rule in rules:
+                if rule.kind == "watch" and rule.callback and self._take(rule):
+                    rule.callback(dict(params))
 
         def before_send(request: Any, **_: Any) -> AWSResponse | None:
             # Once per HTTP attempt: an injected error is seen by botocore's retry logic.
-            self.sends[(service, request.context.get("operation_name", ""))] += 1
+            with self._lock:
+                self.sends[(service, request.context.get("operation_name", ""))] += 1
             for rule in request.context.get("faults", []):
-                if rule.kind == "error" and rule.take():
+                if rule.kind == "error" and self._take(rule):
                     return _error_response(request.url, protocol, rule)
+                if rule.kind == "timeout" and self._take(rule):
+                    raise ConnectTimeoutError(endpoint_url=request.url)
+                if rule.kind == "lost-response" and self._take(rule):
+                    URLLib3Session().send(request)  # AWS carries it out; the answer never arrives
+                    raise ReadTimeoutError(endpoint_url=request.url)
             return None
 
         def after_call(model: Any, context: dict[str, Any], http_response: Any = None, **_: Any) -> None:
-            if http_response is not None and http_response.status_code >= 300:
-                return
+            answered_ok = http_response is None or http_response.status_code < 300
             for rule in context.get("faults", []):
-                if rule.kind == "crash" and rule.take():
+                if not (answered_ok or (rule.kind == "crash" and rule.on_error)):
+                    continue
+                if rule.kind == "crash" and self._take(rule):
                     raise SimulatedCrash(f"crashed after {service}:{model.name}")
+                if rule.kind == "after" and rule.callback and self._take(rule):
+                    rule.callback(context.get("fault_params", {}))
 
         events.register(f"before-parameter-build.{service_id}", before_parameter_build)
         events.register(f"before-send.{service_id}", before_send)
         events.register(f"after-call.{service_id}", after_call)
+        if self.instant_backoff and client.meta.config.retries.get("mode") == "standard":
+            self._record_backoff_instead_of_sleeping(client, service)
         return client
+
+    def _record_backoff_instead_of_sleeping(self, client: Any, service: str) -> None:
+        """Swap the client's standard retry handler for an identical one whose delay is recorded
+        (botocore sleeps for whatever the needs-retry handler returns)."""
+        events = client.meta.events
+        event = f"needs-retry.{client.meta.service_model.service_id.hyphenize()}"
+        unique_id = f"retry-config-{client.meta.service_model.service_id.hyphenize()}"
+        events.unregister(event, unique_id=unique_id)
+        handler = standard.register_retry_handler(client, max_attempts=client.meta.config.retries["total_max_attempts"])
+        events.unregister(event, unique_id=unique_id)
+
+        def needs_retry(**kwargs: Any) -> float | None:
+            delay = handler.needs_retry(**kwargs)
+            if delay is None or delay is False:
+                return delay
+            with self._lock:
+                self.backoffs.append((service, kwargs["operation"].name, delay))
+            return 0.0
+
+        events.register(event, needs_retry, unique_id=unique_id)
 
 
 def _error_response(url: str, protocol: str, rule: Rule) -> AWSResponse:

@@ -11,26 +11,9 @@ from rekey.runtime import Runtime
 from rekey.service import run_work_item, sweep
 from tests.conftest import Org, drain_work
 from tests.faults import Faults, SimulatedCrash
+from tests.invariants import assert_secret_matches_an_active_key, current_secret, secret_versions
 
 TAG = {"rekey:rotate": "true"}
-
-
-def secret_versions(org: Org, account: str, name: str) -> dict[str, list[str]]:
-    return org.client("secretsmanager", account).describe_secret(SecretId=name)["VersionIdsToStages"]
-
-
-def current_secret(org: Org, account: str, name: str) -> dict[str, str]:
-    sm = org.client("secretsmanager", account)
-    return json.loads(sm.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")["SecretString"])
-
-
-def assert_secret_matches_an_active_key(org: Org, account: str, user: str) -> str:
-    """The invariant 'no secret is lost': the secret's current key exists, is active, matches."""
-    value = current_secret(org, account, f"rekey/{user}")
-    assert org.keys(account, user).get(value["AccessKey"]) == "Active"
-    sts = org.emulator.client("sts", aws_access_key_id=value["AccessKey"], aws_secret_access_key=value["SecretKey"])
-    assert sts.get_caller_identity()["Arn"].endswith(f":user/{user}")
-    return value["AccessKey"]
 
 
 def item(org: Org, account: str, user: str, action: str, key_id: str | None, sweep_id: str = "t") -> WorkItem:
