@@ -547,6 +547,7 @@ def _introduction(org: Org, options: Options, settings: Settings, paint: Painter
         "exactly as in production",
         "",
         paint.bold("Timeline") + paint.dim(" (days with news only; events as received on an SQS subscription)"),
+        paint.dim("(the demo ages keys rather than moving the clock: dates inside messages are today's)"),
     ]
 
 
