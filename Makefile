@@ -52,5 +52,11 @@ integration: $(STAMP)
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e
 
+# rekey against a naive per-user scan at 10, 100, 1,000 accounts x 50 users and 1 x 5,000 users,
+# on the in-process emulator; writes bench/results.md. Not part of `make test` (minutes, and its
+# timings are the machine's). BENCH_ARGS=--quick for a smaller run, --full for no sampling.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache .hypothesis .aws-sam

@@ -1,0 +1,297 @@
+"""`make bench`: rekey against a naive per-user scan at several organization sizes, on moto's
+in-process emulator. Prints the tables and writes them to bench/results.md.
+
+    python -m bench.run            the sizes in the README (several minutes)
+    python -m bench.run --quick    smaller sizes, about a minute
+    python -m bench.run --sizes 2x10 --throttled 2x10 --out /tmp/r.md   any sizes
+
+Each size runs in a process of its own (fresh emulator state, memory measured from a clean start).
+Times are reported as ratios: the machine is shared, so seconds alone say little."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results.md"
+COMMAND = "make bench"
+
+FULL_SIZES = ("10x50", "100x50", "1000x50", "1x5000")
+QUICK_SIZES = ("10x50", "100x50", "1x1000")
+FULL_THROTTLED, QUICK_THROTTLED = "100x50", "20x50"
+SAMPLE = 10  # the naive scan and the rotation wave run in this many accounts (0: every account)
+
+
+def _size(text: str) -> tuple[int, int]:
+    accounts, _, users = text.lower().partition("x")
+    return int(accounts), int(users)
+
+
+def _child(args: list[str]) -> dict[str, Any]:
+    """Run one measurement in a fresh interpreter; its result comes back as JSON in a file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL" and not k.startswith("REKEY_")}
+        subprocess.run([sys.executable, "-m", "bench.run", *args, "--json-out", str(out)], check=True, env=env)
+        return json.loads(out.read_text())
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _x(value: float) -> str:
+    return f"{value:,.0f}×" if value >= 10 else f"{value:.1f}×"
+
+
+def _n(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}".rstrip("0").rstrip(".")
+
+
+def _org(r: dict[str, Any]) -> str:
+    return f"{r['accounts']:,} × {r['users']:,}"
+
+
+def _sample_note(r: dict[str, Any]) -> str:
+    return f" ({r['sampled_accounts']} of {r['accounts']:,} accounts)" if r["sampled_accounts"] < r["accounts"] else ""
+
+
+def _commit() -> str:
+    """The commit measured (BENCH_COMMIT, or git's HEAD with a note if the tree has changes)."""
+    if os.environ.get("BENCH_COMMIT"):
+        return f" at commit {os.environ['BENCH_COMMIT'][:12]}"
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return f" at commit {head.stdout.strip()[:12]}{' plus uncommitted changes' if dirty.stdout.strip() else ''}"
+
+
+def _per_account_seconds(phase: dict[str, Any], accounts: int, key: str = "seconds") -> float:
+    return phase[key] / accounts
+
+
+def tables(results: list[dict[str, Any]], throttled: dict[str, Any] | None) -> str:
+    lines: list[str] = []
+    add = lines.append
+
+    add("**Finding what is due** — rekey's sweep against the naive scan, same organization, same run.")
+    add("")
+    add(
+        "| organization (accounts × users) | keys due | rekey calls / account | naive calls / account "
+        "| fewer calls | rekey IAM+STS calls, busiest account (budget) | rekey per-user calls "
+        "| calls / tagged user, rekey · naive | time per account, naive ÷ rekey: wall · CPU "
+        "| peak memory MB, rekey · naive |"
+    )
+    add("|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        nv = r["naive"]
+        approx = "≈" if nv["estimated"] else ""
+        naive_tagged = r["tagged_per_account"] * r["sampled_accounts"]
+        for phase in ("quiet", "wave"):
+            rk = r["quiet_rekey"] if phase == "quiet" else r["wave_sweep"]
+            accounts = r["accounts"] if phase == "quiet" else r["sampled_accounts"]
+            budget = f" ({math.ceil(r['users'] / 1000) + 6})" if phase == "quiet" else ""
+            due = "none" if phase == "quiet" else f"{r['due_per_account']:,} per account"
+            wall = _per_account_seconds(nv, r["sampled_accounts"]) / _per_account_seconds(rk, accounts)
+            cpu = _per_account_seconds(nv, r["sampled_accounts"], "cpu_seconds") / _per_account_seconds(
+                rk, accounts, "cpu_seconds"
+            )
+            add(
+                f"| {_org(r)}{'' if phase == 'quiet' else _sample_note(r)} | {due} | {_n(rk['per_account'])} "
+                f"| {approx}{_n(nv['per_account'])} | {approx}{_x(nv['per_account'] / rk['per_account'])} "
+                f"| {rk['iam_sts_max_per_account']}{budget} | {rk['per_user_calls']:,} "
+                f"| {_n(rk['total'] / (r['tagged_per_account'] * accounts))} · "
+                f"{approx}{_n(nv['total'] / naive_tagged)} "
+                f"| {approx}{_x(wall)} · {_x(cpu)} | {rk['peak_mb']:.0f} · {nv['peak_mb']:.0f} |"
+            )
+    add("")
+    add("**The rotation wave's work** — the production worker handler over the work queue.")
+    add("")
+    add(
+        "| organization | rotations | worker calls / rotation | sweep + worker calls / rotation "
+        "| worker time ÷ time inside its AWS calls | worker peak memory MB |"
+    )
+    add("|---|---|---|---|---|---|")
+    for r in results:
+        w, s = r["wave_worker"], r["wave_sweep"]
+        done = max(w["done"], 1)
+        add(
+            f"| {_org(r)}{_sample_note(r)} | {w['done']:,} | {_n(w['total'] / done)} "
+            f"| {_n((s['total'] + w['total']) / done)} | {w['overhead_ratio']:.2f} | {w['peak_mb']:.0f} |"
+        )
+    if throttled:
+        t, p = throttled["throttled"], throttled["plain"]
+        add("")
+        add(
+            f"**Throttling** — a token bucket of {throttled['rate']:g} calls/s (burst {throttled['burst']:g}) in "
+            f"every account, and {throttled['share']:.0%} of the calls it lets through throttled anyway "
+            "(HTTP 400 `Throttling`, as IAM answers); rekey's sweep with nothing due."
+        )
+        add("")
+        add(
+            "| organization | throttled responses / HTTP attempts | accounts missed | accounts scanned "
+            "| time, throttled ÷ not |"
+        )
+        add("|---|---|---|---|---|")
+        add(
+            f"| {throttled['accounts']:,} × {throttled['users']:,} "
+            f"| {t['throttled_responses']:,} / {t['http_attempts']:,} | {len(t['accounts_failed'])} "
+            f"| {t['accounts_in_scope']} of {throttled['accounts']} "
+            f"| {t['seconds'] / p['seconds']:.1f}× ({t['seconds']:.0f} s against {p['seconds']:.0f} s) |"
+        )
+    return "\n".join(lines)
+
+
+def targets(results: list[dict[str, Any]], throttled: dict[str, Any] | None) -> list[tuple[str, bool, str]]:
+    """The issue's targets, checked against this run."""
+    out: list[tuple[str, bool, str]] = []
+    ratios = [r["naive"]["per_account"] / r["quiet_rekey"]["per_account"] for r in results]
+    out.append(
+        ("≥ 20× fewer calls than the naive scan, no-action sweep", min(ratios) >= 20, f"least {min(ratios):.0f}×")
+    )
+    within = all(
+        r["quiet_rekey"]["iam_sts_max_per_account"] <= math.ceil(r["users"] / 1000) + 6
+        and r["quiet_rekey"]["per_user_calls"] == 0
+        and not r["quiet_rekey"]["accounts_failed"]
+        for r in results
+    )
+    out.append(("no-action sweep within ⌈U/1000⌉ + 6 IAM/STS calls per account, none per user", within, ""))
+    worst = max(r["wave_worker"]["overhead_ratio"] for r in results)
+    complete = all(
+        r["wave_worker"]["done"] == r["wave_users_with_two_keys"] == r["due_per_account"] * r["sampled_accounts"]
+        for r in results
+    )
+    out.append(("the wave rotated every due key, and only those", complete, ""))
+    out.append(("worker wall time ≤ 1.5× the time inside its AWS calls", worst <= 1.5, f"worst {worst:.2f}×"))
+    multi = sorted((r for r in results if r["users"] == results[0]["users"]), key=lambda r: r["accounts"])
+    if len(multi) >= 2 and multi[-1]["accounts"] > multi[0]["accounts"]:
+        small, big = multi[0], multi[-1]
+        growth = big["quiet_rekey"]["peak_mb"] - small["quiet_rekey"]["peak_mb"]
+        per_account_kb = growth * 1024 / (big["accounts"] - small["accounts"])
+        out.append(
+            (
+                "memory flat in the number of accounts (no-action sweep; < 50 KB per added account)",
+                per_account_kb < 50,
+                f"{small['quiet_rekey']['peak_mb']:.0f} MB at {small['accounts']:,} accounts, "
+                f"{big['quiet_rekey']['peak_mb']:.0f} MB at {big['accounts']:,} ({per_account_kb:.0f} KB/account)",
+            )
+        )
+    if throttled:
+        t = throttled["throttled"]
+        ok = not t["accounts_failed"] and t["accounts_in_scope"] == throttled["accounts"]
+        out.append((f"throttled sweep of {throttled['accounts']} accounts misses none", ok, f"{t['seconds']:.0f} s"))
+    return out
+
+
+def report(results: list[dict[str, Any]], throttled: dict[str, Any] | None, command: str, elapsed: float) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    commit = _commit()
+    machine = f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    lines = [
+        "# rekey benchmark results",
+        "",
+        f"Made by `{command}` on {when}{commit} ({machine}, load average {load}; whole run {elapsed / 60:.1f} min).",
+        "AWS is moto's in-process emulator (`mock_aws`), with AWS's paging of ListUsers and",
+        "GetAccountAuthorizationDetails; one user in five is tagged `rekey:rotate=true`, every user has one",
+        "access key. The naive scan (bench/naive.py) is ListUsers, then ListUserTags + ListAccessKeys per user",
+        "and GetAccessKeyLastUsed per key. Calls include sts:AssumeRole; rekey's also include its SQS and SNS",
+        "calls. Memory is the peak a phase needed above what the process held when it began.",
+        "",
+        tables(results, throttled),
+        "",
+        "**Targets**",
+        "",
+    ]
+    for name, ok, detail in targets(results, throttled):
+        lines.append(f"- {'met' if ok else 'MISSED'}: {name}{f' — {detail}' if detail else ''}")
+    lines += [
+        "",
+        "A tag-first variant of the naive scan (keys read only for tagged users; counted in the same run) "
+        "would make "
+        + ", ".join(
+            f"{r['naive']['tag_first_total'] / r['sampled_accounts']:,.0f} calls/account at {_org(r)} "
+            f"({r['naive']['tag_first_total'] / r['sampled_accounts'] / r['quiet_rekey']['per_account']:.0f}× "
+            "rekey's)"
+            for r in results
+        )
+        + ".",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help=f"sizes {', '.join(QUICK_SIZES)}; throttled 20x50")
+    parser.add_argument("--sizes", help="comma-separated ACCOUNTSxUSERS, e.g. 10x50,1x5000")
+    parser.add_argument("--throttled", help="ACCOUNTSxUSERS for the throttled sweep ('none' to skip)")
+    parser.add_argument(
+        "--sample", type=int, default=SAMPLE, help=f"accounts for the naive scan and the wave (default {SAMPLE})"
+    )
+    parser.add_argument(
+        "--full", action="store_true", help="no sampling: naive scan and wave in every account, every user (hours)"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the markdown results")
+    # one measurement in this process (used by the orchestrator)
+    parser.add_argument("--measure", help=argparse.SUPPRESS)
+    parser.add_argument("--measure-throttled", help=argparse.SUPPRESS)
+    parser.add_argument("--json-out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.measure or args.measure_throttled:
+        from .measure import measure, measure_throttled
+
+        if args.measure:
+            result = measure(*_size(args.measure), sample=args.sample or None)
+        else:
+            result = measure_throttled(*_size(args.measure_throttled), rate=10, burst=10, share=0.2)
+        args.json_out.write_text(json.dumps(result))
+        return 0
+
+    sizes = args.sizes.split(",") if args.sizes else list(QUICK_SIZES if args.quick else FULL_SIZES)
+    throttled_size = args.throttled or (QUICK_THROTTLED if args.quick else FULL_THROTTLED)
+    started = time.perf_counter()
+    results = []
+    for size in sizes:
+        print(f"measuring {size} ...", file=sys.stderr, end=" ", flush=True)
+        began = time.perf_counter()
+        results.append(_child(["--measure", size, "--sample", "0" if args.full else str(args.sample)]))
+        print(f"{time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
+    throttled = None
+    if throttled_size != "none":
+        print(f"measuring {throttled_size} throttled ...", file=sys.stderr, end=" ", flush=True)
+        began = time.perf_counter()
+        throttled = _child(["--measure-throttled", throttled_size])
+        print(f"{time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
+    command = (
+        COMMAND
+        if not (args.quick or args.sizes or args.throttled)
+        else "python -m bench.run " + " ".join(sys.argv[1:] if argv is None else argv)
+    )
+    text = report(results, throttled, command, time.perf_counter() - started)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    (args.out.with_suffix(".json")).write_text(json.dumps({"sizes": results, "throttled": throttled}, indent=1))
+    return 0 if all(ok for _, ok, _ in targets(results, throttled)) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

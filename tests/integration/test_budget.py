@@ -1,0 +1,187 @@
+"""The API-call budget: what a sweep costs per account when nothing is due, at sizes where IAM
+pages its answers, and what each due action costs in the worker (README "API calls")."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+
+from bench.paging import aws_paging
+from rekey.runtime import Runtime
+from rekey.service import sweep
+from rekey.settings import Settings
+from tests.conftest import Org, drain_work
+from tests.faults import Faults
+
+TAG = {"rekey:rotate": "true"}
+PER_USER = ("ListUserTags", "ListAccessKeys", "GetAccessKeyLastUsed", "GetUser", "DescribeSecret", "GetSecretValue")
+
+
+@pytest.fixture
+def paged() -> Iterator[None]:
+    """moto answers every listing in one page; AWS pages GetAccountAuthorizationDetails by 1,000."""
+    with aws_paging():
+        yield
+
+
+def _users(org: Org, account: str, count: int, tagged_every: int = 5) -> None:
+    """`count` users with one key each, straight into the emulator (the API would take minutes)."""
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[org.accounts[account]]["global"]
+    for i in range(count):
+        tags = [{"Key": "rekey:rotate", "Value": "true"}] if i % tagged_every == 0 else []
+        backend.create_user("us-east-1", f"user-{i:05d}", tags=tags)
+        backend.create_access_key(f"user-{i:05d}")
+
+
+def _runtime_in(org: Org, monkeypatch: pytest.MonkeyPatch, account: str, faults: Faults) -> Runtime:
+    others = [a for n, a in org.accounts.items() if n != account]
+    monkeypatch.setenv("REKEY_EXCLUDED_ACCOUNTS", ",".join([*others, "123456789012"]))
+    rt = Runtime.build(Settings.from_env(), make_client=faults.make_client)
+    rt.sleep = lambda _s: None
+    return rt
+
+
+def _new_day(org: Org) -> None:
+    """The credential report AWS keeps 4 hours has to be generated again the next day."""
+    from moto.iam.models import iam_backends
+
+    for account in org.accounts.values():
+        iam_backends[account]["global"].credential_report = None
+
+
+@pytest.mark.parametrize("users", [12, 2345])
+def test_a_no_action_sweep_costs_at_most_pages_plus_six_calls_and_none_per_user(
+    org: Org, faults: Faults, monkeypatch: pytest.MonkeyPatch, paged: None, users: int
+) -> None:
+    _users(org, "analytics", users)
+    rt = _runtime_in(org, monkeypatch, "analytics", faults)
+    _new_day(org)
+
+    result = sweep(rt, "budget")
+
+    assert not result.failed and result.items == []
+    (scan,) = result.accounts
+    assert scan.users_in_scope == math.ceil(users / 5)  # the tagged users were all seen
+    pages = math.ceil(users / 1000)
+    assert faults.count("iam", "GetAccountAuthorizationDetails") == pages
+    assert faults.count("iam") + faults.count("sts") <= pages + 6
+    assert [op for (_, op) in faults.calls if op in PER_USER] == []
+    # The hub's calls do not grow with users either: one ListAccounts page, nothing queued.
+    assert faults.count("organizations") == 1 and faults.count("sqs") == 0
+
+
+def _worker_calls(rt: Runtime, faults: Faults) -> Counter[str]:
+    """The calls the worker made over the work queue (not the event source's own SQS calls)."""
+    faults.calls.clear()
+    result, outcomes = drain_work(rt)
+    assert result.failed == 0 and all(o.status == "done" for o in outcomes), outcomes
+    return Counter({f"{s}:{o}": n for (s, o), n in faults.calls.items() if s != "sqs" and n})
+
+
+READS = {
+    "iam:GetUser": 1,
+    "secretsmanager:DescribeSecret": 1,
+    "iam:ListAccessKeys": 1,
+}
+
+
+def test_each_action_makes_only_the_calls_it_needs(org: Org, faults: Faults, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One user through a whole cycle: first rotation, deactivation, deletion, second rotation.
+    These are the counts README's "API calls" table states."""
+    org.create_user("payments", "svc", TAG)
+    rt = _runtime_in(org, monkeypatch, "payments", faults)
+
+    org.age(91)
+    sweep(rt, "day-91")
+    assert _worker_calls(rt, faults) == Counter(
+        {
+            **READS,
+            "iam:GetAccessKeyLastUsed": 1,  # one key
+            "secretsmanager:CreateSecret": 1,  # no secret yet: created with the intent's tags
+            "secretsmanager:PutResourcePolicy": 1,
+            "iam:CreateAccessKey": 1,
+            "secretsmanager:PutSecretValue": 1,
+            "sts:GetCallerIdentity": 1,  # signed by the new key
+            "secretsmanager:UpdateSecretVersionStage": 1,  # the first version is current already
+            "secretsmanager:UntagResource": 1,
+            "sns:Publish": 1,
+        }
+    )
+
+    org.age(10)
+    sweep(rt, "day-101")
+    assert _worker_calls(rt, faults) == Counter(
+        {**READS, "iam:GetAccessKeyLastUsed": 2, "iam:UpdateAccessKey": 1, "sns:Publish": 1}
+    )
+
+    org.age(10)
+    sweep(rt, "day-111")
+    assert _worker_calls(rt, faults) == Counter(
+        {**READS, "iam:GetAccessKeyLastUsed": 2, "iam:DeleteAccessKey": 1, "sns:Publish": 1}
+    )
+
+    org.age(80)  # the new key is 90 days old
+    sweep(rt, "day-191")
+    assert _worker_calls(rt, faults) == Counter(
+        {
+            **READS,
+            "iam:GetAccessKeyLastUsed": 1,
+            "secretsmanager:TagResource": 1,  # the secret exists: the intent is a tag
+            "secretsmanager:PutResourcePolicy": 1,
+            "iam:CreateAccessKey": 1,
+            "secretsmanager:PutSecretValue": 1,
+            "sts:GetCallerIdentity": 1,
+            "secretsmanager:UpdateSecretVersionStage": 2,  # AWSCURRENT moves, AWSPENDING is removed
+            "secretsmanager:UntagResource": 1,
+            "sns:Publish": 1,
+        }
+    )
+    assert len(org.keys("payments", "svc")) == 2
+
+
+def test_making_room_for_a_rotation_costs_one_delete_more(
+    org: Org, faults: Faults, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old, retired = org.create_user("payments", "svc", TAG, keys=2)
+    org.client("iam", "payments").update_access_key(UserName="svc", AccessKeyId=retired, Status="Inactive")
+    rt = _runtime_in(org, monkeypatch, "payments", faults)
+    org.age(91)
+    sweep(rt, "day-91")
+    # Two work items (delete, then rotate), each re-reading the user's keys and secret.
+    assert _worker_calls(rt, faults) == Counter(
+        {
+            **{call: 2 for call in READS},
+            "iam:GetAccessKeyLastUsed": 2 + 1,
+            "iam:DeleteAccessKey": 1,  # the inactive key, announced
+            "secretsmanager:CreateSecret": 1,
+            "secretsmanager:PutResourcePolicy": 1,
+            "iam:CreateAccessKey": 1,
+            "secretsmanager:PutSecretValue": 1,
+            "sts:GetCallerIdentity": 1,
+            "secretsmanager:UpdateSecretVersionStage": 1,
+            "secretsmanager:UntagResource": 1,
+            "sns:Publish": 2,
+        }
+    )
+    assert set(org.keys("payments", "svc")) - {old} and retired not in org.keys("payments", "svc")
+
+
+def test_member_account_clients_are_reused_for_the_most_recent_accounts_only(org: Org, faults: Faults) -> None:
+    """Clients are reused (no second sts:AssumeRole) but not kept for every account ever seen:
+    a 1,000-account sweep would otherwise hold ~2,000 boto3 clients (~1 GB)."""
+    from rekey.runtime import Clients
+
+    clients = Clients(Settings.from_env(), faults.make_client, cache_size=2)
+    payments, analytics, sandbox = (org.accounts[n] for n in ("payments", "analytics", "sandbox"))
+    for account in (payments, analytics, payments, sandbox):  # sandbox evicts analytics
+        clients.account(account)
+    assert faults.count("sts", "AssumeRole") == 3
+    clients.account(payments)  # still cached
+    assert faults.count("sts", "AssumeRole") == 3
+    clients.account(analytics)
+    assert faults.count("sts", "AssumeRole") == 4

@@ -1,0 +1,71 @@
+"""`make bench` at a tiny size, so the benchmark cannot rot between the times someone runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_the_benchmark_runs_and_measures_what_it_claims(tmp_path: Path) -> None:
+    out = tmp_path / "results.md"
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL" and not k.startswith("REKEY_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--sizes", "2x10", "--throttled", "2x10", "--sample", "1", "--out", out],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    # 1 = a target missed: at 10 users per account rekey's fixed per-account calls cannot be 20x
+    # fewer than a per-user scan's; anything else is a crash.
+    assert done.returncode in (0, 1), done.stderr[-2000:]
+    text = out.read_text()
+    assert "| 2 × 10 | none |" in text and "**Throttling**" in text
+    assert "met: no-action sweep within ⌈U/1000⌉ + 6 IAM/STS calls per account, none per user" in text
+    assert "met: the wave rotated every due key, and only those" in text
+    assert "met: throttled sweep of 2 accounts misses none" in text
+
+    data = json.loads(out.with_suffix(".json").read_text())
+    (size,) = data["sizes"]
+    quiet, naive, worker = size["quiet_rekey"], size["naive"], size["wave_worker"]
+    assert quiet["accounts_swept"] == 2 and quiet["per_user_calls"] == 0 and quiet["items"] == 0
+    # The naive baseline really scanned: every user's tags and keys, and found the due key.
+    assert naive["operations"]["iam:ListUserTags"] == 10 and naive["due"] == size["due_per_account"] == 2
+    assert size["wave_sweep"]["items"] == worker["done"] == size["wave_users_with_two_keys"] == 2
+    assert 0 < worker["seconds_in_aws_calls"] <= worker["seconds"]
+    throttled = data["throttled"]["throttled"]
+    assert throttled["http_attempts"] == throttled["total"] + throttled["throttled_responses"]
+
+
+def test_the_benchmarks_throttle_answers_as_iam_does_and_botocore_retries() -> None:
+    """The throttling the benchmark injects is what botocore sees from IAM: a retryable
+    `Throttling` error, retried with backoff, failing only past the retry budget."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    from bench.throttle import Throttle
+
+    throttle = Throttle(rate=1000, burst=1000, share=1.0)  # every request throttled
+    iam = boto3.client(
+        "iam",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",  # never reached: the answer comes before sending
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 3}),
+    )
+    throttle.install(iam, "111111111111")
+    with pytest.raises(ClientError) as caught:
+        iam.list_users()
+    assert caught.value.response["Error"]["Code"] == "Throttling"
+    assert throttle.sent["111111111111"] == throttle.throttled["111111111111"] == 3
