@@ -7,18 +7,24 @@ import argparse
 import json
 import logging
 import sys
+import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 from . import consumer, operations_cli
+from .digest import cli_digest
 from .domain.errors import ConfigurationError, RekeyError, UsageError
 from .handlers import worker
 from .local.sqs_source import LambdaContext, drain
+from .messages import Notification
+from .metrics import Recorder
 from .runtime import Runtime
-from .service import SweepResult, WorkOutcome, new_sweep_id, sweep
+from .service import SweepResult, WorkOutcome, new_sweep_id, publish, sweep
 from .settings import REQUIRED, Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+log = logging.getLogger("rekey.cli")
 
 DESCRIPTION = """\
 Rotate IAM user access keys across an AWS Organization.
@@ -97,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging([logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)])
+    # The CLI counts its metrics itself (logged with -v) and never writes EMF to stdout: the
+    # handlers' Powertools flush then has nothing to publish, and would say so.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     if args.command == "credential-process":  # a consumer's machine: no REKEY_* configuration
         return consumer.run_cli(args)
     if args.command == "demo":  # sets up its own emulator and environment
@@ -106,12 +115,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rt = Runtime.build(Settings.from_env(require=REQUIRED))
         if args.command == "sweep":
-            return _sweep(rt, dry_run=args.dry_run, as_json=args.json)
+            code, result = _sweep(rt, dry_run=args.dry_run, as_json=args.json)
+            if not args.dry_run:
+                _digest(rt, result, [], as_json=args.json)
+            return code
         if args.command == "work":
-            return _work(rt, as_json=args.json)
+            return _work(rt, as_json=args.json, recorder=Recorder())
         if args.command in operations_cli.COMMANDS:
             return operations_cli.run(args, rt)
-        return max(_sweep(rt, dry_run=False, as_json=args.json), _work(rt, as_json=args.json))
+        code, result = _sweep(rt, dry_run=False, as_json=args.json)
+        recorder = Recorder()
+        code = max(code, _work(rt, as_json=args.json, recorder=recorder))
+        _digest(rt, result, recorder.notifications, as_json=args.json)  # after the drain: it includes the work
+        return code
     except (ConfigurationError, UsageError) as exc:
         print(f"rekey: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -131,13 +147,28 @@ def _configure_logging(level: int) -> None:
         log.propagate = False
 
 
-def _sweep(rt: Runtime, *, dry_run: bool, as_json: bool) -> int:
+def _sweep(rt: Runtime, *, dry_run: bool, as_json: bool) -> tuple[int, SweepResult]:
+    started = time.monotonic()
     result = sweep(rt, new_sweep_id(rt.now()), dry_run=dry_run)
+    recorder = Recorder()
+    recorder.listed(len(result.accounts))
+    for account in result.accounts:
+        recorder.scanned(account)
+    recorder.sweep_duration(time.monotonic() - started)
+    log.info("sweep metrics: %s", recorder.summary())
     if as_json:
         print(json.dumps(sweep_json(result, dry_run=dry_run), indent=2))
     else:
         print(sweep_text(result, dry_run=dry_run))
-    return EXIT_FAILED if result.failed else EXIT_OK
+    return (EXIT_FAILED if result.failed else EXIT_OK), result
+
+
+def _digest(rt: Runtime, result: SweepResult, announced: list[Notification], *, as_json: bool) -> None:
+    """Publish the day's digest (its failure is logged: the work it summarises is done)."""
+    digest = cli_digest(rt, result, announced)
+    failed = publish(rt, [digest])
+    if not as_json:
+        print(f"{'could not publish' if failed else 'published'} the digest: {digest.subject()}")
 
 
 def sweep_json(result: SweepResult, *, dry_run: bool) -> dict[str, Any]:
@@ -175,13 +206,14 @@ def sweep_text(result: SweepResult, *, dry_run: bool) -> str:
     return "\n".join(lines)
 
 
-def _work(rt: Runtime, *, as_json: bool) -> int:
+def _work(rt: Runtime, *, as_json: bool, recorder: Recorder) -> int:
     outcomes: list[WorkOutcome] = []
 
     def handler(event: dict[str, Any]) -> dict[str, Any]:
-        return worker.handler(event, LambdaContext.new("rekey-worker"), rt=rt, outcomes=outcomes)
+        return worker.handler(event, LambdaContext.new("rekey-worker"), rt=rt, outcomes=outcomes, recorder=recorder)
 
     result = drain(rt.clients.hub("sqs"), rt.settings.work_queue_url, handler)
+    log.info("work metrics: %s", recorder.summary())
     if as_json:
         print(
             json.dumps(

@@ -121,12 +121,61 @@ class Event(StrEnum):
     FAILED = "failed"
     REJECTED = "rejected"
     ACCOUNT_UNREACHABLE = "account-unreachable"
+    # A work item failed on its queue's last attempt (maxReceiveCount): it moves to the DLQ.
+    DEAD_LETTERED = "dead-lettered"
+    # Once per sweep: the counts per account and what needs a human (rekey.digest).
+    DIGEST = "digest"
 
 
 class Severity(StrEnum):
     INFO = "info"
     WARNING = "warning"
     ERROR = "error"
+
+
+class AccountDigest(_Message):
+    """One account's day in the digest."""
+
+    account_id: str
+    name: str = ""
+    scanned: bool = False
+    error: str | None = None  # the last scan attempt's failure: the account is unreachable
+    not_scanned: bool = False  # listed by the sweep, but no scan was recorded
+    users_in_scope: int = 0
+    items_queued: int = 0
+    rotated: int = 0
+    deactivated: int = 0
+    deleted: int = 0
+    blocked: int = 0
+    misconfigured: int = 0
+    in_use: int = 0
+    failed: int = 0
+    dead_lettered: int = 0
+
+
+class NeedsHuman(_Message):
+    """Something rekey could not settle by itself."""
+
+    event: str  # blocked, misconfigured, account-unreachable, dead-lettered, not-scanned
+    account_id: str
+    user_name: str | None = None
+    message: str
+
+
+class DigestSummary(_Message):
+    """What the digest's text says, as data."""
+
+    sweep_ids: list[str]
+    accounts_listed: int | None = None  # None: no sweep start was recorded
+    accounts_scanned: int = 0
+    accounts_unreachable: int = 0
+    accounts_not_scanned: int = 0
+    totals: dict[str, int] = Field(default_factory=dict)
+    accounts: list[AccountDigest] = Field(default_factory=list)  # those with anything to report
+    quiet_accounts: int = 0  # scanned, nothing to report
+    needs_human_total: int = 0
+    needs_human: list[NeedsHuman] = Field(default_factory=list)  # the first ones, within SNS's size limit
+    accounts_omitted: int = 0  # accounts with activity left out of `accounts` for the same reason
 
 
 class Notification(_Message):
@@ -150,6 +199,8 @@ class Notification(_Message):
     last_used_region: str | None = None
     # For `rolled-back`: the last day of the pause.
     paused_until: date | None = None
+    # For `digest`: the same summary as `message`, for programs.
+    digest: DigestSummary | None = None
 
     def attributes(self) -> dict[str, dict[str, str]]:
         """SNS message attributes, so subscribers filter by account, user, event, severity, owner."""
@@ -163,5 +214,9 @@ class Notification(_Message):
         return {k: {"DataType": "String", "StringValue": v} for k, v in values.items()}
 
     def subject(self) -> str:
+        if self.digest is not None:
+            d = self.digest
+            scanned = f"{d.accounts_scanned}" + (f" of {d.accounts_listed}" if d.accounts_listed is not None else "")
+            return f"rekey digest: {scanned} accounts swept, {d.needs_human_total} need a human"[:100]
         who = f"{self.user_name} in {self.account_id}" if self.user_name else self.account_id
         return f"rekey {self.event.value}: {who}"[:100]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +15,7 @@ from botocore.config import Config
 from .adapters.iam import IamAdapter
 from .adapters.secrets import SecretsAdapter
 from .adapters.sns import Notifier
-from .adapters.sqs import ScanQueue, WorkQueue
+from .adapters.sqs import DigestQueue, ScanQueue, WorkQueue
 from .adapters.sts import Credentials, StsAdapter
 from .settings import Settings
 
@@ -63,6 +63,7 @@ class Clients:
         self._hub: dict[str, Any] = {}
         self._accounts: OrderedDict[str, tuple[datetime, AccountAdapters]] = OrderedDict()
         self._cache_size = cache_size
+        self._organizations: tuple[datetime, Any] | None = None
 
     def client(self, service: str, credentials: Credentials | None = None) -> Any:
         kwargs = credentials.as_client_kwargs() if credentials else {}
@@ -71,6 +72,8 @@ class Clients:
             return self._make(service, region_name=self._settings.region, config=CLIENT_CONFIG, **kwargs)
 
     def hub(self, service: str) -> Any:
+        if service == "organizations" and self._settings.org_role_arn:
+            return self._organizations_through_role(self._settings.org_role_arn)
         with self._lock:
             cached = self._hub.get(service)
         if cached is None:
@@ -78,6 +81,21 @@ class Clients:
             with self._lock:
                 self._hub[service] = cached
         return cached
+
+    def _organizations_through_role(self, role_arn: str) -> Any:
+        """Organizations as REKEY_ORG_ROLE_ARN, a role in the management account: for a hub in a
+        member account that is not a delegated administrator. Every caller of
+        `hub("organizations")` (the sweep, the operators' commands) goes through it."""
+        with self._lock:
+            cached = self._organizations
+        if cached and cached[0] - CREDENTIAL_MARGIN > utcnow():
+            return cached[1]
+        credentials, expires = StsAdapter(self.hub("sts")).assume(role_arn)
+        client = self.client("organizations", credentials)
+        expiry = expires if isinstance(expires, datetime) else utcnow() + timedelta(minutes=15)
+        with self._lock:
+            self._organizations = (expiry if expiry.tzinfo else expiry.replace(tzinfo=UTC), client)
+        return client
 
     def account(self, account_id: str) -> AccountAdapters:
         """Adapters acting in `account_id` through the spoke role."""
@@ -110,6 +128,7 @@ class Runtime:
     clients: Clients
     now: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] | None = None
+    _max_receive_count: list[int | None] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def build(cls, settings: Settings, make_client: ClientMaker | None = None) -> Runtime:
@@ -125,6 +144,18 @@ class Runtime:
         if not self.settings.scan_queue_url:
             raise ValueError("REKEY_SCAN_QUEUE_URL is not set")
         return ScanQueue(self.clients.hub("sqs"), self.settings.scan_queue_url)
+
+    def work_max_receive_count(self) -> int | None:
+        """The work queue's maxReceiveCount (its redrive policy), read once: the attempt after
+        which a failed item goes to the dead-letter queue. Raises a domain error if unreadable."""
+        if not self._max_receive_count:
+            self._max_receive_count.append(self.work_queue().max_receive_count())
+        return self._max_receive_count[0]
+
+    def digest_queue(self) -> DigestQueue | None:
+        """The queue the digest is built from, when the hub has one (rekey.digest)."""
+        url = self.settings.digest_queue_url
+        return DigestQueue(self.clients.hub("sqs"), url) if url else None
 
     def key_sts(self, credentials: Credentials) -> StsAdapter:
         """STS signed by a new access key, to prove it works."""

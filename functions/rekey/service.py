@@ -237,13 +237,13 @@ def sweep(rt: Runtime, sweep_id: str, *, dry_run: bool = False) -> SweepResult:
     return SweepResult(sweep_id, results)
 
 
-def fan_out(rt: Runtime, sweep_id: str) -> int:
-    """The Lambda sweep: one scan request per account on the scan queue."""
+def fan_out(rt: Runtime, sweep_id: str) -> list[Account]:
+    """The Lambda sweep: one scan request per account on the scan queue; the accounts."""
     accounts = accounts_to_sweep(rt)
     rt.scan_queue().send(
         [ScanRequest(account_id=a.account_id, account_name=a.name, sweep_id=sweep_id) for a in accounts]
     )
-    return len(accounts)
+    return accounts
 
 
 # --------------------------------------------------------------------------- worker
@@ -258,12 +258,15 @@ class WorkOutcome:
     notifications: list[Notification] = field(default_factory=list)
 
 
-def run_work_item(rt: Runtime, item: WorkItem) -> WorkOutcome:
+def run_work_item(rt: Runtime, item: WorkItem, *, announced: list[Notification] | None = None) -> WorkOutcome:
     """Carry out one work item if it still holds: re-check the tag, re-read keys and secret,
     re-decide, then perform the fresh plan up to and including the item's action (what must
     come first, such as making room, is done first). Stale or duplicate items are no-ops.
-    Raises a domain error when the item should be retried."""
+    Raises a domain error when the item should be retried. `announced` receives what was
+    announced, also when it raises (what was done before the failure)."""
     worker = _Worker(rt, item)
+    if announced is not None:
+        worker.notifications = announced
     try:
         return worker.run()
     finally:  # what was done is announced even when a later step fails

@@ -35,9 +35,24 @@ ENVIRONMENT = {
     "REKEY_IN_USE_MAX_DEFER_DAYS": "in_use_max_defer_days",
     "REKEY_CREATE_FIRST_KEY": "create_first_key",
     "REKEY_MAX_PAUSE_DAYS": "max_pause_days",
+    "REKEY_DIGEST_QUEUE_URL": "digest_queue_url",
+    "REKEY_ORG_ROLE_ARN": "org_role_arn",
+    "REKEY_SECRET_REPLICA_REGIONS": "secret_replica_regions",
+    "REKEY_SECRET_REPLICA_KMS_KEYS": "secret_replica_kms_keys",
 }
 REQUIRED = ("REKEY_WORK_QUEUE_URL", "REKEY_TOPIC_ARN")
 _OU_ID = re.compile(r"(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]")
+_ROLE_ARN = re.compile(r"arn:(aws[a-z-]*):iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}")
+
+
+def partition_of(region: str) -> str:
+    """The ARN partition of a region: aws, aws-cn or aws-us-gov."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
 
 
 class Settings(BaseModel):
@@ -64,6 +79,15 @@ class Settings(BaseModel):
     in_use_max_defer_days: int = Field(default=7, ge=0, le=90)
     create_first_key: bool = False
     max_pause_days: int = Field(default=30, ge=1, le=365)
+    # The hub's digest queue: the sweep and scans record what they did there (rekey.digest).
+    digest_queue_url: str | None = None
+    # A role in the management account that lists the organization's accounts, for a hub in a
+    # member account that is not a delegated administrator (spoke_templates/org-role.yaml).
+    org_role_arn: str | None = None
+    # Regions each user's secret is replicated to, and the KMS key of a replica by region
+    # (`region=key,...`; a region without one uses aws/secretsmanager there).
+    secret_replica_regions: tuple[str, ...] = ()
+    secret_replica_kms_keys: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("target_ous")
     @classmethod
@@ -88,6 +112,41 @@ class Settings(BaseModel):
             raise ValueError(f"not 12-digit account ids: {', '.join(bad)}")
         return value
 
+    @field_validator("secret_replica_regions", mode="before")
+    @classmethod
+    def _split_regions(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(dict.fromkeys(r.strip() for r in value.split(",") if r.strip()))
+        return value
+
+    @field_validator("secret_replica_regions")
+    @classmethod
+    def _regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [r for r in value if not _REGION.fullmatch(r)]
+        if bad:
+            raise ValueError(f"not region names (e.g. eu-west-1): {', '.join(bad)}")
+        return value
+
+    @field_validator("secret_replica_kms_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        keys: dict[str, str] = {}
+        for pair in (p.strip() for p in value.split(",") if p.strip()):
+            region, sep, key = (part.strip() for part in pair.partition("="))
+            if not (sep and region and key):
+                raise ValueError(f"{pair!r} is not region=key (e.g. eu-west-1=alias/rekey)")
+            keys[region] = key
+        return keys
+
+    @field_validator("org_role_arn")
+    @classmethod
+    def _org_role(cls, value: str | None) -> str | None:
+        if value is not None and not _ROLE_ARN.fullmatch(value):
+            raise ValueError("not an IAM role ARN (arn:aws:iam::111122223333:role/rekey-org-reader)")
+        return value
+
     @field_validator("secret_name")
     @classmethod
     def _template(cls, value: str) -> str:
@@ -100,6 +159,21 @@ class Settings(BaseModel):
             check_policy(self.policy, self.bounds)
         except PolicyError as exc:
             raise ValueError(f"default policy: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _same_partition(self) -> Settings:
+        """ARNs and regions of another partition can never work from this hub: say so at start."""
+        if self.org_role_arn and self.org_role_arn.split(":")[1] != self.partition:
+            raise ValueError(f"REKEY_ORG_ROLE_ARN is not in the hub's partition ({self.partition})")
+        for region in self.secret_replica_regions:
+            if region == self.region:
+                raise ValueError(f"REKEY_SECRET_REPLICA_REGIONS: {region} is the hub's own region (the primary)")
+            if partition_of(region) != self.partition:
+                raise ValueError(f"REKEY_SECRET_REPLICA_REGIONS: {region} is not in the {self.partition} partition")
+        stray = sorted(set(self.secret_replica_kms_keys) - set(self.secret_replica_regions))
+        if stray:
+            raise ValueError(f"REKEY_SECRET_REPLICA_KMS_KEYS names regions without a replica: {', '.join(stray)}")
         return self
 
     @property
@@ -122,11 +196,19 @@ class Settings(BaseModel):
 
     @property
     def partition(self) -> str:
-        if self.region.startswith("cn-"):
-            return "aws-cn"
-        if self.region.startswith("us-gov-"):
-            return "aws-us-gov"
-        return "aws"
+        return partition_of(self.region)
+
+    @property
+    def hub_account_id(self) -> str:
+        """The hub's account, read from the topic's ARN (no call needed)."""
+        return self.topic_arn.split(":")[4]
+
+    def secret_replicas(self) -> list[dict[str, str]]:
+        """Secrets Manager's AddReplicaRegions for the configured regions."""
+        return [
+            {"Region": region, **({"KmsKeyId": key} if (key := self.secret_replica_kms_keys.get(region)) else {})}
+            for region in self.secret_replica_regions
+        ]
 
     def spoke_role_arn(self, account_id: str) -> str:
         return f"arn:{self.partition}:iam::{account_id}:role/{self.spoke_role_name}"
@@ -147,7 +229,7 @@ class Settings(BaseModel):
                 values[field] = env[variable].strip()
         # Commands that need neither the queue nor the topic still get a valid model.
         values.setdefault("work_queue_url", "-")
-        values.setdefault("topic_arn", f"arn:aws:sns:{region}:000000000000:unset")
+        values.setdefault("topic_arn", f"arn:{partition_of(region)}:sns:{region}:000000000000:unset")
         try:
             return cls(**values)
         except ValidationError as exc:

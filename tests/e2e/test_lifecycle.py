@@ -29,9 +29,13 @@ def test_lifecycle_across_the_organization(org: Org, capsys: pytest.CaptureFixtu
     (human_key,) = org.create_user("payments", "alice")  # untagged human
     (optout_key,) = org.create_user("sandbox", "svc-legacy", {"rekey:rotate": "false"})
 
-    # day 0: nothing is due
+    # day 0: nothing is due; the day's digest says every account was swept, nothing to do
     run_day(org, 0)
-    assert org.notifications() == []
+    (digest,) = org.notifications()
+    assert digest["event"] == "digest" and digest["severity"] == "info"
+    assert digest["digest"]["accounts_scanned"] == digest["digest"]["accounts_listed"] == 3
+    assert digest["digest"]["needs_human_total"] == 0 and digest["digest"]["totals"]["users_in_scope"] == 3
+    org.received.clear()
 
     # day 91: rotated everywhere; the old key stays active, the new one is the secret's current
     run_day(org, 91)
@@ -43,6 +47,8 @@ def test_lifecycle_across_the_organization(org: Org, capsys: pytest.CaptureFixtu
         assert secret(org, account, "svc-app")["AccessKey"] == new[account]
     rotated = org.events("rotated")
     assert sorted(e["account_id"] for e in rotated) == sorted(org.accounts.values())
+    (digest,) = org.events("digest")  # published after the drain: it counts the rotations
+    assert digest["digest"]["totals"]["rotated"] == 3
     assert {e["owner"] for e in rotated} == {f"team-{a}" for a in org.accounts}
 
     # the payments consumer keeps using its old key after rotation

@@ -154,12 +154,22 @@ def translated_hub() -> dict[str, Any]:
     return t.translate_hub()
 
 
-def hub_role_statements() -> dict[str, list[dict[str, Any]]]:
+HUB_ROLES = ("SweepRole", "ScanRole", "WorkerRole", "DigestRole")
+
+
+def hub_role_statements(*, org_role: bool = False) -> dict[str, list[dict[str, Any]]]:
+    """Each hub role's statements: its inline policies and the policies attached to it, a
+    conditional one (HasOrgRole) included when the stack's OrgRoleArn is set (`org_role`)."""
     resources = translated_hub()["Resources"]
     roles = {}
-    for name in ("SweepRole", "ScanRole", "WorkerRole"):
-        props = resources[name]["Properties"]
-        roles[name] = [s for p in props["Policies"] for s in as_list(p["PolicyDocument"]["Statement"])]
+    for name in HUB_ROLES:
+        documents = [p["PolicyDocument"] for p in resources[name]["Properties"]["Policies"]]
+        for resource in resources.values():
+            if resource["Type"] == "AWS::IAM::Policy" and {"Ref": name} in resource["Properties"]["Roles"]:
+                assert resource.get("Condition") == "HasOrgRole"  # the only one
+                if org_role:
+                    documents.append(resource["Properties"]["PolicyDocument"])
+        roles[name] = [s for d in documents for s in as_list(d["Statement"])]
     return roles
 
 
@@ -176,6 +186,31 @@ def test_hub_roles_grant_the_hub_actions_and_enter_only_spoke_roles() -> None:
         (assume,) = [s for s in roles[name] if "sts:AssumeRole" in as_list(s["Action"])]
         assert assume["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${SpokeRoleName}"}
         assert "organizations:ListAccounts" not in actions[name]
+    # The digest only reads its queue and publishes.
+    assert actions["DigestRole"] == declared("digest") | {"sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"}
+    (digest_queue,) = [s for s in roles["DigestRole"] if set(as_list(s["Action"])) == declared("digest")]
+    assert digest_queue["Resource"] == {"Fn::GetAtt": ["DigestQueue", "Arn"]}
+    for name in ("SweepRole", "ScanRole"):  # they record for the digest: send, nothing else
+        (send,) = [s for s in roles[name] if s["Resource"] == {"Fn::GetAtt": ["DigestQueue", "Arn"]}]
+        assert send["Action"] == "sqs:SendMessage"
+
+
+def test_with_an_org_role_the_sweep_may_assume_that_role_only() -> None:
+    roles = hub_role_statements(org_role=True)
+    assumes = {
+        name: [s for s in statements if "sts:AssumeRole" in as_list(s["Action"])] for name, statements in roles.items()
+    }
+    assert assumes["SweepRole"] == [
+        {
+            "Sid": "ListAccountsThroughTheManagementAccount",
+            "Effect": "Allow",
+            "Action": "sts:AssumeRole",
+            "Resource": {"Ref": "OrgRoleArn"},
+        }
+    ]
+    assert assumes["DigestRole"] == []
+    conditions = translated_hub()["Conditions"]
+    assert conditions["HasOrgRole"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "OrgRoleArn"}, ""]}]}
 
 
 # --------------------------------------------------------------------------- enforced end to end
@@ -262,7 +297,8 @@ def deployed(emulator: em.Emulator) -> Iterator[Deployed]:
         awslambda.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
     functions = awslambda.list_functions()["Functions"]
     runtimes = {f["Handler"].split(".")[2]: _function_runtime(emulator, f) for f in functions}
-    assert set(runtimes) == {"sweep", "scan", "worker"}
+    assert set(runtimes) == {"sweep", "scan", "worker", "digest"}
+    t.subscribe_digest_queue(emulator, outputs["TopicArn"], outputs["DigestQueueUrl"])
     yield Deployed(emulator, accounts, outputs, runtimes, events_url)
     emulator.reset()
 

@@ -24,6 +24,7 @@ FUNCTIONS = {
     "SweepFunction": "rekey.handlers.sweep.handler",
     "ScanFunction": "rekey.handlers.scan.handler",
     "WorkerFunction": "rekey.handlers.worker.handler",
+    "DigestFunction": "rekey.handlers.digest.handler",
 }
 
 
@@ -107,7 +108,7 @@ def test_every_setting_the_code_reads_is_a_hub_parameter() -> None:
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "rekey"
     assert variables["LOG_LEVEL"] == {"Ref": "LogLevel"}
     # Everything but the resources the stack creates comes from a parameter.
-    created = {"REKEY_WORK_QUEUE_URL", "REKEY_SCAN_QUEUE_URL", "REKEY_TOPIC_ARN"}
+    created = {"REKEY_WORK_QUEUE_URL", "REKEY_SCAN_QUEUE_URL", "REKEY_TOPIC_ARN", "REKEY_DIGEST_QUEUE_URL"}
     for name in rekey_variables - created:
         refs = json.dumps(variables[name])
         assert '"Ref"' in refs and any(p in refs for p in template["Parameters"]), name
@@ -157,6 +158,7 @@ def test_the_translated_hub_creates_functions_queues_and_schedule(emulator: em.E
         "rekey.handlers.sweep.handler": "rekey-hub-sweep",
         "rekey.handlers.scan.handler": "rekey-hub-scan",
         "rekey.handlers.worker.handler": "rekey-hub-worker",
+        "rekey.handlers.digest.handler": "rekey-hub-digest",
     }
     for function in functions.values():
         assert function["Runtime"] == "python3.11"
@@ -164,6 +166,7 @@ def test_the_translated_hub_creates_functions_queues_and_schedule(emulator: em.E
         assert env["REKEY_WORK_QUEUE_URL"] == hub_stack["WorkQueueUrl"]
         assert env["REKEY_SCAN_QUEUE_URL"] == hub_stack["ScanQueueUrl"]
         assert env["REKEY_TOPIC_ARN"] == hub_stack["TopicArn"]
+        assert env["REKEY_DIGEST_QUEUE_URL"] == hub_stack["DigestQueueUrl"]
 
     def attributes(url: str) -> dict[str, str]:
         return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
@@ -189,6 +192,7 @@ def test_the_translated_hub_creates_functions_queues_and_schedule(emulator: em.E
     scan = by_handler["rekey.handlers.scan.handler"]
     worker = by_handler["rekey.handlers.worker.handler"]
     assert by_handler["rekey.handlers.sweep.handler"] is None
+    assert by_handler["rekey.handlers.digest.handler"] is None  # it empties its queue itself, once a day
     assert scan["EventSourceArn"] == queues["scan"]["QueueArn"]
     assert worker["EventSourceArn"] == queues["work"]["QueueArn"]
     for mapping in (scan, worker):
@@ -200,10 +204,16 @@ def test_the_translated_hub_creates_functions_queues_and_schedule(emulator: em.E
     for handler, queue in [("rekey.handlers.scan.handler", "scan"), ("rekey.handlers.worker.handler", "work")]:
         assert int(queues[queue]["VisibilityTimeout"]) >= 6 * functions[handler]["Timeout"]
 
-    rules = emulator.client("events").list_rules()["Rules"]
-    assert [r["ScheduleExpression"] for r in rules] == ["cron(30 4 * * ? *)"]
-    targets = emulator.client("events").list_targets_by_rule(Rule=rules[0]["Name"])["Targets"]
-    assert [x["Arn"] for x in targets] == [functions["rekey.handlers.sweep.handler"]["FunctionArn"]]
+    events = emulator.client("events")
+    schedules = {
+        target["Arn"]: rule["ScheduleExpression"]
+        for rule in events.list_rules()["Rules"]
+        for target in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    }
+    assert schedules == {
+        functions["rekey.handlers.sweep.handler"]["FunctionArn"]: "cron(30 4 * * ? *)",
+        functions["rekey.handlers.digest.handler"]["FunctionArn"]: "cron(0 10 * * ? *)",
+    }
 
     topic = emulator.client("sns").get_topic_attributes(TopicArn=hub_stack["TopicArn"])["Attributes"]
     assert topic.get("KmsMasterKeyId")  # encrypted with the stack's key

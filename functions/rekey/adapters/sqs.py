@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..domain.errors import Unavailable
 from ..messages import ScanRequest, WorkItem
 from .errors import aws_call
 
-PERMISSIONS = {"hub": ("sqs:SendMessage",)}
+log = logging.getLogger(__name__)
+
+PERMISSIONS = {
+    "hub": (
+        "sqs:SendMessage",
+        # The worker reads its queue's maxReceiveCount once, to know an item's last attempt.
+        "sqs:GetQueueAttributes",
+    ),
+    # The digest function empties the digest queue once a day.
+    "digest": ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"),
+}
 
 BATCH = 10  # SendMessageBatch's maximum
 
@@ -28,6 +41,20 @@ class _Queue:
             if failed:
                 codes = sorted({f.get("Code", "?") for f in failed})
                 raise Unavailable(f"sqs:SendMessageBatch: {len(failed)} of {len(batch)} failed ({', '.join(codes)})")
+
+    def max_receive_count(self) -> int | None:
+        """The redrive policy's maxReceiveCount: the attempt after which a failed message goes
+        to the dead-letter queue (None: the queue has no redrive policy)."""
+        with aws_call("sqs:GetQueueAttributes"):
+            attributes = self._client.get_queue_attributes(QueueUrl=self.url, AttributeNames=["RedrivePolicy"])
+        policy = attributes.get("Attributes", {}).get("RedrivePolicy")
+        if not policy:
+            return None
+        try:
+            return int(json.loads(policy)["maxReceiveCount"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("unreadable RedrivePolicy on %s", self.url)
+            return None
 
 
 class WorkQueue(_Queue):
@@ -52,3 +79,47 @@ class ScanQueue(_Queue):
 
     def send(self, requests: Sequence[ScanRequest]) -> None:
         self._send([{"Id": str(i), "MessageBody": r.model_dump_json()} for i, r in enumerate(requests)])
+
+
+@dataclass(frozen=True)
+class Received:
+    message_id: str
+    receipt_handle: str
+    body: str
+
+
+class DigestQueue(_Queue):
+    """The standard digest queue: what the sweep and scans record, and (through the topic's
+    subscription) every announcement; emptied by the daily digest."""
+
+    def record(self, body: str) -> None:
+        with aws_call("sqs:SendMessage"):
+            self._client.send_message(QueueUrl=self.url, MessageBody=body)
+
+    def receive_all(self, *, wait_seconds: int = 2, limit: int = 100_000) -> list[Received]:
+        """Every message on the queue, each received once (they stay invisible for the queue's
+        visibility timeout, until deleted). Long polling asks every SQS server, so an empty
+        answer means the queue is empty."""
+        received: dict[str, Received] = {}
+        while len(received) < limit:
+            with aws_call("sqs:ReceiveMessage"):
+                batch = self._client.receive_message(
+                    QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds
+                ).get("Messages", [])
+            if not batch:
+                break
+            for m in batch:
+                received[m["MessageId"]] = Received(m["MessageId"], m["ReceiptHandle"], m["Body"])
+        return list(received.values())
+
+    def delete(self, messages: Sequence[Received]) -> None:
+        for start in range(0, len(messages), BATCH):
+            batch = messages[start : start + BATCH]
+            with aws_call("sqs:DeleteMessageBatch"):
+                response = self._client.delete_message_batch(
+                    QueueUrl=self.url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, m in enumerate(batch)],
+                )
+            if response.get("Failed"):
+                # Left on the queue, they come back into tomorrow's digest: say so, go on.
+                log.warning("could not delete %d digest record(s)", len(response["Failed"]))

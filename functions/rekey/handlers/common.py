@@ -1,13 +1,21 @@
-"""What every handler shares: the logger and the runtime, built on first use (not at import)."""
+"""What every handler shares: the logger, the metrics, and the runtime, built on first use
+(not at import)."""
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger
+import logging
 
+from aws_lambda_powertools import Logger, Metrics
+
+from ..domain.errors import RekeyError
+from ..metrics import NAMESPACE, SERVICE
 from ..runtime import Runtime
 from ..settings import Settings
 
 logger = Logger(service="rekey")
+# EMF records in the function's log, flushed at the end of each invocation (@metrics.log_metrics).
+# Dimensions: `service` only (see rekey.metrics).
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 _runtime: Runtime | None = None
 
@@ -18,3 +26,13 @@ def runtime(require: tuple[str, ...]) -> Runtime:
     if _runtime is None:
         _runtime = Runtime.build(Settings.from_env(require=require))
     return _runtime
+
+
+def max_receive_count(rt: Runtime) -> int | None:
+    """The work queue's maxReceiveCount; None when it cannot be read (then no attempt is known
+    to be the last, and the DLQ's alarm is what tells)."""
+    try:
+        return rt.work_max_receive_count()
+    except RekeyError as exc:
+        logging.getLogger(__name__).warning("cannot read the work queue's redrive policy: %s", exc)
+        return None

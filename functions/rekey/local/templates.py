@@ -122,6 +122,23 @@ def hub_queue_definitions(template: Path | str = HUB_TEMPLATE) -> HubDefinitions
     )
 
 
+def digest_subscription(template: Path | str = HUB_TEMPLATE) -> dict[str, str]:
+    """The attributes of the digest queue's subscription to the topic, as the template
+    declares them (the emulator's CloudFormation skips AWS::SNS::Subscription)."""
+    props = load_template(template)["Resources"]["DigestSubscription"]["Properties"]
+    return {
+        "FilterPolicy": json.dumps(props["FilterPolicy"]),
+        "RawMessageDelivery": str(props.get("RawMessageDelivery", False)).lower(),
+    }
+
+
+def subscribe_digest_queue(emulator: Any, topic_arn: str, queue_url: str) -> None:
+    """Subscribe the digest queue to the topic as hub/template.yaml does."""
+    sqs = emulator.client("sqs")
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    emulator.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, Attributes=digest_subscription())
+
+
 # --------------------------------------------------------------------------- spoke role
 
 
