@@ -49,7 +49,7 @@ def sam(*args: str, cwd: Path, app_dir: Path, timeout: int = 600) -> subprocess.
 
 
 def test_every_template_passes_cfn_lint() -> None:
-    assert len(TEMPLATES) == 4  # the hub, the spoke role, the StackSet, the example user
+    assert len(TEMPLATES) == 5  # the hub, the spoke role, the StackSet, the example user, the org reader
     result = subprocess.run(  # one process for all: cfn-lint takes seconds to start
         [str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", *map(str, TEMPLATES)],
         capture_output=True,

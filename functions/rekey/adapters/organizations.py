@@ -9,7 +9,9 @@ from typing import Any
 from .errors import aws_call
 
 PERMISSIONS = {
-    "hub": (
+    # Granted to the hub's sweep role (a hub in the management account or a delegated
+    # administrator) and to the role of spoke_templates/org-role.yaml (REKEY_ORG_ROLE_ARN).
+    "org": (
         "organizations:ListAccounts",
         # Only with REKEY_TARGET_OUS: the accounts under each OU, through nested OUs.
         "organizations:ListAccountsForParent",
