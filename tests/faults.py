@@ -78,6 +78,7 @@ class Faults:
     calls: Counter = field(default_factory=Counter)  # (service, operation) -> logical calls
     sends: Counter = field(default_factory=Counter)  # HTTP attempts, retries included
     backoffs: list[tuple[str, str, float]] = field(default_factory=list)  # (service, operation, delay)
+    log: list[tuple[str, str]] = field(default_factory=list)  # (service, operation) of every call, in order
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def fail(self, service: str, operation: str, code: str = "InternalFailure", status: int = 500, **kw: Any) -> Rule:
@@ -129,6 +130,7 @@ class Faults:
             # Emitted once per API call (not per retry), with the caller's parameters.
             with self._lock:
                 self.calls[(service, model.name)] += 1
+                self.log.append((service, model.name))
                 rules = [r for r in self.rules if r.targets(service, model.name, params)]
             context["operation_name"] = model.name
             context["fault_params"] = dict(params)

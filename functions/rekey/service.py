@@ -16,7 +16,7 @@ from .adapters.iam import IamUser, NewKey, ReportKey
 from .adapters.organizations import Account, OrganizationsAdapter
 from .adapters.sts import Credentials
 from .domain import errors
-from .domain.lifecycle import decide, describe_use
+from .domain.lifecycle import decide, describe_use, rotation_in_flight
 from .domain.manual import Request, decide_request
 from .domain.models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, KeyStatus, Policy
 from .domain.naming import secret_name
@@ -269,8 +269,15 @@ def run_work_item(rt: Runtime, item: WorkItem, *, announced: list[Notification] 
         worker.notifications = announced
     try:
         return worker.run()
+    except _Deferred as deferred:  # another worker got there first: not a failure
+        return worker._outcome("noop", str(deferred))
     finally:  # what was done is announced even when a later step fails
         publish(rt, worker.notifications)
+
+
+class _Deferred(Exception):
+    """Another worker is acting on the same user (it created the secret or a key since this
+    one read them): this one stops quietly; the next sweep re-reads and re-decides."""
 
 
 class _Worker:
@@ -344,6 +351,10 @@ class _Worker:
         keys = self.iam.access_keys(user.name)
         self.record = record
         self.keys = {k.key_id: k for k in keys}
+        if rotation_in_flight(record.state, self.now):
+            # Its worker may be about to store the key it created: acting now could remove
+            # that key as an orphan. The next run settles it if the worker died.
+            return self._outcome("noop", "a rotation of this user began minutes ago and may still be running")
         if item.manual:
             return self._run_request(keys, policy)
         plan = decide(keys, record.state, policy, self.now)
@@ -461,22 +472,27 @@ class _Worker:
 
     def _rotate(self, action: Action) -> None:
         s = self.rt.settings
-        self.secrets.begin_rotation(
-            self.name,
-            exists=self.record.state.exists,
-            owner_user_id=self.user.user_id,
-            known_key_ids=sorted(self.keys),
-            at=self.now,
-            policy=secret_policy(self.user.arn, s.spoke_role_arn(self.item.account_id)),
-            kms_key_id=s.kms_key_id,
-            replaces=action.key_id,
-        )
+        try:
+            self.secrets.begin_rotation(
+                self.name,
+                exists=self.record.state.exists,
+                owner_user_id=self.user.user_id,
+                known_key_ids=sorted(self.keys),
+                at=self.now,
+                policy=secret_policy(self.user.arn, s.spoke_role_arn(self.item.account_id)),
+                kms_key_id=s.kms_key_id,
+                replaces=action.key_id,
+            )
+        except errors.Conflict:
+            # The secret was created since it was read: by another worker rotating this user
+            # (or under another user's name, which the next attempt's owner check reports).
+            raise _Deferred(f"{self.name} was created meanwhile; rotation left to whoever created it") from None
         try:
             new = self.iam.create_key(self.user.name)
         except errors.LimitExceeded:
-            # Someone else made a key meanwhile (another worker, a human): the next sweep
-            # re-reads and re-decides; nothing was created here.
-            raise errors.Conflict(f"{self.user.name} already has two keys; rotation deferred") from None
+            # Someone made a key since the keys were read (another worker, a person): nothing
+            # was created here; the next sweep re-reads and re-decides.
+            raise _Deferred(f"{self.user.name} has two keys already; left to whoever made the second") from None
         try:
             self.secrets.stage(self.name, new)
         except errors.RekeyError:

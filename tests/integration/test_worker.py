@@ -157,6 +157,7 @@ def test_failing_to_store_the_secret_deletes_the_new_key_at_once(
     assert "PutSecretValue" in failed["message"] and failed["severity"] == "error"
 
     faults.clear()
+    org.age(1)  # the next day: an interrupted rotation is settled once it cannot be in flight
     sweep(faulty_runtime, "d2")
     org.emulator.client("sqs").purge_queue(QueueUrl=org.hub.work_queue_url)  # the failed item's group
     sweep(faulty_runtime, "d3")
@@ -207,6 +208,7 @@ def test_a_crash_after_staging_is_finished_with_the_staged_key(
     (k3,) = set(org.keys("payments", "svc")) - {k2}
     assert current_secret(org, "payments", "rekey/svc")["AccessKey"] == k2  # staged, not yet current
 
+    org.age(1)  # the next day: an interrupted rotation is settled once it cannot be in flight
     sweep(faulty_runtime, "d5")
     drain_work(faulty_runtime)
     assert assert_secret_matches_an_active_key(org, "payments", "svc") == k3

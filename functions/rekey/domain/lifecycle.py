@@ -75,6 +75,14 @@ def settle_interrupted_rotation(
     return actions, kept, settled
 
 
+def rotation_in_flight(secret: SecretState, now: datetime) -> bool:
+    """A rotation began so recently that its worker may still be running. Until its intent is
+    older than the longest a worker runs (plus the slack), the key it created and is about to
+    store is indistinguishable from a crashed attempt's orphan: the user is left to it."""
+    intent = secret.intent
+    return intent is not None and now < intent.started_at + INTENT_WINDOW + INTENT_SLACK
+
+
 def _created_by_attempt(key: AccessKey, secret: SecretState) -> bool:
     intent = secret.intent
     assert intent is not None

@@ -1,0 +1,231 @@
+"""A lab for reliability tests: one fresh member account per case, the production sweep and
+worker (through its Lambda handler) wired to a fault injector, simulated days, and the safety
+invariants checked after every step."""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from rekey.domain.errors import RekeyError
+from rekey.handlers import worker
+from rekey.local.emulator import MANAGEMENT_ACCOUNT
+from rekey.local.sqs_source import LambdaContext, drain
+from rekey.local.templates import hub_queue_definitions
+from rekey.messages import WorkItem
+from rekey.runtime import Runtime
+from rekey.service import SweepResult, WorkOutcome, run_work_item, sweep
+from rekey.settings import Settings
+from tests.conftest import Org
+from tests.faults import Faults, SimulatedCrash
+from tests.invariants import CallGuard, SafetyChecker, Snapshot, guard_calls
+
+TAG = {"rekey:rotate": "true"}
+# Lambda redelivers a message its function failed or died on once the visibility timeout ends.
+REDELIVERY_DAYS = hub_queue_definitions().work.visibility_timeout / 86_400
+
+
+@functools.cache
+def _hub_client(url: str, service: str) -> Any:
+    """The emulator's own clients, shared by every lab (creating a client costs ~20 ms)."""
+    import boto3
+
+    from rekey.local.emulator import REGION
+
+    return boto3.client(service, region_name=REGION, endpoint_url=url)
+
+
+@dataclass
+class Step:
+    name: str
+    crashed: bool = False
+    failed: int = 0
+    outcomes: list[WorkOutcome] = field(default_factory=list)
+    sweep: SweepResult | None = None
+    error: str | None = None  # the sweep failed as a whole (the CLI exits 1; the sweep alarm fires)
+    dead_lettered: int = 0
+
+    @property
+    def surfaced(self) -> bool:
+        """Did this step make a failure visible to an operator, other than on the topic?"""
+        return bool(self.error or (self.sweep and self.sweep.failed) or self.dead_lettered)
+
+
+class Lab:
+    """One member account of the emulated organization, swept alone.
+
+    Cases share the organization (creating an account is much cheaper than resetting the
+    emulator) and nothing else: each gets its own account, user, runtimes and fault injector,
+    and leaves the shared queues empty."""
+
+    counter = 0
+
+    def __init__(self, org: Org, faults: Faults | None = None, *, user: str = "svc") -> None:
+        Lab.counter += 1
+        self.org = org
+        self.faults = faults or Faults(instant_backoff=True)
+        self.sqs = _hub_client(org.emulator.url, "sqs")
+        organizations = _hub_client(org.emulator.url, "organizations")
+        self.account_id = organizations.create_account(
+            Email=f"lab-{Lab.counter}@example.com", AccountName=f"lab-{Lab.counter}"
+        )["CreateAccountStatus"]["AccountId"]
+        # Every other account of the organization is left out of this lab's sweeps.
+        others = org.__dict__.setdefault("lab_accounts", {MANAGEMENT_ACCOUNT, *org.accounts.values()})
+        self.settings = Settings.from_env().model_copy(update={"excluded_accounts": frozenset(others)})
+        others.add(self.account_id)
+        creds = _hub_client(org.emulator.url, "sts").assume_role(
+            RoleArn=f"arn:aws:iam::{self.account_id}:role/OrganizationAccountAccessRole", RoleSessionName="lab"
+        )["Credentials"]
+        as_admin = {
+            "aws_access_key_id": creds["AccessKeyId"],
+            "aws_secret_access_key": creds["SecretAccessKey"],
+            "aws_session_token": creds["SessionToken"],
+        }
+        self.iam = org.emulator.client("iam", **as_admin)
+        # The report exists already (as it would after the first day), so no scan waits for it.
+        self.iam.generate_credential_report()
+        self._shared: dict[str, Any] = {}
+        self.user = user
+        self.checker: SafetyChecker | None = None
+        self.guard: CallGuard | None = None
+        self.steps: list[Step] = []
+        self.violations: list[str] = []
+        self.snap: Snapshot | None = None
+        self.events_seen = len(org.received)
+        self.events()  # what earlier cases left on the subscription queue is theirs
+        self.events_seen = len(org.received)
+        self.scan_rt = self.runtime()
+        self.worker_rt = self.runtime()
+
+    def make_client(self, service: str, **kwargs: Any) -> Any:
+        """The fault injector's clients; the hub's (no credentials) shared by the lab's runtimes."""
+        if "aws_access_key_id" in kwargs:
+            return self.faults.make_client(service, **kwargs)
+        if service not in self._shared:
+            self._shared[service] = self.faults.make_client(service, **kwargs)
+        return self._shared[service]
+
+    def runtime(self, faults: Faults | None = None) -> Runtime:
+        """A runtime as a new Lambda container (or CLI process) would build it; with `faults`,
+        another process's: its own clients and injector, nothing shared with the lab's."""
+        rt = Runtime.build(self.settings, make_client=faults.make_client if faults else self.make_client)
+        rt.sleep = lambda _seconds: None
+        return rt
+
+    # -- the case's user
+
+    def create_user(self, tags: dict[str, str] | None = None, keys: int = 1, **kw: Any) -> list[str]:
+        tag_list = [{"Key": k, "Value": v} for k, v in (TAG if tags is None else tags).items()]
+        self.iam.create_user(UserName=self.user, Tags=tag_list, **kw)
+        created = [self.iam.create_access_key(UserName=self.user)["AccessKey"]["AccessKeyId"] for _ in range(keys)]
+        self.watch(set(created))
+        return created
+
+    def watch(self, human_keys: set[str]) -> None:
+        self.checker = SafetyChecker(self.org, self.account_id, self.user, human_keys)
+        self.guard = guard_calls(self.faults, self.checker)
+
+    def age(self, days: float) -> None:
+        self.org.age(days, accounts=(self.account_id,))
+
+    def keys(self) -> dict[str, str]:
+        meta = self.iam.list_access_keys(UserName=self.user)["AccessKeyMetadata"]
+        return {k["AccessKeyId"]: k["Status"] for k in meta}
+
+    def work(self, action: str, key_id: str | None, rt: Runtime | None = None) -> WorkOutcome:
+        """One work item straight through the use case, by default in the sweep's runtime (to set
+        a case up without building another runtime; the worker's stays as a new container's)."""
+        item = WorkItem(account_id=self.account_id, user_name=self.user, key_id=key_id, action=action, sweep_id="lab")
+        return run_work_item(rt or self.scan_rt, item)
+
+    # -- a day: the sweep, then the worker over the queue
+
+    def day(self, label: str) -> None:
+        self.sweep(f"{label} sweep")
+        self.drain(f"{label} worker")
+
+    def sweep(self, name: str) -> Step:
+        step = Step(name)
+        try:
+            step.sweep = sweep(self.scan_rt, name.replace(" ", "-"))
+        except RekeyError as exc:
+            step.error = f"{exc.code}: {exc}"
+        except SimulatedCrash:
+            step.crashed = True  # the sweep died; tomorrow's runs again
+            self.scan_rt = self.runtime()
+        self.steps.append(step)
+        self._check(name)
+        return step
+
+    def drain(self, name: str) -> Step:
+        """Lambda's event source over the work queue. A failed or crashed batch comes back after
+        the queue's visibility timeout: the clock moves on by as much before it is redelivered."""
+        step = Step(name)
+
+        def handler(event: dict[str, Any]) -> dict[str, Any]:
+            try:
+                response = worker.handler(
+                    event, LambdaContext.new("rekey-worker"), rt=self.worker_rt, outcomes=step.outcomes
+                )
+            except SimulatedCrash:
+                step.crashed = True
+                self.worker_rt = self.runtime()  # the next invocation runs in a new container
+                response = {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
+            if response.get("batchItemFailures"):
+                self.age(REDELIVERY_DAYS)
+            self._check(f"{name}, after a batch")
+            return response
+
+        step.failed = drain(self.sqs, self.settings.work_queue_url, handler, retry_failed_now=True).failed
+        step.dead_lettered = len(self.dead_letters())
+        self.steps.append(step)
+        return step
+
+    def _check(self, where: str) -> None:
+        if self.checker is None or self.guard is None:
+            return
+        self.snap = self.checker.snapshot()
+        found = self.checker.violations(self.snap) + self.guard.violations
+        self.guard.violations.clear()
+        self.violations += [f"{where}: {v}" for v in found]
+
+    # -- what the case leaves behind
+
+    def events(self) -> list[dict[str, Any]]:
+        """Notifications about this case's account since the lab was set up."""
+        while True:  # what Org.notifications() does, with the shared client
+            batch = self.sqs.receive_message(QueueUrl=self.org.events_queue_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if not batch:
+                break
+            self.org.received += [json.loads(m["Body"]) for m in batch]
+            self.sqs.delete_message_batch(
+                QueueUrl=self.org.events_queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+            )
+        return [n for n in self.org.received[self.events_seen :] if n.get("account_id") == self.account_id]
+
+    def dead_letters(self) -> list[str]:
+        """Empty the work DLQ (shared by the cases), returning the bodies it held."""
+        bodies = []
+        while True:
+            batch = self.sqs.receive_message(QueueUrl=self.org.hub.work_dlq_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if not batch:
+                return bodies
+            bodies += [m["Body"] for m in batch]
+            self.sqs.delete_message_batch(
+                QueueUrl=self.org.hub.work_dlq_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+            )
+
+    def queued(self) -> int:
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=self.settings.work_queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])

@@ -1,0 +1,79 @@
+"""The phases of a key's life a reliability case starts from: each sets a lab's user up in the
+state just before rekey acts, and names the keys and statuses it must end with."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tests.reliability.lab import Lab
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    setup: Callable[[Lab], dict[str, str]]  # -> named keys
+    expect: Callable[[Lab, dict[str, str]], dict[str, str]]  # -> the keys and statuses to end with
+    scan_points: bool = False  # the scan path is the same in every phase: covered once
+
+
+def _first_rotation(lab: Lab) -> dict[str, str]:
+    (human,) = lab.create_user()
+    lab.age(91)
+    return {"human": human}
+
+
+def _rotated(lab: Lab) -> dict[str, str]:
+    named = _first_rotation(lab)
+    assert lab.work("rotate", named["human"]).status == "done"
+    (named["new"],) = set(lab.keys()) - {named["human"]}
+    return named
+
+
+def _deactivation(lab: Lab) -> dict[str, str]:
+    named = _rotated(lab)
+    lab.age(10)
+    return named
+
+
+def _deletion(lab: Lab) -> dict[str, str]:
+    named = _deactivation(lab)
+    # What rekey's deactivation does (the deactivation phase covers rekey doing it).
+    lab.iam.update_access_key(UserName=lab.user, AccessKeyId=named["human"], Status="Inactive")
+    lab.age(10)
+    return named
+
+
+def _second_rotation(lab: Lab) -> dict[str, str]:
+    named = _deletion(lab)
+    lab.iam.delete_access_key(UserName=lab.user, AccessKeyId=named["human"])
+    lab.age(70)
+    return named
+
+
+def _making_room(lab: Lab) -> dict[str, str]:
+    """A person deactivated one of two keys; the other is due: delete the inactive one, rotate."""
+    retired, human = lab.create_user(keys=2)
+    lab.iam.update_access_key(UserName=lab.user, AccessKeyId=retired, Status="Inactive")
+    lab.age(91)
+    return {"retired": retired, "human": human}
+
+
+def _new_current(lab: Lab, named: dict[str, str]) -> str:
+    current = lab.snap.secret.key_in("AWSCURRENT") if lab.snap else None
+    assert current is not None and current not in named.values(), "no new key is current"
+    return current
+
+
+PHASES = [
+    Phase(
+        "first-rotation",
+        _first_rotation,
+        lambda lab, k: {k["human"]: "Active", _new_current(lab, k): "Active"},
+        scan_points=True,
+    ),
+    Phase("deactivation", _deactivation, lambda lab, k: {k["human"]: "Inactive", k["new"]: "Active"}),
+    Phase("deletion", _deletion, lambda lab, k: {k["new"]: "Active"}),
+    Phase("second-rotation", _second_rotation, lambda lab, k: {k["new"]: "Active", _new_current(lab, k): "Active"}),
+    Phase("making-room", _making_room, lambda lab, k: {k["human"]: "Active", _new_current(lab, k): "Active"}),
+]
