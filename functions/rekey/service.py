@@ -443,10 +443,14 @@ class _Worker:
             )
         elif kind in (ActionKind.DELETE, ActionKind.DELETE_ORPHAN):
             assert key_id
-            if kind is ActionKind.DELETE_ORPHAN:
-                # Never delete an active key: retire the orphan first.
-                self.iam.set_status(self.user.name, key_id, KeyStatus.INACTIVE)
-            self.iam.delete_key(self.user.name, key_id)
+            try:
+                if kind is ActionKind.DELETE_ORPHAN:
+                    # Never delete an active key: retire the orphan first.
+                    self.iam.set_status(self.user.name, key_id, KeyStatus.INACTIVE)
+                self.iam.delete_key(self.user.name, key_id)
+            except errors.NotFound:
+                # Gone already: a retry whose first answer was lost, or another worker.
+                log.info("%s of %s was already deleted", key_id, self.user.name)
             self.keys.pop(key_id, None)
             self._notice(
                 Event.DELETED,

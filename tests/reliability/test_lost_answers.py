@@ -5,6 +5,9 @@ that once went wrong, kept small and named.)"""
 
 from __future__ import annotations
 
+import pytest
+
+from rekey.domain.errors import RekeyError
 from rekey.messages import WorkItem
 from rekey.runtime import Runtime
 from rekey.service import run_work_item, sweep
@@ -41,3 +44,19 @@ def test_a_lost_answer_to_create_access_key_is_no_failure_and_the_orphan_goes_th
     assert orphan not in keys and len(keys) == 2
     assert checker.violations() == [] and checker.unsettled() == []
     assert org.events("failed") == []
+
+
+def test_a_lost_answer_to_delete_access_key_is_no_failure(org: Org, faulty_runtime: Runtime, faults: Faults) -> None:
+    (old,) = org.create_user("payments", "svc", TAG)
+    org.age(91)
+    assert rotate(org, faulty_runtime, old) == "done"
+    org.age(10)
+    assert rotate(org, faulty_runtime, old, "deactivate") == "done"
+    org.age(10)
+    faults.timeout("iam", "DeleteAccessKey", applied=True)
+    try:
+        status = rotate(org, faulty_runtime, old, "delete")
+    except RekeyError as exc:  # NoSuchEntity on the retry, for a key this very call deleted
+        pytest.fail(f"a deletion that happened was reported as a failure: {exc}")
+    assert status == "done" and old not in org.keys("payments", "svc")
+    assert [e["key_id"] for e in org.events("deleted")] == [old]
