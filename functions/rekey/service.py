@@ -498,7 +498,7 @@ class _Worker:
             # was created here; the next sweep re-reads and re-decides.
             raise _Deferred(f"{self.user.name} has two keys already; left to whoever made the second") from None
         try:
-            self.secrets.stage(self.name, new)
+            self.secrets.stage(self.name, new, first=self.record.current_version_id is None)
         except errors.RekeyError:
             self._discard(new.key_id)
             raise

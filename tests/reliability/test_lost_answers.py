@@ -13,7 +13,7 @@ from rekey.runtime import Runtime
 from rekey.service import run_work_item, sweep
 from tests.conftest import Org, drain_work
 from tests.faults import Faults
-from tests.invariants import SafetyChecker
+from tests.invariants import SafetyChecker, assert_secret_matches_an_active_key, secret_versions
 
 TAG = {"rekey:rotate": "true"}
 
@@ -21,6 +21,18 @@ TAG = {"rekey:rotate": "true"}
 def rotate(org: Org, rt: Runtime, key_id: str, action: str = "rotate") -> str:
     item = WorkItem(account_id=org.accounts["payments"], user_name="svc", key_id=key_id, action=action, sweep_id="t")
     return run_work_item(rt, item).status
+
+
+def test_a_lost_answer_to_the_first_put_secret_value_still_leaves_the_key_current(
+    org: Org, faulty_runtime: Runtime, faults: Faults
+) -> None:
+    (old,) = org.create_user("payments", "svc", TAG)
+    org.age(91)
+    rule = faults.timeout("secretsmanager", "PutSecretValue", applied=True)
+    assert rotate(org, faulty_runtime, old) == "done"
+    assert rule.fired == 1 and faults.sends[("secretsmanager", "PutSecretValue")] == 2
+    new = assert_secret_matches_an_active_key(org, "payments", "svc")
+    assert secret_versions(org, "payments", "rekey/svc") == {f"rekey-access-key-{new}": ["AWSCURRENT"]}
 
 
 def test_a_lost_answer_to_create_access_key_is_no_failure_and_the_orphan_goes_the_next_day(

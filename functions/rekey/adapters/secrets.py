@@ -157,15 +157,18 @@ class SecretsAdapter:
         with aws_call(f"secretsmanager:PutResourcePolicy {name}"):
             self._client.put_resource_policy(SecretId=name, ResourcePolicy=json.dumps(policy), BlockPublicPolicy=True)
 
-    def stage(self, name: str, key: NewKey) -> None:
-        """Store the new key as AWSPENDING; retrying with the same key is a no-op."""
+    def stage(self, name: str, key: NewKey, *, first: bool = False) -> None:
+        """Store the new key as AWSPENDING; retrying with the same key is a no-op. `first`: the
+        secret has no current version, so the new one is labelled AWSCURRENT too, explicitly
+        (Secrets Manager does so implicitly for a first value, but a retried call must not
+        depend on it: the emulator re-applies the labels asked for, dropping AWSCURRENT)."""
         value = json.dumps({"AccessKey": key.key_id, "SecretKey": key.secret_access_key})
         with aws_call(f"secretsmanager:PutSecretValue {name}"):
             self._client.put_secret_value(
                 SecretId=name,
                 SecretString=value,
                 ClientRequestToken=version_token(key.key_id),
-                VersionStages=[PENDING],
+                VersionStages=[CURRENT, PENDING] if first else [PENDING],
             )
 
     def staged_secret(self, name: str, key_id: str) -> str:
