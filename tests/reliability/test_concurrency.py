@@ -75,7 +75,7 @@ def test_a_second_worker_running_after_any_call_of_the_first_is_safe_and_quiet(o
         race = Race(lab, phase.setup(lab))
         guard, second = race.worker()
         first = lab.runtime()
-        lab.faults.after(service, operation, lambda _params: race.rotate(second), skip=nth)
+        lab.faults.after(service, operation, lambda _p, race=race, rt=second: race.rotate(rt), skip=nth)
         race.rotate(first)
         lab._check(f"after both workers ({service}:{operation}#{nth})")
         lab.age(1)
