@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rekey.adapters.secrets import INTENT_AT_TAG, INTENT_KEYS_TAG, NO_KEYS
+from rekey.domain import naming
 from rekey.domain.lifecycle import INTENT_SLACK, INTENT_WINDOW
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ class SafetyChecker:
         self.account_id = account_id
         self.user = user
         self.human_keys = set(human_keys)  # keys whose secret a person holds: created outside rekey
-        self.secret_name = secret_name or f"rekey/{user}"
+        self.secret_name = secret_name or naming.secret_name("rekey/{user_name}", user, account_id)
         self.checks = 0
         self._signed: dict[tuple[str, str], str] = {}  # (key id, secret) -> the ARN it signs as
 
@@ -191,7 +192,13 @@ class SafetyChecker:
         if (key_id, secret) not in self._signed:
             sts = self.org.emulator.client("sts", aws_access_key_id=key_id, aws_secret_access_key=secret)
             self._signed[(key_id, secret)] = sts.get_caller_identity()["Arn"]
-        return self._signed[(key_id, secret)].endswith(f":user/{self.user}")
+        return self._signed[(key_id, secret)] == self._user_arn()
+
+    def _user_arn(self) -> str | None:
+        from moto.iam.models import iam_backends
+
+        user = iam_backends[self.account_id]["global"].users.get(self.user)
+        return user.arn if user else None
 
     def _awaits_reconciliation(self, key: KeyView, secret: SecretView) -> bool:
         """A key an interrupted attempt created and nobody could have used: covered by the

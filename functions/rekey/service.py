@@ -361,6 +361,17 @@ class _Worker:
         wanted = item.action.kind
         position = next((i for i, a in enumerate(plan) if a.matches(wanted, item.key_id)), None)
         if position is None:
+            foreign = item.key_id and item.key_id not in self.keys
+            if foreign and self.iam.key_owner(item.key_id) not in (None, user.name):  # type: ignore[arg-type]
+                # Not stale (the user's key, since deleted) but forged or misrouted: say so.
+                self._notice(
+                    Event.REJECTED,
+                    Severity.WARNING,
+                    f"work item names {item.key_id}, a key of another user; ignored",
+                    user,
+                    key_id=item.key_id,
+                )
+                return self._outcome("rejected", "the key belongs to another user")
             return self._outcome("noop", "no longer needed (already done, or the keys changed)")
         todo = [a for a in plan[: position + 1] if a.kind not in ANNOUNCE_ONLY]
         for action in todo:

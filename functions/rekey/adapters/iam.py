@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..domain.errors import NotFound
 from ..domain.models import AccessKey, KeyStatus, KeyUse
 from .errors import aws_call
 
@@ -114,6 +115,15 @@ class IamAdapter:
                 use = KeyUse(_utc(last["LastUsedDate"]), last.get("ServiceName"), last.get("Region"))
             keys.append(AccessKey(meta["AccessKeyId"], KeyStatus(meta["Status"]), _utc(meta["CreateDate"]), use))
         return keys
+
+    def key_owner(self, key_id: str) -> str | None:
+        """The name of the user `key_id` belongs to; None when there is no such key."""
+        try:
+            with aws_call("iam:GetAccessKeyLastUsed"):
+                owner = self._client.get_access_key_last_used(AccessKeyId=key_id).get("UserName")
+        except NotFound:
+            return None
+        return owner if isinstance(owner, str) else None
 
     def create_key(self, name: str) -> NewKey:
         with aws_call("iam:CreateAccessKey"):
