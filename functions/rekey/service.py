@@ -487,6 +487,13 @@ class _Worker:
 
     def _rotate(self, action: Action) -> None:
         s = self.rt.settings
+        replicas = s.secret_replicas()
+        missing = self.record.missing_replicas(replicas) if self.record.state.exists else []
+        if missing:
+            # A secret from before REKEY_SECRET_REPLICA_REGIONS named these regions: replicated at
+            # its user's rotation, before the new key exists. Secrets Manager keeps every replica's
+            # versions, stages, tags and resource policy in sync with the primary from then on.
+            self.secrets.replicate(self.name, missing)
         try:
             self.secrets.begin_rotation(
                 self.name,
@@ -497,6 +504,7 @@ class _Worker:
                 policy=secret_policy(self.user.arn, s.spoke_role_arn(self.item.account_id)),
                 kms_key_id=s.kms_key_id,
                 replaces=action.key_id,
+                replicas=replicas,  # a new secret is created with its replicas
             )
         except errors.Conflict:
             # The secret was created since it was read: by another worker rotating this user

@@ -27,6 +27,8 @@ PERMISSIONS = {
         "secretsmanager:PutResourcePolicy",
         "secretsmanager:TagResource",
         "secretsmanager:UntagResource",
+        # Only with REKEY_SECRET_REPLICA_REGIONS: CreateSecret's AddReplicaRegions needs it too.
+        "secretsmanager:ReplicateSecretToRegions",
     ),
 }
 
@@ -64,6 +66,12 @@ class SecretRecord:
     owner_user_id: str | None = None
     current_version_id: str | None = None
     previous_version_id: str | None = None
+    # Regions the secret is replicated to (whatever their replication status).
+    replica_regions: frozenset[str] = frozenset()
+
+    def missing_replicas(self, replicas: list[dict[str, str]]) -> list[dict[str, str]]:
+        """The configured replicas (AddReplicaRegions entries) this secret does not have yet."""
+        return [r for r in replicas if r["Region"] not in self.replica_regions]
 
 
 class SecretsAdapter:
@@ -96,7 +104,12 @@ class SecretsAdapter:
             paused_until=_day(tags.get(PAUSED_UNTIL_TAG)),
             in_use_warned=_warned(tags.get(IN_USE_WARNED_TAG)),
         )
-        return SecretRecord(state, tags.get(OWNER_TAG), current, previous)
+        replicas = meta.get("ReplicationStatus") or []
+        for replica in replicas:
+            if replica.get("Status") == "Failed":  # e.g. a secret of that name exists there already
+                log.warning("replica of %s in %s: %s", name, replica.get("Region"), replica.get("StatusMessage"))
+        regions = frozenset(r["Region"] for r in replicas if r.get("Region"))
+        return SecretRecord(state, tags.get(OWNER_TAG), current, previous, regions)
 
     def stage_key_id(self, name: str, stage: str) -> str | None:
         """The key id in a version written by someone else (e.g. the classic recipe)."""
@@ -131,9 +144,11 @@ class SecretsAdapter:
         policy: dict[str, Any],
         kms_key_id: str | None,
         replaces: str | None = None,
+        replicas: list[dict[str, str]] | None = None,
     ) -> None:
         """Record the intent (creating the secret, empty, if needed) and apply the policy.
-        `replaces`: the key being replaced, kept after the rotation (for a rollback)."""
+        `replaces`: the key being replaced, kept after the rotation (for a rollback).
+        `replicas`: AddReplicaRegions for a new secret (an existing one: see `replicate`)."""
         tags = [
             {"Key": OWNER_TAG, "Value": owner_user_id},
             {"Key": INTENT_AT_TAG, "Value": at.strftime("%Y-%m-%dT%H:%M:%SZ")},
@@ -152,10 +167,18 @@ class SecretsAdapter:
             }
             if kms_key_id:
                 kwargs["KmsKeyId"] = kms_key_id
+            if replicas:
+                kwargs["AddReplicaRegions"] = replicas
             with aws_call(f"secretsmanager:CreateSecret {name}"):
                 self._client.create_secret(**kwargs)
         with aws_call(f"secretsmanager:PutResourcePolicy {name}"):
             self._client.put_resource_policy(SecretId=name, ResourcePolicy=json.dumps(policy), BlockPublicPolicy=True)
+
+    def replicate(self, name: str, replicas: list[dict[str, str]]) -> None:
+        """Replicate an existing secret to more regions. Secrets Manager then keeps each replica's
+        versions, stages, tags and resource policy in sync with the primary by itself."""
+        with aws_call(f"secretsmanager:ReplicateSecretToRegions {name}"):
+            self._client.replicate_secret_to_regions(SecretId=name, AddReplicaRegions=replicas)
 
     def stage(self, name: str, key: NewKey, *, first: bool = False) -> None:
         """Store the new key as AWSPENDING; retrying with the same key is a no-op. `first`: the
