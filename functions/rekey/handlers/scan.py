@@ -64,6 +64,6 @@ def handler(
     try:
         return process(event, rt or runtime(REQUIRES), own)
     finally:
-        if len(own.accounts) == 1:  # searchable in Logs Insights, not a dimension (see rekey.metrics)
-            metrics.add_metadata(key="account_id", value=next(iter(own.accounts)))
+        if own.accounts:  # searchable in Logs Insights, not a dimension (see rekey.metrics)
+            metrics.add_metadata(key="account_ids", value=sorted(own.accounts))
         own.publish(PowertoolsSink(metrics), always=SCAN_METRICS)

@@ -163,3 +163,17 @@ def create_hub(
         scan_dlq_url=urls[definitions.scan_dlq.logical_id],
         topic_arn=sns.create_topic(Name=definitions.topic_name)["TopicArn"],
     )
+
+
+def create_digest_queue(emulator: Emulator, topic_arn: str) -> str:
+    """The hub's digest queue, as hub/template.yaml declares it (name, visibility timeout,
+    retention), subscribed to the topic with the template's filter policy; its URL."""
+    from .templates import HUB_TEMPLATE, load_template, subscribe_digest_queue
+
+    props = load_template(HUB_TEMPLATE)["Resources"]["DigestQueue"]["Properties"]
+    attributes = {"VisibilityTimeout": str(props["VisibilityTimeout"])}
+    if "MessageRetentionPeriod" in props:
+        attributes["MessageRetentionPeriod"] = str(props["MessageRetentionPeriod"])
+    url = emulator.client("sqs").create_queue(QueueName=props["QueueName"], Attributes=attributes)["QueueUrl"]
+    subscribe_digest_queue(emulator, topic_arn, url)
+    return url
