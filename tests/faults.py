@@ -38,14 +38,24 @@ class Rule:
     match: Callable[[Params], bool] | None = None
     callback: Callable[[Params], None] | None = None
     on_error: bool = False  # "crash": also after AWS answered with an error (e.g. NotFound)
+    first_attempts: int = 0  # "error": affect the first N HTTP attempts of every matching call
     seen: int = 0
     fired: int = 0
 
     def targets(self, service: str, operation: str, params: Params) -> bool:
-        return (service, operation) == (self.service, self.operation) and (self.match is None or self.match(params))
+        """`service` and `operation` may be "*" (any)."""
+        return (
+            self.service in ("*", service)
+            and self.operation in ("*", operation)
+            and (self.match is None or self.match(params))
+        )
 
-    def take(self) -> bool:
+    def take(self, attempt: int = 1) -> bool:
         """Count one matching attempt; True when this one is to be affected."""
+        if self.first_attempts:
+            self.seen += 1
+            self.fired += attempt <= self.first_attempts
+            return attempt <= self.first_attempts
         self.seen += 1
         if self.seen <= self.skip or (self.times and self.fired >= self.times):
             return False
@@ -116,9 +126,9 @@ class Faults:
             if (service is None or s == service) and (operation is None or o == operation)
         )
 
-    def _take(self, rule: Rule) -> bool:
+    def _take(self, rule: Rule, attempt: int = 1) -> bool:
         with self._lock:
-            return rule.take()
+            return rule.take(attempt)
 
     def make_client(self, service: str, **kwargs: Any) -> Any:
         client = boto3.client(service, **kwargs)
@@ -143,8 +153,9 @@ class Faults:
             # Once per HTTP attempt: an injected error is seen by botocore's retry logic.
             with self._lock:
                 self.sends[(service, request.context.get("operation_name", ""))] += 1
+            attempt = request.context.get("retries", {}).get("attempt", 1)
             for rule in request.context.get("faults", []):
-                if rule.kind == "error" and self._take(rule):
+                if rule.kind == "error" and self._take(rule, attempt):
                     return _error_response(request.url, protocol, rule)
                 if rule.kind == "timeout" and self._take(rule):
                     raise ConnectTimeoutError(endpoint_url=request.url)
