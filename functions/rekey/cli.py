@@ -8,7 +8,6 @@ import json
 import logging
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -103,9 +102,6 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging([logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)])
-    # The CLI counts its metrics itself (logged with -v) and never writes EMF to stdout: the
-    # handlers' Powertools flush then has nothing to publish, and would say so.
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
     if args.command == "credential-process":  # a consumer's machine: no REKEY_* configuration
         return consumer.run_cli(args)
     if args.command == "demo":  # sets up its own emulator and environment

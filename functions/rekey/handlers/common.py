@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 from aws_lambda_powertools import Logger, Metrics
 
@@ -16,6 +17,9 @@ logger = Logger(service="rekey")
 # EMF records in the function's log, flushed at the end of each invocation (@metrics.log_metrics).
 # Dimensions: `service` only (see rekey.metrics).
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+# A Lambda invocation always records something. A caller with its own recorder (the CLI, the demo,
+# the benchmark) leaves Powertools nothing to flush, which it would warn about on every call.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 _runtime: Runtime | None = None
 

@@ -24,6 +24,7 @@ from typing import Any, TextIO
 
 from ..domain.naming import secret_name
 from ..handlers import worker
+from ..metrics import Recorder as MetricsRecorder
 from ..runtime import Runtime
 from ..service import WorkOutcome, new_sweep_id, sweep
 from ..settings import Settings
@@ -327,7 +328,10 @@ class Simulation:
         outcomes: list[WorkOutcome] = []
 
         def handler(event: dict[str, Any]) -> dict[str, Any]:
-            return worker.handler(event, LambdaContext.new("rekey-worker"), rt=self.rt, outcomes=outcomes)
+            # Its own recorder: the worker's metrics are not printed among the demo's output.
+            return worker.handler(
+                event, LambdaContext.new("rekey-worker"), rt=self.rt, outcomes=outcomes, recorder=MetricsRecorder()
+            )
 
         drained = drain(self.rt.clients.hub("sqs"), self.rt.settings.work_queue_url, handler)
         events = [self._event(day, body) for body in self._receive(self.org.inbox_url)]
