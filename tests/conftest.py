@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +91,12 @@ class Org:
 
 @pytest.fixture
 def org(emulator: em.Emulator, monkeypatch: pytest.MonkeyPatch) -> Org:
+    return build_org(emulator, monkeypatch.setenv)
+
+
+def build_org(emulator: em.Emulator, setenv: Callable[[str, str], None]) -> Org:
+    """A fresh organization on `emulator`, its hub's settings exported with `setenv` (the `org`
+    fixture's, also used by processes the reliability tests start)."""
     emulator.reset()
     organizations = emulator.client("organizations")
     organizations.create_organization(FeatureSet="ALL")
@@ -108,9 +114,9 @@ def org(emulator: em.Emulator, monkeypatch: pytest.MonkeyPatch) -> Org:
         TopicArn=hub.topic_arn, Protocol="sqs", Endpoint=events_arn, Attributes={"RawMessageDelivery": "true"}
     )
     for variable, value in hub.environment().items():
-        monkeypatch.setenv(variable, value)
+        setenv(variable, value)
     # The management account hosts the hub and has no spoke role.
-    monkeypatch.setenv("REKEY_EXCLUDED_ACCOUNTS", em.MANAGEMENT_ACCOUNT)
+    setenv("REKEY_EXCLUDED_ACCOUNTS", em.MANAGEMENT_ACCOUNT)
     return Org(emulator, hub, accounts, events_url)
 
 

@@ -39,22 +39,25 @@ def lines() -> list[str]:
         return []
     out = []
     if _matrix:
-        out.append("fault matrix (phase: points x modes = cases; invariant violations; later days to converge)")
-        total = Counter()
+        out.append("fault matrix: every call of each path x fault modes; invariant violations; days to converge")
+        total: Counter = Counter()
+        modes: Counter = Counter()
         days: Counter = Counter()
         for m in _matrix:
-            spread = ", ".join(f"{d}d: {n}" for d, n in sorted(m["days"].items()))
+            spread = ", ".join(f"+{d}d: {n}" for d, n in sorted(m["days"].items()))
+            per_mode = ", ".join(f"{mode} {n}" for mode, n in m["modes"].items())
             out.append(
-                f"  {m['phase']:<16} {m['points']:>3} x {m['modes']} = {m['cases']:>4}; "
-                f"violations {m['violations']}; not converged {m['not_converged']}; {spread}; {m['seconds']:.0f}s"
+                f"  {m['phase']:<16} {m['points']:>3} points, {m['cases']:>3} cases ({per_mode}); "
+                f"violations {m['violations']}; not converged {m['not_converged']}; {spread}; {m['seconds']:.0f} s"
             )
             total.update({k: m[k] for k in ("points", "cases", "violations", "not_converged", "checks")})
+            modes.update(m["modes"])
             days.update(m["days"])
         out.append(
-            f"  total            {total['points']:>3} points x {_matrix[0]['modes']} modes = {total['cases']} cases; "
-            f"{total['checks']} invariant checks; violations {total['violations']}; "
-            f"not converged {total['not_converged']}; converged on day "
-            + ", ".join(f"+{d}: {n}" for d, n in sorted(days.items()))
+            f"  total            {total['points']:>3} points, {total['cases']:>3} cases "
+            f"({', '.join(f'{mode} {n}' for mode, n in modes.items())}); {total['checks']} invariant checks; "
+            f"violations {total['violations']}; not converged {total['not_converged']}; converged "
+            + ", ".join(f"+{d}d: {n}" for d, n in sorted(days.items()))
         )
     if _cases:
         out.append("other reliability cases: " + ", ".join(f"{area} {n}" for area, n in sorted(_cases.items())))

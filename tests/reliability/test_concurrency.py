@@ -63,6 +63,7 @@ def _calls_of_one_rotation(org: Org, phase: Phase) -> list[tuple[str, str, int]]
     return sequence
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("phase", ROTATIONS, ids=[p.name for p in ROTATIONS])
 def test_a_second_worker_running_after_any_call_of_the_first_is_safe_and_quiet(org: Org, phase: Phase) -> None:
     """The second worker runs the same item to completion right after each call of the first

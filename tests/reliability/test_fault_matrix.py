@@ -1,0 +1,225 @@
+"""Every AWS call on the scan, rotate, deactivate and delete paths, failed and crashed.
+
+For each phase of a key's life a fault-free day is recorded first: the calls it makes, in order
+(the fault injector's log), are the matrix's points, so the matrix follows the code. Then, for
+every point and mode, a fresh account is set up in the same state, the fault is injected on the
+day the action is due, and later days (the sweep, then the worker's Lambda handler over the
+work queue) run until the user converges, at most three days later. The safety invariants are
+checked after the sweep and after every worker batch; key writes are checked as they are sent.
+
+Modes: `unavailable` (500 on every attempt that day: past botocore's retries and Lambda's
+redeliveries, so to the DLQ), `denied` (AccessDenied all day, not retried), `crash` (the
+process dies right after the call returned), `lost-response` (AWS applied the call, the answer
+never came: botocore retries it). Reads are points once each (their later occurrences run the
+same code); a lost answer only matters for writes; a crash after a read leaves AWS and the
+queue exactly as a crash after the call before it, so only a path's first read is crashed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import astuple, dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Org
+from tests.faults import Faults, Rule
+from tests.reliability import summary
+from tests.reliability.lab import Lab
+from tests.reliability.phases import PHASES, Phase
+
+MAX_LATER_DAYS = 3
+
+# Modes: a failure that outlasts botocore's retries (all day), a denial (all day, not retried),
+# the process dying right after the call returned, and an answer lost after AWS applied the
+# call (botocore retries a call that already happened).
+MODES = ("unavailable", "denied", "crash", "lost-response")
+READS = ("Get", "List", "Describe", "Generate")
+
+
+def is_read(operation: str) -> bool:
+    return operation.startswith(READS) or operation in ("AssumeRole", "GetCallerIdentity")
+
+
+@dataclass(frozen=True)
+class Point:
+    path: str  # "scan" | "worker"
+    service: str
+    operation: str
+    nth: int  # 0-based occurrence of the call on that path
+    # A crash right after a read leaves AWS and the queue exactly as a crash right after the
+    # call before it: so after reads it is run only for a path's first call (nothing done yet).
+    distinct_crash: bool = field(default=True, compare=False)
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.service}:{self.operation}#{self.nth}"
+
+    @property
+    def modes(self) -> list[str]:
+        """A lost answer only matters when the call changed something."""
+        read = is_read(self.operation)
+        return [
+            m for m in MODES if not (m == "lost-response" and read) and not (m == "crash" and not self.distinct_crash)
+        ]
+
+
+def arm(faults: Faults, point: Point, mode: str) -> Rule:
+    s, op, skip = point.service, point.operation, point.nth
+    if mode == "unavailable":
+        return faults.fail(s, op, code="InternalFailure", status=500, times=0, skip=skip)
+    if mode == "denied":
+        return faults.fail(s, op, code="AccessDenied", status=403, times=0, skip=skip)
+    if mode == "crash":  # after the answer, whatever it was (DescribeSecret may say NotFound)
+        return faults.crash_after(s, op, skip=skip, on_error=True)
+    if mode == "lost-response":
+        return faults.timeout(s, op, applied=True, skip=skip)
+    raise ValueError(mode)
+
+
+# ----------------------------------------------------------------- one case
+
+
+@dataclass
+class CaseResult:
+    phase: str
+    point: Point
+    mode: str
+    days: int | None  # later days it took to converge; None = did not converge
+    violations: list[str]
+    problems: list[str]  # the harness's own checks: the fault fired, the failure was announced
+    checks: int = 0  # invariant checks made
+
+
+def end_state_problems(lab: Lab, phase: Phase, named: dict[str, str]) -> list[str]:
+    """Why the user has not converged yet (nothing: it has), from the last step's snapshot."""
+    assert lab.checker is not None and lab.snap is not None
+    try:
+        expected = phase.expect(lab, named)
+    except AssertionError as exc:
+        return [str(exc)]
+    keys = {k.key_id: k.status for k in lab.snap.keys.values()}
+    problems = [] if keys == expected else [f"keys {keys} != expected {expected}"]
+    return problems + lab.checker.unsettled(lab.snap)
+
+
+def run_case(
+    org: Org, phase: Phase, point: Point | None, mode: str | None
+) -> tuple[CaseResult, Lab, dict[str, list[tuple[str, str]]]]:
+    lab = Lab(org)
+    named = phase.setup(lab)
+    rule: Rule | None = None
+
+    def arm_now() -> None:
+        nonlocal rule
+        if point is not None and mode is not None:
+            rule = arm(lab.faults, point, mode)
+
+    log = lab.faults.log
+    before = len(log)
+    if point is not None and point.path == "scan":
+        arm_now()
+    lab.sweep("day 0 sweep")
+    scanned = len(log)
+    if point is not None and point.path == "worker":
+        arm_now()
+    lab.drain("day 0 worker")
+    worked = len(log)
+    day0_surfaced = any(e["severity"] == "error" for e in lab.events()) or any(s.surfaced for s in lab.steps)
+    if rule is not None:
+        lab.faults.rules.remove(rule)  # the outage is over
+
+    days: int | None = None
+    for day in range(MAX_LATER_DAYS + 1):
+        if day:
+            lab.age(1)
+            lab.day(f"day {day}")
+        if not end_state_problems(lab, phase, named):
+            days = day
+            break
+    problems = [] if days is not None else end_state_problems(lab, phase, named)
+    if lab.queued():
+        problems.append(f"{lab.queued()} item(s) left on the work queue")
+    if point is not None and rule is not None and rule.fired == 0:
+        problems.append("the fault never fired: the point was not reached")
+    if mode in ("unavailable", "denied") and point is not None and point.service != "sns" and not day0_surfaced:
+        problems.append("the failure was neither announced nor alarmed on day 0")
+    calls = {"scan": log[before:scanned], "worker": log[scanned:worked]}
+    checks = lab.checker.checks if lab.checker else 0
+    return CaseResult(phase.name, point, mode, days, lab.violations, problems, checks), lab, calls  # type: ignore[arg-type]
+
+
+def points_of(calls: dict[str, list[tuple[str, str]]], phase: Phase) -> list[Point]:
+    """From a fault-free day's calls, in order: every write on each path, each time it is made;
+    every read once (a read's later occurrences run the same code on the same kind of state:
+    GetAccessKeyLastUsed per key, GetUser for the next item of a day)."""
+    points = []
+    for path, sequence in calls.items():
+        if path == "scan" and not phase.scan_points:
+            continue
+        seen: Counter = Counter()
+        for index, (service, operation) in enumerate(sequence):
+            nth = seen[(service, operation)]
+            seen[(service, operation)] += 1
+            read = is_read(operation)
+            if not read or nth == 0:
+                points.append(Point(path, service, operation, nth, distinct_crash=not read or index == 0))
+    return points
+
+
+# ----------------------------------------------------------------- the matrix
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def shards() -> int:
+    """Processes to spread the cases over: one per core (up to 4); REKEY_TEST_SHARDS overrides."""
+    return max(1, int(os.environ.get("REKEY_TEST_SHARDS") or min(os.cpu_count() or 1, 4)))
+
+
+def run_cases(org: Org, phase: Phase, cases: list[tuple[Point, str]]) -> list[CaseResult]:
+    """Every case, dealt out to this process and one more per spare core (each process its own
+    emulator: the emulator and the code share a core, so more processes is more speed)."""
+    n = shards() if len(cases) >= 12 else 1
+    deals = [cases[i::n] for i in range(n)]
+    with tempfile.TemporaryDirectory() as tmp:
+        children = []
+        for i, deal in enumerate(deals[1:], 1):
+            request, results, log = (Path(tmp) / f"{name}-{i}" for name in ("request.json", "results.json", "log"))
+            request.write_text(json.dumps({"phase": phase.name, "cases": [[*astuple(p)[:4], m] for p, m in deal]}))
+            with log.open("w") as stderr:
+                command = [sys.executable, "-m", "tests.reliability.shard", str(request), str(results)]
+                process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
+            children.append((process, results, log))
+        mine = [run_case(org, phase, point, mode)[0] for point, mode in deals[0]]
+        theirs = []
+        for process, results, log in children:
+            code = process.wait(timeout=1800)
+            assert code == 0, f"a shard failed ({code}):\n{log.read_text()[-3000:]}"
+            for r in json.loads(results.read_text()):
+                r["point"] = Point(*r["point"])
+                theirs.append(CaseResult(**r))
+    return mine + theirs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", PHASES, ids=[p.name for p in PHASES])
+def test_every_call_failed_or_crashed_converges_safely(org: Org, phase: Phase) -> None:
+    started = time.perf_counter()
+    baseline, _, calls = run_case(org, phase, None, None)
+    assert baseline.days == 0 and not baseline.violations and not baseline.problems, baseline
+    points = points_of(calls, phase)
+    # The recording must cover the writes that matter, or the matrix would prove nothing.
+    operations = {p.operation for p in points}
+    assert operations & {"CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"}, operations
+
+    results = run_cases(org, phase, [(point, mode) for point in points for mode in point.modes])
+
+    bad = [r for r in results if r.violations or r.problems]
+    summary.record_matrix(phase.name, points, results, time.perf_counter() - started)
+    assert not bad, "\n".join(f"{r.phase} {r.point} {r.mode}: {'; '.join(r.violations + r.problems)}" for r in bad[:20])
