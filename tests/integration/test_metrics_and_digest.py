@@ -22,6 +22,7 @@ from tests.conftest import Org, drain_work
 from tests.faults import Faults
 from tests.integration.test_permissions import Deployed, deployed  # noqa: F401 - the fixture
 
+pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")  # moto skips alarms, subscriptions
 TAG = {"rekey:rotate": "true"}
 
 
