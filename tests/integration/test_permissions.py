@@ -146,6 +146,21 @@ def test_spoke_role_trusts_only_the_scan_and_worker_roles_inside_the_organizatio
     assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": organization_id(org)}}
 
 
+def test_operator_roles_are_trusted_only_when_named_and_only_inside_the_organization(org: Any) -> None:
+    account_id = org.accounts["sandbox"]
+    operators = "arn:aws:iam::210987654321:role/secops,arn:aws:iam::210987654321:role/oncall"
+    t.deploy_spoke_role(
+        org.emulator, account_id, hub_account_id="210987654321", organization_id=organization_id(org),
+        OperatorRoleArns=operators,
+    )  # fmt: skip
+    role = org.client("iam", account_id).get_role(RoleName="rekey-spoke")["Role"]
+    functions, people = role["AssumeRolePolicyDocument"]["Statement"]
+    assert functions["Sid"] == "HubFunctionsInsideTheOrganization"
+    assert people["Sid"] == "OperatorsInsideTheOrganization" and people["Action"] == "sts:AssumeRole"
+    assert sorted(as_list(people["Principal"]["AWS"])) == sorted(operators.split(","))
+    assert people["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": organization_id(org)}}
+
+
 # --------------------------------------------------------------------------- the hub roles' documents
 
 
