@@ -529,7 +529,7 @@ class _Worker:
         self._notice(
             Event.ROTATED,
             Severity.INFO,
-            f"created {new.key_id} {replaced} ({action.reason}); stored as the current version of {self.name}",
+            f"created {new.key_id} {replaced}: {action.reason}; stored as the current version of {self.name}",
             self.user,
             key_id=action.key_id,
             new_key_id=new.key_id,
