@@ -19,9 +19,12 @@ from .adapters.sqs import DigestQueue, ScanQueue, WorkQueue
 from .adapters.sts import Credentials, StsAdapter
 from .settings import Settings
 
-# botocore's standard retry mode: exponential backoff with jitter on throttling and 5xx.
+# botocore's standard retry mode: exponential backoff with jitter on throttling and 5xx. IAM
+# throttles on unpublished, account-wide limits: 8 attempts (backoff up to ~1 min) make a call
+# fail only after 8 throttled answers in a row (0.2^8 = 3e-6 when 20% of answers are throttled),
+# and 8 read timeouts (4 min) still end within a Lambda's 5 minutes.
 CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 5},
+    retries={"mode": "standard", "total_max_attempts": 8},
     connect_timeout=5,
     read_timeout=30,
 )
