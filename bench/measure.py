@@ -133,21 +133,23 @@ def _naive(accounts: list[str], users: int, user_stride: int) -> dict[str, Any]:
             user_stride=user_stride,
         )
     phase = _phase(meter, len(accounts), clock, memory)
-    # Scale a user sample to every user: per-user calls x stride, the rest as measured.
-    scaled = phase["total"] + phase["per_user_calls"] * (user_stride - 1)
+    # Scale a user sample to every user: per-user calls x (listed / read), the rest as measured.
+    users_read = sum(s.users for s in scans)
+    scale = sum(s.listed for s in scans) / users_read if users_read else 1.0
+    scaled = round(phase["total"] + phase["per_user_calls"] * (scale - 1))
     factor = scaled / phase["total"]
-    untagged_key_calls = sum(s.calls_on_untagged_keys for s in scans) * user_stride
+    untagged_key_calls = sum(s.calls_on_untagged_keys for s in scans) * scale
     phase.update(
         estimated=user_stride > 1,
-        users_read=sum(s.users for s in scans),
+        users_read=users_read,
         total=scaled,
         per_account=scaled / len(accounts),
         seconds=phase["seconds"] * factor,
         cpu_seconds=phase["cpu_seconds"] * factor,
         accounts_failed=[s.account_id for s in scans if s.error],
         due=sum(len(s.due) for s in scans),
-        tagged=sum(s.tagged for s in scans) * user_stride,
-        tag_first_total=scaled - untagged_key_calls,
+        tagged=round(sum(s.tagged for s in scans) * scale),
+        tag_first_total=round(scaled - untagged_key_calls),
     )
     return phase
 

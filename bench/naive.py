@@ -6,6 +6,7 @@ finds due keys; the benchmark compares what finding them costs."""
 from __future__ import annotations
 
 import threading
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,8 +40,9 @@ def naive_scan(
     now: datetime | None = None,
 ) -> list[AccountScan]:
     """Scan every account (the same bounded thread pool as rekey's CLI sweep). With
-    `user_stride` k, every user is listed but only every k-th is read (a sample, to save time
-    in very large accounts: the per-user calls are the same for every user)."""
+    `user_stride` k, every user is listed but only about one in k is read, chosen by a hash of
+    its name (a sample, to save time in very large accounts: the per-user calls are the same for
+    every user)."""
     now = now or datetime.now(UTC)
     lock = threading.Lock()
 
@@ -66,7 +68,7 @@ def naive_scan(
             while True:
                 page = iam.list_users(**kwargs)
                 for user in page["Users"]:
-                    if scan.listed % user_stride == 0:
+                    if zlib.crc32(user["UserName"].encode()) % user_stride == 0:
                         _scan_user(iam, user["UserName"], scan, now)
                     scan.listed += 1
                 if not page.get("IsTruncated"):
