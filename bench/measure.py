@@ -22,7 +22,7 @@ from typing import Any
 from .emulated import MANAGEMENT, Organization, build, is_tagged, use_in_process_emulator, user_name
 from .meter import PER_USER_OPERATIONS, Memory, Meter, peak_memory
 from .naive import naive_scan
-from .paging import aws_paging
+from .paging import aws_paging, indexed_access_keys
 from .throttle import Throttle
 
 ACCOUNT_SERVICES = ("iam", "sts")  # the per-account API budget counts these
@@ -200,7 +200,7 @@ def measure(accounts: int, users: int, *, sample: int | None = 10) -> dict[str, 
 
     use_in_process_emulator()
     _quiet()
-    with mock_aws(), aws_paging():
+    with mock_aws(), aws_paging(), indexed_access_keys():
         with stopwatch() as setup:
             org = build(accounts, users)
         os.environ.update(org.environment())
@@ -254,7 +254,7 @@ def measure_throttled(
 
     use_in_process_emulator()
     _quiet()
-    with mock_aws(), aws_paging():
+    with mock_aws(), aws_paging(), indexed_access_keys():
         org = build(accounts, users)
         os.environ.update(org.environment())
         _warm_up()
