@@ -25,6 +25,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results.md"
+RAW = ROOT / "bench" / "out" / "results.json"  # every figure, per operation (not committed)
 COMMAND = "make bench"
 
 FULL_SIZES = ("10x50", "100x50", "1000x50", "1x5000")
@@ -258,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         "--full", action="store_true", help="no sampling: naive scan and wave in every account, every user (hours)"
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the markdown results")
+    parser.add_argument("--raw", type=Path, default=RAW, help="where to write every figure as JSON")
     # one measurement in this process (used by the orchestrator)
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--measure-throttled", help=argparse.SUPPRESS)
@@ -298,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
-    (args.out.with_suffix(".json")).write_text(json.dumps({"sizes": results, "throttled": throttled}, indent=1))
+    args.raw.parent.mkdir(parents=True, exist_ok=True)
+    args.raw.write_text(json.dumps({"sizes": results, "throttled": throttled}, indent=1))
     return 0 if all(ok for _, ok, _ in targets(results, throttled)) else 1
 
 

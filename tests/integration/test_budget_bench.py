@@ -15,10 +15,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.slow
 def test_the_benchmark_runs_and_measures_what_it_claims(tmp_path: Path) -> None:
-    out = tmp_path / "results.md"
+    out, raw = tmp_path / "results.md", tmp_path / "results.json"
     env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL" and not k.startswith("REKEY_")}
+    tiny = ["--sizes", "2x10", "--throttled", "2x10", "--sample", "1"]
     done = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--sizes", "2x10", "--throttled", "2x10", "--sample", "1", "--out", out],
+        [sys.executable, "-m", "bench.run", *tiny, "--out", str(out), "--raw", str(raw)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -34,7 +35,7 @@ def test_the_benchmark_runs_and_measures_what_it_claims(tmp_path: Path) -> None:
     assert "met: the wave rotated every due key, and only those" in text
     assert "met: throttled sweep of 2 accounts misses none" in text
 
-    data = json.loads(out.with_suffix(".json").read_text())
+    data = json.loads(raw.read_text())
     (size,) = data["sizes"]
     quiet, naive, worker = size["quiet_rekey"], size["naive"], size["wave_worker"]
     assert quiet["accounts_swept"] == 2 and quiet["per_user_calls"] == 0 and quiet["items"] == 0
