@@ -4,9 +4,10 @@ per size, so each size's memory and emulator state start from nothing.
 
 Sampling (to keep `make bench` to minutes on a shared 2-core machine): the naive scan and the
 rotation wave run on `sample` evenly spaced accounts; in accounts of more than 1,000 users the
-naive scan reads one user in `users // 1000` (its per-user calls are the same for every user, so
-its totals are scaled by the call count and marked as estimates) and the wave makes at most
-`wave_users` tagged users due. `sample=None` measures everything."""
+naive scan reads about one user in `users // 1000`, chosen by a hash of the name (its per-user
+calls are the same for every user, so its totals are scaled by the call count and marked as
+estimates), and the wave makes at most WAVE_USERS tagged users due. `sample=None` measures
+everything."""
 
 from __future__ import annotations
 
