@@ -154,3 +154,12 @@ def drain_work(rt: Runtime, *, retry_failed_now: bool = False) -> tuple[Any, lis
 
     result = drain(rt.clients.hub("sqs"), rt.settings.work_queue_url, handler, retry_failed_now=retry_failed_now)
     return result, outcomes
+
+
+def runtime_in_one_account(org: Org, monkeypatch: pytest.MonkeyPatch, account: str, faults: Faults) -> Runtime:
+    """A counting runtime that sweeps only `account` (the others and the hub are excluded)."""
+    others = [a for n, a in org.accounts.items() if n != account]
+    monkeypatch.setenv("REKEY_EXCLUDED_ACCOUNTS", ",".join([*others, em.MANAGEMENT_ACCOUNT]))
+    rt = Runtime.build(Settings.from_env(), make_client=faults.make_client)
+    rt.sleep = lambda _s: None
+    return rt

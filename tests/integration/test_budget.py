@@ -13,7 +13,7 @@ from bench.paging import aws_paging
 from rekey.runtime import Runtime
 from rekey.service import sweep
 from rekey.settings import Settings
-from tests.conftest import Org, drain_work
+from tests.conftest import Org, drain_work, runtime_in_one_account
 from tests.faults import Faults
 
 TAG = {"rekey:rotate": "true"}
@@ -38,14 +38,6 @@ def _users(org: Org, account: str, count: int, tagged_every: int = 5) -> None:
         backend.create_access_key(f"user-{i:05d}")
 
 
-def _runtime_in(org: Org, monkeypatch: pytest.MonkeyPatch, account: str, faults: Faults) -> Runtime:
-    others = [a for n, a in org.accounts.items() if n != account]
-    monkeypatch.setenv("REKEY_EXCLUDED_ACCOUNTS", ",".join([*others, "123456789012"]))
-    rt = Runtime.build(Settings.from_env(), make_client=faults.make_client)
-    rt.sleep = lambda _s: None
-    return rt
-
-
 def _new_day(org: Org) -> None:
     """The credential report AWS keeps 4 hours has to be generated again the next day."""
     from moto.iam.models import iam_backends
@@ -59,7 +51,7 @@ def test_a_no_action_sweep_costs_at_most_pages_plus_six_calls_and_none_per_user(
     org: Org, faults: Faults, monkeypatch: pytest.MonkeyPatch, paged: None, users: int
 ) -> None:
     _users(org, "analytics", users)
-    rt = _runtime_in(org, monkeypatch, "analytics", faults)
+    rt = runtime_in_one_account(org, monkeypatch, "analytics", faults)
     _new_day(org)
 
     result = sweep(rt, "budget")
@@ -94,7 +86,7 @@ def test_each_action_makes_only_the_calls_it_needs(org: Org, faults: Faults, mon
     """One user through a whole cycle: first rotation, deactivation, deletion, second rotation.
     These are the counts README's "API calls" table states."""
     org.create_user("payments", "svc", TAG)
-    rt = _runtime_in(org, monkeypatch, "payments", faults)
+    rt = runtime_in_one_account(org, monkeypatch, "payments", faults)
 
     org.age(91)
     sweep(rt, "day-91")
@@ -149,7 +141,7 @@ def test_making_room_for_a_rotation_costs_one_delete_more(
 ) -> None:
     old, retired = org.create_user("payments", "svc", TAG, keys=2)
     org.client("iam", "payments").update_access_key(UserName="svc", AccessKeyId=retired, Status="Inactive")
-    rt = _runtime_in(org, monkeypatch, "payments", faults)
+    rt = runtime_in_one_account(org, monkeypatch, "payments", faults)
     org.age(91)
     sweep(rt, "day-91")
     # Two work items (delete, then rotate), each re-reading the user's keys and secret.
