@@ -15,6 +15,7 @@ from . import consumer, operations_cli
 from .digest import cli_digest
 from .domain.errors import ConfigurationError, RekeyError, UsageError
 from .handlers import worker
+from .handlers.common import quiet_sdk_loggers
 from .local.sqs_source import LambdaContext, drain
 from .messages import Notification
 from .metrics import Recorder
@@ -133,7 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _configure_logging(level: int) -> None:
-    """Plain log lines on stderr (stdout carries the command's output); the Lambdas log JSON."""
+    """Plain log lines on stderr (stdout carries the command's output); the Lambdas log JSON.
+    The AWS SDK's loggers stay at WARNING at any verbosity: at DEBUG they log secrets."""
+    quiet_sdk_loggers()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     for name in ("rekey", "aws_lambda_powertools"):

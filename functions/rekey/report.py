@@ -46,12 +46,29 @@ def _policy_text(policy: Policy) -> str:
     )
 
 
+# A spreadsheet runs a cell that begins with one of these as a formula (OWASP "CSV injection").
+# User names may begin with = + @ -, tags and account names with more: such a cell is prefixed
+# with ' (shown, not run), and every text cell is quoted, so a ; or , inside one cannot start a
+# cell where a locale splits on it.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as one CSV cell a spreadsheet shows and never evaluates."""
+    if value is None:
+        return ""
+    if isinstance(value, bool | int | float):
+        return value
+    text = str(value)
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
 def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
     writer.writerow(header)
     for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow([csv_cell(v) for v in row])
     return out.getvalue()
 
 

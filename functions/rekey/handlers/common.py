@@ -13,6 +13,21 @@ from ..metrics import NAMESPACE, SERVICE
 from ..runtime import Runtime
 from ..settings import Settings
 
+# At DEBUG botocore logs every request and response body: CreateAccessKey's answer holds the new
+# key's secret, PutSecretValue's request the stored one. Whatever the log level (LOG_LEVEL,
+# POWERTOOLS_LOG_LEVEL, Lambda's application log level, which puts the root logger at DEBUG;
+# the CLI's -vv), the AWS SDK's loggers stay at WARNING.
+SDK_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
+
+
+def quiet_sdk_loggers() -> None:
+    """Hold the AWS SDK's and its HTTP library's loggers at WARNING."""
+    for name in SDK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+quiet_sdk_loggers()  # at import: Lambda's runtime has configured logging by then
+
 logger = Logger(service="rekey")
 # EMF records in the function's log, flushed at the end of each invocation (@metrics.log_metrics).
 # Dimensions: `service` only (see rekey.metrics).
