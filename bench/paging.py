@@ -16,19 +16,24 @@ DEFAULT_MAX_ITEMS = 100
 MAX_ITEMS = 1000
 
 _PAGED = {"get_account_authorization_details": "UserDetailList", "list_users": "Users"}
+# GetAccountAuthorizationDetails pages its lists as one: MaxItems counts users, groups, roles
+# and policies together, in this order.
+_DETAIL_LISTS = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")
 
 
 def _paged(original: Callable[[Any], Any], key: str) -> Callable[[Any], Any]:
     from moto.core.responses import ActionResult
 
     def method(self: Any) -> Any:
-        if key == "UserDetailList" and self._get_param("Filter", []) != ["User"]:
-            return original(self)  # other filters page several lists at once: not needed here
         result = dict(original(self).result)
-        items = list(result[key])
+        lists = _DETAIL_LISTS if key == "UserDetailList" else (key,)
+        items = [(name, item) for name in lists for item in result.get(name, [])]
         size = min(int(self._get_param("MaxItems") or DEFAULT_MAX_ITEMS), MAX_ITEMS)
         start = int(self._get_param("Marker") or 0)
-        result[key] = items[start : start + size]
+        page = items[start : start + size]
+        for name in lists:
+            if name in result:
+                result[name] = [item for list_name, item in page if list_name == name]
         result["IsTruncated"] = start + size < len(items)
         if result["IsTruncated"]:
             result["Marker"] = str(start + size)
@@ -39,8 +44,8 @@ def _paged(original: Callable[[Any], Any], key: str) -> Callable[[Any], Any]:
 
 @contextmanager
 def aws_paging() -> Iterator[None]:
-    """Within the block, moto's IAM pages GetAccountAuthorizationDetails(Filter=[User]) and
-    ListUsers as AWS does (in-process moto, or a ThreadedMotoServer in this process)."""
+    """Within the block, moto's IAM pages GetAccountAuthorizationDetails and ListUsers as AWS
+    does (in-process moto, or a ThreadedMotoServer in this process)."""
     from moto.iam.responses import IamResponse
 
     saved = {name: getattr(IamResponse, name) for name in _PAGED}

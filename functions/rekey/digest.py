@@ -82,6 +82,9 @@ class AccountScanned(_Message):
     users_checked: int = 0
     items_queued: int = 0
     error: str | None = None
+    # Tagged users rekey left alone, `name (until YYYY-MM-DD)`: listed in the digest.
+    exempt: list[str] = Field(default_factory=list)
+    paused: list[str] = Field(default_factory=list)
 
 
 def sweep_started(sweep_id: str, accounts: Iterable[Account], at: datetime) -> SweepStarted:
@@ -100,6 +103,8 @@ def account_scanned(result: ScanResult, sweep_id: str, at: datetime) -> AccountS
         users_checked=result.users_checked,
         items_queued=len(result.items),
         error=result.error,
+        exempt=result.exempt,
+        paused=result.paused,
     )
 
 
@@ -136,7 +141,7 @@ class _Account:
 # What makes two announcements the same fact (SNS delivers at least once; a blocked user is
 # announced by the scan and maybe again by a worker). Failures count attempts: each is distinct.
 def _identity(n: Notification, message_id: str | None) -> tuple[str, ...]:
-    if n.event in (Event.BLOCKED, Event.MISCONFIGURED):
+    if n.event in (Event.BLOCKED, Event.MISCONFIGURED, Event.REFUSED, Event.CONFLICT):
         return (n.user_name or "-",)
     if n.event in (Event.ROTATED, Event.DEACTIVATED, Event.DELETED, Event.IN_USE):
         return (n.user_name or "-", n.key_id or "-", n.new_key_id or "-")
@@ -149,11 +154,13 @@ COUNTED = (
     Event.DELETED,
     Event.BLOCKED,
     Event.MISCONFIGURED,
+    Event.REFUSED,
+    Event.CONFLICT,
     Event.IN_USE,
     Event.FAILED,
     Event.DEAD_LETTERED,
 )
-NEEDS_HUMAN = (Event.BLOCKED, Event.MISCONFIGURED, Event.DEAD_LETTERED)
+NEEDS_HUMAN = (Event.BLOCKED, Event.MISCONFIGURED, Event.REFUSED, Event.CONFLICT, Event.DEAD_LETTERED)
 
 
 class DigestBuilder:
@@ -292,7 +299,10 @@ class DigestBuilder:
         active = [r for r in rows if r.error or r.not_scanned or _activity(r)]
         order = {"no-sweep": 0, "account-unreachable": 1, "not-scanned": 2, "dead-lettered": 3, "blocked": 4}
         needs = sorted(attention.values(), key=lambda h: (order.get(h.event, 5), h.account_id, h.user_name or ""))
+        left_alone = [(a, s) for a in self.accounts.values() if (s := a.latest_scan()) is not None]
         return DigestSummary(
+            exempt=sorted(f"{a.account_id} {u}" for a, s in left_alone for u in s.exempt)[:limit],
+            paused=sorted(f"{a.account_id} {u}" for a, s in left_alone for u in s.paused)[:limit],
             sweep_ids=sweep_ids,
             accounts_listed=len(listed) if latest else None,
             accounts_scanned=sum(1 for r in rows if r.scanned),
@@ -367,6 +377,9 @@ def render(d: DigestSummary) -> str:
         if d.accounts_omitted:
             lines.append(f"  ... and {d.accounts_omitted} more account(s) with activity")
     lines.append(f"{d.quiet_accounts} account(s) scanned with nothing to do.")
+    for title, users in (("Exempt", d.exempt), ("Paused by a rollback", d.paused)):
+        if users:
+            lines += ["", f"{title} ({len(users)}):", *(f"  {u}" for u in users)]
     return "\n".join(lines)
 
 

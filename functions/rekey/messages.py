@@ -7,7 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from .domain.models import ActionKind
 
@@ -47,20 +47,13 @@ class WorkItem(_Message):
     action: WorkAction
     reason: str = Field(default="", max_length=1000)
     sweep_id: str = Field(min_length=1, max_length=64)
-    # An operator's request (`rekey rotate-now`, the classic manual event): acts regardless of
-    # age and exemption, within the same invariants (see rekey.domain.manual).
-    manual: bool = False
-    # With a manual rotation: deactivate the replaced key as soon as the new one is stored.
-    revoke_old: bool = False
-    requested_by: str | None = Field(default=None, max_length=512)
-
-    @model_validator(mode="after")
-    def _manual_actions_only(self) -> WorkItem:
-        if self.manual and self.action not in MANUAL_ACTIONS:
-            raise ValueError(f"a manual work item may only {', '.join(a.value for a in MANUAL_ACTIONS)}")
-        if self.revoke_old and not (self.manual and self.action is WorkAction.ROTATE):
-            raise ValueError("revoke_old goes with a manual rotation only")
-        return self
+    # The queue carries no authority: an operator's request (`rekey rotate-now`, the classic
+    # manual event) runs in-process under the caller's own credentials (rekey.service.
+    # OperatorRequest). These fields remain only so that items queued before they were withdrawn
+    # still parse; an item that sets one is refused as malformed.
+    manual: Literal[False] = False
+    revoke_old: Literal[False] = False
+    requested_by: None = None
 
     @property
     def group_id(self) -> str:
@@ -72,9 +65,6 @@ class WorkItem(_Message):
         """The same action of the same sweep is one message, however often it is sent."""
         raw = "|".join([self.sweep_id, self.account_id, self.user_name, self.action.value, self.key_id or "-"])
         return hashlib.sha256(raw.encode()).hexdigest()
-
-
-MANUAL_ACTIONS = (WorkAction.ROTATE, WorkAction.DEACTIVATE, WorkAction.DELETE)
 
 
 class ClassicManualEvent(BaseModel):
@@ -94,10 +84,8 @@ class ClassicManualEvent(BaseModel):
             account_id=self.account_id,
             user_name=self.username,
             action=action,
-            manual=True,
             reason=f"classic manual event {self.action!r}",
             sweep_id=f"manual-{at:%Y%m%dT%H%M%SZ}",
-            requested_by="classic manual event",
         )
 
 
@@ -120,6 +108,11 @@ class Event(StrEnum):
     ROLLED_BACK = "rolled-back"
     FAILED = "failed"
     REJECTED = "rejected"
+    # A tagged user rekey may not act on (privileged, outside REKEY_USER_PATH_PREFIX, without
+    # REKEY_REQUIRED_BOUNDARY_ARN): announced every sweep, never touched.
+    REFUSED = "refused"
+    # A secret at the user's secret name that rekey did not create: left as it is, user untouched.
+    CONFLICT = "conflict"
     ACCOUNT_UNREACHABLE = "account-unreachable"
     # A work item failed on its queue's last attempt (maxReceiveCount): it moves to the DLQ.
     DEAD_LETTERED = "dead-lettered"
@@ -176,6 +169,10 @@ class DigestSummary(_Message):
     needs_human_total: int = 0
     needs_human: list[NeedsHuman] = Field(default_factory=list)  # the first ones, within SNS's size limit
     accounts_omitted: int = 0  # accounts with activity left out of `accounts` for the same reason
+    # Tagged users left alone today (`<account> <user> (until YYYY-MM-DD)`): refused ones are
+    # in `needs_human`.
+    exempt: list[str] = Field(default_factory=list)
+    paused: list[str] = Field(default_factory=list)
 
 
 class Notification(_Message):

@@ -77,9 +77,17 @@ def _worker_calls(rt: Runtime, faults: Faults) -> Counter[str]:
 
 READS = {
     "iam:GetUser": 1,
+    # The user's privileges, judged again before acting (a user with no policy of its own and
+    # no group; each inline policy, group and managed policy costs more).
+    "iam:ListUserPolicies": 1,
+    "iam:ListAttachedUserPolicies": 1,
+    "iam:ListGroupsForUser": 1,
     "secretsmanager:DescribeSecret": 1,
     "iam:ListAccessKeys": 1,
 }
+# Once per worker process: the organization's accounts (listed again after 10 minutes), and the
+# spoke writer role (the scan used the reader).
+FIRST_ITEM = {"organizations:ListAccounts": 1, "sts:AssumeRole": 1}
 
 
 def test_each_action_makes_only_the_calls_it_needs(org: Org, faults: Faults, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -92,6 +100,7 @@ def test_each_action_makes_only_the_calls_it_needs(org: Org, faults: Faults, mon
     sweep(rt, "day-91")
     assert _worker_calls(rt, faults) == Counter(
         {
+            **FIRST_ITEM,
             **READS,
             "iam:GetAccessKeyLastUsed": 1,  # one key
             "secretsmanager:CreateSecret": 1,  # no secret yet: created with the intent's tags
@@ -147,6 +156,7 @@ def test_making_room_for_a_rotation_costs_one_delete_more(
     # Two work items (delete, then rotate), each re-reading the user's keys and secret.
     assert _worker_calls(rt, faults) == Counter(
         {
+            **FIRST_ITEM,
             **{call: 2 for call in READS},
             "iam:GetAccessKeyLastUsed": 2 + 1,
             "iam:DeleteAccessKey": 1,  # the inactive key, announced

@@ -226,11 +226,31 @@ def test_users_whose_sanitised_secret_names_collide_do_not_share_a_secret(org: O
     assert blocked["user_name"] == "a_b" and "belongs to another user" in blocked["message"]
 
 
-def test_a_secret_in_the_classic_recipes_format_is_taken_over(org: Org, runtime: Runtime) -> None:
+def test_a_secret_rekey_did_not_create_is_never_adopted(org: Org, runtime: Runtime) -> None:
+    """Attack: someone creates `rekey/<user>` with unrelated content before rekey does. Today's
+    rekey adopted it and overwrote it; now it is left as it is and the user is announced."""
+    (old,) = org.create_user("analytics", "app", TAG)
+    sm = org.client("secretsmanager", "analytics")
+    sm.create_secret(Name="rekey/app", SecretString='{"db_password": "unrelated"}')
+    org.age(91)
+    outcome = run_work_item(runtime, item(org, "analytics", "app", "rotate", old))
+    assert outcome.status == "rejected"
+    assert org.keys("analytics", "app") == {old: "Active"}
+    assert sm.get_secret_value(SecretId="rekey/app")["SecretString"] == '{"db_password": "unrelated"}'
+    assert sm.describe_secret(SecretId="rekey/app").get("Tags", []) == []
+    (conflict,) = org.events("conflict")
+    assert conflict["severity"] == "error" and "rekey did not create it" in conflict["message"]
+
+
+def test_a_secret_in_the_classic_recipes_format_is_taken_over_once_handed_over(org: Org, runtime: Runtime) -> None:
     (old,) = org.create_user("analytics", "legacy", TAG)
     sm = org.client("secretsmanager", "analytics")
     sm.create_secret(Name="rekey/legacy", SecretString=json.dumps({"AccessKey": old, "SecretKey": "x" * 40}))
     org.age(91)
+    assert run_work_item(runtime, item(org, "analytics", "legacy", "rotate", old)).status == "rejected"
+    # The operator hands it over, as the README says: the secret's rekey:user-id tag.
+    user_id = org.client("iam", "analytics").get_user(UserName="legacy")["User"]["UserId"]
+    sm.tag_resource(SecretId="rekey/legacy", Tags=[{"Key": "rekey:user-id", "Value": user_id}])
     assert run_work_item(runtime, item(org, "analytics", "legacy", "rotate", old)).status == "done"
     new = assert_secret_matches_an_active_key(org, "analytics", "legacy")
     previous = json.loads(sm.get_secret_value(SecretId="rekey/legacy", VersionStage="AWSPREVIOUS")["SecretString"])

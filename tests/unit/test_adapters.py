@@ -87,3 +87,49 @@ def test_only_denials_carry_the_aws_message() -> None:
 def test_connection_failures_are_unavailable() -> None:
     with pytest.raises(errors.Unavailable, match="EndpointConnectionError"), aws_call("sts:AssumeRole"):
         raise EndpointConnectionError(endpoint_url="https://sts.amazonaws.com")
+
+
+class PagedAuthorizationDetails:
+    """GetAccountAuthorizationDetails in pages: a user's group and customer managed policy may
+    arrive on a later page than the user."""
+
+    def __init__(self, pages: list[dict[str, Any]]) -> None:
+        self.pages = pages
+        self.calls: list[dict[str, Any]] = []
+
+    def get_account_authorization_details(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(kwargs)
+        return self.pages[len(self.calls) - 1]
+
+
+def test_a_users_policies_are_gathered_across_pages() -> None:
+    from rekey.adapters.iam import IamAdapter
+    from rekey.domain.privilege import Guard, refusal
+
+    local = "arn:aws:iam::111122223333:policy/keys-for-all"
+    admin_doc = {"Statement": [{"Effect": "Allow", "Action": "iam:CreateAccessKey", "Resource": "*"}]}
+    user = {
+        "UserName": "ops",
+        "UserId": "AIDAOPS",
+        "Arn": "arn:aws:iam::111122223333:user/team/ops",
+        "Path": "/team/",
+        "PermissionsBoundary": {"PermissionsBoundaryArn": "arn:aws:iam::111122223333:policy/b"},
+        "GroupList": ["ops"],
+        "Tags": [{"Key": "rekey:rotate", "Value": "true"}],
+    }
+    group = {"GroupName": "ops", "AttachedManagedPolicies": [{"PolicyName": "keys-for-all", "PolicyArn": local}]}
+    policy = {"Arn": local, "PolicyVersionList": [{"IsDefaultVersion": True, "Document": admin_doc}]}
+    client = PagedAuthorizationDetails(
+        [
+            {"UserDetailList": [user], "IsTruncated": True, "Marker": "m1"},
+            {"GroupDetailList": [group], "IsTruncated": True, "Marker": "m2"},
+            {"Policies": [policy], "IsTruncated": False},
+        ]
+    )
+    (found,) = IamAdapter(client).users_with_tag("rekey:rotate")
+    assert [c.get("Marker") for c in client.calls] == [None, "m1", "m2"]
+    assert client.calls[0]["Filter"] == ["User", "Group", "LocalManagedPolicy"]
+    assert found.grants is not None and found.grants.path == "/team/"
+    assert found.grants.boundary_arn == "arn:aws:iam::111122223333:policy/b"
+    why = refusal(found.arn, "111122223333", found.grants, Guard())
+    assert why is not None and "group 'ops''s policy arn:aws:iam::111122223333:policy/keys-for-all" in why

@@ -3,6 +3,8 @@ operator requests, rollback, and the forecast."""
 
 from __future__ import annotations
 
+import json
+
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -328,10 +330,11 @@ def test_forecast_never_breaks_the_invariants(ages, current, defer, first) -> No
 # --------------------------------------------------------------------------- messages and settings
 
 
-def test_the_classic_manual_event_maps_onto_a_manual_work_item() -> None:
+def test_the_classic_manual_event_maps_onto_a_work_item_without_authority() -> None:
     event = ClassicManualEvent.model_validate({"action": "create", "username": "svc", "account_id": "111122223333"})
     item = event.work_item(NOW)
-    assert (item.action, item.manual, item.key_id, item.user_name) == (WorkAction.ROTATE, True, None, "svc")
+    assert (item.action, item.key_id, item.user_name) == (WorkAction.ROTATE, None, "svc")
+    assert (item.manual, item.revoke_old, item.requested_by) == (False, False, None)
     assert ClassicManualEvent.model_validate({**event.model_dump(), "action": "delete"}).work_item(NOW).action is (
         WorkAction.DELETE
     )
@@ -340,13 +343,16 @@ def test_the_classic_manual_event_maps_onto_a_manual_work_item() -> None:
             ClassicManualEvent.model_validate({**event.model_dump(), **bad})
 
 
-def test_work_items_allow_revoke_old_only_on_a_manual_rotation() -> None:
-    base = {"account_id": "111122223333", "user_name": "svc", "sweep_id": "x"}
-    assert WorkItem(**base, action="rotate", manual=True, revoke_old=True).revoke_old
-    with pytest.raises(ValidationError, match="revoke_old"):
-        WorkItem(**base, action="rotate", revoke_old=True)
-    with pytest.raises(ValidationError, match="manual work item"):
-        WorkItem(**base, action="finish-rotation", manual=True)
+def test_a_work_item_on_the_queue_carries_no_authority() -> None:
+    """Attack: a message sent to the work queue claims to be an operator's request that revokes
+    the old key, requested by whoever the sender names. It cannot even be parsed."""
+    base = {"account_id": "111122223333", "user_name": "svc", "sweep_id": "x", "action": "rotate"}
+    for forged in ({"manual": True}, {"revoke_old": True}, {"requested_by": "arn:aws:iam::111122223333:role/ciso"}):
+        with pytest.raises(ValidationError):
+            WorkItem.model_validate_json(json.dumps({**base, **forged}))
+    # Items queued before these fields were withdrawn still parse.
+    legacy = {**base, "manual": False, "revoke_old": False, "requested_by": None}
+    assert WorkItem.model_validate_json(json.dumps(legacy)).action is WorkAction.ROTATE
 
 
 def test_operator_settings_from_the_environment() -> None:

@@ -56,7 +56,16 @@ def test_overrides_apply_per_user() -> None:
         ({"rekey:rotate-after-days": "0", "rekey:deactivate-after-days": "5"}, "outside the allowed"),
         (
             {"rekey:rotate-after-days": "95", "rekey:deactivate-after-days": "100"},
-            "outside the allowed 1..90",
+            "outside the allowed 30..90",
+        ),
+        # Attack: tags alone would take an in-use key away within two sweeps.
+        (
+            {"rekey:rotate-after-days": "1", "rekey:deactivate-after-days": "2", "rekey:delete-after-days": "3"},
+            "outside the allowed 30..90",
+        ),
+        (
+            {"rekey:rotate-after-days": "30", "rekey:deactivate-after-days": "32"},
+            r"only 2 day\(s\) before the old key is deactivated; the allowed minimum overlap is 7",
         ),
         ({"rekey:delete-after-days": "400"}, "exceeds the allowed maximum 365"),
     ],

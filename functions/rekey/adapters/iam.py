@@ -10,16 +10,36 @@ from typing import Any
 
 from ..domain.errors import NotFound
 from ..domain.models import AccessKey, KeyStatus, KeyUse
+from ..domain.privilege import PRIVILEGED_AWS_MANAGED, Grants, PolicyDoc, aws_managed_name
 from .errors import aws_call
 
+# Which spoke role grants which group: rekey.runtime.SPOKE_ROLE_GROUPS.
 PERMISSIONS = {
-    "spoke_read": (
+    # The scan's (the reader's): every user of the account at once.
+    "spoke_enumerate": (
         "iam:GetAccountAuthorizationDetails",
         "iam:GenerateCredentialReport",
         "iam:GetCredentialReport",
+    ),
+    # One user and its keys (reader and writer).
+    "spoke_read": (
         "iam:GetUser",
         "iam:ListAccessKeys",
         "iam:GetAccessKeyLastUsed",
+    ),
+    # Judging a user's privileges (a privileged user is refused): the worker reads one user's
+    # policies; the scan reads them all with GetAccountAuthorizationDetails. AWS managed
+    # policies' documents are read once per process (they are the same in every account).
+    "spoke_authz": (
+        "iam:ListUserPolicies",
+        "iam:GetUserPolicy",
+        "iam:ListAttachedUserPolicies",
+        "iam:ListGroupsForUser",
+        "iam:ListGroupPolicies",
+        "iam:GetGroupPolicy",
+        "iam:ListAttachedGroupPolicies",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
     ),
     # Only on users tagged for rotation (iam:ResourceTag condition in the spoke role).
     "spoke_key_write": ("iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey"),
@@ -34,6 +54,8 @@ class IamUser:
     user_id: str
     arn: str
     tags: dict[str, str] = field(default_factory=dict)
+    # Its policies, path and permissions boundary (None: not read).
+    grants: Grants | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -62,27 +84,155 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+class AwsManagedPolicies:
+    """AWS managed policies' documents, read once per process: they are the same in every
+    account. Thread-safe enough: a race reads a document twice."""
+
+    def __init__(self) -> None:
+        self._documents: dict[str, Any] = {}
+
+    def document(self, client: Any, arn: str) -> Any:
+        if arn not in self._documents:
+            with aws_call("iam:GetPolicy"):
+                version = client.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+            with aws_call("iam:GetPolicyVersion"):
+                document = client.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+            self._documents[arn] = document
+        return self._documents[arn]
+
+
+AWS_MANAGED = AwsManagedPolicies()
+
+
 class IamAdapter:
-    def __init__(self, client: Any, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        client: Any,
+        sleep: Callable[[float], None] = time.sleep,
+        aws_managed: AwsManagedPolicies = AWS_MANAGED,
+    ) -> None:
         self._client = client
         self._sleep = sleep
+        self._aws_managed = aws_managed
 
     def users_with_tag(self, tag_key: str) -> list[IamUser]:
         """Users carrying `tag_key` (any value), with all their tags: ⌈users/1000⌉ calls."""
         return [user for user in self.all_users() if tag_key in user.tags]
 
     def all_users(self) -> list[IamUser]:
-        """Every user with its tags: ⌈users/1000⌉ calls."""
-        users: list[IamUser] = []
-        kwargs: dict[str, Any] = {"Filter": ["User"], "MaxItems": PAGE_SIZE}
+        """Every user with its tags and its policies (its own, its groups', the managed ones it
+        has): ⌈(users + groups + customer managed policies)/1000⌉ calls, plus one GetPolicy and
+        GetPolicyVersion per AWS managed policy not read before by this process."""
+        users: list[dict[str, Any]] = []
+        groups: dict[str, dict[str, Any]] = {}
+        local: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"Filter": ["User", "Group", "LocalManagedPolicy"], "MaxItems": PAGE_SIZE}
         while True:
             with aws_call("iam:GetAccountAuthorizationDetails"):
                 page = self._client.get_account_authorization_details(**kwargs)
-            for user in page.get("UserDetailList", []):
-                users.append(IamUser(user["UserName"], user["UserId"], user["Arn"], _tags(user.get("Tags"))))
+            users.extend(page.get("UserDetailList", []))
+            groups.update((g["GroupName"], g) for g in page.get("GroupDetailList", []))
+            for policy in page.get("Policies", []):
+                default = next((v for v in policy.get("PolicyVersionList", []) if v.get("IsDefaultVersion")), None)
+                local[policy["Arn"]] = default.get("Document") if default else None
             if not page.get("IsTruncated"):
-                return users
+                break
             kwargs["Marker"] = page["Marker"]
+        return [
+            self._user(u, self._grants(u, [groups.get(g, {"GroupName": g}) for g in u.get("GroupList", [])], local))
+            for u in users
+        ]
+
+    @staticmethod
+    def _user(detail: dict[str, Any], grants: Grants | None) -> IamUser:
+        return IamUser(detail["UserName"], detail["UserId"], detail["Arn"], _tags(detail.get("Tags")), grants)
+
+    def _grants(self, user: dict[str, Any], groups: list[dict[str, Any]], local: dict[str, Any]) -> Grants:
+        """The user's policies as documents: inline ones as they are, managed ones from
+        `local` (customer managed, by ARN) or read (AWS managed)."""
+        policies: list[PolicyDoc] = [
+            PolicyDoc(f"inline policy {p['PolicyName']!r}", p.get("PolicyDocument"))
+            for p in user.get("UserPolicyList", [])
+        ]
+        policies += self._managed(user.get("AttachedManagedPolicies", []), "attached policy", local)
+        for group in groups:
+            name = group["GroupName"]
+            policies += [
+                PolicyDoc(f"group {name!r}'s inline policy {p['PolicyName']!r}", p.get("PolicyDocument"))
+                for p in group.get("GroupPolicyList", [])
+            ]
+            policies += self._managed(group.get("AttachedManagedPolicies", []), f"group {name!r}'s policy", local)
+        boundary = (user.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+        return Grants(user.get("Path", "/"), boundary, tuple(policies))
+
+    def _managed(self, attached: list[dict[str, str]], what: str, local: dict[str, Any]) -> list[PolicyDoc]:
+        docs = []
+        for policy in attached:
+            arn = policy["PolicyArn"]
+            name = aws_managed_name(arn)
+            source = f"{what} {name or arn}"
+            if name in PRIVILEGED_AWS_MANAGED:
+                docs.append(PolicyDoc(source, None, known=f"is {name}, an AWS managed policy that administers IAM"))
+            elif name is not None:
+                docs.append(PolicyDoc(source, self._aws_managed.document(self._client, arn)))
+            elif arn in local:
+                docs.append(PolicyDoc(source, local[arn]))
+            else:
+                docs.append(PolicyDoc(source, self._policy_document(arn)))
+        return docs
+
+    def _policy_document(self, arn: str) -> Any:
+        """A managed policy's default version: 2 calls."""
+        with aws_call("iam:GetPolicy"):
+            version = self._client.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+        with aws_call("iam:GetPolicyVersion"):
+            return self._client.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+
+    def _read_grants(self, user: dict[str, Any]) -> Grants:
+        name = user["UserName"]
+        user["UserPolicyList"] = [
+            {"PolicyName": policy, "PolicyDocument": self._user_policy(name, policy)}
+            for policy in self._paged("list_user_policies", "PolicyNames", "iam:ListUserPolicies", UserName=name)
+        ]
+        user["AttachedManagedPolicies"] = self._paged(
+            "list_attached_user_policies", "AttachedPolicies", "iam:ListAttachedUserPolicies", UserName=name
+        )
+        groups = []
+        for group in self._paged("list_groups_for_user", "Groups", "iam:ListGroupsForUser", UserName=name):
+            group_name = group["GroupName"]
+            groups.append(
+                {
+                    "GroupName": group_name,
+                    "GroupPolicyList": [
+                        {"PolicyName": policy, "PolicyDocument": self._group_policy(group_name, policy)}
+                        for policy in self._paged(
+                            "list_group_policies", "PolicyNames", "iam:ListGroupPolicies", GroupName=group_name
+                        )
+                    ],
+                    "AttachedManagedPolicies": self._paged(
+                        "list_attached_group_policies",
+                        "AttachedPolicies",
+                        "iam:ListAttachedGroupPolicies",
+                        GroupName=group_name,
+                    ),
+                }
+            )
+        return self._grants(user, groups, {})
+
+    def _paged(self, operation: str, key: str, action: str, **kwargs: Any) -> list[Any]:
+        items: list[Any] = []
+        with aws_call(action):
+            for page in self._client.get_paginator(operation).paginate(**kwargs):
+                items.extend(page.get(key, []))
+        return items
+
+    def _user_policy(self, user: str, policy: str) -> Any:
+        with aws_call("iam:GetUserPolicy"):
+            return self._client.get_user_policy(UserName=user, PolicyName=policy)["PolicyDocument"]
+
+    def _group_policy(self, group: str, policy: str) -> Any:
+        with aws_call("iam:GetGroupPolicy"):
+            return self._client.get_group_policy(GroupName=group, PolicyName=policy)["PolicyDocument"]
 
     def credential_report(self, attempts: int = 20, delay: float = 0.5) -> dict[str, list[ReportKey]]:
         """Keys per user ARN from the credential report (generated if needed; at most 4 h old)."""
@@ -96,10 +246,14 @@ class IamAdapter:
             content = self._client.get_credential_report()["Content"]
         return parse_credential_report(content.decode() if isinstance(content, bytes) else content)
 
-    def get_user(self, name: str) -> IamUser:
+    def get_user(self, name: str, *, with_grants: bool = False) -> IamUser:
+        """The user and its tags: 1 call. `with_grants`: its policies, path and boundary too, as
+        the worker re-reads them before acting: ListUserPolicies, ListAttachedUserPolicies,
+        ListGroupsForUser (3 calls for a user with no policy of its own and no group), plus a call
+        per inline policy and 2 per group."""
         with aws_call("iam:GetUser"):
-            user = self._client.get_user(UserName=name)["User"]
-        return IamUser(user["UserName"], user["UserId"], user["Arn"], _tags(user.get("Tags")))
+            user = dict(self._client.get_user(UserName=name)["User"])
+        return self._user(user, self._read_grants(user) if with_grants else None)
 
     def access_keys(self, name: str) -> list[AccessKey]:
         """The user's keys with their last use: 1 + one call per key (at most 2)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -15,12 +15,16 @@ from .iam import NewKey
 
 log = logging.getLogger(__name__)
 
+# Which spoke role grants which group: rekey.runtime.SPOKE_ROLE_GROUPS.
 PERMISSIONS = {
+    # The scan's (the reader's): the secrets with a rotation in flight.
     "spoke_list": ("secretsmanager:ListSecrets",),
-    # Only on secrets named after the configured template (rekey/* by default).
+    # Only on secrets named after the configured template (rekey/* by default), as all below.
+    # A secret's state without its value (reader and writer).
+    "spoke_describe": ("secretsmanager:DescribeSecret",),
+    # The writer's: the secret's value, versions, tags, policy and replicas.
     "spoke_secret": (
         "secretsmanager:CreateSecret",
-        "secretsmanager:DescribeSecret",
         "secretsmanager:GetSecretValue",
         "secretsmanager:PutSecretValue",
         "secretsmanager:UpdateSecretVersionStage",
@@ -46,6 +50,10 @@ IN_USE_WARNED_TAG = "rekey:in-use-warned"
 # The key the latest rotation replaces: names the key to roll back to after a user's first
 # rotation, when the secret has no AWSPREVIOUS version (the old key was never stored).
 REPLACED_KEY_TAG = "rekey:replaced-key"
+# Keys `rekey rotate-now --revoke-old` revoked as leaked (space-separated, at most MAX_REVOKED):
+# a rollback never reactivates them. Revocations are rare; a user with more has bigger problems.
+REVOKED_TAG = "rekey:revoked-keys"
+MAX_REVOKED = 10
 
 
 def version_token(key_id: str) -> str:
@@ -62,12 +70,20 @@ def _key_of(version_id: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class SecretRecord:
+    """The secret as rekey reads it. `owner_user_id` is the user id rekey tagged it with when it
+    created it (or an operator, handing over a secret rekey did not create); a secret without
+    it is foreign, never adopted."""
+
     state: SecretState
     owner_user_id: str | None = None
     current_version_id: str | None = None
     previous_version_id: str | None = None
     # Regions the secret is replicated to (whatever their replication status).
     replica_regions: frozenset[str] = frozenset()
+
+    @property
+    def foreign(self) -> bool:
+        return self.state.exists and self.owner_user_id is None
 
     def missing_replicas(self, replicas: list[dict[str, str]]) -> list[dict[str, str]]:
         """The configured replicas (AddReplicaRegions entries) this secret does not have yet."""
@@ -78,8 +94,11 @@ class SecretsAdapter:
     def __init__(self, client: Any) -> None:
         self._client = client
 
-    def read(self, name: str) -> SecretRecord:
-        """The secret's state: 1 call, plus one for a version rekey did not write."""
+    def read(self, name: str, *, resolve_foreign: bool = True) -> SecretRecord:
+        """The secret's state: 1 call. A secret handed over to rekey whose current version rekey
+        did not write is read once more for its key id (GetSecretValue, which the reader role
+        lacks): with `resolve_foreign` False its current key is left unknown, which only makes
+        the scan propose what the worker then re-decides. A foreign secret's value is never read."""
         try:
             with aws_call(f"secretsmanager:DescribeSecret {name}"):
                 meta = self._client.describe_secret(SecretId=name)
@@ -89,19 +108,18 @@ class SecretsAdapter:
         current = next((v for v, s in stages.items() if CURRENT in s), None)
         pending = next((v for v, s in stages.items() if PENDING in s and CURRENT not in s), None)
         previous = next((v for v, s in stages.items() if PREVIOUS in s), None)
-        current_key = _key_of(current)
-        if current and current_key is None:
-            current_key = self.stage_key_id(name, CURRENT)
         tags = {t["Key"]: t["Value"] for t in meta.get("Tags", [])}
-        state = SecretState(
-            exists=True,
+        owner = tags.get(OWNER_TAG)
+        current_key = _key_of(current)
+        if current and current_key is None and owner and resolve_foreign:
+            current_key = self.stage_key_id(name, CURRENT)
+        state = replace(
+            _tagged_state(tags),
             current_key_id=current_key,
             pending_key_id=_key_of(pending),
-            intent=_intent(tags),
             # AWSPREVIOUS names the key the last completed rotation replaced; the tag covers a
             # first rotation. A foreign previous version: see stage_key_id.
             previous_key_id=_key_of(previous) or tags.get(REPLACED_KEY_TAG),
-            paused_until=_day(tags.get(PAUSED_UNTIL_TAG)),
             in_use_warned=_warned(tags.get(IN_USE_WARNED_TAG)),
         )
         replicas = meta.get("ReplicationStatus") or []
@@ -109,7 +127,7 @@ class SecretsAdapter:
             if replica.get("Status") == "Failed":  # e.g. a secret of that name exists there already
                 log.warning("replica of %s in %s: %s", name, replica.get("Region"), replica.get("StatusMessage"))
         regions = frozenset(r["Region"] for r in replicas if r.get("Region"))
-        return SecretRecord(state, tags.get(OWNER_TAG), current, previous, regions)
+        return SecretRecord(state, owner, current, previous, regions)
 
     def stage_key_id(self, name: str, stage: str) -> str | None:
         """The key id in a version written by someone else (e.g. the classic recipe)."""
@@ -121,16 +139,18 @@ class SecretsAdapter:
             return None
         return key_id if isinstance(key_id, str) else None
 
-    def names_with_intent(self) -> set[str]:
-        """Secrets with a rotation in flight (1 call per 100 such secrets)."""
-        names: set[str] = set()
-        kwargs: dict[str, Any] = {"Filters": [{"Key": "tag-key", "Values": [INTENT_AT_TAG]}]}
+    def marked(self) -> dict[str, SecretState]:
+        """Secrets with a rotation in flight or a pause, by name, as their tags say (1 call per
+        100 such secrets): what the scan must know of users it does not read otherwise."""
+        found: dict[str, SecretState] = {}
+        kwargs: dict[str, Any] = {"Filters": [{"Key": "tag-key", "Values": [INTENT_AT_TAG, PAUSED_UNTIL_TAG]}]}
         while True:
             with aws_call("secretsmanager:ListSecrets"):
                 page = self._client.list_secrets(**kwargs)
-            names.update(s["Name"] for s in page.get("SecretList", []))
+            for secret in page.get("SecretList", []):
+                found[secret["Name"]] = _tagged_state({t["Key"]: t["Value"] for t in secret.get("Tags", [])})
             if not page.get("NextToken"):
-                return names
+                return found
             kwargs["NextToken"] = page["NextToken"]
 
     def begin_rotation(
@@ -222,6 +242,12 @@ class SecretsAdapter:
         with aws_call(f"secretsmanager:TagResource {name}"):
             self._client.tag_resource(SecretId=name, Tags=[{"Key": PAUSED_UNTIL_TAG, "Value": until.isoformat()}])
 
+    def mark_revoked(self, name: str, key_id: str, revoked: frozenset[str]) -> None:
+        """Record that `key_id` was revoked as leaked (with the `revoked` ones recorded before)."""
+        keep = [*sorted(revoked - {key_id}), key_id][-MAX_REVOKED:]
+        with aws_call(f"secretsmanager:TagResource {name}"):
+            self._client.tag_resource(SecretId=name, Tags=[{"Key": REVOKED_TAG, "Value": " ".join(keep)}])
+
     def mark_in_use_warned(self, name: str, key_id: str, day: date) -> None:
         with aws_call(f"secretsmanager:TagResource {name}"):
             self._client.tag_resource(
@@ -244,6 +270,16 @@ def _warned(value: str | None) -> tuple[str, date] | None:
     key_id, _, day = (value or "").partition(" ")
     parsed = _day(day) if key_id else None
     return (key_id, parsed) if parsed else None
+
+
+def _tagged_state(tags: dict[str, str]) -> SecretState:
+    """What the secret's tags alone say: the intent, the pause, the revoked keys."""
+    return SecretState(
+        exists=True,
+        intent=_intent(tags),
+        paused_until=_day(tags.get(PAUSED_UNTIL_TAG)),
+        revoked_key_ids=frozenset(tags.get(REVOKED_TAG, "").split()),
+    )
 
 
 def _intent(tags: dict[str, str]) -> Intent | None:

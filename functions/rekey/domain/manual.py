@@ -151,6 +151,10 @@ def plan_rollback(keys: Sequence[AccessKey], secret: SecretState, previous_key_i
         raise Refused("the secret has no previous version: rekey has not replaced a key of this user")
     if previous_key_id == secret.current_key_id:
         raise Refused(f"{previous_key_id} is the secret's current key: nothing to roll back")
+    if previous_key_id in secret.revoked_key_ids:
+        raise Refused(
+            f"{previous_key_id} was revoked by `rekey rotate-now --revoke-old` (leaked): rollback never reactivates it"
+        )
     key = next((k for k in keys if k.key_id == previous_key_id), None)
     if key is None:
         raise Refused(

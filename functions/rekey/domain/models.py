@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -64,9 +64,24 @@ class SecretState:
     previous_key_id: str | None = None
     paused_until: date | None = None
     in_use_warned: tuple[str, date] | None = None
+    # Keys `rekey rotate-now --revoke-old` revoked (leaked): a rollback never reactivates them.
+    revoked_key_ids: frozenset[str] = frozenset()
 
     def paused(self, today: date) -> bool:
         return self.paused_until is not None and today <= self.paused_until
+
+    def bounded(self, today: date, max_pause_days: int) -> tuple[SecretState, str | None]:
+        """This state with a pause longer than `max_pause_days` from `today` ignored, and why.
+        rekey's own rollback never writes one: it was edited by hand, and must not stop the
+        lifecycle for good."""
+        until = self.paused_until
+        if until is None or (until - today).days <= max_pause_days:
+            return self, None
+        why = (
+            f"the secret's pause until {until} is more than {max_pause_days} days away (REKEY_MAX_PAUSE_DAYS); "
+            "rekey never sets one so long: the pause is ignored"
+        )
+        return replace(self, paused_until=None), why
 
 
 class InUsePolicy(StrEnum):

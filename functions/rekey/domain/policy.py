@@ -26,11 +26,16 @@ class OptIn(StrEnum):
 
 @dataclass(frozen=True)
 class Bounds:
-    """Organisation-wide limits a per-user override must stay inside."""
+    """Organisation-wide limits a per-user override must stay inside: floors as well as
+    ceilings, so tags cannot take an in-use key away within days."""
 
-    min_rotate_after_days: int = 1
+    min_rotate_after_days: int = 30
     max_rotate_after_days: int = 90
     max_delete_after_days: int = 365
+    # The least time between a rotation and the old key's deactivation (deactivate - rotate).
+    min_overlap_days: int = 7
+    # The furthest an exemption (rekey:exempt-until) may reach from today.
+    max_exempt_days: int = 90
 
 
 class PolicyError(ValueError):
@@ -92,6 +97,11 @@ def check_policy(policy: Policy, bounds: Bounds) -> None:
         raise PolicyError(
             f"rotate-after-days {rotate} is outside the allowed "
             f"{bounds.min_rotate_after_days}..{bounds.max_rotate_after_days}"
+        )
+    if deactivate - rotate < bounds.min_overlap_days:
+        raise PolicyError(
+            f"deactivate-after-days {deactivate} leaves the replacement only {deactivate - rotate} day(s) "
+            f"before the old key is deactivated; the allowed minimum overlap is {bounds.min_overlap_days}"
         )
     if delete > bounds.max_delete_after_days:
         raise PolicyError(f"delete-after-days {delete} exceeds the allowed maximum {bounds.max_delete_after_days}")

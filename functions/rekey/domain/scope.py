@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from .models import Policy
@@ -23,6 +23,8 @@ class Scope(StrEnum):
     EXEMPT = "exempt"
     OUT = "out of scope"
     MISCONFIGURED = "misconfigured"
+    # Tagged, but rekey may not act on it (privileged, outside the path, without the boundary).
+    REFUSED = "refused"
 
 
 @dataclass(frozen=True)
@@ -63,32 +65,48 @@ def parse_day(value: str) -> date:
         raise ValueError(f"{value!r} is not a valid date") from None
 
 
-def exemption(tags: Mapping[str, str]) -> Exemption | None:
-    """The user's dated exemption, if tagged; raises PolicyError for an invalid date."""
+def exemption(tags: Mapping[str, str], today: date | None = None, max_days: int | None = None) -> Exemption | None:
+    """The user's dated exemption, if tagged; raises PolicyError for an invalid date, or one
+    more than `max_days` after `today` (an exemption must end)."""
     if EXEMPT_UNTIL_TAG not in tags:
         return None
     try:
         until = parse_day(tags[EXEMPT_UNTIL_TAG])
     except ValueError as exc:
         raise PolicyError(f"tag {EXEMPT_UNTIL_TAG}: {exc}") from None
+    if today is not None and max_days is not None and until > today + timedelta(days=max_days):
+        raise PolicyError(
+            f"tag {EXEMPT_UNTIL_TAG}={until} is more than {max_days} days away (REKEY_MAX_EXEMPT_DAYS); "
+            "the exemption is ignored"
+        )
     return Exemption(until, tags.get(EXEMPT_REASON_TAG, "").strip() or NO_REASON)
 
 
-def assess(tags: Mapping[str, str], tag_key: str, default: Policy, bounds: Bounds, now: datetime) -> Assessment:
-    """In scope, exempt (until a date, then in scope again by itself), out, or misconfigured
-    (announced and left untouched: an invalid opt-in, policy or exemption tag)."""
+def assess(
+    tags: Mapping[str, str],
+    tag_key: str,
+    default: Policy,
+    bounds: Bounds,
+    now: datetime,
+    refused: str | None = None,
+) -> Assessment:
+    """In scope, exempt (until a date, then in scope again by itself), out, refused (`refused`:
+    why rekey may not act on this user, see rekey.domain.privilege) or misconfigured (announced
+    and left untouched: an invalid opt-in, policy or exemption tag)."""
     state, why = opt_in(tags, tag_key)
     if state is OptIn.OUT:
         reason = tags.get(EXEMPT_REASON_TAG, "").strip() or NO_REASON
         return Assessment(Scope.OUT, why, exemption=Exemption(None, reason) if why == "tagged false" else None)
     if state is OptIn.INVALID:
         return Assessment(Scope.MISCONFIGURED, why)
+    if refused is not None:
+        return Assessment(Scope.REFUSED, refused)
+    today = now.date()
     try:
         policy = resolve_policy(tags, default, bounds)
-        exempt = exemption(tags)
+        exempt = exemption(tags, today, bounds.max_exempt_days)
     except PolicyError as exc:
         return Assessment(Scope.MISCONFIGURED, str(exc))
-    today = now.date()
     if exempt is not None and exempt.active(today):
         return Assessment(Scope.EXEMPT, f"exempt until {exempt.until}: {exempt.reason}", policy, exempt)
     if exempt is not None:

@@ -2,7 +2,7 @@
 
 The same function also takes the classic recipe's manual event, invoked directly
 (`{"action": "create"|"deactivate"|"delete", "username": ..., "account_id": ...}`), mapped
-onto a manual work item and carried out at once through the same re-checks."""
+onto an operator's request and carried out at once through the same re-checks."""
 
 from __future__ import annotations
 
@@ -16,11 +16,14 @@ from ..domain.errors import RekeyError
 from ..messages import ClassicManualEvent, Event, Notification, Severity, WorkItem
 from ..metrics import WORKER_METRICS, PowertoolsSink, Recorder
 from ..runtime import Runtime
-from ..service import WorkOutcome, notice, publish, run_work_item
+from ..service import OperatorRequest, WorkOutcome, notice, publish, run_work_item
 from .common import logger, max_receive_count, metrics, runtime
 
 REQUIRES = ("REKEY_WORK_QUEUE_URL", "REKEY_TOPIC_ARN")
 UNKNOWN_ACCOUNT = "000000000000"
+# The classic manual event names no requester: its authority is lambda:InvokeFunction on the
+# worker function, and it is announced as such (never with text its sender chose).
+CLASSIC_EVENT = OperatorRequest(requested_by="the classic manual event (lambda:InvokeFunction on the worker)")
 
 
 class RejectedMessage(RekeyError):
@@ -131,7 +134,7 @@ def process_manual(event: dict[str, Any], rt: Runtime, recorder: Recorder | None
     announced: list[Notification] = []
     with logger.append_context_keys(account_id=item.account_id, user_name=item.user_name, action=item.action.value):
         try:
-            outcome = run_work_item(rt, item, announced=announced)
+            outcome = run_work_item(rt, item, request=CLASSIC_EVENT, announced=announced)
         except RekeyError as exc:
             message = f"manual {request.action} failed: {exc.code}: {exc}"
             failure = notice(Event.FAILED, Severity.ERROR, item.account_id, message, rt.now(), user_name=item.user_name)

@@ -1,0 +1,250 @@
+"""The trust boundary, played as an attacker inside a member account would: nobody can use rekey
+to mint, read or kill someone else's keys. Each test is an attack that worked before rekey
+refused privileged users, gave overrides floors, took authority away from the queue, bounded
+its own state and stopped adopting foreign secrets; a plain tagged user rotates beside them."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from rekey import operations
+from rekey.domain import errors
+from rekey.handlers import worker
+from rekey.local import emulator as em
+from rekey.local.authz import enforced
+from rekey.local.sqs_source import LambdaContext
+from rekey.messages import WorkItem
+from rekey.runtime import Runtime
+from rekey.service import run_work_item
+from rekey.settings import Settings
+from tests.conftest import Org, drain_work
+from tests.operators import TAG, later, run_day, secret_tags
+
+ADMIN_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
+IAM_STAR = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:*", "Resource": "*"}]}
+PASS_ANY_ROLE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}]}
+READ_BUCKET = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::reports/*"}],
+}
+
+
+@pytest.fixture
+def managed_policies(org: Org) -> None:
+    """A few AWS managed policies, as moto ships them, in the member accounts (loading all of
+    them, MOTO_IAM_LOAD_MANAGED_POLICIES, makes every reset take seconds)."""
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+    from moto.iam.models import AWSManagedPolicy, iam_backends
+
+    data = json.loads(aws_managed_policies_data)
+    for account_id in org.accounts.values():
+        backend = iam_backends[account_id]["global"]
+        for name in ("AdministratorAccess", "AmazonS3ReadOnlyAccess"):
+            policy = AWSManagedPolicy.from_data(name, account_id, backend.region_name, data[name])
+            backend.aws_managed_policies.append(policy)
+            backend.managed_policies[policy.arn] = policy
+
+
+def rt_from_env() -> Runtime:
+    rt = Runtime.build(Settings.from_env())
+    rt.sleep = lambda _seconds: None
+    return rt
+
+
+def attacker_tags(org: Org, account: str, victim: str) -> None:
+    """A principal whose only permission is iam:TagUser opts `victim` in, with IAM enforced."""
+    iam = org.client("iam", account)
+    iam.create_user(UserName="tagger")
+    iam.put_user_policy(
+        UserName="tagger",
+        PolicyName="tag-only",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:TagUser", "Resource": "*"}]}
+        ),
+    )
+    key = iam.create_access_key(UserName="tagger")["AccessKey"]
+    tagger = boto3.client(
+        "iam",
+        region_name=em.REGION,
+        endpoint_url=org.emulator.url,
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
+    with enforced(org.emulator):
+        tagger.tag_user(UserName=victim, Tags=[{"Key": "rekey:rotate", "Value": "true"}])
+        with pytest.raises(tagger.exceptions.ClientError):  # it really may do nothing else
+            tagger.create_access_key(UserName=victim)
+    iam.delete_access_key(UserName="tagger", AccessKeyId=key["AccessKeyId"])
+
+
+def secret_exists(org: Org, account: str, name: str) -> bool:
+    try:
+        org.client("secretsmanager", account).describe_secret(SecretId=name)
+    except org.client("secretsmanager", account).exceptions.ResourceNotFoundException:
+        return False
+    return True
+
+
+def privileged_org(org: Org) -> dict[str, list[str]]:
+    """In `payments`: an administrator (AWS managed policy), a user with an inline iam:*, one
+    whose group may pass any role, and a plain application user. Returns their keys."""
+    iam = org.client("iam", "payments")
+    keys = {"admin": org.create_user("payments", "admin")}
+    iam.attach_user_policy(UserName="admin", PolicyArn=ADMIN_ACCESS)
+    keys["iam-star"] = org.create_user("payments", "iam-star", TAG)
+    iam.put_user_policy(UserName="iam-star", PolicyName="ops", PolicyDocument=json.dumps(IAM_STAR))
+    keys["deployer"] = org.create_user("payments", "deployer", TAG)
+    iam.create_group(GroupName="deployers")
+    iam.put_group_policy(GroupName="deployers", PolicyName="pass", PolicyDocument=json.dumps(PASS_ANY_ROLE))
+    iam.add_user_to_group(GroupName="deployers", UserName="deployer")
+    keys["app"] = org.create_user("payments", "app", TAG)
+    iam.put_user_policy(UserName="app", PolicyName="read", PolicyDocument=json.dumps(READ_BUCKET))
+    iam.attach_user_policy(UserName="app", PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+    return keys
+
+
+def test_a_tag_does_not_make_rekey_mint_keys_for_privileged_users(managed_policies: None, org: Org) -> None:
+    keys = privileged_org(org)
+    attacker_tags(org, "payments", "admin")
+    org.age(91)
+    run_day(rt_from_env())
+
+    for user in ("admin", "iam-star", "deployer"):
+        assert org.keys("payments", user) == {keys[user][0]: "Active"}, user  # untouched
+        assert not secret_exists(org, "payments", f"rekey/{user}"), user
+    refused = {n["user_name"]: n for n in org.events("refused")}
+    assert set(refused) == {"admin", "iam-star", "deployer"}
+    assert all(n["severity"] == "error" and "REKEY_PRIVILEGED_USERS_ALLOWED" in n["message"] for n in refused.values())
+    assert "AdministratorAccess" in refused["admin"]["message"]
+    assert "iam:*" in refused["iam-star"]["message"]
+    assert "group 'deployers'" in refused["deployer"]["message"] and "iam:PassRole" in refused["deployer"]["message"]
+    # A plain tagged user rotates beside them.
+    assert len(org.keys("payments", "app")) == 2 and secret_exists(org, "payments", "rekey/app")
+    assert {n["user_name"] for n in org.events("rotated")} == {"app"}
+
+
+def test_create_first_key_never_gives_a_console_only_administrator_a_key(
+    managed_policies: None, org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REKEY_CREATE_FIRST_KEY", "true")
+    org.create_user("payments", "console-admin", TAG, keys=0)
+    org.client("iam", "payments").attach_user_policy(UserName="console-admin", PolicyArn=ADMIN_ACCESS)
+    org.create_user("payments", "new-app", TAG, keys=0)
+    run_day(rt_from_env())
+    assert org.keys("payments", "console-admin") == {}
+    assert len(org.keys("payments", "new-app")) == 1
+    (refused,) = org.events("refused")
+    assert refused["user_name"] == "console-admin"
+
+
+def test_an_allowed_exception_is_rotated(managed_policies: None, org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = privileged_org(org)
+    org.client("iam", "payments").tag_user(UserName="admin", Tags=[{"Key": "rekey:rotate", "Value": "true"}])
+    admin_arn = f"arn:aws:iam::{org.accounts['payments']}:user/admin"
+    monkeypatch.setenv("REKEY_PRIVILEGED_USERS_ALLOWED", admin_arn)
+    org.age(91)
+    run_day(rt_from_env())
+    assert len(org.keys("payments", "admin")) == 2 and keys["admin"][0] in org.keys("payments", "admin")
+    assert {n["user_name"] for n in org.events("refused")} == {"iam-star", "deployer"}
+
+
+def test_every_path_refuses_a_privileged_user(managed_policies: None, org: Org, capsys: Any) -> None:
+    """The queue, the classic manual event and the operators' rotate-now: each re-judges."""
+    keys = privileged_org(org)
+    org.client("iam", "payments").tag_user(UserName="admin", Tags=[{"Key": "rekey:rotate", "Value": "true"}])
+    org.age(91)
+    rt = rt_from_env()
+    account = org.accounts["payments"]
+    forged = WorkItem(account_id=account, user_name="admin", key_id=keys["admin"][0], action="rotate", sweep_id="x")
+    assert run_work_item(rt, forged).status == "rejected"
+    manual = {"action": "create", "username": "iam-star", "account_id": account}
+    assert worker.handler(manual, LambdaContext.new("rekey-worker"), rt=rt)["status"] == "rejected"
+    with pytest.raises(errors.Refused, match="is refused: it is privileged"):
+        operations.rotate_now(rt, account, "deployer", revoke_old=True)
+    for user in ("admin", "iam-star", "deployer"):
+        assert org.keys("payments", user) == {keys[user][0]: "Active"}, user
+    assert {n["user_name"] for n in org.events("refused")} == {"admin", "iam-star"}
+
+
+def send_raw(org: Org, rt: Runtime, body: dict[str, Any]) -> None:
+    org.emulator.client("sqs").send_message(
+        QueueUrl=rt.settings.work_queue_url,
+        MessageBody=json.dumps(body),
+        MessageGroupId=f"{body['account_id']}/{body['user_name']}",
+        MessageDeduplicationId=json.dumps(body, sort_keys=True)[:128].replace(" ", ""),
+    )
+
+
+def test_the_work_queue_carries_no_authority(org: Org) -> None:
+    """An item claiming to be an operator's request that revokes a young key, requested by the
+    CISO, is refused as malformed: operators act in-process, as themselves."""
+    (young,) = org.create_user("payments", "svc", TAG)
+    rt = rt_from_env()
+    account = org.accounts["payments"]
+    base = {"account_id": account, "user_name": "svc", "key_id": young, "action": "rotate", "sweep_id": "forged"}
+    send_raw(org, rt, {**base, "manual": True, "revoke_old": True, "requested_by": "the CISO"})
+    drain_work(rt)
+    assert org.keys("payments", "svc") == {young: "Active"}
+    assert not org.events("rotated") and not org.events("deactivated")
+    assert any("malformed work item" in n["message"] for n in org.events("rejected"))
+    assert not any("CISO" in n["message"] for n in org.notifications())
+
+
+@pytest.mark.parametrize("where", ["excluded", "outside the organization"])
+def test_items_for_accounts_outside_rekeys_scope_are_refused(
+    org: Org, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    (old,) = org.create_user("payments", "svc", TAG)
+    account = org.accounts["payments"]
+    if where == "excluded":
+        monkeypatch.setenv("REKEY_EXCLUDED_ACCOUNTS", f"{em.MANAGEMENT_ACCOUNT},{account}")
+    else:  # the account leaves the organization; its spoke role still trusts the hub
+        org.emulator.client("organizations").remove_account_from_organization(AccountId=account)
+    org.age(91)
+    rt = rt_from_env()
+    outcome = run_work_item(rt, WorkItem(account_id=account, user_name="svc", key_id=old, action="rotate", sweep_id="x"))
+    assert outcome.status == "rejected"
+    assert org.keys("payments", "svc") == {old: "Active"}
+    (rejected,) = org.events("rejected")
+    assert rejected["severity"] == "error" and "refused" in rejected["message"]
+
+
+def test_a_pause_written_by_hand_does_not_stop_the_lifecycle(org: Org) -> None:
+    (k1,) = org.create_user("payments", "svc", TAG)
+    org.age(91)
+    rt = rt_from_env()
+    run_day(rt)
+    sm = org.client("secretsmanager", "payments")
+    sm.tag_resource(SecretId="rekey/svc", Tags=[{"Key": "rekey:paused-until", "Value": "2099-12-31"}])
+    org.age(10)
+    run_day(rt)
+    assert org.keys("payments", "svc")[k1] == "Inactive"  # deactivated on schedule despite the "pause"
+    (misconfigured,) = org.events("misconfigured")
+    assert "2099-12-31" in misconfigured["message"] and "REKEY_MAX_PAUSE_DAYS" in misconfigured["message"]
+
+
+def test_an_exemption_past_its_maximum_is_ignored_and_announced(org: Org) -> None:
+    (old,) = org.create_user("payments", "svc", {**TAG, "rekey:exempt-until": "2099-12-31"})
+    org.age(91)
+    run_day(rt_from_env())
+    assert old in org.keys("payments", "svc")
+    (misconfigured,) = org.events("misconfigured")
+    assert "REKEY_MAX_EXEMPT_DAYS" in misconfigured["message"]
+
+
+def test_rollback_never_reactivates_a_key_revoked_as_leaked(org: Org) -> None:
+    (leaked,) = org.create_user("payments", "svc", TAG)
+    rt = rt_from_env()
+    account = org.accounts["payments"]
+    org.age(1)
+    assert operations.rotate_now(rt, account, "svc", revoke_old=True).status == "done"
+    assert org.keys("payments", "svc")[leaked] == "Inactive"
+    assert leaked in secret_tags(org, "payments", "rekey/svc")["rekey:revoked-keys"].split()
+    with pytest.raises(errors.Refused, match="revoked by `rekey rotate-now --revoke-old`"):
+        operations.rollback(later(rt, 0), account, "svc", until=(datetime.now(UTC) + timedelta(days=2)).date())
+    assert org.keys("payments", "svc")[leaked] == "Inactive"
