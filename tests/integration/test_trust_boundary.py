@@ -207,7 +207,9 @@ def test_items_for_accounts_outside_rekeys_scope_are_refused(
         org.emulator.client("organizations").remove_account_from_organization(AccountId=account)
     org.age(91)
     rt = rt_from_env()
-    outcome = run_work_item(rt, WorkItem(account_id=account, user_name="svc", key_id=old, action="rotate", sweep_id="x"))
+    outcome = run_work_item(
+        rt, WorkItem(account_id=account, user_name="svc", key_id=old, action="rotate", sweep_id="x")
+    )
     assert outcome.status == "rejected"
     assert org.keys("payments", "svc") == {old: "Active"}
     (rejected,) = org.events("rejected")

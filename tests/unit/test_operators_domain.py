@@ -4,7 +4,6 @@ operator requests, rollback, and the forecast."""
 from __future__ import annotations
 
 import json
-
 from datetime import UTC, date, datetime, timedelta
 
 import pytest

@@ -11,7 +11,10 @@ USER = "arn:aws:iam::111122223333:user/apps/svc"
 
 
 def allow(action: object, resource: object = "*", **extra: object) -> dict[str, object]:
-    return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": resource, **extra}]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": action, "Resource": resource, **extra}],
+    }
 
 
 @pytest.mark.parametrize(
