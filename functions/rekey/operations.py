@@ -86,7 +86,7 @@ def rotate_now(rt: Runtime, account_id: str, user_name: str, *, revoke_old: bool
     same re-checks and invariants); with `revoke_old`, deactivate it once its replacement is
     stored."""
     account = find_account(rt, account_id)
-    adapters = rt.clients.account(account.account_id)
+    adapters = rt.clients.account(account.account_id, write=True)
     user = find_user(adapters, account, user_name)
     _require_opted_in(rt, user)
     active = sorted((k for k in adapters.iam.access_keys(user.name) if k.active), key=lambda k: (k.created, k.key_id))
@@ -134,7 +134,7 @@ def rollback(rt: Runtime, account_id: str, user_name: str, *, until: date | None
             "an old key must not stay active indefinitely"
         )
     account = find_account(rt, account_id)
-    adapters = rt.clients.account(account.account_id)
+    adapters = rt.clients.account(account.account_id, write=True)
     user = find_user(adapters, account, user_name)
     _require_opted_in(rt, user)
     name = secret_name(s.secret_name, user.name, account.account_id)

@@ -109,6 +109,7 @@ def add_parsers(sub: Any) -> None:
 
 def run(args: argparse.Namespace, rt: Runtime) -> int:
     """Run an operator's subcommand; domain errors propagate to `rekey.cli.main`."""
+    rt.clients.as_person()  # sessions in member accounts carry the operator's identity
     if args.command == "plan":
         return _plan(rt, args)
     if args.command == "report":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from .adapters.iam import IamAdapter
 from .adapters.secrets import SecretsAdapter
 from .adapters.sns import Notifier
 from .adapters.sqs import DigestQueue, ScanQueue, WorkQueue
-from .adapters.sts import Credentials, StsAdapter
+from .adapters.sts import Credentials, StsAdapter, person_of, safe_name
 from .settings import Settings
 
 # botocore's standard retry mode: exponential backoff with jitter on throttling and 5xx. IAM
@@ -34,6 +35,18 @@ CREDENTIAL_MARGIN = timedelta(minutes=5)
 # ~0.4 MB: keeping every account's made a 1,000-account sweep need ~1 GB, and a warm scan Lambda
 # grow with every account it had ever scanned.
 ACCOUNT_CACHE_SIZE = 32
+
+# The two spoke roles and the adapters' permission groups (PERMISSIONS in rekey.adapters.*)
+# each must grant: spoke_templates/spoke-role.yaml is held to these by test_permissions. The
+# reader enumerates and judges users and finds rotations in flight; it never writes a key
+# and never reads a secret's value. The writer acts on one user at a time.
+SPOKE_ROLE_GROUPS = {
+    "reader": ("spoke_enumerate", "spoke_read", "spoke_authz", "spoke_list", "spoke_describe"),
+    "writer": ("spoke_read", "spoke_authz", "spoke_key_write", "spoke_describe", "spoke_secret"),
+}
+# Session names in member accounts' CloudTrail when a function, not a person, assumes the role:
+# only the scan function may assume the reader, only the worker the writer (hub/template.yaml).
+FUNCTION_SESSIONS = {"reader": "rekey-scan", "writer": "rekey-worker"}
 
 
 def utcnow() -> datetime:
@@ -54,8 +67,13 @@ class AccountAdapters:
 
 class Clients:
     """boto3 clients: the hub's own (one per service) and member accounts' (through the spoke
-    role, cached until shortly before the credentials expire, for the `cache_size` accounts used
-    most recently). Thread-safe."""
+    reader or writer role, cached until shortly before the credentials expire, for the
+    `cache_size` accounts used most recently). Thread-safe.
+
+    Every session rekey opens in another account is attributable: a function's is named after
+    it (`rekey-scan`, `rekey-worker`); once `as_person()` has run (the operators' commands),
+    sessions are `rekey-op-<person>` and carry the person as SourceIdentity, which CloudTrail
+    records on every call made with them."""
 
     def __init__(
         self, settings: Settings, make_client: ClientMaker | None = None, cache_size: int = ACCOUNT_CACHE_SIZE
@@ -67,6 +85,27 @@ class Clients:
         self._accounts: OrderedDict[str, tuple[datetime, AccountAdapters]] = OrderedDict()
         self._cache_size = cache_size
         self._organizations: tuple[datetime, Any] | None = None
+        self._person: str | None = None
+
+    def as_person(self) -> str:
+        """Act for the person running this process (an operator's command): who it is comes from
+        STS (the caller's ARN), never from an argument. Returns the caller's ARN. Sessions opened
+        from now on are named after the person and carry it as SourceIdentity."""
+        arn = StsAdapter(self.hub("sts")).caller_arn()
+        with self._lock:
+            self._person = person_of(arn)
+            self._accounts.clear()  # sessions opened before were not the person's
+            self._organizations = None
+        return arn
+
+    def _session(self, role: str) -> tuple[str, str | None]:
+        """RoleSessionName and SourceIdentity for assuming `role` (reader, writer or org)."""
+        if self._person:
+            return safe_name(f"rekey-op-{self._person}"), self._person
+        if role in FUNCTION_SESSIONS:
+            return FUNCTION_SESSIONS[role], None
+        # The organization role serves the sweep and the worker: the function's own name.
+        return safe_name(os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or "rekey"), None
 
     def client(self, service: str, credentials: Credentials | None = None) -> Any:
         kwargs = credentials.as_client_kwargs() if credentials else {}
@@ -93,22 +132,33 @@ class Clients:
             cached = self._organizations
         if cached and cached[0] - CREDENTIAL_MARGIN > utcnow():
             return cached[1]
-        credentials, expires = StsAdapter(self.hub("sts")).assume(role_arn)
+        session, person = self._session("org")
+        credentials, expires = StsAdapter(self.hub("sts")).assume(
+            role_arn, session_name=session, source_identity=person
+        )
         client = self.client("organizations", credentials)
         expiry = expires if isinstance(expires, datetime) else utcnow() + timedelta(minutes=15)
         with self._lock:
             self._organizations = (expiry if expiry.tzinfo else expiry.replace(tzinfo=UTC), client)
         return client
 
-    def account(self, account_id: str) -> AccountAdapters:
-        """Adapters acting in `account_id` through the spoke role."""
+    def account(self, account_id: str, *, write: bool = False) -> AccountAdapters:
+        """Adapters acting in `account_id` through the spoke reader role, or with `write` the
+        writer role (the worker, rotate-now, rollback): a scan cannot change anything."""
+        role = "writer" if write else "reader"
+        key = f"{account_id}/{role}"
         with self._lock:
-            cached = self._accounts.get(account_id)
+            cached = self._accounts.get(key)
             if cached:
-                self._accounts.move_to_end(account_id)
+                self._accounts.move_to_end(key)
         if cached and cached[0] - CREDENTIAL_MARGIN > utcnow():
             return cached[1]
-        credentials, expires = StsAdapter(self.hub("sts")).assume(self._settings.spoke_role_arn(account_id))
+        s = self._settings
+        role_arn = s.spoke_role_arn(account_id) if write else s.spoke_reader_role_arn(account_id)
+        session, person = self._session(role)
+        credentials, expires = StsAdapter(self.hub("sts")).assume(
+            role_arn, session_name=session, source_identity=person
+        )
         adapters = AccountAdapters(
             account_id,
             IamAdapter(self.client("iam", credentials)),
@@ -116,8 +166,8 @@ class Clients:
         )
         expiry = expires if isinstance(expires, datetime) else utcnow() + timedelta(minutes=15)
         with self._lock:
-            self._accounts[account_id] = (expiry if expiry.tzinfo else expiry.replace(tzinfo=UTC), adapters)
-            self._accounts.move_to_end(account_id)
+            self._accounts[key] = (expiry if expiry.tzinfo else expiry.replace(tzinfo=UTC), adapters)
+            self._accounts.move_to_end(key)
             while len(self._accounts) > self._cache_size:
                 self._accounts.popitem(last=False)
         return adapters
@@ -132,6 +182,9 @@ class Runtime:
     now: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] | None = None
     _max_receive_count: list[int | None] = field(default_factory=list, repr=False, compare=False)
+    # [listed at, account ids]: the organization's accounts in rekey's scope, as the worker last
+    # listed them (rekey.service.account_refusal).
+    accounts_in_scope: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def build(cls, settings: Settings, make_client: ClientMaker | None = None) -> Runtime:

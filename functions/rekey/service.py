@@ -316,7 +316,7 @@ class _Worker:
     def run(self) -> WorkOutcome:
         s = self.rt.settings
         item = self.item
-        adapters = self.rt.clients.account(item.account_id)
+        adapters = self.rt.clients.account(item.account_id, write=True)
         self.iam, self.secrets = adapters.iam, adapters.secrets
         try:
             user = self.iam.get_user(item.user_name)

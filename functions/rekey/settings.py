@@ -19,6 +19,8 @@ ENVIRONMENT = {
     "REKEY_TOPIC_ARN": "topic_arn",
     "REKEY_SCAN_QUEUE_URL": "scan_queue_url",
     "REKEY_SPOKE_ROLE_NAME": "spoke_role_name",
+    "REKEY_SPOKE_READER_ROLE_NAME": "spoke_reader_role_name",
+    "REKEY_BREAK_GLASS_ROLE_ARN": "break_glass_role_arn",
     "REKEY_TAG_KEY": "tag_key",
     "REKEY_ROTATE_AFTER_DAYS": "rotate_after_days",
     "REKEY_DEACTIVATE_AFTER_DAYS": "deactivate_after_days",
@@ -63,6 +65,10 @@ class Settings(BaseModel):
     topic_arn: str = Field(pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]{1,256}$")
     scan_queue_url: str | None = None
     spoke_role_name: str = Field(default="rekey-spoke", pattern=r"^[A-Za-z0-9_+=,.@/-]{1,64}$")
+    # The spoke role that only reads (scan, plan, report); spoke_role_name is the writer's.
+    spoke_reader_role_name: str = Field(default="rekey-spoke-reader", pattern=r"^[A-Za-z0-9_+=,.@/-]{1,64}$")
+    # Besides the writer, the only role that may change a user's secret (rekey.domain.secret_policy).
+    break_glass_role_arn: str | None = None
     tag_key: str = Field(default="rekey:rotate", min_length=1, max_length=128)
     rotate_after_days: int = 90
     deactivate_after_days: int = 100
@@ -140,7 +146,7 @@ class Settings(BaseModel):
             keys[region] = key
         return keys
 
-    @field_validator("org_role_arn")
+    @field_validator("org_role_arn", "break_glass_role_arn")
     @classmethod
     def _org_role(cls, value: str | None) -> str | None:
         if value is not None and not _ROLE_ARN.fullmatch(value):
@@ -166,6 +172,8 @@ class Settings(BaseModel):
         """ARNs and regions of another partition can never work from this hub: say so at start."""
         if self.org_role_arn and self.org_role_arn.split(":")[1] != self.partition:
             raise ValueError(f"REKEY_ORG_ROLE_ARN is not in the hub's partition ({self.partition})")
+        if self.break_glass_role_arn and self.break_glass_role_arn.split(":")[1] != self.partition:
+            raise ValueError(f"REKEY_BREAK_GLASS_ROLE_ARN is not in the hub's partition ({self.partition})")
         for region in self.secret_replica_regions:
             if region == self.region:
                 raise ValueError(f"REKEY_SECRET_REPLICA_REGIONS: {region} is the hub's own region (the primary)")
@@ -211,7 +219,12 @@ class Settings(BaseModel):
         ]
 
     def spoke_role_arn(self, account_id: str) -> str:
+        """The spoke writer role in `account_id` (the worker's, rotate-now's and rollback's)."""
         return f"arn:{self.partition}:iam::{account_id}:role/{self.spoke_role_name}"
+
+    def spoke_reader_role_arn(self, account_id: str) -> str:
+        """The spoke reader role in `account_id` (the scan's, plan's and report's)."""
+        return f"arn:{self.partition}:iam::{account_id}:role/{self.spoke_reader_role_name}"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = REQUIRED) -> Settings:

@@ -42,12 +42,12 @@ def test_a_failed_account_scan_is_retried_then_dead_lettered(org: Org, runtime: 
     sandbox = org.accounts["sandbox"]
     real = runtime.clients.account
 
-    def account(account_id: str) -> Any:
+    def account(account_id: str, **kwargs: Any) -> Any:
         if account_id == sandbox:
             from rekey.domain.errors import AccessDenied
 
             raise AccessDenied("sts:AssumeRole: AccessDenied")
-        return real(account_id)
+        return real(account_id, **kwargs)
 
     monkeypatch.setattr(runtime.clients, "account", account)
     sweep.handler({}, LambdaContext.new("sweep"), rt=runtime)

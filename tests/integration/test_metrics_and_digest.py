@@ -60,10 +60,10 @@ def lambda_day(rt: Runtime, org: Org, *, retry_failed_now: bool = False) -> None
 def unreachable(rt: Runtime, account_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
     real = rt.clients.account
 
-    def account(wanted: str) -> Any:
+    def account(wanted: str, **kwargs: Any) -> Any:
         if wanted == account_id:
             raise AccessDenied("sts:AssumeRole: AccessDenied (the role does not trust the hub)")
-        return real(wanted)
+        return real(wanted, **kwargs)
 
     monkeypatch.setattr(rt.clients, "account", account)
 

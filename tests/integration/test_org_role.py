@@ -1,6 +1,7 @@
-"""A hub in a member account: the sweep lists the organization through the management account's
-role (spoke_templates/org-role.yaml, REKEY_ORG_ROLE_ARN), which trusts only the hub's sweep role
-and grants only what the Organizations adapter declares."""
+"""A hub in a member account: the sweep (and the worker, checking an item's account) lists the
+organization through the management account's role (spoke_templates/org-role.yaml,
+REKEY_ORG_ROLE_ARN), which trusts only the hub's sweep and worker roles (and operators' roles, if
+named) and grants only what the Organizations adapter declares."""
 
 from __future__ import annotations
 
@@ -61,7 +62,9 @@ def sweep_runtime(org: Org, hub: str, org_role_arn: str | None, **env: str) -> R
         document = t.load_template(t.HUB_TEMPLATE)["Resources"]["SweepOrgRolePolicy"]["Properties"]["PolicyDocument"]
         (statement,) = document["Statement"]
         assert statement["Resource"] == {"Ref": "OrgRoleArn"}
-        document = {**document, "Statement": [{**statement, "Resource": org_role_arn}]}
+        assert statement["Condition"] == {"StringEquals": {"aws:ResourceOrgID": {"Ref": "OrganizationId"}}}
+        condition = {"StringEquals": {"aws:ResourceOrgID": organization_id(org)}}
+        document = {**document, "Statement": [{**statement, "Resource": org_role_arn, "Condition": condition}]}
         iam.put_role_policy(RoleName=SWEEP_ROLE, PolicyName="rekey-sweep-org-role", PolicyDocument=json.dumps(document))
     c = org.emulator.client("sts").assume_role(RoleArn=f"arn:aws:iam::{hub}:role/{SWEEP_ROLE}", RoleSessionName="sweep")
     credentials = {
@@ -87,7 +90,7 @@ def sweep_runtime(org: Org, hub: str, org_role_arn: str | None, **env: str) -> R
 # --------------------------------------------------------------------------- the template
 
 
-def test_the_org_role_grants_exactly_the_declared_listing_and_trusts_only_the_hub_sweep(org: Org) -> None:
+def test_the_org_role_grants_exactly_the_declared_listing_and_trusts_only_the_hub_sweep_and_worker(org: Org) -> None:
     hub = hub_account(org)
     arn = deploy_org_role(org.emulator, hub_account_id=hub, org_id=organization_id(org))
     assert arn == f"arn:aws:iam::{em.MANAGEMENT_ACCOUNT}:role/rekey-org-reader"
@@ -99,9 +102,24 @@ def test_the_org_role_grants_exactly_the_declared_listing_and_trusts_only_the_hu
     assert all(s["Effect"] == "Allow" and set(s) <= {"Sid", "Effect", "Action", "Resource"} for s in statements)
 
     (trust,) = iam.get_role(RoleName="rekey-org-reader")["Role"]["AssumeRolePolicyDocument"]["Statement"]
-    assert trust["Principal"] == {"AWS": f"arn:aws:iam::{hub}:role/rekey-hub-sweep"}
+    assert trust["Principal"] == {
+        "AWS": [f"arn:aws:iam::{hub}:role/rekey-hub-sweep", f"arn:aws:iam::{hub}:role/rekey-hub-worker"]
+    }
     assert trust["Action"] == "sts:AssumeRole"
     assert trust["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": organization_id(org)}}
+
+
+def test_the_org_role_trusts_operators_only_when_named_and_only_inside_the_organization(org: Org) -> None:
+    hub = hub_account(org)
+    operators = f"arn:aws:iam::{hub}:role/secops,arn:aws:iam::{hub}:role/oncall"
+    deploy_org_role(org.emulator, hub_account_id=hub, org_id=organization_id(org), OperatorRoleArns=operators)
+    role = org.emulator.client("iam").get_role(RoleName="rekey-org-reader")["Role"]
+    functions, people = role["AssumeRolePolicyDocument"]["Statement"]
+    assert functions["Sid"] == "HubFunctionsInsideTheOrganization"
+    assert people["Sid"] == "OperatorsInsideTheOrganization"
+    assert people["Action"] == ["sts:AssumeRole", "sts:SetSourceIdentity"]
+    assert sorted(as_list(people["Principal"]["AWS"])) == sorted(operators.split(","))
+    assert people["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": organization_id(org)}}
 
 
 def test_the_org_role_follows_the_hub_role_prefix(org: Org) -> None:
@@ -110,7 +128,9 @@ def test_the_org_role_follows_the_hub_role_prefix(org: Org) -> None:
         org.emulator, hub_account_id=hub, org_id=organization_id(org), HubRoleNamePrefix="sec-rekey-", RoleName="x"
     )
     (trust,) = org.emulator.client("iam").get_role(RoleName="x")["Role"]["AssumeRolePolicyDocument"]["Statement"]
-    assert trust["Principal"] == {"AWS": f"arn:aws:iam::{hub}:role/sec-rekey-sweep"}
+    assert trust["Principal"] == {
+        "AWS": [f"arn:aws:iam::{hub}:role/sec-rekey-sweep", f"arn:aws:iam::{hub}:role/sec-rekey-worker"]
+    }
 
 
 # --------------------------------------------------------------------------- the sweep through it, IAM enforced
@@ -166,9 +186,9 @@ def test_the_org_role_is_assumed_once_and_again_before_its_credentials_expire(
     assumed: list[str] = []
     real = runtime_module.StsAdapter.assume
 
-    def assume(self: Any, role_arn: str) -> Any:
+    def assume(self: Any, role_arn: str, **kwargs: Any) -> Any:
         assumed.append(role_arn)
-        return real(self, role_arn)
+        return real(self, role_arn, **kwargs)
 
     monkeypatch.setattr(runtime_module.StsAdapter, "assume", assume)
     first = rt.clients.hub("organizations")

@@ -22,13 +22,15 @@ from rekey.local import emulator as em
 from rekey.local import templates as t
 from rekey.local.authz import enforced
 from rekey.local.sqs_source import LambdaContext, drain
-from rekey.runtime import Runtime
+from rekey.runtime import SPOKE_ROLE_GROUPS, Runtime
 from rekey.settings import Settings
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")  # moto skips alarms
 
-SPOKE_GROUPS = ("spoke_read", "spoke_key_write", "spoke_list", "spoke_secret")
+READER, WRITER = "rekey-spoke-reader", "rekey-spoke"  # the default role names
 FORBIDDEN = ("iam:Put", "iam:Attach", "iam:PassRole", "iam:*", "*")
+# What no read may do: every write the writer has (IAM keys, secrets) and a secret's value.
+READER_MUST_NOT = ("iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey", "secretsmanager:GetSecretValue")
 
 
 def declared(*groups: str) -> set[str]:
@@ -57,7 +59,12 @@ def organization_id(org: Any) -> str:
     return org.emulator.client("organizations").describe_organization()["Organization"]["Id"]
 
 
-# --------------------------------------------------------------------------- the spoke role's documents
+# --------------------------------------------------------------------------- the spoke roles' documents
+
+
+def spoke_granted(iam: Any, role_name: str) -> tuple[list[dict[str, Any]], set[str]]:
+    statements = role_statements(iam, role_name)
+    return statements, {action for s in statements for action in as_list(s["Action"])}
 
 
 @pytest.mark.parametrize(
@@ -65,41 +72,71 @@ def organization_id(org: Any) -> str:
     [({}, "rekey:rotate", "rekey/"), ({"TagKey": "team:rotate", "SecretNamePrefix": "keys/"}, "team:rotate", "keys/")],
     ids=["defaults", "custom-tag-and-prefix"],
 )
-def test_spoke_role_grants_exactly_the_declared_actions_scoped(
+def test_spoke_roles_grant_exactly_the_declared_actions_scoped(
     org: Any, params: dict[str, str], tag_key: str, prefix: str
 ) -> None:
     account_id = org.accounts["payments"]
     t.deploy_spoke_role(
         org.emulator, account_id, hub_account_id=em.MANAGEMENT_ACCOUNT, organization_id=organization_id(org), **params
     )
-    statements = role_statements(org.client("iam", account_id), "rekey-spoke")
-
-    granted = {action for s in statements for action in as_list(s["Action"])}
-    assert granted == declared(*SPOKE_GROUPS)
-    assert declared("hub", "org").isdisjoint(granted)
-    for action in granted:
-        assert "*" not in action and not action.startswith(FORBIDDEN[:3]), action
-    for statement in statements:
-        assert statement["Effect"] == "Allow"
-        assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}  # no NotAction/NotResource
-
+    iam = org.client("iam", account_id)
     users = f"arn:aws:iam::{account_id}:user/*"
     secrets = f"arn:aws:secretsmanager:*:{account_id}:secret:{prefix}*"
-    by_action = {action: s for s in statements for action in as_list(s["Action"])}
-    for action in declared("spoke_key_write"):
-        assert by_action[action]["Resource"] == users
-        assert by_action[action]["Condition"] == {"StringEqualsIgnoreCase": {f"iam:ResourceTag/{tag_key}": "true"}}
-    for action in declared("spoke_secret"):
-        assert by_action[action]["Resource"] == secrets
-        assert "Condition" not in by_action[action]
-    everywhere = {a for a, s in by_action.items() if s["Resource"] == "*"}
-    # Only what has no narrower resource in IAM's authorization reference.
+    everywhere: dict[str, set[str]] = {}
+    for role, name in (("reader", READER), ("writer", WRITER)):
+        statements, granted = spoke_granted(iam, name)
+        assert granted == declared(*SPOKE_ROLE_GROUPS[role]), role
+        assert declared("hub", "org").isdisjoint(granted)
+        for action in granted:
+            assert "*" not in action and not action.startswith(FORBIDDEN[:3]), action
+        for statement in statements:
+            assert statement["Effect"] == "Allow"
+            assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}  # no NotAction/NotResource
+        by_action = {action: s for s in statements for action in as_list(s["Action"])}
+        for action in declared("spoke_key_write") & granted:
+            assert by_action[action]["Resource"] == users
+            assert by_action[action]["Condition"] == {"StringEqualsIgnoreCase": {f"iam:ResourceTag/{tag_key}": "true"}}
+        for action in declared("spoke_secret", "spoke_describe") & granted:
+            assert by_action[action]["Resource"] == secrets
+            assert "Condition" not in by_action[action]
+        for action in declared("spoke_read") & granted:
+            assert by_action[action]["Resource"] == users
+        everywhere[role] = {a for a, s in by_action.items() if s["Resource"] == "*"}
+    # Only what has no narrower resource in IAM's authorization reference, and only the reader.
     assert everywhere == {
-        "iam:GetAccountAuthorizationDetails",
-        "iam:GenerateCredentialReport",
-        "iam:GetCredentialReport",
-        "secretsmanager:ListSecrets",
+        "reader": {
+            "iam:GetAccountAuthorizationDetails",
+            "iam:GenerateCredentialReport",
+            "iam:GetCredentialReport",
+            "secretsmanager:ListSecrets",
+        },
+        "writer": set(),
     }
+
+
+def test_the_reader_can_change_nothing_and_never_reads_a_secret_value(org: Any) -> None:
+    account_id = org.accounts["payments"]
+    t.deploy_spoke_role(
+        org.emulator, account_id, hub_account_id=em.MANAGEMENT_ACCOUNT, organization_id=organization_id(org)
+    )
+    _, granted = spoke_granted(org.client("iam", account_id), READER)
+    assert granted.isdisjoint(READER_MUST_NOT)
+    assert granted.isdisjoint(declared("spoke_key_write", "spoke_secret"))
+    # Both judge a user's privileges (the scan from the account's details, the worker per user).
+    assert declared("spoke_authz") <= granted
+    assert declared("spoke_authz") <= spoke_granted(org.client("iam", account_id), WRITER)[1]
+    # Every read verb only: no IAM or Secrets Manager action that creates, changes or deletes.
+    writes = ("Create", "Update", "Delete", "Put", "Tag", "Untag", "Attach", "Detach", "Replicate", "Add", "Remove")
+    assert [a for a in granted if a.split(":")[1].startswith(writes)] == []
+
+
+def test_the_spoke_roles_declared_per_role_cover_every_spoke_group() -> None:
+    """Each group an adapter declares for member accounts is granted by at least one role."""
+    groups = set()
+    for module in pkgutil.iter_modules(rekey.adapters.__path__):
+        permissions = getattr(importlib.import_module(f"rekey.adapters.{module.name}"), "PERMISSIONS", {})
+        groups |= {g for g in permissions if g.startswith("spoke_")}
+    assert groups == set(SPOKE_ROLE_GROUPS["reader"]) | set(SPOKE_ROLE_GROUPS["writer"])
 
 
 def test_spoke_role_with_a_secrets_key_may_use_it_only_through_secrets_manager(org: Any) -> None:
@@ -113,9 +150,10 @@ def test_spoke_role_with_a_secrets_key_may_use_it_only_through_secrets_manager(o
         SecretsKmsKeyArn=key_arn,
     )
     iam = org.client("iam", account_id)
-    policies = iam.list_role_policies(RoleName="rekey-spoke")["PolicyNames"]
+    policies = iam.list_role_policies(RoleName=WRITER)["PolicyNames"]
     assert sorted(policies) == ["rekey-spoke", "rekey-spoke-secrets-kms"]
-    extra = [s for s in role_statements(iam, "rekey-spoke") if any(a.startswith("kms:") for a in as_list(s["Action"]))]
+    assert iam.list_role_policies(RoleName=READER)["PolicyNames"] == ["rekey-spoke-reader"]  # never decrypts
+    extra = [s for s in role_statements(iam, WRITER) if any(a.startswith("kms:") for a in as_list(s["Action"]))]
     assert extra == [
         {
             "Sid": "EncryptSecretsThroughSecretsManagerOnly",
@@ -127,7 +165,7 @@ def test_spoke_role_with_a_secrets_key_may_use_it_only_through_secrets_manager(o
     ]
 
 
-def test_spoke_role_trusts_only_the_scan_and_worker_roles_inside_the_organization(org: Any) -> None:
+def test_the_reader_trusts_only_the_scan_role_and_the_writer_only_the_worker_role(org: Any) -> None:
     account_id = org.accounts["analytics"]
     t.deploy_spoke_role(
         org.emulator,
@@ -136,29 +174,81 @@ def test_spoke_role_trusts_only_the_scan_and_worker_roles_inside_the_organizatio
         organization_id=organization_id(org),
         HubRoleNamePrefix="sec-rekey-",
         SpokeRoleName="key-rotator",
+        SpokeReaderRoleName="key-reader",
     )
-    role = org.client("iam", account_id).get_role(RoleName="key-rotator")["Role"]
-    (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
-    assert statement["Effect"] == "Allow" and statement["Action"] == "sts:AssumeRole"
-    assert statement["Principal"] == {
-        "AWS": ["arn:aws:iam::210987654321:role/sec-rekey-scan", "arn:aws:iam::210987654321:role/sec-rekey-worker"]
-    }
-    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": organization_id(org)}}
+    iam = org.client("iam", account_id)
+    for role, function in (("key-reader", "scan"), ("key-rotator", "worker")):
+        (statement,) = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Effect"] == "Allow" and statement["Action"] == "sts:AssumeRole"
+        assert statement["Principal"] == {"AWS": f"arn:aws:iam::210987654321:role/sec-rekey-{function}"}
+        assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": organization_id(org)}}
 
 
-def test_operator_roles_are_trusted_only_when_named_and_only_inside_the_organization(org: Any) -> None:
+def test_operator_roles_are_trusted_only_when_named_only_inside_the_organization_and_may_say_who_they_are(
+    org: Any,
+) -> None:
     account_id = org.accounts["sandbox"]
     operators = "arn:aws:iam::210987654321:role/secops,arn:aws:iam::210987654321:role/oncall"
     t.deploy_spoke_role(
         org.emulator, account_id, hub_account_id="210987654321", organization_id=organization_id(org),
         OperatorRoleArns=operators,
     )  # fmt: skip
-    role = org.client("iam", account_id).get_role(RoleName="rekey-spoke")["Role"]
-    functions, people = role["AssumeRolePolicyDocument"]["Statement"]
-    assert functions["Sid"] == "HubFunctionsInsideTheOrganization"
-    assert people["Sid"] == "OperatorsInsideTheOrganization" and people["Action"] == "sts:AssumeRole"
-    assert sorted(as_list(people["Principal"]["AWS"])) == sorted(operators.split(","))
-    assert people["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": organization_id(org)}}
+    iam = org.client("iam", account_id)
+    for role, sid in ((READER, "HubScanInsideTheOrganization"), (WRITER, "HubWorkerInsideTheOrganization")):
+        functions, people = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]["Statement"]
+        assert functions["Sid"] == sid and functions["Action"] == "sts:AssumeRole"  # functions set no identity
+        assert people["Sid"] == "OperatorsInsideTheOrganization"
+        assert people["Action"] == ["sts:AssumeRole", "sts:SetSourceIdentity"]
+        assert sorted(as_list(people["Principal"]["AWS"])) == sorted(operators.split(","))
+        assert people["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": organization_id(org)}}
+
+
+ROLE_ARNS_OK = [
+    "",
+    "arn:aws:iam::210987654321:role/secops",
+    "arn:aws:iam::210987654321:role/team/on-call@example.com",
+    "arn:aws-us-gov:iam::210987654321:role/oncall",
+]
+ROLE_ARNS_REFUSED = [
+    "*",
+    "arn:aws:iam::210987654321:root",
+    "210987654321",
+    "arn:aws:iam::*:role/secops",
+    "arn:aws:iam::210987654321:role/*",
+    "arn:aws:iam::210987654321:role/sec*",
+    "arn:aws:iam::210987654321:user/alice",
+    "arn:aws:sts::210987654321:assumed-role/secops/alice",
+    "arn:aws:iam::210987654321:role/",
+    " arn:aws:iam::210987654321:role/secops",
+]
+
+
+@pytest.mark.parametrize(
+    ("template", "parameter"),
+    [
+        ("spoke-role.yaml", "OperatorRoleArns"),
+        ("org-role.yaml", "OperatorRoleArns"),
+        ("stackset.yaml", "OperatorRoleArns"),
+        ("hub", "BreakGlassRoleArn"),
+    ],
+)
+def test_role_parameters_accept_role_arns_only(template: str, parameter: str) -> None:
+    """CloudFormation matches AllowedPattern against the whole value (each item of a
+    CommaDelimitedList): a wildcard or an account root would trust a whole account or more."""
+    import re
+
+    path = t.HUB_TEMPLATE if template == "hub" else t.SPOKE_TEMPLATES / template
+    definition = t.load_template(path)["Parameters"][parameter]
+    pattern = re.compile(definition["AllowedPattern"])
+    comma_string = definition["Type"] == "String" and template == "stackset.yaml"
+    for value in ROLE_ARNS_OK:
+        assert pattern.fullmatch(value), value
+    for value in ROLE_ARNS_REFUSED:
+        assert not pattern.fullmatch(value), value
+    if comma_string:  # one string of comma-separated ARNs, passed on to the list parameter
+        assert pattern.fullmatch(",".join(ROLE_ARNS_OK[1:]))
+        assert not pattern.fullmatch(",".join([ROLE_ARNS_OK[1], "*"]))
+        assert not pattern.fullmatch(ROLE_ARNS_OK[1] + ",")
 
 
 # --------------------------------------------------------------------------- the hub roles' documents
@@ -197,10 +287,18 @@ def test_hub_roles_grant_the_hub_actions_and_enter_only_spoke_roles() -> None:
     assert not any(a.startswith("iam:") or a.startswith("secretsmanager:") for a in granted)  # only via spoke
     assert declared("org") <= actions["SweepRole"]  # a hub in the management account or a delegated admin
     assert "sts:AssumeRole" not in actions["SweepRole"]  # the sweep never enters a member account
-    for name in ("ScanRole", "WorkerRole"):
+    # The worker checks each item's account against the organization (ACTIVE, in TargetOus).
+    assert declared("org") <= actions["WorkerRole"]
+    assert "organizations:ListAccounts" not in actions["ScanRole"]
+    # The scan may enter member accounts only as the reader, the worker only as the writer, and
+    # only in the organization's accounts.
+    for name, role in (("ScanRole", "SpokeReaderRoleName"), ("WorkerRole", "SpokeRoleName")):
         (assume,) = [s for s in roles[name] if "sts:AssumeRole" in as_list(s["Action"])]
-        assert assume["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${SpokeRoleName}"}
-        assert "organizations:ListAccounts" not in actions[name]
+        assert assume["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${" + role + "}"}
+        assert assume["Condition"] == {"StringEquals": {"aws:ResourceOrgID": {"Ref": "OrganizationId"}}}
+    parameters = translated_hub()["Parameters"]
+    assert parameters["OrganizationId"]["AllowedPattern"] == "o-[a-z0-9]{10,32}"
+    assert "Default" not in parameters["OrganizationId"]  # no hub without it
     # The digest only reads its queue and publishes.
     assert actions["DigestRole"] == declared("digest") | {"sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"}
     (digest_queue,) = [s for s in roles["DigestRole"] if set(as_list(s["Action"])) == declared("digest")]
@@ -210,19 +308,21 @@ def test_hub_roles_grant_the_hub_actions_and_enter_only_spoke_roles() -> None:
         assert send["Action"] == "sqs:SendMessage"
 
 
-def test_with_an_org_role_the_sweep_may_assume_that_role_only() -> None:
+def test_with_an_org_role_the_sweep_and_the_worker_may_assume_that_role_only_inside_the_organization() -> None:
     roles = hub_role_statements(org_role=True)
     assumes = {
         name: [s for s in statements if "sts:AssumeRole" in as_list(s["Action"])] for name, statements in roles.items()
     }
-    assert assumes["SweepRole"] == [
-        {
-            "Sid": "ListAccountsThroughTheManagementAccount",
-            "Effect": "Allow",
-            "Action": "sts:AssumeRole",
-            "Resource": {"Ref": "OrgRoleArn"},
-        }
-    ]
+    through_the_org_role = {
+        "Sid": "ListAccountsThroughTheManagementAccount",
+        "Effect": "Allow",
+        "Action": "sts:AssumeRole",
+        "Resource": {"Ref": "OrgRoleArn"},
+        "Condition": {"StringEquals": {"aws:ResourceOrgID": {"Ref": "OrganizationId"}}},
+    }
+    assert assumes["SweepRole"] == [through_the_org_role]
+    assert through_the_org_role in assumes["WorkerRole"]
+    assert through_the_org_role not in assumes["ScanRole"]
     assert assumes["DigestRole"] == []
     conditions = translated_hub()["Conditions"]
     assert conditions["HasOrgRole"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "OrgRoleArn"}, ""]}]}
@@ -255,9 +355,11 @@ class Deployed:
             )
             assert result.failed == 0, f"{name}: {result}"
 
-    def spoke_client(self, service: str, account: str) -> Any:
-        """A client acting as the spoke role, with the worker role's credentials."""
-        adapters = self.runtimes["worker"].clients.account(self.accounts[account])
+    def spoke_client(self, service: str, account: str, *, reader: bool = False) -> Any:
+        """A client acting as the spoke writer role with the worker role's credentials, or
+        (`reader`) as the spoke reader role with the scan role's."""
+        rt = self.runtimes["scan" if reader else "worker"]
+        adapters = rt.clients.account(self.accounts[account], write=not reader)
         return adapters.iam._client if service == "iam" else adapters.secrets._client
 
 
@@ -297,7 +399,9 @@ def deployed(emulator: em.Emulator) -> Iterator[Deployed]:
         ]
         for name in ("payments", "analytics")
     }
-    outputs = t.deploy_hub_stack(emulator, translated_hub(), ExcludedAccounts=em.MANAGEMENT_ACCOUNT)
+    outputs = t.deploy_hub_stack(
+        emulator, translated_hub(), ExcludedAccounts=em.MANAGEMENT_ACCOUNT, OrganizationId=org_id
+    )
     for account_id in accounts.values():
         t.deploy_spoke_role(emulator, account_id, hub_account_id=em.MANAGEMENT_ACCOUNT, organization_id=org_id)
     sqs = emulator.client("sqs")
@@ -376,9 +480,32 @@ def test_a_whole_lifecycle_runs_through_the_deployed_roles_with_iam_enforced(dep
         assert _denied(secrets.create_secret, Name="payments/other", SecretString="x")
         # Each hub function has only its own part.
         sweep_rt, worker_rt = deployed.runtimes["sweep"], deployed.runtimes["worker"]
+        scan_rt = deployed.runtimes["scan"]
         spoke_arn = sweep_rt.settings.spoke_role_arn(accounts["payments"])
-        assert _denied(sweep_rt.clients.hub("sts").assume_role, RoleArn=spoke_arn, RoleSessionName="sweep")
-        assert _denied(worker_rt.clients.hub("organizations").list_accounts)
+        reader_arn = sweep_rt.settings.spoke_reader_role_arn(accounts["payments"])
+        for arn in (spoke_arn, reader_arn):
+            assert _denied(sweep_rt.clients.hub("sts").assume_role, RoleArn=arn, RoleSessionName="sweep")
+        # The scan may enter member accounts only as the reader, the worker only as the writer.
+        assert _denied(scan_rt.clients.hub("sts").assume_role, RoleArn=spoke_arn, RoleSessionName="scan")
+        assert _denied(worker_rt.clients.hub("sts").assume_role, RoleArn=reader_arn, RoleSessionName="worker")
+        # The reader lists and describes, and changes nothing, nor reads a key.
+        reader_iam = deployed.spoke_client("iam", "payments", reader=True)
+        alice_keys = reader_iam.list_access_keys(UserName="alice")["AccessKeyMetadata"]
+        assert alice_keys
+        assert _denied(reader_iam.create_access_key, UserName="alice")
+        assert _denied(
+            reader_iam.update_access_key, UserName="alice", AccessKeyId=alice_keys[0]["AccessKeyId"], Status="Inactive"
+        )
+        assert _denied(reader_iam.delete_access_key, UserName="alice", AccessKeyId=alice_keys[0]["AccessKeyId"])
+        reader_secrets = deployed.spoke_client("secretsmanager", "payments", reader=True)
+        assert reader_secrets.describe_secret(SecretId="rekey/alice")["Name"] == "rekey/alice"
+        assert _denied(reader_secrets.get_secret_value, SecretId="rekey/alice", VersionStage="AWSCURRENT")
+        assert _denied(reader_secrets.put_secret_value, SecretId="rekey/alice", SecretString="{}")
+        assert _denied(reader_secrets.tag_resource, SecretId="rekey/alice", Tags=[{"Key": "k", "Value": "v"}])
+        assert _denied(reader_secrets.put_resource_policy, SecretId="rekey/alice", ResourcePolicy="{}")
+        # The worker lists the organization (is the item's account still in scope?), the scan not.
+        worker_rt.clients.hub("organizations").list_accounts()
+        assert _denied(scan_rt.clients.hub("organizations").list_accounts)
         assert _denied(
             worker_rt.clients.hub("sqs").send_message,
             QueueUrl=deployed.outputs["ScanQueueUrl"],

@@ -146,7 +146,9 @@ def test_alarms_watch_every_dead_letter_queue_and_every_function() -> None:
 @pytest.fixture
 def hub_stack(emulator: em.Emulator) -> dict[str, str]:
     emulator.reset()
-    return t.deploy_hub_stack(emulator, translated_hub(), SweepSchedule="cron(30 4 * * ? *)")
+    return t.deploy_hub_stack(
+        emulator, translated_hub(), SweepSchedule="cron(30 4 * * ? *)", OrganizationId="o-exampleorgid"
+    )
 
 
 def test_the_translated_hub_creates_functions_queues_and_schedule(emulator: em.Emulator, hub_stack: dict) -> None:
@@ -252,7 +254,7 @@ def test_the_emulator_hub_is_the_deployed_hub(emulator: em.Emulator, hub_stack: 
 # --------------------------------------------------------------------------- member accounts
 
 
-def test_the_spoke_role_deploys_into_every_member_account(org: Any) -> None:
+def test_the_spoke_roles_deploy_into_every_member_account(org: Any) -> None:
     organization_id = org.emulator.client("organizations").describe_organization()["Organization"]["Id"]
     hub_roles = {
         name: t.load_template(t.HUB_TEMPLATE)["Resources"][name]["Properties"]["RoleName"]
@@ -266,14 +268,12 @@ def test_the_spoke_role_deploys_into_every_member_account(org: Any) -> None:
         arn = t.deploy_spoke_role(
             org.emulator, account_id, hub_account_id=em.MANAGEMENT_ACCOUNT, organization_id=organization_id
         )
-        assert arn == f"arn:aws:iam::{account_id}:role/rekey-spoke"
-        role = org.client("iam", account_id).get_role(RoleName="rekey-spoke")["Role"]
-        (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
-        assert sorted(statement["Principal"]["AWS"]) == [
-            f"arn:aws:iam::{em.MANAGEMENT_ACCOUNT}:role/rekey-hub-scan",
-            f"arn:aws:iam::{em.MANAGEMENT_ACCOUNT}:role/rekey-hub-worker",
-        ]
-        assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": organization_id}}
+        assert arn == f"arn:aws:iam::{account_id}:role/rekey-spoke"  # the writer
+        iam = org.client("iam", account_id)
+        for role, function in (("rekey-spoke-reader", "scan"), ("rekey-spoke", "worker")):
+            (statement,) = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]["Statement"]
+            assert statement["Principal"] == {"AWS": f"arn:aws:iam::{em.MANAGEMENT_ACCOUNT}:role/rekey-hub-{function}"}
+            assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": organization_id}}
 
 
 def test_the_stackset_passes_every_spoke_parameter_through() -> None:
@@ -296,6 +296,11 @@ def test_the_hub_and_spoke_defaults_agree() -> None:
     hub = t.load_template(t.HUB_TEMPLATE)["Parameters"]
     spoke = t.load_template(t.SPOKE_ROLE_TEMPLATE)["Parameters"]
     assert hub["SpokeRoleName"]["Default"] == spoke["SpokeRoleName"]["Default"]
+    assert hub["SpokeReaderRoleName"]["Default"] == spoke["SpokeReaderRoleName"]["Default"]
+    # What the hub's outputs tell the StackSet is what the StackSet takes.
+    outputs = t.load_template(t.HUB_TEMPLATE)["Outputs"]
+    for name in ("SpokeRoleName", "SpokeReaderRoleName", "OrganizationId", "TagKey"):
+        assert outputs[name]["Value"] == {"Ref": name} and name in spoke
     assert hub["TagKey"]["Default"] == spoke["TagKey"]["Default"]
     assert hub["RoleNamePrefix"]["Default"] == spoke["HubRoleNamePrefix"]["Default"]
     assert hub["SecretName"]["Default"].split("{", 1)[0] == spoke["SecretNamePrefix"]["Default"]

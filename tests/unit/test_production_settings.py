@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from rekey.domain.errors import ConfigurationError
+from rekey.domain.secret_policy import secret_policy
 from rekey.local import templates as t
-from rekey.service import secret_policy
 from rekey.settings import Settings, partition_of
 
 ENV = {
@@ -28,11 +28,15 @@ def test_production_settings_are_read_from_the_environment() -> None:
             **ENV,
             "REKEY_DIGEST_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/111111111111/rekey-digest",
             "REKEY_ORG_ROLE_ARN": "arn:aws:iam::222222222222:role/rekey-org-reader",
+            "REKEY_BREAK_GLASS_ROLE_ARN": "arn:aws:iam::333333333333:role/break-glass",
+            "REKEY_SPOKE_READER_ROLE_NAME": "team-reader",
             "REKEY_SECRET_REPLICA_REGIONS": " us-east-1, ap-southeast-2 ,us-east-1",
             "REKEY_SECRET_REPLICA_KMS_KEYS": f"us-east-1=alias/rekey, ap-southeast-2={SYDNEY_KEY}",
         }
     )
     assert s.digest_queue_url and s.org_role_arn == "arn:aws:iam::222222222222:role/rekey-org-reader"
+    assert s.break_glass_role_arn == "arn:aws:iam::333333333333:role/break-glass"
+    assert s.spoke_reader_role_arn("222222222222") == "arn:aws:iam::222222222222:role/team-reader"
     assert s.secret_replica_regions == ("us-east-1", "ap-southeast-2")  # in order, once each
     assert s.secret_replicas() == [
         {"Region": "us-east-1", "KmsKeyId": "alias/rekey"},
@@ -43,7 +47,8 @@ def test_production_settings_are_read_from_the_environment() -> None:
 
 def test_without_them_nothing_changes() -> None:
     s = Settings.from_env(ENV)
-    assert s.digest_queue_url is None and s.org_role_arn is None
+    assert s.digest_queue_url is None and s.org_role_arn is None and s.break_glass_role_arn is None
+    assert s.spoke_reader_role_arn("222222222222") == "arn:aws:iam::222222222222:role/rekey-spoke-reader"
     assert s.secret_replica_regions == () and s.secret_replicas() == []
 
 
@@ -60,6 +65,9 @@ def test_without_them_nothing_changes() -> None:
         ),
         ({"REKEY_ORG_ROLE_ARN": "rekey-org-reader"}, "REKEY_ORG_ROLE_ARN: "),
         ({"REKEY_ORG_ROLE_ARN": "arn:aws-cn:iam::222222222222:role/r"}, "not in the hub's partition (aws)"),
+        ({"REKEY_BREAK_GLASS_ROLE_ARN": "arn:aws:iam::222222222222:root"}, "REKEY_BREAK_GLASS_ROLE_ARN: "),
+        ({"REKEY_BREAK_GLASS_ROLE_ARN": "*"}, "REKEY_BREAK_GLASS_ROLE_ARN: "),
+        ({"REKEY_BREAK_GLASS_ROLE_ARN": "arn:aws-cn:iam::222222222222:role/r"}, "REKEY_BREAK_GLASS_ROLE_ARN is not in"),
     ],
 )
 def test_bad_production_settings_are_one_clear_line(change: dict[str, str], message: str) -> None:
@@ -82,7 +90,8 @@ def test_every_arn_rekey_builds_is_in_the_hubs_partition(region: str, partition:
     assert s.topic_arn.startswith(f"arn:{partition}:sns:{region}:")  # the placeholder of commands without a topic
     # The secret's policy names the user (its ARN as IAM gives it) and the spoke role.
     user = f"arn:{partition}:iam::222222222222:user/svc"
-    policy = secret_policy(user, s.spoke_role_arn("222222222222"))
+    policy = secret_policy(user, s.spoke_role_arn("222222222222"), f"arn:{partition}:iam::333333333333:role/bg")
+    assert s.spoke_reader_role_arn("222222222222").startswith(f"arn:{partition}:iam::222222222222:role/")
     arns = re.findall(r"arn:[a-z-]+:", str(policy))
     assert arns and set(arns) == {f"arn:{partition}:"}
     replica = Settings.from_env(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,8 @@ from .errors import aws_call
 PERMISSIONS = {"hub": ("sts:AssumeRole",), "key": ("sts:GetCallerIdentity",)}
 
 SESSION_NAME = "rekey"
+# RoleSessionName and SourceIdentity: 2 to 64 of these characters.
+_UNSAFE = re.compile(r"[^\w+=,.@-]")
 
 
 @dataclass(frozen=True)
@@ -35,13 +38,35 @@ class StsAdapter:
     def __init__(self, client: Any) -> None:
         self._client = client
 
-    def assume(self, role_arn: str) -> tuple[Credentials, Any]:
-        """Credentials for `role_arn` and their expiry."""
+    def assume(
+        self, role_arn: str, *, session_name: str = SESSION_NAME, source_identity: str | None = None
+    ) -> tuple[Credentials, Any]:
+        """Credentials for `role_arn` and their expiry. `session_name` names the session in the
+        role's account's CloudTrail; `source_identity` (a person's name) stays with the session,
+        and with every session chained from it, whatever the session name."""
+        kwargs = {"SourceIdentity": source_identity} if source_identity else {}
         with aws_call(f"sts:AssumeRole {role_arn}"):
-            response = self._client.assume_role(RoleArn=role_arn, RoleSessionName=SESSION_NAME)
+            response = self._client.assume_role(RoleArn=role_arn, RoleSessionName=session_name, **kwargs)
         c = response["Credentials"]
         return Credentials(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"]), c["Expiration"]
 
     def caller_arn(self) -> str:
         with aws_call("sts:GetCallerIdentity"):
             return self._client.get_caller_identity()["Arn"]
+
+
+def person_of(caller_arn: str) -> str:
+    """Who a caller is, as SourceIdentity and session names accept it: the user of
+    `...:user/path/alice`, the session of `...:assumed-role/Role/alice@example.com` (what
+    IAM Identity Center and most identity providers set to the person's name), else the
+    last part of the ARN."""
+    resource = caller_arn.split(":", 5)[-1]
+    kind, _, rest = resource.partition("/")
+    name = rest.rsplit("/", 1)[-1] if kind in ("user", "assumed-role", "federated-user") and rest else kind
+    return safe_name(name)
+
+
+def safe_name(value: str) -> str:
+    """`value` as a RoleSessionName or SourceIdentity: allowed characters only, 2 to 64 of them."""
+    cleaned = _UNSAFE.sub("-", value)[:64]
+    return cleaned if len(cleaned) >= 2 else f"{cleaned}--"[:2]

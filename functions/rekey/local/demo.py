@@ -540,8 +540,8 @@ def _introduction(org: Org, options: Options, settings: Settings, paint: Painter
         f"  organization  {org.organization_id}; the hub (queues, topic: hub/template.yaml) runs in "
         f"{org.management_id}",
         f"  members       {members}",
-        f"                each has the role {settings.spoke_role_name}, deployed by CloudFormation from "
-        "spoke_templates/spoke-role.yaml",
+        f"                each has the roles {settings.spoke_reader_role_name} and {settings.spoke_role_name}, "
+        "deployed by CloudFormation from spoke_templates/spoke-role.yaml",
         f"  users         {len(plan.users)}: {len(plan.users) - len(cast)} tagged service users, and one per "
         "special case:",
         *(f"                  {u.account:<10} {u.name:<16} {u.case.value}" for u in cast),

@@ -145,9 +145,12 @@ def subscribe_digest_queue(emulator: Any, topic_arn: str, queue_url: str) -> Non
 def deploy_spoke_role(
     emulator: Any, account_id: str, *, hub_account_id: str, organization_id: str, **params: str
 ) -> str:
-    """Create spoke_templates/spoke-role.yaml as a stack in member account `account_id`
-    (through the emulator's CloudFormation, as the StackSet would) and return the role's ARN.
-    `params` are further template parameters, e.g. TagKey="team:rotate"."""
+    """Create spoke_templates/spoke-role.yaml (the reader and writer roles) as a stack in member
+    account `account_id` (through the emulator's CloudFormation, as the StackSet would) and
+    return the writer role's ARN. `params` are further template parameters, e.g.
+    TagKey="team:rotate"."""
+    from .authz import _inline_policies_as_json
+
     cfn = emulator.account_client("cloudformation", account_id)
     parameters = {"HubAccountId": hub_account_id, "OrganizationId": organization_id, **params}
     cfn.create_stack(
@@ -157,6 +160,7 @@ def deploy_spoke_role(
         Capabilities=["CAPABILITY_NAMED_IAM"],
     )
     stack = _wait(cfn, SPOKE_STACK_NAME)
+    _inline_policies_as_json()  # moto keeps a YAML policy document as a dict (and returns its repr)
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     return outputs["SpokeRoleArn"]
 
