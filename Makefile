@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration e2e bench clean tools browser
+.PHONY: demo test lint unit integration e2e bench clean tools consumers browser
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,19 @@ $(TOOLS_STAMP): tools/requirements-sam.txt
 
 tools: $(TOOLS_STAMP)
 
+# The consumers' own clients (AWS CLI v1, boto3, aws-secretsmanager-caching) for the e2e tests
+# that run them as a consumer would, in their own venv: the CLI pins its own botocore.
+CONSUMERS := .tools/consumers
+CONSUMERS_STAMP := $(CONSUMERS)/.installed
+
+$(CONSUMERS_STAMP): tools/requirements-consumers.txt
+	test -x $(CONSUMERS)/bin/python || $(PYTHON) -m venv $(CONSUMERS)
+	$(CONSUMERS)/bin/python -m pip install -q --upgrade pip
+	$(CONSUMERS)/bin/python -m pip install -q -r tools/requirements-consumers.txt
+	touch $(CONSUMERS_STAMP)
+
+consumers: $(CONSUMERS_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/rekey demo
 
@@ -40,7 +53,7 @@ lint: $(STAMP)
 browser:
 	@bash tools/ensure-chromium.sh
 
-test: lint tools browser
+test: lint tools consumers browser
 	$(BIN)/pytest
 
 unit: $(STAMP)
@@ -49,7 +62,7 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration
 
-e2e: $(STAMP)
+e2e: $(STAMP) $(CONSUMERS_STAMP)
 	$(BIN)/pytest tests/e2e
 
 # rekey against a naive per-user scan at 10, 100, 1,000 accounts x 50 users and 1 x 5,000 users,
