@@ -1,5 +1,5 @@
 """`python -m rekey`: the same as the `rekey` console script."""
 
-from .cli import main
+from .entry import main
 
 raise SystemExit(main())

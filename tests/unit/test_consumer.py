@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import stat
-from datetime import UTC, datetime
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from rekey.consumer import CredentialError, CredentialProcess, Key, read_cache, write_cache
+from rekey import consumer
+from rekey.consumer import CredentialError, CredentialProcess, Key, read_cache, resolve_region, write_cache
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 OLD = Key("AKIAOLDOLDOLDOLDOLD1", "old-secret-" + "o" * 29)
 NEW = Key("AKIANEWNEWNEWNEWNEW2", "new-secret-" + "n" * 29)
+SECRET = "rekey/ci"
+REGION = "eu-west-1"
 
 
 def error(code: str, status: int = 400) -> ClientError:
@@ -49,14 +55,17 @@ class Secrets:
         return Client()
 
 
-def process(tmp_path: Path, secrets: Secrets, bootstrap: str | None = None) -> tuple[CredentialProcess, io.StringIO]:
+def process(
+    tmp_path: Path, secrets: Secrets, bootstrap: str | None = None, now: datetime = NOW
+) -> tuple[CredentialProcess, io.StringIO]:
     err = io.StringIO()
     return (
         CredentialProcess(
-            secret_id="rekey/ci",
+            secret_id=SECRET,
             cache=tmp_path / "cache" / "ci.json",
+            region=REGION,
             bootstrap_profile=bootstrap,
-            now=lambda: NOW,
+            now=lambda: now,
             stderr=err,
             make_client=secrets.factory,
         ),
@@ -64,29 +73,80 @@ def process(tmp_path: Path, secrets: Secrets, bootstrap: str | None = None) -> t
     )
 
 
+def cached_key(cp: CredentialProcess) -> Key | None:
+    cached, _ = read_cache(cp.cache, SECRET, REGION)
+    return cached.key if cached else None
+
+
+def stale(cp: CredentialProcess, key: Key) -> None:
+    """A cache written long enough ago that the key must be read again."""
+    write_cache(cp.cache, key, SECRET, NOW - timedelta(hours=2), REGION)
+
+
+# --------------------------------------------------------------------------- reading and following
+
+
 def test_first_run_uses_the_bootstrap_profile_and_caches_privately(tmp_path: Path) -> None:
     cp, err = process(tmp_path, Secrets({"profile:boot": NEW}), bootstrap="boot")
     doc = cp.run()
     assert doc == {"Version": 1, "AccessKeyId": NEW.access_key_id, "SecretAccessKey": NEW.secret_access_key,
                    "Expiration": "2026-11-28T13:00:00Z"}  # fmt: skip
-    assert read_cache(cp.cache) == NEW
+    assert cached_key(cp) == NEW
     assert stat.S_IMODE(cp.cache.stat().st_mode) == 0o600
+    assert json.loads(cp.cache.read_text())["Region"] == REGION
     assert err.getvalue() == ""
+
+
+def test_a_fresh_cache_answers_without_asking_aws(tmp_path: Path) -> None:
+    secrets = Secrets({})
+    cp, err = process(tmp_path, secrets)
+    write_cache(cp.cache, NEW, SECRET, NOW - timedelta(minutes=44), REGION)
+    doc = cp.run()
+    assert secrets.asked == []
+    # The Expiration is the one handed out when the key was read: the SDK asks again on time.
+    assert doc["AccessKeyId"] == NEW.access_key_id and doc["Expiration"] == "2026-11-28T12:16:00Z"
+    assert err.getvalue() == ""
+
+
+def test_a_cache_within_botocores_refresh_margin_is_read_again(tmp_path: Path) -> None:
+    """botocore refreshes 15 minutes before Expiration: serving such a key again would make it
+    start the process on every call."""
+    secrets = Secrets({NEW.access_key_id: NEW})
+    cp, _ = process(tmp_path, secrets)
+    write_cache(cp.cache, NEW, SECRET, NOW - timedelta(minutes=46), REGION)
+    assert cp.run()["Expiration"] == "2026-11-28T13:00:00Z"
+    assert secrets.asked == [NEW.access_key_id]
+    assert json.loads(cp.cache.read_text())["FetchedAt"] == "2026-11-28T12:00:00Z"  # fresh again
+
+
+def test_a_cache_from_the_future_is_not_trusted_to_be_fresh(tmp_path: Path) -> None:
+    secrets = Secrets({NEW.access_key_id: NEW})
+    cp, _ = process(tmp_path, secrets)
+    write_cache(cp.cache, NEW, SECRET, NOW + timedelta(days=1), REGION)
+    cp.run()
+    assert secrets.asked == [NEW.access_key_id]
 
 
 def test_later_runs_authenticate_with_the_cached_key_and_follow_a_rotation(tmp_path: Path) -> None:
     secrets = Secrets({OLD.access_key_id: NEW})
     cp, _ = process(tmp_path, secrets)
-    write_cache(cp.cache, OLD, "rekey/ci", NOW)
+    stale(cp, OLD)
     assert cp.run()["AccessKeyId"] == NEW.access_key_id
     assert secrets.asked == [OLD.access_key_id]
-    assert read_cache(cp.cache) == NEW
+    assert cached_key(cp) == NEW
+
+
+def test_a_short_expiration_keeps_half_of_it_fresh(tmp_path: Path) -> None:
+    cp, _ = process(tmp_path, Secrets({}))
+    cp.refresh = timedelta(minutes=10)
+    write_cache(cp.cache, NEW, SECRET, NOW - timedelta(minutes=4), REGION)
+    assert cp.run()["Expiration"] == "2026-11-28T12:06:00Z"
 
 
 def test_unreachable_secrets_manager_serves_the_cached_key_and_says_so(tmp_path: Path) -> None:
     secrets = Secrets({OLD.access_key_id: EndpointConnectionError(endpoint_url="https://x")})
     cp, err = process(tmp_path, secrets)
-    write_cache(cp.cache, OLD, "rekey/ci", NOW)
+    stale(cp, OLD)
     doc = cp.run()
     assert doc["AccessKeyId"] == OLD.access_key_id and doc["Expiration"] == "2026-11-28T12:05:00Z"
     assert "cannot be reached" in err.getvalue() and OLD.secret_access_key not in err.getvalue()
@@ -94,14 +154,14 @@ def test_unreachable_secrets_manager_serves_the_cached_key_and_says_so(tmp_path:
 
 def test_server_errors_count_as_unreachable(tmp_path: Path) -> None:
     cp, err = process(tmp_path, Secrets({OLD.access_key_id: error("InternalServiceError", 500)}))
-    write_cache(cp.cache, OLD, "rekey/ci", NOW)
+    stale(cp, OLD)
     assert cp.run()["AccessKeyId"] == OLD.access_key_id
     assert "InternalServiceError" in err.getvalue()
 
 
 def test_a_rejected_cached_key_without_bootstrap_is_one_clear_line(tmp_path: Path) -> None:
     cp, _ = process(tmp_path, Secrets({OLD.access_key_id: error("InvalidClientTokenId", 403)}))
-    write_cache(cp.cache, OLD, "rekey/ci", NOW)
+    stale(cp, OLD)
     with pytest.raises(CredentialError) as raised:
         cp.run()
     message = str(raised.value)
@@ -112,7 +172,7 @@ def test_a_rejected_cached_key_without_bootstrap_is_one_clear_line(tmp_path: Pat
 def test_a_rejected_cached_key_falls_back_to_the_bootstrap_profile(tmp_path: Path) -> None:
     secrets = Secrets({OLD.access_key_id: error("InvalidClientTokenId", 403), "profile:boot": NEW})
     cp, err = process(tmp_path, secrets, bootstrap="boot")
-    write_cache(cp.cache, OLD, "rekey/ci", NOW)
+    stale(cp, OLD)
     assert cp.run()["AccessKeyId"] == NEW.access_key_id
     assert "rejected" in err.getvalue()
 
@@ -129,28 +189,255 @@ def test_unreachable_on_first_run_is_an_error_not_a_guess(tmp_path: Path) -> Non
         cp.run()
 
 
-def test_a_corrupt_cache_is_ignored(tmp_path: Path) -> None:
-    cp, _ = process(tmp_path, Secrets({"profile:boot": NEW}), bootstrap="boot")
-    cp.cache.parent.mkdir(parents=True)
-    cp.cache.write_text("{not json")
-    assert cp.run()["AccessKeyId"] == NEW.access_key_id
-
-
-def test_the_cache_is_replaced_atomically_and_stays_private(tmp_path: Path) -> None:
-    path = tmp_path / "c.json"
-    write_cache(path, OLD, "rekey/ci", NOW)
-    path.chmod(0o644)  # even if someone widened it, a rewrite makes it private again
-    write_cache(path, NEW, "rekey/ci", NOW)
-    assert read_cache(path) == NEW and stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert [p.name for p in tmp_path.iterdir()] == ["c.json"]  # no temporary file left behind
-
-
 def test_key_repr_hides_the_secret() -> None:
     assert NEW.secret_access_key not in repr(NEW)
+    assert Key(NEW.access_key_id, NEW.secret_access_key) == NEW != OLD
 
 
 def test_any_403_counts_as_a_rejected_key(tmp_path: Path) -> None:
     cp, _ = process(tmp_path, Secrets({OLD.access_key_id: error("", 403)}))
-    write_cache(cp.cache, OLD, "rekey/ci", NOW)
+    stale(cp, OLD)
     with pytest.raises(CredentialError, match="was rejected by AWS"):
         cp.run()
+
+
+# --------------------------------------------------------------------------- the cache rule
+
+
+def test_the_cache_is_replaced_atomically_and_stays_private(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    write_cache(path, OLD, SECRET, NOW, REGION)
+    path.chmod(0o644)  # even if someone widened it, a rewrite makes it private again
+    write_cache(path, NEW, SECRET, NOW, REGION)
+    cached, why = read_cache(path, SECRET, REGION)
+    assert cached is not None and cached.key == NEW and why is None
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["c.json"]  # no temporary file left behind
+
+
+def ignored_then_rewritten(tmp_path: Path, spoil: Any, reason: str) -> None:
+    """A cache that breaks the rule is not used (not even to sign), is reported on stderr, and is
+    rewritten from the bootstrap profile: this user's file, mode 0600, this secret and region."""
+    secrets = Secrets({"profile:boot": NEW, OLD.access_key_id: NEW})
+    cp, err = process(tmp_path, secrets, bootstrap="boot")
+    write_cache(cp.cache, OLD, SECRET, NOW - timedelta(minutes=1), REGION)  # fresh: it would be served
+    spoil(cp.cache)
+    assert cp.run()["AccessKeyId"] == NEW.access_key_id
+    assert secrets.asked == ["profile:boot"]
+    assert reason in err.getvalue() and str(cp.cache) in err.getvalue()
+    assert err.getvalue().count("\n") == 1 and OLD.secret_access_key not in err.getvalue()
+    info = cp.cache.lstat()
+    assert stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o600 and info.st_uid == os.getuid()
+    data = json.loads(cp.cache.read_text())
+    assert (data["SecretId"], data["Region"], data["AccessKeyId"]) == (SECRET, REGION, NEW.access_key_id)
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o660, 0o606, 0o400, 0o700])
+def test_a_cache_whose_mode_is_not_0600_is_ignored_and_rewritten(tmp_path: Path, mode: int) -> None:
+    ignored_then_rewritten(tmp_path, lambda p: p.chmod(mode), f"has mode {mode:04o}, not 0600")
+
+
+def test_a_cache_of_another_user_is_ignored_and_rewritten(tmp_path: Path) -> None:
+    if os.getuid() != 0:
+        pytest.skip("giving a file to another user needs root (CI runs as root); see the next test")
+    ignored_then_rewritten(tmp_path, lambda p: os.chown(p, 65534, -1), "belongs to uid 65534, not to this user")
+
+
+def test_a_cache_of_another_uid_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "c.json"
+    write_cache(path, NEW, SECRET, NOW, REGION)
+    owner = path.stat().st_uid
+    monkeypatch.setattr(consumer.os, "getuid", lambda: owner + 1)  # this process, as someone else
+    cached, why = read_cache(path, SECRET, REGION)
+    assert cached is None and why == f"belongs to uid {owner}, not to this user ({owner + 1})"
+
+
+def test_a_cache_for_another_secret_is_ignored_and_rewritten(tmp_path: Path) -> None:
+    def other_secret(path: Path) -> None:
+        write_cache(path, OLD, "rekey/someone-else", NOW, REGION)
+
+    ignored_then_rewritten(tmp_path, other_secret, "is for another secret (rekey/someone-else)")
+
+
+def test_a_cache_for_another_region_is_ignored_and_rewritten(tmp_path: Path) -> None:
+    def other_region(path: Path) -> None:
+        write_cache(path, OLD, SECRET, NOW, "us-east-1")
+
+    ignored_then_rewritten(tmp_path, other_region, "is for region us-east-1, not eu-west-1")
+
+
+def test_a_symlinked_cache_is_ignored_and_replaced_by_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.json"
+
+    def symlink(path: Path) -> None:
+        path.rename(target)
+        path.symlink_to(target)
+
+    ignored_then_rewritten(tmp_path, symlink, "is a symbolic link")
+    assert json.loads(target.read_text())["AccessKeyId"] == OLD.access_key_id  # the link's target untouched
+
+
+@pytest.mark.parametrize("content", ["{not json", "[]", '{"SecretId": "rekey/ci"}', ""])
+def test_a_corrupt_cache_is_ignored_and_rewritten(tmp_path: Path, content: str) -> None:
+    ignored_then_rewritten(tmp_path, lambda p: p.write_text(content), "is not a rekey cache")
+
+
+def test_a_directory_in_place_of_the_cache_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    path.mkdir()
+    path.chmod(0o600)
+    cached, why = read_cache(path, SECRET, REGION)
+    assert cached is None and why is not None
+
+
+def test_an_ignored_cache_without_bootstrap_says_why_and_is_not_used(tmp_path: Path) -> None:
+    secrets = Secrets({OLD.access_key_id: NEW})
+    cp, _ = process(tmp_path, secrets)
+    stale(cp, OLD)
+    cp.cache.chmod(0o644)
+    with pytest.raises(CredentialError) as raised:
+        cp.run()
+    assert "has mode 0644" in str(raised.value) and "--bootstrap-profile" in str(raised.value)
+    assert secrets.asked == []  # a key from a cache that breaks the rule never signs anything
+
+
+def test_a_cache_of_an_earlier_version_naming_no_region_is_used(tmp_path: Path) -> None:
+    cp, _ = process(tmp_path, Secrets({}))
+    write_cache(cp.cache, NEW, SECRET, NOW - timedelta(minutes=5))
+    assert "Region" not in json.loads(cp.cache.read_text())
+    assert cp.run()["AccessKeyId"] == NEW.access_key_id
+
+
+# --------------------------------------------------------------------------- the region
+
+
+def config(tmp_path: Path, text: str) -> dict[str, str]:
+    path = tmp_path / "config"
+    path.write_text(text)
+    return {"AWS_CONFIG_FILE": str(path)}
+
+
+RUNS = "credential_process = rekey credential-process --secret-id rekey/ci"
+
+
+def test_the_region_of_the_profile_running_the_command(tmp_path: Path) -> None:
+    # The AWS CLI passes neither AWS_PROFILE nor --region to the process: find the profile by its line.
+    env = config(tmp_path, f"[profile boot]\nregion = us-west-2\n[profile ci]\n{RUNS} --bootstrap-profile boot\n"
+                           "region = eu-west-1\n[default]\nregion = ap-south-1\n")  # fmt: skip
+    assert resolve_region(SECRET, None, "boot", {**env, "AWS_DEFAULT_REGION": "us-east-2"}) == (
+        "eu-west-1",
+        "profile ci",
+    )
+
+
+def test_the_default_profile_and_the_equals_form(tmp_path: Path) -> None:
+    env = config(tmp_path, "[default]\ncredential_process = rekey credential-process --secret-id=rekey/ci\n"
+                           "region = sa-east-1\n")  # fmt: skip
+    assert resolve_region(SECRET, None, None, env)[0] == "sa-east-1"
+
+
+def test_region_flag_and_arn_come_first(tmp_path: Path) -> None:
+    env = config(tmp_path, f"[profile ci]\n{RUNS}\nregion = eu-west-1\n")
+    assert resolve_region(SECRET, "us-east-1", None, env) == ("us-east-1", "--region")
+    arn = "arn:aws:secretsmanager:ap-southeast-2:111122223333:secret:rekey/ci-AbCdEf"
+    assert resolve_region(arn, None, None, env) == ("ap-southeast-2", "the secret's ARN")
+
+
+def test_aws_profile_picks_among_profiles_running_the_same_secret(tmp_path: Path) -> None:
+    env = config(tmp_path, f"[profile eu]\n{RUNS}\nregion = eu-west-1\n[profile ap]\n{RUNS}\nregion = ap-southeast-2\n")
+    assert resolve_region(SECRET, None, None, {**env, "AWS_PROFILE": "ap"})[0] == "ap-southeast-2"
+    assert resolve_region(SECRET, None, None, {**env, "AWS_DEFAULT_PROFILE": "eu", "AWS_PROFILE": "ap"})[0] == (
+        "eu-west-1"
+    )
+    # Without it the choice is ambiguous: the environment decides, else one line says what to do.
+    assert resolve_region(SECRET, None, None, {**env, "AWS_REGION": "eu-west-1"})[0] == "eu-west-1"
+    with pytest.raises(CredentialError, match=r"profiles ap, eu run it with different regions\): .* --region$"):
+        resolve_region(SECRET, None, None, env)
+
+
+def test_aws_profiles_own_region_when_it_reaches_the_command_through_source_profile(tmp_path: Path) -> None:
+    env = config(tmp_path, "[profile app]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = base\n"
+                           "region = eu-central-1\n[profile base]\ncredential_process = some-other-tool\n")  # fmt: skip
+    assert resolve_region(SECRET, None, None, {**env, "AWS_PROFILE": "app"})[0] == "eu-central-1"
+
+
+def test_then_the_environment_then_the_bootstrap_profile(tmp_path: Path) -> None:
+    env = config(tmp_path, "[profile boot]\nregion = us-west-2\n")
+    both = {**env, "AWS_REGION": "eu-north-1", "AWS_DEFAULT_REGION": "eu-south-1"}
+    assert resolve_region(SECRET, None, "boot", both) == ("eu-north-1", "AWS_REGION")
+    assert resolve_region(SECRET, None, "boot", {**env, "AWS_DEFAULT_REGION": "eu-south-1"})[0] == "eu-south-1"
+    assert resolve_region(SECRET, None, "boot", env) == ("us-west-2", "profile boot (bootstrap)")
+
+
+def test_no_region_anywhere_is_one_line(tmp_path: Path) -> None:
+    env = config(tmp_path, "[profile ci\nbroken")  # an unreadable config counts as none
+    with pytest.raises(CredentialError) as raised:
+        resolve_region(SECRET, None, None, env)
+    assert "\n" not in str(raised.value) and "--region" in str(raised.value)
+    assert resolve_region(SECRET, None, None, {"AWS_CONFIG_FILE": str(tmp_path / "missing")} | {"AWS_REGION": "x"})
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def test_every_failure_is_one_line_and_non_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--secret-id", SECRET, "--region", REGION, "--cache", str(tmp_path / "c.json")]
+
+    def explode(self: CredentialProcess) -> dict[str, Any]:
+        raise RuntimeError("something\nunforeseen")
+
+    monkeypatch.setattr(CredentialProcess, "run", explode)
+    assert consumer.main(args) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err == "rekey credential-process: unexpected RuntimeError: something unforeseen\n"
+
+    with pytest.raises(SystemExit) as exited:
+        consumer.main(["--region", REGION])
+    out, err = capsys.readouterr()
+    assert exited.value.code == 2 and out == "" and err.count("\n") == 1 and "--secret-id" in err
+
+    assert consumer.main([*args, "--expiration-minutes", "0"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_a_cache_hit_imports_neither_boto3_nor_the_rest_of_rekey(tmp_path: Path) -> None:
+    cache = tmp_path / "c.json"
+    write_cache(cache, NEW, SECRET, datetime.now(UTC), REGION)
+    script = (
+        "import sys\n"
+        "from rekey.entry import main\n"
+        f"args = ['--secret-id', '{SECRET}', '--region', '{REGION}', '--cache', '{cache}']\n"
+        "code = main(['credential-process', *args])\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'pydantic', "
+        "'aws_lambda_powertools') or m in ('rekey.cli', 'rekey.service', 'typing', 'dataclasses'))\n"
+        "print(code, heavy, file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.stderr.strip() == "0 []"
+    assert json.loads(out.stdout)["AccessKeyId"] == NEW.access_key_id
+
+
+def test_help_tells_the_region_order_and_the_cache_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        consumer.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for phrase in (
+        "--region; else the secret's ARN; else `region` of the config profile whose credential_process runs",
+        "AWS_PROFILE",
+        "AWS_REGION or AWS_DEFAULT_REGION; else the bootstrap profile's region",
+        "used only when it is this user's file with that mode, for the same secret and region",
+        "until its Expiration is 15 minutes away",
+    ):
+        assert phrase in text
+
+
+def test_rekey_help_lists_it_and_routes_it(capsys: pytest.CaptureFixture[str]) -> None:
+    from rekey.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "credential-process" in capsys.readouterr().out
+    # The full CLI parses it the same way (e.g. `rekey -v credential-process ...`).
+    assert main(["-v", "credential-process", "--secret-id", SECRET, "--expiration-minutes", "0"]) == 2
