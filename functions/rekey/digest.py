@@ -143,7 +143,7 @@ class _Account:
 def _identity(n: Notification, message_id: str | None) -> tuple[str, ...]:
     if n.event in (Event.BLOCKED, Event.MISCONFIGURED, Event.REFUSED, Event.CONFLICT):
         return (n.user_name or "-",)
-    if n.event in (Event.ROTATED, Event.DEACTIVATED, Event.DELETED, Event.IN_USE):
+    if n.event in (Event.ROTATED, Event.DEACTIVATED, Event.DELETED, Event.IN_USE, Event.NOT_ADOPTED):
         return (n.user_name or "-", n.key_id or "-", n.new_key_id or "-")
     return (message_id or f"{n.user_name}|{n.key_id}|{n.at.isoformat()}|{n.message}",)
 
@@ -157,6 +157,7 @@ COUNTED = (
     Event.REFUSED,
     Event.CONFLICT,
     Event.IN_USE,
+    Event.NOT_ADOPTED,
     Event.FAILED,
     Event.DEAD_LETTERED,
 )
@@ -270,7 +271,7 @@ class DigestBuilder:
                     deleted=account.count(Event.DELETED),
                     blocked=account.count(Event.BLOCKED),
                     misconfigured=account.count(Event.MISCONFIGURED),
-                    in_use=account.count(Event.IN_USE),
+                    in_use=account.count(Event.IN_USE) + account.count(Event.NOT_ADOPTED),
                     failed=account.count(Event.FAILED) + account.count(Event.DEAD_LETTERED),
                     dead_lettered=account.count(Event.DEAD_LETTERED),
                 )

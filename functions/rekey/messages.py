@@ -31,6 +31,7 @@ class WorkAction(StrEnum):
     DELETE_ORPHAN = ActionKind.DELETE_ORPHAN.value
     CLEAR_INTENT = ActionKind.CLEAR_INTENT.value
     WARN_IN_USE = ActionKind.WARN_IN_USE.value
+    WARN_NOT_ADOPTED = ActionKind.WARN_NOT_ADOPTED.value
 
     @property
     def kind(self) -> ActionKind:
@@ -105,6 +106,8 @@ class Event(StrEnum):
     BLOCKED = "blocked"
     MISCONFIGURED = "misconfigured"
     IN_USE = "in-use"
+    # Under the `adopt` policy: an old key waits for its replacement's first use.
+    NOT_ADOPTED = "not-adopted"
     ROLLED_BACK = "rolled-back"
     FAILED = "failed"
     REJECTED = "rejected"

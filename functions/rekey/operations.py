@@ -21,7 +21,7 @@ from .domain.policy import OptIn, opt_in
 from .domain.scope import Assessment, Scope, assess
 from .messages import Event, Severity, WorkAction, WorkItem
 from .runtime import AccountAdapters, Runtime
-from .service import WorkOutcome, accounts_to_sweep, notice, publish, run_work_item
+from .service import OperatorRequest, WorkOutcome, accounts_to_sweep, assess_user, notice, publish, run_work_item
 
 log = logging.getLogger(__name__)
 
@@ -55,27 +55,32 @@ def _label(account: Account) -> str:
 
 
 def find_user(adapters: AccountAdapters, account: Account, user_name: str) -> IamUser:
+    """The user with its policies (an operator's command is refused for a privileged user)."""
     try:
-        return adapters.iam.get_user(user_name)
+        return adapters.iam.get_user(user_name, with_grants=True)
     except errors.NotFound:
         raise errors.UsageError(f"no IAM user {user_name!r} in account {_label(account)}") from None
 
 
-def _require_opted_in(rt: Runtime, user: IamUser) -> None:
+def _require_opted_in(rt: Runtime, user: IamUser, account: Account) -> None:
+    """Refused unless the user is tagged in and rekey may act on it (rekey.domain.privilege)."""
     state, why = opt_in(user.tags, rt.settings.tag_key)
     if state is not OptIn.IN:
         raise errors.Refused(
             f"{user.name} is not opted in ({why}): rekey only touches users tagged {rt.settings.tag_key}=true"
         )
+    assessment = assess_user(rt, user, account.account_id, rt.now())
+    if assessment.scope is Scope.REFUSED:
+        raise errors.Refused(f"{user.name} is refused: {assessment.why}")
 
 
-def operator(rt: Runtime) -> str | None:
-    """Who runs the command (for the announcements), if STS says."""
+def operator(rt: Runtime) -> str:
+    """Who runs the command, as STS tells it: the announcements name this ARN, never text the
+    caller chose. A command that acts refuses to run without it."""
     try:
         return StsAdapter(rt.clients.hub("sts")).caller_arn()
     except errors.RekeyError as exc:
-        log.warning("could not tell who is running this command: %s", exc)
-        return None
+        raise errors.UsageError(f"cannot tell who you are (sts:GetCallerIdentity failed: {exc})") from None
 
 
 # --------------------------------------------------------------------------- rotate-now
@@ -85,10 +90,11 @@ def rotate_now(rt: Runtime, account_id: str, user_name: str, *, revoke_old: bool
     """Rotate the user's newest active key at once, through the worker's own code path (the
     same re-checks and invariants); with `revoke_old`, deactivate it once its replacement is
     stored."""
+    who = operator(rt)
     account = find_account(rt, account_id)
     adapters = rt.clients.account(account.account_id, write=True)
     user = find_user(adapters, account, user_name)
-    _require_opted_in(rt, user)
+    _require_opted_in(rt, user, account)
     active = sorted((k for k in adapters.iam.access_keys(user.name) if k.active), key=lambda k: (k.created, k.key_id))
     item = WorkItem(
         account_id=account.account_id,
@@ -97,11 +103,8 @@ def rotate_now(rt: Runtime, account_id: str, user_name: str, *, revoke_old: bool
         action=WorkAction.ROTATE,
         reason="rekey rotate-now" + (" --revoke-old" if revoke_old else ""),
         sweep_id=f"manual-{rt.now():%Y%m%dT%H%M%S%fZ}",
-        manual=True,
-        revoke_old=revoke_old,
-        requested_by=operator(rt),
     )
-    return run_work_item(rt, item)
+    return run_work_item(rt, item, request=OperatorRequest(who, revoke_old=revoke_old))
 
 
 # --------------------------------------------------------------------------- rollback
@@ -133,13 +136,16 @@ def rollback(rt: Runtime, account_id: str, user_name: str, *, until: date | None
             f"--until {until} is more than {s.max_pause_days} days away (REKEY_MAX_PAUSE_DAYS); "
             "an old key must not stay active indefinitely"
         )
+    who = operator(rt)
     account = find_account(rt, account_id)
     adapters = rt.clients.account(account.account_id, write=True)
     user = find_user(adapters, account, user_name)
-    _require_opted_in(rt, user)
+    _require_opted_in(rt, user, account)
     name = secret_name(s.secret_name, user.name, account.account_id)
     record = adapters.secrets.read(name)
-    if record.owner_user_id not in (None, user.user_id):
+    if record.foreign:
+        raise errors.Refused(f"{name} was not created by rekey; nothing rolled back")
+    if record.state.exists and record.owner_user_id != user.user_id:
         raise errors.Refused(f"secret {name} belongs to another user; nothing rolled back")
     previous = record.state.previous_key_id
     if previous is None and record.previous_version_id:  # written by someone else
@@ -154,11 +160,9 @@ def rollback(rt: Runtime, account_id: str, user_name: str, *, until: date | None
         done = f"reactivated {plan.key_id}, which rekey had deactivated"
     else:
         done = f"{plan.key_id} is still active; nothing to reactivate"
-    who = operator(rt)
     message = (
-        f"{done}; the lifecycle of {user.name} is paused until {until} (inclusive)"
-        + (f", at the request of {who}" if who else "")
-        + f"; {name} still holds the new key as current"
+        f"{done}; the lifecycle of {user.name} is paused until {until} (inclusive), at the request of {who}; "
+        f"{name} still holds the new key as current"
     )
     publish(
         rt,
@@ -220,7 +224,7 @@ def inventory(rt: Runtime, *, every_user: bool) -> list[AccountView]:
             users = adapters.iam.all_users() if every_user else adapters.iam.users_with_tag(rt.settings.tag_key)
             report = adapters.iam.credential_report() if every_user and users else {}
             for user in sorted(users, key=lambda u: u.name):
-                assessment = assess(user.tags, rt.settings.tag_key, rt.settings.policy, rt.settings.bounds, now)
+                assessment = assess_user(rt, user, account.account_id, now)
                 name = secret_name(rt.settings.secret_name, user.name, account.account_id)
                 entry = UserView(user, assessment, name, report_keys=report.get(user.arn, []))
                 if rt.settings.tag_key in user.tags:
@@ -289,7 +293,7 @@ def plan(rt: Runtime, days: int = 30) -> PlanResult:
     rows: list[PlanRow] = []
     for view in accounts:
         for user in view.users:
-            if user.keys is None or user.assessment.scope in (Scope.OUT, Scope.MISCONFIGURED):
+            if user.keys is None or user.assessment.scope in (Scope.OUT, Scope.MISCONFIGURED, Scope.REFUSED):
                 continue
             for entry in simulate(user.keys, user.secret, now, days, policy_on(rt, user.user.tags)):
                 rows.append(PlanRow(view.account, user.user.name, entry))

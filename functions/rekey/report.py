@@ -104,7 +104,8 @@ def plan_text(result: PlanResult) -> str:
         f"plan {result.generated_at:%Y-%m-%d} .. {date.fromordinal(last)} ({result.days} days): "
         f"{_policy_text(result.policy)}",
         f"  {len(result.users(Scope.IN))} user(s) in scope with {result.keys_in_scope} key(s), "
-        f"{len(result.users(Scope.EXEMPT))} exempt, {len(result.users(Scope.MISCONFIGURED))} misconfigured; "
+        f"{len(result.users(Scope.EXEMPT))} exempt, {len(result.users(Scope.MISCONFIGURED))} misconfigured, "
+        f"{len(result.users(Scope.REFUSED))} refused; "
         f"{len(result.rows)} planned action(s)",
     ]
     for view in result.failed:
@@ -123,6 +124,8 @@ def plan_text(result: PlanResult) -> str:
         lines.append(
             f"  misconfigured (untouched until fixed): {account.account_id} {user.user.name}: {user.assessment.why}"
         )
+    for account, user in result.users(Scope.REFUSED):
+        lines.append(f"  refused (never touched): {account.account_id} {user.user.name}: {user.assessment.why}")
     return "\n".join(lines)
 
 
@@ -152,6 +155,10 @@ def plan_json(result: PlanResult) -> dict[str, Any]:
         "misconfigured": [
             {"account_id": a.account_id, "user_name": u.user.name, "why": u.assessment.why}
             for a, u in result.users(Scope.MISCONFIGURED)
+        ],
+        "refused": [
+            {"account_id": a.account_id, "user_name": u.user.name, "why": u.assessment.why}
+            for a, u in result.users(Scope.REFUSED)
         ],
         "failed_accounts": [{"account_id": v.account.account_id, "error": v.error} for v in result.failed],
     }

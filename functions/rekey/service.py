@@ -8,25 +8,30 @@ import logging
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from .adapters.iam import IamUser, NewKey, ReportKey
 from .adapters.organizations import Account, OrganizationsAdapter
+from .adapters.secrets import OWNER_TAG
 from .adapters.sts import Credentials
 from .domain import errors
 from .domain.lifecycle import decide, describe_use, rotation_in_flight
 from .domain.manual import Request, decide_request
-from .domain.models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, KeyStatus, Policy
+from .domain.models import ANNOUNCE_ONLY, WARNINGS, AccessKey, Action, ActionKind, KeyStatus, Policy
 from .domain.naming import secret_name
 from .domain.policy import OptIn, opt_in, owner
+from .domain.privilege import refusal
 from .domain.scope import Assessment, Scope, assess
+from .domain.secret_policy import secret_policy
 from .messages import Event, Notification, ScanRequest, Severity, WorkAction, WorkItem
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
 
+# How long the worker trusts its list of the organization's accounts.
+ACCOUNTS_TTL = timedelta(minutes=10)
 # Backoff while a new key propagates through IAM (eventually consistent: seconds).
 VERIFY_DELAYS = (1, 2, 4, 8, 15)
 
@@ -84,6 +89,9 @@ class ScanResult:
     items: list[WorkItem] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
     error: str | None = None
+    # Tagged users rekey leaves alone today, for the digest: `name (until YYYY-MM-DD)`.
+    exempt: list[str] = field(default_factory=list)
+    paused: list[str] = field(default_factory=list)
 
 
 def scan_account(rt: Runtime, account: Account, sweep_id: str) -> ScanResult:
@@ -92,40 +100,48 @@ def scan_account(rt: Runtime, account: Account, sweep_id: str) -> ScanResult:
     s = rt.settings
     now = rt.now()
     result = ScanResult(account.account_id, account.name)
+
+    def announce(event: Event, severity: Severity, message: str, user: IamUser, **fields: Any) -> None:
+        result.notifications.append(
+            notice(event, severity, account.account_id, message, now, user=user, sweep_id=sweep_id, **fields)
+        )
+
     try:
         adapters = rt.clients.account(account.account_id)
         users = adapters.iam.users_with_tag(s.tag_key)
         in_scope: list[tuple[IamUser, Policy]] = []
         for user in users:
-            policy = _user_policy(rt, account.account_id, user, now, result.notifications)
+            policy = _user_policy(rt, account.account_id, user, now, result)
             if policy is not None:
                 in_scope.append((user, policy))
         result.users_in_scope = len(in_scope)
         if not in_scope:
             return result
         report = adapters.iam.credential_report()
-        in_flight = adapters.secrets.names_with_intent()
+        marked = adapters.secrets.marked()
         for user, policy in in_scope:
             name = secret_name(s.secret_name, user.name, account.account_id)
-            if not (may_be_due(policy, report.get(user.arn, []), now) or name in in_flight):
+            mark = marked.get(name)
+            if mark is not None and mark.paused_until is not None:
+                pause = mark.bounded(now.date(), s.max_pause_days)[1]
+                if pause is not None:
+                    announce(Event.MISCONFIGURED, Severity.WARNING, pause, user, secret_name=name)
+                elif mark.paused(now.date()):
+                    result.paused.append(f"{user.name} (until {mark.paused_until})")
+            in_flight = mark is not None and mark.intent is not None
+            if not (may_be_due(policy, report.get(user.arn, []), now) or in_flight):
                 continue
             result.users_checked += 1
+            record = adapters.secrets.read(name, resolve_foreign=False)
+            if record.foreign:
+                announce(Event.CONFLICT, Severity.ERROR, foreign_secret(name, user), user, secret_name=name)
+                continue
             keys = adapters.iam.access_keys(user.name)
-            record = adapters.secrets.read(name)
-            for action in decide(keys, record.state, policy, now):
+            state = record.state.bounded(now.date(), s.max_pause_days)[0]
+            for action in decide(keys, state, policy, now):
                 if action.kind in ANNOUNCE_ONLY:
-                    result.notifications.append(
-                        notice(
-                            Event.BLOCKED,
-                            Severity.WARNING,
-                            account.account_id,
-                            action.reason,
-                            now,
-                            user=user,
-                            key_id=action.key_id,
-                            secret_name=name,
-                            sweep_id=sweep_id,
-                        )
+                    announce(
+                        Event.BLOCKED, Severity.WARNING, action.reason, user, key_id=action.key_id, secret_name=name
                     )
                 else:
                     result.items.append(
@@ -153,6 +169,15 @@ def scan_account(rt: Runtime, account: Account, sweep_id: str) -> ScanResult:
     return result
 
 
+def foreign_secret(name: str, user: IamUser) -> str:
+    """The conflict announcement: what is wrong and how an operator hands the secret over."""
+    return (
+        f"{name} exists but rekey did not create it; it is left as it is and {user.name} is not rotated. "
+        f"Move or delete it so rekey creates its own, or hand it over by tagging it {OWNER_TAG}={user.user_id} "
+        "(see README, Security model)"
+    )
+
+
 def _age(now: datetime, created: datetime) -> int:
     return AccessKey("-", KeyStatus.ACTIVE, created).age_days(now)
 
@@ -167,18 +192,25 @@ def may_be_due(policy: Policy, report_keys: list[ReportKey], now: datetime) -> b
     return any(_age(now, k.created) >= threshold for k in report_keys)
 
 
-def assess_user(rt: Runtime, user: IamUser, now: datetime) -> Assessment:
+def assess_user(rt: Runtime, user: IamUser, account_id: str, now: datetime) -> Assessment:
+    """The user's standing today; a user whose policies were read is judged for privilege."""
     s = rt.settings
-    return assess(user.tags, s.tag_key, s.policy, s.bounds, now)
+    refused = refusal(user.arn, account_id, user.grants, s.guard) if user.grants is not None else None
+    return assess(user.tags, s.tag_key, s.policy, s.bounds, now, refused)
 
 
-def _user_policy(rt: Runtime, account_id: str, user: IamUser, now: datetime, out: list[Notification]) -> Policy | None:
-    """The user's policy if in scope today; an exempt user is left alone quietly (the report
-    lists it), a misconfigured one is announced and left alone."""
-    assessment = assess_user(rt, user, now)
+def _user_policy(rt: Runtime, account_id: str, user: IamUser, now: datetime, result: ScanResult) -> Policy | None:
+    """The user's policy if in scope today; an exempt user is left alone quietly (the report and
+    the digest list it), a misconfigured or refused one is announced and left alone."""
+    assessment = assess_user(rt, user, account_id, now)
     if assessment.scope is Scope.MISCONFIGURED:
         message = f"left untouched: {assessment.why}"
-        out.append(notice(Event.MISCONFIGURED, Severity.WARNING, account_id, message, now, user=user))
+        result.notifications.append(notice(Event.MISCONFIGURED, Severity.WARNING, account_id, message, now, user=user))
+    elif assessment.scope is Scope.REFUSED:
+        message = f"refused, never touched: {assessment.why}"
+        result.notifications.append(notice(Event.REFUSED, Severity.ERROR, account_id, message, now, user=user))
+    elif assessment.scope is Scope.EXEMPT and assessment.exemption is not None:
+        result.exempt.append(f"{user.name} (until {assessment.exemption.until})")
     return assessment.policy if assessment.in_scope else None
 
 
@@ -258,13 +290,31 @@ class WorkOutcome:
     notifications: list[Notification] = field(default_factory=list)
 
 
-def run_work_item(rt: Runtime, item: WorkItem, *, announced: list[Notification] | None = None) -> WorkOutcome:
-    """Carry out one work item if it still holds: re-check the tag, re-read keys and secret,
-    re-decide, then perform the fresh plan up to and including the item's action (what must
-    come first, such as making room, is done first). Stale or duplicate items are no-ops.
+@dataclass(frozen=True)
+class OperatorRequest:
+    """An operator's request (`rekey rotate-now`, the classic manual event): acts regardless of
+    age and exemption, within the same invariants (rekey.domain.manual). Never read from a
+    queue: it is built in-process, under the caller's own credentials. `requested_by` is the
+    caller's ARN as STS tells it (or the classic event's fixed label), never text a sender chose."""
+
+    requested_by: str
+    revoke_old: bool = False
+
+
+def run_work_item(
+    rt: Runtime,
+    item: WorkItem,
+    *,
+    request: OperatorRequest | None = None,
+    announced: list[Notification] | None = None,
+) -> WorkOutcome:
+    """Carry out one work item if it still holds: re-check the account, the tag and the user's
+    privileges, re-read keys and secret, re-decide, then perform the fresh plan up to and
+    including the item's action (what must come first, such as making room, is done first).
+    Stale or duplicate items are no-ops. With `request`, the item is an operator's request.
     Raises a domain error when the item should be retried. `announced` receives what was
     announced, also when it raises (what was done before the failure)."""
-    worker = _Worker(rt, item)
+    worker = _Worker(rt, item, request)
     if announced is not None:
         worker.notifications = announced
     try:
@@ -275,15 +325,32 @@ def run_work_item(rt: Runtime, item: WorkItem, *, announced: list[Notification] 
         publish(rt, worker.notifications)
 
 
+def account_refusal(rt: Runtime, account_id: str) -> str | None:
+    """Why rekey must not act in this account (excluded, outside REKEY_TARGET_OUS, not an
+    ACTIVE member of the organization), or None. The organization's accounts are listed at
+    most every ACCOUNTS_TTL per process."""
+    if account_id in rt.settings.excluded_accounts:
+        return f"account {account_id} is excluded (REKEY_EXCLUDED_ACCOUNTS)"
+    cache = rt.accounts_in_scope
+    now = rt.now()
+    if not cache or now - cache[0] > ACCOUNTS_TTL or now < cache[0]:
+        cache[:] = [now, frozenset(a.account_id for a in accounts_to_sweep(rt))]
+    if account_id not in cache[1]:
+        where = " inside REKEY_TARGET_OUS" if rt.settings.target_ous else ""
+        return f"account {account_id} is not an ACTIVE account of the organization{where}"
+    return None
+
+
 class _Deferred(Exception):
     """Another worker is acting on the same user (it created the secret or a key since this
     one read them): this one stops quietly; the next sweep re-reads and re-decides."""
 
 
 class _Worker:
-    def __init__(self, rt: Runtime, item: WorkItem) -> None:
+    def __init__(self, rt: Runtime, item: WorkItem, request: OperatorRequest | None = None) -> None:
         self.rt = rt
         self.item = item
+        self.request = request
         self.now = rt.now()
         self.notifications: list[Notification] = []
 
@@ -316,10 +383,14 @@ class _Worker:
     def run(self) -> WorkOutcome:
         s = self.rt.settings
         item = self.item
+        outside = account_refusal(self.rt, item.account_id)
+        if outside is not None:
+            self._notice(Event.REJECTED, Severity.ERROR, f"work item refused: {outside}", None)
+            return self._outcome("rejected", outside)
         adapters = self.rt.clients.account(item.account_id, write=True)
         self.iam, self.secrets = adapters.iam, adapters.secrets
         try:
-            user = self.iam.get_user(item.user_name)
+            user = self.iam.get_user(item.user_name, with_grants=True)
         except errors.NotFound:
             self._notice(Event.REJECTED, Severity.WARNING, "work item for a user that does not exist; ignored", None)
             return self._outcome("rejected", "no such user")
@@ -327,19 +398,25 @@ class _Worker:
         if state is not OptIn.IN:
             self._notice(Event.REJECTED, Severity.WARNING, f"work item for a user not opted in ({why}); ignored", user)
             return self._outcome("rejected", why)
-        assessment = assess_user(self.rt, user, self.now)
+        assessment = assess_user(self.rt, user, item.account_id, self.now)
+        if assessment.scope is Scope.REFUSED:  # whoever asked, an operator included
+            self._notice(Event.REFUSED, Severity.ERROR, f"refused, never touched: {assessment.why}", user)
+            return self._outcome("rejected", assessment.why)
         # An operator's request acts regardless of an exemption or invalid policy tags: it
         # uses no ages, and the opt-in tag (all the spoke role checks) is there.
         policy = assessment.policy or s.policy
-        if not item.manual and assessment.scope is Scope.MISCONFIGURED:
+        if self.request is None and assessment.scope is Scope.MISCONFIGURED:
             self._notice(Event.MISCONFIGURED, Severity.WARNING, f"left untouched: {assessment.why}", user)
             return self._outcome("rejected", assessment.why)
-        if not item.manual and assessment.scope is Scope.EXEMPT:
+        if self.request is None and assessment.scope is Scope.EXEMPT:
             return self._outcome("noop", assessment.why)
         self.user = user
         self.name = secret_name(s.secret_name, user.name, item.account_id)
         record = self.secrets.read(self.name)
-        if record.owner_user_id not in (None, user.user_id):
+        if record.foreign:
+            self._notice(Event.CONFLICT, Severity.ERROR, foreign_secret(self.name, user), user, secret_name=self.name)
+            return self._outcome("rejected", "a secret rekey did not create holds the user's secret name")
+        if record.owner_user_id != user.user_id and record.state.exists:
             self._notice(
                 Event.BLOCKED,
                 Severity.ERROR,
@@ -348,6 +425,8 @@ class _Worker:
                 secret_name=self.name,
             )
             return self._outcome("rejected", "secret name collision")
+        # A pause longer than rekey ever sets was written by hand: ignored (the scan announces it).
+        record = replace(record, state=record.state.bounded(self.now.date(), s.max_pause_days)[0])
         keys = self.iam.access_keys(user.name)
         self.record = record
         self.keys = {k.key_id: k for k in keys}
@@ -355,8 +434,8 @@ class _Worker:
             # Its worker may be about to store the key it created: acting now could remove
             # that key as an orphan. The next run settles it if the worker died.
             return self._outcome("noop", "a rotation of this user began minutes ago and may still be running")
-        if item.manual:
-            return self._run_request(keys, policy)
+        if self.request is not None:
+            return self._run_request(self.request, keys, policy)
         plan = decide(keys, record.state, policy, self.now)
         wanted = item.action.kind
         position = next((i for i, a in enumerate(plan) if a.matches(wanted, item.key_id)), None)
@@ -378,20 +457,23 @@ class _Worker:
             self._perform(action)
         return self._outcome("done", "; ".join(a.kind.value for a in todo), todo)
 
-    def _run_request(self, keys: list[AccessKey], policy: Policy) -> WorkOutcome:
+    def _run_request(self, operator: OperatorRequest, keys: list[AccessKey], policy: Policy) -> WorkOutcome:
         """An operator's request: decided by decide_request(), within the same invariants."""
         item = self.item
-        who = f" by {item.requested_by}" if item.requested_by else ""
+        who = f" by {operator.requested_by}"
         request = Request(
             item.action.kind,
             item.key_id,
-            revoke_old=item.revoke_old,
+            revoke_old=operator.revoke_old,
             create_first_key=policy.create_first_key,
             reason=f"requested{who}" + (f": {item.reason}" if item.reason else ""),
         )
         plan = decide_request(request, keys, self.record.state, self.now)
         for action in plan.actions:
             self._perform(action)
+            if operator.revoke_old and action.kind is ActionKind.DEACTIVATE and action.key_id:
+                # Revoked as leaked: a rollback must never bring it back.
+                self.secrets.mark_revoked(self.name, action.key_id, self.record.state.revoked_key_ids)
         if plan.refused:
             self._notice(
                 Event.REJECTED,
@@ -427,9 +509,13 @@ class _Worker:
             )
         elif kind is ActionKind.CLEAR_INTENT:
             self.secrets.clear_intent(self.name)
-        elif kind is ActionKind.WARN_IN_USE:
-            assert key_id and action.in_use
-            self._notice(Event.IN_USE, Severity.WARNING, action.reason, self.user, **self._use_fields(action))
+        elif kind in WARNINGS:
+            assert key_id
+            if kind is ActionKind.WARN_IN_USE:
+                self._notice(Event.IN_USE, Severity.WARNING, action.reason, self.user, **self._use_fields(action))
+            else:
+                fields = {"key_id": key_id, "secret_name": self.name}
+                self._notice(Event.NOT_ADOPTED, Severity.WARNING, action.reason, self.user, **fields)
             if self.record.state.exists:  # at most once a key a day: decide() reads this back
                 self.secrets.mark_in_use_warned(self.name, key_id, self.now.date())
         elif kind is ActionKind.DEACTIVATE:
@@ -501,7 +587,7 @@ class _Worker:
                 owner_user_id=self.user.user_id,
                 known_key_ids=sorted(self.keys),
                 at=self.now,
-                policy=secret_policy(self.user.arn, s.spoke_role_arn(self.item.account_id)),
+                policy=secret_policy(self.user.arn, s.spoke_role_arn(self.item.account_id), s.break_glass_role_arn),
                 kms_key_id=s.kms_key_id,
                 replaces=action.key_id,
                 replicas=replicas,  # a new secret is created with its replicas
@@ -560,27 +646,3 @@ class _Worker:
                 return
             raise errors.KeyVerificationFailed(f"{key.key_id} signs as {arn}, not {self.user.arn}")
         raise errors.KeyVerificationFailed(f"{key.key_id} was not accepted by STS: {last}")
-
-
-def secret_policy(user_arn: str, spoke_role_arn: str) -> dict[str, Any]:
-    """Resource policy: the user may read its own secret; nobody but it and rekey may read it."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "OwnerReadsOwnKey",
-                "Effect": "Allow",
-                "Principal": {"AWS": user_arn},
-                "Action": "secretsmanager:GetSecretValue",  # all `credential-process` needs
-                "Resource": "*",
-            },
-            {
-                "Sid": "NobodyElseReads",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "secretsmanager:GetSecretValue",
-                "Resource": "*",
-                "Condition": {"StringNotEquals": {"aws:PrincipalArn": [user_arn, spoke_role_arn]}},
-            },
-        ],
-    }

@@ -12,6 +12,7 @@ from .domain.errors import ConfigurationError
 from .domain.models import InUsePolicy, Policy
 from .domain.naming import check_template
 from .domain.policy import Bounds, PolicyError, check_policy
+from .domain.privilege import Guard
 
 # Environment variable -> field name. Documented in README's configuration table.
 ENVIRONMENT = {
@@ -35,8 +36,15 @@ ENVIRONMENT = {
     "REKEY_IN_USE_WARN_DAYS": "in_use_warn_days",
     "REKEY_IN_USE_POLICY": "in_use_policy",
     "REKEY_IN_USE_MAX_DEFER_DAYS": "in_use_max_defer_days",
+    "REKEY_MAX_DEACTIVATE_AFTER_DAYS": "max_deactivate_after_days",
     "REKEY_CREATE_FIRST_KEY": "create_first_key",
     "REKEY_MAX_PAUSE_DAYS": "max_pause_days",
+    "REKEY_MIN_ROTATE_AFTER_DAYS": "min_rotate_after_days",
+    "REKEY_MIN_OVERLAP_DAYS": "min_overlap_days",
+    "REKEY_MAX_EXEMPT_DAYS": "max_exempt_days",
+    "REKEY_PRIVILEGED_USERS_ALLOWED": "privileged_users_allowed",
+    "REKEY_USER_PATH_PREFIX": "user_path_prefix",
+    "REKEY_REQUIRED_BOUNDARY_ARN": "required_boundary_arn",
     "REKEY_DIGEST_QUEUE_URL": "digest_queue_url",
     "REKEY_ORG_ROLE_ARN": "org_role_arn",
     "REKEY_SECRET_REPLICA_REGIONS": "secret_replica_regions",
@@ -46,6 +54,9 @@ REQUIRED = ("REKEY_WORK_QUEUE_URL", "REKEY_TOPIC_ARN")
 _OU_ID = re.compile(r"(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]")
 _ROLE_ARN = re.compile(r"arn:(aws[a-z-]*):iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}")
+_USER_ARN = re.compile(r"arn:(aws[a-z-]*):iam::[0-9]{12}:user/[A-Za-z0-9_+=,.@/-]{1,512}")
+_BOUNDARY_ARN = re.compile(r"arn:(aws[a-z-]*):iam::([0-9]{12}|aws|\{account_id\}):policy/[A-Za-z0-9_+=,.@/-]{1,512}")
+_PATH = re.compile(r"/([A-Za-z0-9_+=,.@-]+/)*")
 
 
 def partition_of(region: str) -> str:
@@ -83,8 +94,22 @@ class Settings(BaseModel):
     in_use_warn_days: int = Field(default=3, ge=0, le=30)
     in_use_policy: InUsePolicy = InUsePolicy.ENFORCE
     in_use_max_defer_days: int = Field(default=7, ge=0, le=90)
+    # Under REKEY_IN_USE_POLICY=adopt: the age at which an old key is deactivated even though its
+    # replacement was never used (default: the day before its deletion age).
+    max_deactivate_after_days: int | None = Field(default=None, ge=1)
     create_first_key: bool = False
     max_pause_days: int = Field(default=30, ge=1, le=365)
+    # Floors of the per-user overrides (rekey:rotate-after-days...), so tags cannot take an
+    # in-use key away within days, and the furthest an exemption may reach.
+    min_rotate_after_days: int = Field(default=30, ge=1)
+    min_overlap_days: int = Field(default=7, ge=1)
+    max_exempt_days: int = Field(default=90, ge=1, le=3650)
+    # Who rekey may act on: privileged users are refused unless named here (user ARNs); only
+    # users under this path; only users carrying this permissions boundary (`{account_id}`: the
+    # user's account).
+    privileged_users_allowed: frozenset[str] = frozenset()
+    user_path_prefix: str = "/"
+    required_boundary_arn: str | None = None
     # The hub's digest queue: the sweep and scans record what they did there (rekey.digest).
     digest_queue_url: str | None = None
     # A role in the management account that lists the organization's accounts, for a hub in a
@@ -103,7 +128,32 @@ class Settings(BaseModel):
             raise ValueError(f"not OU or root ids (ou-xxxx-xxxxxxxx, r-xxxx): {', '.join(bad)}")
         return value
 
-    @field_validator("excluded_accounts", "target_ous", mode="before")
+    @field_validator("privileged_users_allowed")
+    @classmethod
+    def _user_arns(cls, value: frozenset[str]) -> frozenset[str]:
+        bad = sorted(a for a in value if not _USER_ARN.fullmatch(a))
+        if bad:
+            raise ValueError(f"not IAM user ARNs (arn:aws:iam::111122223333:user/name): {', '.join(bad)}")
+        return value
+
+    @field_validator("user_path_prefix")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not _PATH.fullmatch(value):
+            raise ValueError(f"{value!r} is not an IAM path (it starts and ends with /, e.g. /apps/)")
+        return value
+
+    @field_validator("required_boundary_arn")
+    @classmethod
+    def _boundary(cls, value: str | None) -> str | None:
+        if value is not None and not _BOUNDARY_ARN.fullmatch(value):
+            raise ValueError(
+                "not an IAM policy ARN (arn:aws:iam::{account_id}:policy/rekey-boundary; {account_id} "
+                "stands for each user's account)"
+            )
+        return value
+
+    @field_validator("excluded_accounts", "target_ous", "privileged_users_allowed", mode="before")
     @classmethod
     def _split_accounts(cls, value: object) -> object:
         if isinstance(value, str):
@@ -194,13 +244,22 @@ class Settings(BaseModel):
             in_use_policy=self.in_use_policy,
             in_use_max_defer_days=self.in_use_max_defer_days,
             create_first_key=self.create_first_key,
+            max_deactivate_after_days=self.max_deactivate_after_days,
         )
 
     @property
     def bounds(self) -> Bounds:
         return Bounds(
-            max_rotate_after_days=self.max_rotate_after_days, max_delete_after_days=self.max_delete_after_days
+            min_rotate_after_days=self.min_rotate_after_days,
+            max_rotate_after_days=self.max_rotate_after_days,
+            max_delete_after_days=self.max_delete_after_days,
+            min_overlap_days=self.min_overlap_days,
+            max_exempt_days=self.max_exempt_days,
         )
+
+    @property
+    def guard(self) -> Guard:
+        return Guard(self.privileged_users_allowed, self.user_path_prefix, self.required_boundary_arn)
 
     @property
     def partition(self) -> str:

@@ -23,7 +23,7 @@ from rekey.runtime import Runtime
 from rekey.service import run_work_item
 from rekey.settings import Settings
 from tests.conftest import Org, drain_work
-from tests.operators import TAG, later, run_day, secret_tags
+from tests.operators import TAG, later, run_day, run_json, secret_tags
 
 ADMIN_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
 IAM_STAR = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:*", "Resource": "*"}]}
@@ -108,7 +108,9 @@ def privileged_org(org: Org) -> dict[str, list[str]]:
     return keys
 
 
-def test_a_tag_does_not_make_rekey_mint_keys_for_privileged_users(managed_policies: None, org: Org) -> None:
+def test_a_tag_does_not_make_rekey_mint_keys_for_privileged_users(
+    managed_policies: None, org: Org, capsys: pytest.CaptureFixture[str]
+) -> None:
     keys = privileged_org(org)
     attacker_tags(org, "payments", "admin")
     org.age(91)
@@ -126,6 +128,10 @@ def test_a_tag_does_not_make_rekey_mint_keys_for_privileged_users(managed_polici
     # A plain tagged user rotates beside them.
     assert len(org.keys("payments", "app")) == 2 and secret_exists(org, "payments", "rekey/app")
     assert {n["user_name"] for n in org.events("rotated")} == {"app"}
+    # The plan shows who is refused and plans nothing for them.
+    _, plan = run_json(capsys, "plan", "--days", "30")
+    assert {r["user_name"] for r in plan["refused"]} == {"admin", "iam-star", "deployer"}
+    assert {a["user_name"] for a in plan["actions"]} <= {"app"}
 
 
 def test_create_first_key_never_gives_a_console_only_administrator_a_key(

@@ -255,3 +255,44 @@ def test_a_secret_in_the_classic_recipes_format_is_taken_over_once_handed_over(o
     new = assert_secret_matches_an_active_key(org, "analytics", "legacy")
     previous = json.loads(sm.get_secret_value(SecretId="rekey/legacy", VersionStage="AWSPREVIOUS")["SecretString"])
     assert previous["AccessKey"] == old and new != old
+
+
+def test_the_adopt_policy_waits_for_a_consumer_to_use_the_new_key(org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    """REKEY_IN_USE_POLICY=adopt: the old key stays active while nobody but rekey's own
+    verification has used its replacement, warned about daily; a consumer's first use lets the
+    deactivation go ahead; a replacement nobody adopts is deactivated at the deadline."""
+    import boto3
+
+    from rekey.local import emulator as em
+    from tests.operators import run_day, runtime_from_env
+
+    monkeypatch.setenv("REKEY_IN_USE_POLICY", "adopt")
+    (follows,) = org.create_user("payments", "follows", TAG)
+    (ignores,) = org.create_user("payments", "ignores", TAG)
+    rt = runtime_from_env()
+    org.age(91)
+    run_day(rt)
+    new_keys = {user: current_secret(org, "payments", f"rekey/{user}") for user in ("follows", "ignores")}
+    org.age(10)  # day 101: both due, neither replacement used by anyone but rekey
+    run_day(rt)
+    assert org.keys("payments", "follows")[follows] == "Active" and org.keys("payments", "ignores")[ignores] == "Active"
+    warned = {n["user_name"]: n for n in org.events("not-adopted")}
+    assert set(warned) == {"follows", "ignores"} and "never been used by a consumer" in warned["follows"]["message"]
+
+    new = new_keys["follows"]
+    boto3.client(
+        "iam",
+        region_name=em.REGION,
+        endpoint_url=org.emulator.url,
+        aws_access_key_id=new["AccessKey"],
+        aws_secret_access_key=new["SecretKey"],
+    ).get_user(UserName="follows")  # the consumer moved
+    org.age(1)
+    run_day(rt)
+    assert org.keys("payments", "follows")[follows] == "Inactive"
+    assert org.keys("payments", "ignores")[ignores] == "Active"
+    org.age(7)  # day 109: the deadline
+    run_day(rt)
+    assert org.keys("payments", "ignores")[ignores] == "Inactive"
+    (deactivated,) = org.events("deactivated", user="ignores")
+    assert "never used" in deactivated["message"]

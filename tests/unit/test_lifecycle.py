@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,7 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rekey.domain.lifecycle import decide
-from rekey.domain.models import AccessKey, Action, ActionKind, Intent, KeyStatus, KeyUse, Policy, SecretState
+from rekey.domain.models import (
+    AccessKey,
+    Action,
+    ActionKind,
+    Intent,
+    InUsePolicy,
+    KeyStatus,
+    KeyUse,
+    Policy,
+    SecretState,
+)
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 POLICY = Policy(90, 100, 110)
@@ -161,7 +172,7 @@ def situations(draw: st.DrawFn) -> tuple[list[AccessKey], SecretState, Policy]:
     rotate = draw(st.integers(1, 90))
     deactivate = rotate + draw(st.integers(1, 30))
     delete = deactivate + draw(st.integers(1, 30))
-    policy = Policy(rotate, deactivate, delete)
+    policy = Policy(rotate, deactivate, delete, in_use_policy=draw(st.sampled_from(list(InUsePolicy))))
     ids = draw(st.lists(key_ids, max_size=2, unique=True))
     keys = [
         key(
@@ -256,3 +267,46 @@ def test_a_consumer_that_moved_to_the_new_key_is_not_reported_in_use() -> None:
     straggler = key("OLD", A, 101, used_days_ago=0.5)  # used again after the new key: still in use
     (action,) = decide([straggler, new], SecretState(True, "NEW"), POLICY, NOW)
     assert action.in_use is not None
+
+
+# --------------------------------------------------------------------------- the adopt policy
+
+ADOPT = Policy(90, 100, 110, in_use_policy=InUsePolicy.ADOPT)
+
+
+def verified_only(key_id: str, age_days: float) -> AccessKey:
+    """A replacement only rekey's own verification signed with (STS, minutes after creation)."""
+    created = NOW - timedelta(days=age_days)
+    return AccessKey(key_id, A, created, KeyUse(created + timedelta(minutes=1), "sts", "us-east-1"))
+
+
+def test_adopt_waits_for_the_replacements_first_use_and_says_so_each_day() -> None:
+    old = key("AKIAOLD", A, 100, used_days_ago=0.5)
+    for new in (key("AKIANEW", A, 10), verified_only("AKIANEW", 10)):
+        (warning,) = decide([old, new], SecretState(True, "AKIANEW"), ADOPT, NOW)
+        assert (warning.kind, warning.key_id) == (ActionKind.WARN_NOT_ADOPTED, "AKIAOLD")
+        assert "never been used" in warning.reason and "2026-12-07" in warning.reason  # at 109 days
+    warned = SecretState(True, "AKIANEW", in_use_warned=("AKIAOLD", NOW.date()))
+    assert decide([old, key("AKIANEW", A, 10)], warned, ADOPT, NOW) == []  # once a day
+
+
+def test_adopt_deactivates_once_a_consumer_used_the_new_key() -> None:
+    old, new = key("AKIAOLD", A, 100), key("AKIANEW", A, 10, used_days_ago=2)
+    assert plan([old, new], SecretState(True, "AKIANEW"), ADOPT) == [(DEACTIVATE, "AKIAOLD")]
+
+
+def test_adopt_deactivates_at_the_deadline_whatever_happened() -> None:
+    old, new = key("AKIAOLD", A, 109), key("AKIANEW", A, 19)
+    (action,) = decide([old, new], SecretState(True, "AKIANEW"), ADOPT, NOW)
+    assert (action.kind, action.key_id) == (DEACTIVATE, "AKIAOLD") and "never used" in action.reason
+    earlier = replace(ADOPT, max_deactivate_after_days=104)
+    assert plan([key("AKIAOLD", A, 104), new], SecretState(True, "AKIANEW"), earlier) == [(DEACTIVATE, "AKIAOLD")]
+    # The deadline stays between the deactivation age and the day before deletion.
+    assert replace(ADOPT, max_deactivate_after_days=500).deactivate_deadline == 109
+    assert replace(ADOPT, max_deactivate_after_days=50).deactivate_deadline == 100
+
+
+def test_enforce_and_defer_do_not_wait_for_adoption() -> None:
+    old, new = key("AKIAOLD", A, 100), key("AKIANEW", A, 10)
+    for policy in (POLICY, replace(POLICY, in_use_policy=InUsePolicy.DEFER)):
+        assert plan([old, new], SecretState(True, "AKIANEW"), policy) == [(DEACTIVATE, "AKIAOLD")]

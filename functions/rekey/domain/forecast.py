@@ -10,11 +10,11 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from .lifecycle import decide
-from .models import AccessKey, Action, ActionKind, KeyStatus, Policy, SecretState
+from .models import WARNINGS, AccessKey, Action, ActionKind, KeyStatus, Policy, SecretState
 
 NEW_KEY_PREFIX = "new key "
 # Daily announcements that repeat while a condition lasts: forecast as one entry with a range.
-REPEATING = frozenset({ActionKind.WARN_IN_USE, ActionKind.BLOCKED})
+REPEATING = frozenset({*WARNINGS, ActionKind.BLOCKED})
 _DIGITS = re.compile(r"[0-9]+")
 
 
@@ -71,7 +71,7 @@ def simulate(
                     continue
                 open_repeats[slot] = len(planned)
             planned.append(Planned(moment.date(), moment.date(), action.kind, key_id, action.reason))
-            if action.kind is not ActionKind.WARN_IN_USE:
+            if action.kind not in WARNINGS:
                 waiting.discard(key_id or "")
             state.apply(action, moment)
         for slot in set(open_repeats) - seen_repeats:
@@ -87,7 +87,7 @@ def next_actions(
     """Each existing key's next action (warnings aside) within `horizon` days, if any."""
     found: dict[str, Planned] = {}
     for entry in simulate(keys, secret, now, horizon, policy_on, stop_when_all_keys_acted=True):
-        if entry.key_id and entry.kind is not ActionKind.WARN_IN_USE:
+        if entry.key_id and entry.kind not in WARNINGS:
             found.setdefault(entry.key_id, entry)
     return found
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from .models import AccessKey, Action, ActionKind, KeyUse, Policy, SecretState
+from .models import AccessKey, Action, ActionKind, InUsePolicy, KeyUse, Policy, SecretState
 
 MAX_KEYS = 2
 # A key created by an attempt appears after its intent was recorded, within the longest a
@@ -16,6 +16,9 @@ INTENT_WINDOW = timedelta(minutes=15)
 # Under the `defer` policy an old key counts as still in use while it was used this recently
 # (a week covers weekly jobs; IAM reports last use with a delay of hours).
 STILL_IN_USE = timedelta(days=7)
+# rekey signs sts:GetCallerIdentity with a new key to verify it (retrying for up to a minute):
+# a use by STS this soon after creation is rekey's, not a consumer's.
+VERIFICATION_WINDOW = timedelta(hours=1)
 
 
 def decide(keys: Sequence[AccessKey], secret: SecretState, policy: Policy, now: datetime) -> list[Action]:
@@ -146,6 +149,17 @@ def _retire_active(
             in_use,
         )
     overdue = -due_in
+    if policy.in_use_policy is InUsePolicy.ADOPT and not adopted(newest) and age < policy.deactivate_deadline:
+        if warned_today:
+            return None
+        deadline = today + timedelta(days=policy.deactivate_deadline - age)
+        return Action(
+            ActionKind.WARN_NOT_ADOPTED,
+            key.key_id,
+            f"{newest.key_id}, the replacement of {key.key_id}, has never been used by a consumer: {key.key_id} "
+            f"stays active until one signs with {newest.key_id}, and is deactivated on {deadline} at the latest "
+            f"(at {policy.deactivate_deadline} days, REKEY_MAX_DEACTIVATE_AFTER_DAYS)",
+        )
     bound = policy.max_defer_days
     if in_use is not None and bound and overdue < bound and now - in_use.at <= STILL_IN_USE:
         if warned_today:
@@ -164,7 +178,19 @@ def _retire_active(
     )
     if in_use is not None and bound and overdue >= bound:
         reason += f"; deferred {overdue} day(s) while in use, the most allowed"
+    if policy.in_use_policy is InUsePolicy.ADOPT and not adopted(newest):
+        reason += f"; its replacement was never used, and {policy.deactivate_deadline} days is the most it waits"
     return Action(ActionKind.DEACTIVATE, key.key_id, reason, in_use)
+
+
+def adopted(key: AccessKey) -> bool:
+    """Whether a consumer has signed with `key`: any use but rekey's own verification (STS,
+    within VERIFICATION_WINDOW of its creation)."""
+    use = key.last_used
+    if use is None:
+        return False
+    verification = (use.service or "").lower() == "sts" and use.at - key.created <= VERIFICATION_WINDOW
+    return not verification
 
 
 def describe_use(use: KeyUse) -> str:

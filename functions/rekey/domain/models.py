@@ -89,6 +89,9 @@ class InUsePolicy(StrEnum):
 
     ENFORCE = "enforce"  # deactivate anyway (after warning)
     DEFER = "defer"  # wait while it is still used, up to a bound, then enforce
+    # Wait until the replacement has been used by a consumer (not only by rekey's verification),
+    # up to a hard deadline (max_deactivate_after_days), then enforce.
+    ADOPT = "adopt"
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,17 @@ class Policy:
     in_use_max_defer_days: int = 7
     # Create a first key for a tagged user who has none.
     create_first_key: bool = False
+    # Under `adopt`, the age at which an old key is deactivated even if its replacement was
+    # never used (the compliance ceiling); None: the day before its deletion age.
+    max_deactivate_after_days: int | None = None
+
+    @property
+    def deactivate_deadline(self) -> int:
+        """Under `adopt`, the age at which an old key is deactivated whatever happened: kept
+        between the deactivation age and the day before deletion (a rollback stays possible)."""
+        latest = self.delete_after_days - 1
+        wanted = latest if self.max_deactivate_after_days is None else self.max_deactivate_after_days
+        return max(self.deactivate_after_days, min(wanted, latest))
 
     @property
     def max_defer_days(self) -> int:
@@ -136,10 +150,15 @@ class ActionKind(StrEnum):
     # An old key was used after its replacement appeared and will be deactivated soon (or its
     # deactivation is deferred): announced by the worker, at most once a key a day.
     WARN_IN_USE = "warn-in-use"
+    # Under the `adopt` policy: an old key's deactivation waits because nobody has used its
+    # replacement yet; announced by the worker, at most once a key a day.
+    WARN_NOT_ADOPTED = "warn-not-adopted"
 
 
 # Actions that change nothing in AWS: they are announced by the scan, never queued.
 ANNOUNCE_ONLY = frozenset({ActionKind.BLOCKED})
+# Warnings the worker announces at most once a key a day.
+WARNINGS = frozenset({ActionKind.WARN_IN_USE, ActionKind.WARN_NOT_ADOPTED})
 
 
 @dataclass(frozen=True)
