@@ -17,28 +17,22 @@ $(STAMP): requirements-dev.txt pyproject.toml
 
 venv: $(STAMP)
 
-# aws-sam-cli in its own venv: it pins boto3/pydantic versions the app's .venv does not use.
+# Tools in venvs of their own, each from tools/requirements-<name>.txt: aws-sam-cli (it pins
+# boto3/pydantic versions the app's .venv does not use) and the consumers' own clients (the AWS
+# CLI v1, which pins its own botocore, boto3, aws-secretsmanager-caching) for the e2e tests that
+# run them as a consumer would.
 TOOLS := .tools/sam
 TOOLS_STAMP := $(TOOLS)/.installed
-
-$(TOOLS_STAMP): tools/requirements-sam.txt
-	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/python -m pip install -q --upgrade pip
-	$(TOOLS)/bin/python -m pip install -q -r tools/requirements-sam.txt
-	touch $(TOOLS_STAMP)
-
-tools: $(TOOLS_STAMP)
-
-# The consumers' own clients (AWS CLI v1, boto3, aws-secretsmanager-caching) for the e2e tests
-# that run them as a consumer would, in their own venv: the CLI pins its own botocore.
 CONSUMERS := .tools/consumers
 CONSUMERS_STAMP := $(CONSUMERS)/.installed
 
-$(CONSUMERS_STAMP): tools/requirements-consumers.txt
-	test -x $(CONSUMERS)/bin/python || $(PYTHON) -m venv $(CONSUMERS)
-	$(CONSUMERS)/bin/python -m pip install -q --upgrade pip
-	$(CONSUMERS)/bin/python -m pip install -q -r tools/requirements-consumers.txt
-	touch $(CONSUMERS_STAMP)
+.tools/%/.installed: tools/requirements-%.txt
+	test -x .tools/$*/bin/python || $(PYTHON) -m venv .tools/$*
+	.tools/$*/bin/python -m pip install -q --upgrade pip
+	.tools/$*/bin/python -m pip install -q -r $<
+	touch $@
+
+tools: $(TOOLS_STAMP)
 
 consumers: $(CONSUMERS_STAMP)
 

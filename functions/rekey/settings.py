@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -57,6 +58,17 @@ _ROLE_ARN = re.compile(r"arn:(aws[a-z-]*):iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-
 _USER_ARN = re.compile(r"arn:(aws[a-z-]*):iam::[0-9]{12}:user/[A-Za-z0-9_+=,.@/-]{1,512}")
 _BOUNDARY_ARN = re.compile(r"arn:(aws[a-z-]*):iam::([0-9]{12}|aws|\{account_id\}):policy/[A-Za-z0-9_+=,.@/-]{1,512}")
 _PATH = re.compile(r"/([A-Za-z0-9_+=,.@-]+/)*")
+
+
+_Strings = TypeVar("_Strings", bound=Collection[str])
+
+
+def _all(values: _Strings, valid: Callable[[str], object], problem: str) -> _Strings:
+    """`values`, or ValueError naming those that are not `valid`."""
+    bad = sorted(v for v in values if not valid(v))
+    if bad:
+        raise ValueError(f"{problem}: {', '.join(bad)}")
+    return values
 
 
 def partition_of(region: str) -> str:
@@ -123,18 +135,12 @@ class Settings(BaseModel):
     @field_validator("target_ous")
     @classmethod
     def _ou_ids(cls, value: frozenset[str]) -> frozenset[str]:
-        bad = sorted(ou for ou in value if not _OU_ID.fullmatch(ou))
-        if bad:
-            raise ValueError(f"not OU or root ids (ou-xxxx-xxxxxxxx, r-xxxx): {', '.join(bad)}")
-        return value
+        return _all(value, _OU_ID.fullmatch, "not OU or root ids (ou-xxxx-xxxxxxxx, r-xxxx)")
 
     @field_validator("privileged_users_allowed")
     @classmethod
     def _user_arns(cls, value: frozenset[str]) -> frozenset[str]:
-        bad = sorted(a for a in value if not _USER_ARN.fullmatch(a))
-        if bad:
-            raise ValueError(f"not IAM user ARNs (arn:aws:iam::111122223333:user/name): {', '.join(bad)}")
-        return value
+        return _all(value, _USER_ARN.fullmatch, "not IAM user ARNs (arn:aws:iam::111122223333:user/name)")
 
     @field_validator("user_path_prefix")
     @classmethod
@@ -163,10 +169,7 @@ class Settings(BaseModel):
     @field_validator("excluded_accounts")
     @classmethod
     def _account_ids(cls, value: frozenset[str]) -> frozenset[str]:
-        bad = sorted(a for a in value if not (a.isdigit() and len(a) == 12))
-        if bad:
-            raise ValueError(f"not 12-digit account ids: {', '.join(bad)}")
-        return value
+        return _all(value, lambda a: a.isdigit() and len(a) == 12, "not 12-digit account ids")
 
     @field_validator("secret_replica_regions", mode="before")
     @classmethod
@@ -178,10 +181,7 @@ class Settings(BaseModel):
     @field_validator("secret_replica_regions")
     @classmethod
     def _regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [r for r in value if not _REGION.fullmatch(r)]
-        if bad:
-            raise ValueError(f"not region names (e.g. eu-west-1): {', '.join(bad)}")
-        return value
+        return _all(value, _REGION.fullmatch, "not region names (e.g. eu-west-1)")
 
     @field_validator("secret_replica_kms_keys", mode="before")
     @classmethod
