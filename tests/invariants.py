@@ -1,4 +1,4 @@
-"""DESIGN.md's safety invariants as checks on the emulator, shared by the worker and reliability tests.
+"""docs/design.md's safety invariants as checks on the emulator, shared by the worker and reliability tests.
 
 `SafetyChecker` reads a user's keys and secret from the emulator's state (never through rekey)
 and lists every violated invariant; `guard_calls` checks, at the
@@ -202,7 +202,7 @@ class SafetyChecker:
 
     def _awaits_reconciliation(self, key: KeyView, secret: SecretView) -> bool:
         """A key an interrupted attempt created and nobody could have used: covered by the
-        recorded intent, so the next run deletes it (DESIGN.md: orphan reconciliation)."""
+        recorded intent, so the next run deletes it (docs/design.md: orphan reconciliation)."""
         at = secret.intent_at
         return (
             at is not None

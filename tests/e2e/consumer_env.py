@@ -1,5 +1,5 @@
 """What the consumer tests share: the emulator refusing deactivated keys, the consumers' tool
-venv, a consumer's environment, and the README's consumer snippets."""
+venv, a consumer's environment, and the consumer snippets of docs/consumers.md."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[2]
-README = ROOT / "README.md"
+CONSUMERS_DOC = ROOT / "docs" / "consumers.md"
 CONSUMERS_VENV = ROOT / ".tools" / "consumers"
 APP_BIN = ROOT / ".venv" / "bin"  # where `pip install rekey` puts the `rekey` script
 
@@ -62,18 +62,18 @@ def consumer_env(home: Path, endpoint: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def readme_section(title: str) -> str:
-    text = README.read_text()
+def doc_section(title: str) -> str:
+    text = CONSUMERS_DOC.read_text()
     start = text.index(f"\n## {title}")
     end = text.find("\n## ", start + 1)
     return text[start : end if end != -1 else None]
 
 
-def readme_blocks(title: str) -> list[tuple[str, str]]:
-    """The fenced code blocks of a README section: (info string, text)."""
-    return [(m[1], m[2]) for m in re.finditer(r"^```(\w*)\n(.*?)^```$", readme_section(title), re.M | re.S)]
+def doc_blocks(title: str) -> list[tuple[str, str]]:
+    """The fenced code blocks of a section of docs/consumers.md: (info string, text)."""
+    return [(m[1], m[2]) for m in re.finditer(r"^```(\w*)\n(.*?)^```$", doc_section(title), re.M | re.S)]
 
 
-def readme_block(title: str, language: str, containing: str) -> str:
-    (block,) = [text for lang, text in readme_blocks(title) if lang == language and containing in text]
+def doc_block(title: str, language: str, containing: str) -> str:
+    (block,) = [text for lang, text in doc_blocks(title) if lang == language and containing in text]
     return block

@@ -1,11 +1,11 @@
-"""The README's consumers, as written there, through a key's whole life: the AWS CLI v1 and boto3
+"""The consumers of docs/consumers.md, as written there, through a key's whole life: the AWS CLI v1 and boto3
 on a `credential_process` profile, aws-secretsmanager-caching, and the External Secrets
 Operator's sync (modelled: there is no cluster here), at days 0 -> 91 -> 102 -> 113 while rekey
 rotates, deactivates and deletes the key.
 
 The clients are the consumers' own, from their tool venv (`make consumers`), run as processes
-against the in-process emulator, with IAM enforced (the user holds only the README's policy)
-and a deactivated key refused, as AWS does (moto would accept it). The README's snippets are
+against the in-process emulator, with IAM enforced (the user holds only the documented policy)
+and a deactivated key refused, as AWS does (moto would accept it). The documented snippets are
 used as they stand; only the example key is replaced by the user's first key."""
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from moto.iam.models import iam_backends
 from rekey.cli import main
 from rekey.local.authz import enforced
 from tests.conftest import Org
-from tests.e2e.consumer_env import consumer_env, readme_block, readme_blocks, refusing_inactive_keys, tool
+from tests.e2e.consumer_env import consumer_env, doc_block, doc_blocks, refusing_inactive_keys, tool
 
-SECTION = "Consumers: reading the current key"
-USER = "ci-runner"  # the README's names: nothing to replace
+SECTION = "Reading the current key"  # a section of docs/consumers.md
+USER = "ci-runner"  # the documented names: nothing to replace
 SECRET_ID = f"rekey/{USER}"
 EXAMPLE_KEY = ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
 
@@ -39,27 +39,27 @@ def with_key(text: str, key: dict[str, str]) -> str:
 
 
 class Consumers:
-    """The README's consumers of USER on one machine (a HOME of their own)."""
+    """The documented consumers of USER on one machine (a HOME of their own)."""
 
     def __init__(self, org: Org, home: Path, first_key: dict[str, str]) -> None:
         self.org = org
         self.home = home
         (home / ".aws").mkdir(parents=True)
-        config = readme_block(SECTION, "ini", "credential_process")
+        config = doc_block(SECTION, "ini", "credential_process")
         assert config.startswith("# ~/.aws/config\n")
         (home / ".aws" / "config").write_text(with_key(config, first_key))
         self.cache = home / ".aws" / "rekey" / "rekey_ci-runner.json"  # the documented default
         self.env = consumer_env(home, org.emulator.url)
         self.outputs: list[str] = []
         # The Kubernetes Secret as `kubectl create secret` leaves it, and the manifest ESO reconciles.
-        words = shlex.split(readme_block(SECTION, "sh", "kubectl create secret").replace("\\\n", " "))
+        words = shlex.split(doc_block(SECTION, "sh", "kubectl create secret").replace("\\\n", " "))
         self.k8s_name = words[words.index("generic") + 1]
         self.k8s_data = dict(
             w.removeprefix("--from-literal=").split("=", 1)
             for w in shlex.split(with_key(" ".join(words), first_key))
             if w.startswith("--from-literal=")
         )
-        self.store, self.external = yaml.safe_load_all(readme_block(SECTION, "yaml", "kind: ExternalSecret"))
+        self.store, self.external = yaml.safe_load_all(doc_block(SECTION, "yaml", "kind: ExternalSecret"))
 
     def run(self, *command: str | Path) -> subprocess.CompletedProcess[str]:
         out = subprocess.run([str(c) for c in command], env=self.env, capture_output=True, text=True, timeout=120)
@@ -75,19 +75,19 @@ class Consumers:
             self.cache.write_text(json.dumps(data))  # keeps the file's mode (0600)
 
     def aws_cli(self) -> str:
-        out = self.run(tool("aws"), *shlex.split(readme_block(SECTION, "sh", "aws --profile"))[1:])
+        out = self.run(tool("aws"), *shlex.split(doc_block(SECTION, "sh", "aws --profile"))[1:])
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)["Arn"]
 
     def boto3(self) -> str:
-        out = self.run(tool("python"), "-c", readme_block(SECTION, "python", "boto3.Session"))
+        out = self.run(tool("python"), "-c", doc_block(SECTION, "python", "boto3.Session"))
         assert out.returncode == 0, out.stderr
         return out.stdout.strip()
 
     def caching(self) -> subprocess.CompletedProcess[str]:
         """An app that reads the key with aws-secretsmanager-caching, then signs with it: prints
         the key id (never the secret half) and who the key is."""
-        app = readme_block(SECTION, "python", "SecretCache") + (
+        app = doc_block(SECTION, "python", "SecretCache") + (
             "\nimport botocore.session as _s\n"
             "_sts = _s.get_session().create_client('sts', region_name='us-east-1',\n"
             "    aws_access_key_id=key['AccessKey'], aws_secret_access_key=key['SecretKey'])\n"
@@ -136,14 +136,14 @@ def last_used(account: str, key_id: str) -> Any:
     return used.timestamp if used else None
 
 
-def test_the_readmes_consumers_follow_every_rotation_with_iam_enforced(org: Org, tmp_path: Path) -> None:
+def test_the_documented_consumers_follow_every_rotation_with_iam_enforced(org: Org, tmp_path: Path) -> None:
     account = org.accounts["payments"]
     iam = org.client("iam", "payments")
     arn = iam.create_user(UserName=USER, Tags=[{"Key": "rekey:rotate", "Value": "true"}])["User"]["Arn"]
     first = iam.create_access_key(UserName=USER)["AccessKey"]
-    # The README's policy for the user. moto neither expands policy variables (${aws:username}) nor
+    # The documented policy for the user. moto neither expands policy variables (${aws:username}) nor
     # knows IAM's `?` wildcard (it matches resources as regular expressions, where `.` is IAM's `?`).
-    policy = readme_block(SECTION, "json", '"Statement"').replace("${aws:username}", USER).replace("?", ".")
+    policy = doc_block(SECTION, "json", '"Statement"').replace("${aws:username}", USER).replace("?", ".")
     iam.put_user_policy(UserName=USER, PolicyName="read-own-rekey-secret", PolicyDocument=policy)
     consumers = Consumers(org, tmp_path / "home", first)
 
@@ -153,7 +153,7 @@ def test_the_readmes_consumers_follow_every_rotation_with_iam_enforced(org: Org,
         assert main(["run"]) == 0
 
     # Day 0: no secret yet. The profile signs with the bootstrap key; the app has nothing to read
-    # (AWS says "not found", not "denied", thanks to the README's policy); ESO keeps the Secret.
+    # (AWS says "not found", not "denied", thanks to the documented policy); ESO keeps the Secret.
     with enforced(org.emulator), refusing_inactive_keys():
         assert consumers.aws_cli() == arn and consumers.boto3() == arn
         app = consumers.caching()
@@ -219,7 +219,7 @@ def test_the_emulator_refuses_a_deactivated_key_as_aws_does(org: Org, tmp_path: 
 def test_the_eso_manifest_reads_the_secret_as_it_stands() -> None:
     """No cluster here: the manifest is held to ESO's v1 API by its fields, and to rekey's secret
     by its names (the self-refreshing loop: the store signs with the Secret the sync writes)."""
-    store, external = yaml.safe_load_all(readme_block(SECTION, "yaml", "kind: ExternalSecret"))
+    store, external = yaml.safe_load_all(doc_block(SECTION, "yaml", "kind: ExternalSecret"))
     assert (store["apiVersion"], store["kind"]) == ("external-secrets.io/v1", "SecretStore")
     assert (external["apiVersion"], external["kind"]) == ("external-secrets.io/v1", "ExternalSecret")
     aws = store["spec"]["provider"]["aws"]
@@ -232,11 +232,11 @@ def test_the_eso_manifest_reads_the_secret_as_it_stands() -> None:
     assert spec["secretStoreRef"] == {"name": store["metadata"]["name"], "kind": "SecretStore"}
     assert spec["target"]["creationPolicy"] == "Merge"  # the Secret exists: created with the first key
     assert spec["dataFrom"] == [{"extract": {"key": SECRET_ID}}]  # the JSON as it stands: its keys, unchanged
-    secret_keys = set(json.loads(readme_block(SECTION, "json", '"AccessKey"')))
+    secret_keys = set(json.loads(doc_block(SECTION, "json", '"AccessKey"')))
     assert secret_keys == {"AccessKey", "SecretKey"}
     assert {refs["accessKeyIDSecretRef"]["key"], refs["secretAccessKeySecretRef"]["key"]} == secret_keys
     assert refs["accessKeyIDSecretRef"]["name"] == refs["secretAccessKeySecretRef"]["name"] == spec["target"]["name"]
-    kubectl = shlex.split(readme_block(SECTION, "sh", "kubectl create secret").replace("\\\n", " "))
+    kubectl = shlex.split(doc_block(SECTION, "sh", "kubectl create secret").replace("\\\n", " "))
     assert kubectl[kubectl.index("generic") + 1] == spec["target"]["name"]
     assert {w.split("=")[1] for w in kubectl if w.startswith("--from-literal=")} == secret_keys
 
@@ -254,14 +254,14 @@ SNIPPETS = [
 
 
 def test_every_snippet_of_the_section_is_one_the_tests_use() -> None:
-    blocks = readme_blocks(SECTION)
+    blocks = doc_blocks(SECTION)
     assert len(blocks) == len(SNIPPETS)
     for language, text in blocks:
         assert [m for m in SNIPPETS if m[0] == language and m[1] in text], f"untested snippet: {text[:60]!r}"
     from rekey.local.emulator import REGION
 
-    assert f"region = {REGION}" in readme_block(SECTION, "ini", "credential_process")  # the hub's region
-    assert json.loads(readme_block(SECTION, "json", '"Statement"'))["Statement"][0]["Action"] == [
+    assert f"region = {REGION}" in doc_block(SECTION, "ini", "credential_process")  # the hub's region
+    assert json.loads(doc_block(SECTION, "json", '"Statement"'))["Statement"][0]["Action"] == [
         "secretsmanager:GetSecretValue",
         "secretsmanager:DescribeSecret",  # aws-secretsmanager-caching describes the secret first
     ]

@@ -1,7 +1,7 @@
 """`rekey credential-process` under the AWS CLI v1 (from the consumers' tool venv), on the emulator
 with IAM enforced and deactivated keys refused: where its region comes from, what a failure
 looks like to the CLI's user, and a key deactivated after a rotation this machine missed. The
-whole lifecycle with every README consumer is tests/e2e/test_consumers.py."""
+whole lifecycle with every documented consumer (docs/consumers.md) is tests/e2e/test_consumers.py."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The API-call budget: what a sweep costs per account when nothing is due, at sizes where IAM
-pages its answers, and what each due action costs in the worker (README "API calls")."""
+pages its answers, and what each due action costs in the worker (docs/api-calls.md)."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ FIRST_ITEM = {"organizations:ListAccounts": 1, "sts:AssumeRole": 1}
 
 def test_each_action_makes_only_the_calls_it_needs(org: Org, faults: Faults, monkeypatch: pytest.MonkeyPatch) -> None:
     """One user through a whole cycle: first rotation, deactivation, deletion, second rotation.
-    These are the counts README's "API calls" table states."""
+    These are the counts docs/api-calls.md states."""
     org.create_user("payments", "svc", TAG)
     rt = runtime_in_one_account(org, monkeypatch, "payments", faults)
 

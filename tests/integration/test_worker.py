@@ -248,7 +248,7 @@ def test_a_secret_in_the_classic_recipes_format_is_taken_over_once_handed_over(o
     sm.create_secret(Name="rekey/legacy", SecretString=json.dumps({"AccessKey": old, "SecretKey": "x" * 40}))
     org.age(91)
     assert run_work_item(runtime, item(org, "analytics", "legacy", "rotate", old)).status == "rejected"
-    # The operator hands it over, as the README says: the secret's rekey:user-id tag.
+    # The operator hands it over, as docs/security.md says: the secret's rekey:user-id tag.
     user_id = org.client("iam", "analytics").get_user(UserName="legacy")["User"]["UserId"]
     sm.tag_resource(SecretId="rekey/legacy", Tags=[{"Key": "rekey:user-id", "Value": user_id}])
     assert run_work_item(runtime, item(org, "analytics", "legacy", "rotate", old)).status == "done"

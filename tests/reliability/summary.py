@@ -1,5 +1,5 @@
 """Figures of the reliability suite, printed at the end of the pytest run (see conftest.py) and
-written to build/reliability-summary.txt, so the README's figures can be reproduced and pasted."""
+written to build/reliability-summary.txt, so docs/reliability.md's figures can be reproduced and pasted."""
 
 from __future__ import annotations
 
