@@ -191,12 +191,12 @@ def test_cli_run_exits_non_zero_when_an_account_failed_after_doing_the_rest(
     real = runtime_module.StsAdapter.assume
     sandbox = org.accounts["sandbox"]
 
-    def assume(self, role_arn: str):
+    def assume(self, role_arn: str, **kwargs):
         if sandbox in role_arn:
             from rekey.domain.errors import AccessDenied
 
             raise AccessDenied(f"sts:AssumeRole {role_arn}: AccessDenied")
-        return real(self, role_arn)
+        return real(self, role_arn, **kwargs)
 
     monkeypatch.setattr(runtime_module.StsAdapter, "assume", assume)
     assert main(["run"]) == 1
