@@ -33,7 +33,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from rekey.local import emulator as em
+from rekey_dev import emulator as em
 
 USER = "bench-user"
 SECRET_ID = f"rekey/{USER}"

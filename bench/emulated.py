@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-
-from rekey.local import emulator as em
-from rekey.local.emulator import HubResources, create_hub
+from rekey_dev import emulator as em
+from rekey_dev.emulator import HubResources, create_hub
 
 REGION = em.REGION
 MANAGEMENT = em.MANAGEMENT_ACCOUNT

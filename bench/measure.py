@@ -159,9 +159,9 @@ def _worker(accounts: int) -> dict[str, Any]:
     """The production worker handler over the work queue, as Lambda's event source would call it.
     The stand-in's own SQS receive/delete calls are not the worker's and are not counted."""
     import boto3
+    from rekey_cli.sqs_source import LambdaContext, drain
 
     from rekey.handlers import worker
-    from rekey.local.sqs_source import LambdaContext, drain
     from rekey.metrics import Recorder
 
     meter = Meter()

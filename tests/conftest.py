@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from rekey_dev import emulator as em
 
-from rekey.local import emulator as em
 from rekey.runtime import Runtime
 from rekey.settings import Settings
 from tests.faults import Faults
@@ -144,8 +144,9 @@ def faulty_runtime(org: Org, faults: Faults) -> Runtime:
 
 def drain_work(rt: Runtime, *, retry_failed_now: bool = False) -> tuple[Any, list[Any]]:
     """Run the production worker handler over the work queue (Lambda's event source stand-in)."""
+    from rekey_cli.sqs_source import LambdaContext, drain
+
     from rekey.handlers import worker
-    from rekey.local.sqs_source import LambdaContext, drain
 
     outcomes: list[Any] = []
 

@@ -106,8 +106,7 @@ class SafetyChecker:
     def snapshot(self) -> Snapshot:
         from moto.iam.models import iam_backends
         from moto.secretsmanager.models import secretsmanager_backends
-
-        from rekey.local.emulator import REGION
+        from rekey_dev.emulator import REGION
 
         iam = iam_backends[self.account_id]["global"]
         user = iam.users.get(self.user)

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from rekey_cli import cli
 
-from rekey import cli
 from rekey.runtime import Runtime
 from rekey.service import new_sweep_id, sweep
 from rekey.settings import Settings

@@ -19,7 +19,7 @@ APP_BIN = ROOT / ".venv" / "bin"  # where `pip install rekey` puts the `rekey` s
 @contextmanager
 def refusing_inactive_keys() -> Iterator[None]:
     """moto (5.2) signs with a deactivated key as with an active one; AWS answers
-    InvalidClientTokenId (403). Needs authorization on (`rekey.local.authz.enforced`): moto
+    InvalidClientTokenId (403). Needs authorization on (`rekey_dev.authz.enforced`): moto
     authenticates requests only then."""
     from moto.iam import access_control
 

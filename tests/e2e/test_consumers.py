@@ -22,9 +22,9 @@ import boto3
 import yaml
 from botocore.exceptions import ClientError
 from moto.iam.models import iam_backends
+from rekey_cli.cli import main
+from rekey_dev.authz import enforced
 
-from rekey.cli import main
-from rekey.local.authz import enforced
 from tests.conftest import Org
 from tests.e2e.consumer_env import consumer_env, doc_block, doc_blocks, refusing_inactive_keys, tool
 
@@ -258,7 +258,7 @@ def test_every_snippet_of_the_section_is_one_the_tests_use() -> None:
     assert len(blocks) == len(SNIPPETS)
     for language, text in blocks:
         assert [m for m in SNIPPETS if m[0] == language and m[1] in text], f"untested snippet: {text[:60]!r}"
-    from rekey.local.emulator import REGION
+    from rekey_dev.emulator import REGION
 
     assert f"region = {REGION}" in doc_block(SECTION, "ini", "credential_process")  # the hub's region
     assert json.loads(doc_block(SECTION, "json", '"Statement"'))["Statement"][0]["Action"] == [

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rekey.local.authz import enforced
+from rekey_dev.authz import enforced
+
 from tests.conftest import Org
 from tests.e2e.consumer_env import consumer_env, refusing_inactive_keys, tool
 
@@ -112,7 +113,7 @@ def test_the_cli_shows_a_failure_as_one_line_without_a_traceback(org: Org, tmp_p
 
 
 def run_process(org: Org, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "rekey", "credential-process", "--secret-id", f"rekey/{USER}", *args]
+    command = [sys.executable, "-m", "rekey_cli", "credential-process", "--secret-id", f"rekey/{USER}", *args]
     with enforced(org.emulator), refusing_inactive_keys():
         return subprocess.run(command, env=consumer_env(home, org.emulator.url), capture_output=True, text=True)
 

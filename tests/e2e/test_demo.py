@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 from moto.iam.models import iam_backends
-
-from rekey.cli import main
-from rekey.local import demo
-from rekey.local import emulator as em
-from rekey.local.demo_cast import Case
+from rekey_cli.cli import main
+from rekey_dev import demo
+from rekey_dev import emulator as em
+from rekey_dev.demo_cast import Case
 
 DAYS = 45
 ARGS = ["demo", "--days", str(DAYS), "--accounts", "3", "--users-per-account", "1", "--seed", "7", "--json"]

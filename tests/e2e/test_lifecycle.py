@@ -7,8 +7,8 @@ import logging
 
 import pytest
 from moto.iam.models import iam_backends
+from rekey_cli.cli import main
 
-from rekey.cli import main
 from tests.conftest import Org
 
 TAG = {"rekey:rotate": "true"}

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from rekey_dev import emulator as em
 
-from rekey.local import emulator as em
 from rekey.metrics import NAMESPACE, SERVICE, Metric
 from tests.integration.test_templates import FUNCTIONS, hub_stack, translated_hub  # noqa: F401 - the fixture
 

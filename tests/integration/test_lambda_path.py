@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from rekey_cli.sqs_source import LambdaContext, drain
+
 from rekey.handlers import scan, sweep, worker
-from rekey.local.sqs_source import LambdaContext, drain
 from rekey.runtime import Runtime
 from tests.conftest import Org
 

@@ -9,13 +9,13 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
+from rekey_cli.cli import main
+from rekey_cli.sqs_source import LambdaContext, drain
+from rekey_dev import emulator as em
+from rekey_dev.authz import enforced
 
-from rekey.cli import main
 from rekey.domain.errors import AccessDenied
 from rekey.handlers import digest, scan, sweep, worker
-from rekey.local import emulator as em
-from rekey.local.authz import enforced
-from rekey.local.sqs_source import LambdaContext, drain
 from rekey.runtime import Runtime
 from rekey.settings import Settings
 from tests.conftest import Org, drain_work

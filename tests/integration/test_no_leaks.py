@@ -19,10 +19,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from rekey_cli.cli import main
+from rekey_cli.sqs_source import LambdaContext, drain
 
-from rekey.cli import main
 from rekey.handlers import common, scan, sweep, worker
-from rekey.local.sqs_source import LambdaContext, drain
 from rekey.runtime import Runtime
 from tests.conftest import Org
 
@@ -101,7 +101,7 @@ def test_the_cli_at_debug_logs_no_secret(org: Org, capfd: pytest.CaptureFixture[
     out, err = capfd.readouterr()
     assert_rotated(org, old_key)
     assert ("tests.canary", "DEBUG tests.canary: capturing") in logs.records
-    assert "rekey.cli:" in err  # -vv logged (the CLI's own handler writes to stderr)
+    assert "rekey_cli.cli:" in err  # -vv logged (the CLI's own handler writes to stderr)
     found = leaks(secret_key(org, "payments", "svc-app"), logs.records, stdout=out, stderr=err)
     assert not found, f"the new key's secret is in the output of {found}"
     for name in SDK_LOGGERS:

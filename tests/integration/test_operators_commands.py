@@ -8,10 +8,10 @@ import io
 from datetime import timedelta
 
 import pytest
+from rekey_cli import operations
+from rekey_cli.sqs_source import LambdaContext
 
-from rekey import operations
 from rekey.handlers import worker
-from rekey.local.sqs_source import LambdaContext
 from rekey.runtime import Runtime
 from tests.conftest import Org
 from tests.operators import (

@@ -10,8 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from rekey_cli.report import AGE_BANDS
 
-from rekey.report import AGE_BANDS
 from tests.conftest import Org
 from tests.operators import TAG, run_cli
 from tests.png import colour_counts, read_png

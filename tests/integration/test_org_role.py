@@ -11,11 +11,11 @@ from typing import Any
 
 import boto3
 import pytest
+from rekey_dev import emulator as em
+from rekey_dev import templates as t
+from rekey_dev.authz import _inline_policies_as_json, enforced
 
 from rekey.domain.errors import RekeyError
-from rekey.local import emulator as em
-from rekey.local import templates as t
-from rekey.local.authz import _inline_policies_as_json, enforced
 from rekey.runtime import Runtime
 from rekey.service import accounts_to_sweep
 from rekey.settings import Settings

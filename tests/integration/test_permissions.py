@@ -15,13 +15,13 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from rekey_cli.sqs_source import LambdaContext, drain
+from rekey_dev import emulator as em
+from rekey_dev import templates as t
+from rekey_dev.authz import enforced
 
 import rekey.adapters
 from rekey.handlers import scan, sweep, worker
-from rekey.local import emulator as em
-from rekey.local import templates as t
-from rekey.local.authz import enforced
-from rekey.local.sqs_source import LambdaContext, drain
 from rekey.runtime import SPOKE_ROLE_GROUPS, Runtime
 from rekey.settings import Settings
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import boto3
 import pytest
+from rekey_dev import emulator as em
+from rekey_dev import templates as t
 
-from rekey.local import emulator as em
-from rekey.local import templates as t
 from rekey.runtime import Runtime
 from rekey.service import new_sweep_id, sweep
 from rekey.settings import Settings

@@ -10,9 +10,9 @@ import re
 from typing import Any
 
 import pytest
+from rekey_dev import emulator as em
+from rekey_dev import templates as t
 
-from rekey.local import emulator as em
-from rekey.local import templates as t
 from tests.policy_eval import Request, Stack, as_list, decide
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")  # moto skips policies

@@ -6,8 +6,8 @@ import json
 import math
 
 import pytest
+from rekey_cli.cli import main
 
-from rekey.cli import main
 from rekey.messages import WorkItem
 from rekey.runtime import Runtime
 from rekey.service import sweep

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rekey_dev import emulator as em
+from rekey_dev import templates as t
 
-from rekey.local import emulator as em
-from rekey.local import templates as t
 from rekey.settings import ENVIRONMENT
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")  # moto skips alarms
@@ -97,6 +98,39 @@ def test_sam_build_makes_a_self_contained_package_for_every_function(tmp_path: P
         )
         assert probe.returncode == 0, probe.stderr[-3000:]
         assert probe.stdout.strip().startswith(str(package))  # from the artifact, not this machine
+        # The artifact's own code is exactly what the four handlers import: no CLI, no demo, no
+        # emulator helpers, no operators' reports.
+        packaged = {str(p.relative_to(package)) for p in (package / "rekey").rglob("*.py")}
+        assert packaged == handlers_import_closure(), name
+
+
+def handlers_import_closure() -> set[str]:
+    """The rekey modules (as paths under the package root) the four handlers import, found by
+    importing them in a fresh interpreter."""
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, pathlib, rekey; "
+            + "; ".join(f"import {handler.rsplit('.', 1)[0]}" for handler in FUNCTIONS.values())
+            + "; root = pathlib.Path(rekey.__file__).parents[1]; "
+            "print('\\n'.join(str(pathlib.Path(m.__file__).relative_to(root)) for n, m in sorted(sys.modules.items()) "
+            "if n == 'rekey' or n.startswith('rekey.')))",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"},
+        check=True,
+    )
+    return set(probe.stdout.split())
+
+
+def test_the_lambda_package_holds_only_what_the_handlers_import() -> None:
+    """Every module of functions/lambda/rekey is imported by a handler (the CLI, the demo and the
+    emulator helpers live in rekey_cli and rekey_dev, outside the Lambda artifact)."""
+    source = t.ROOT / "functions" / "lambda"
+    present = {str(p.relative_to(source)) for p in (source / "rekey").rglob("*.py")}
+    assert present == handlers_import_closure()
 
 
 def test_every_setting_the_code_reads_is_a_hub_parameter() -> None:

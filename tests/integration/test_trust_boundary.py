@@ -11,13 +11,13 @@ from typing import Any
 
 import boto3
 import pytest
+from rekey_cli import operations
+from rekey_cli.sqs_source import LambdaContext
+from rekey_dev import emulator as em
+from rekey_dev.authz import enforced
 
-from rekey import operations
 from rekey.domain import errors
 from rekey.handlers import worker
-from rekey.local import emulator as em
-from rekey.local.authz import enforced
-from rekey.local.sqs_source import LambdaContext
 from rekey.messages import WorkItem
 from rekey.runtime import Runtime
 from rekey.service import run_work_item

@@ -262,8 +262,8 @@ def test_the_adopt_policy_waits_for_a_consumer_to_use_the_new_key(org: Org, monk
     verification has used its replacement, warned about daily; a consumer's first use lets the
     deactivation go ahead; a replacement nobody adopts is deactivated at the deadline."""
     import boto3
+    from rekey_dev import emulator as em
 
-    from rekey.local import emulator as em
     from tests.operators import run_day, runtime_from_env
 
     monkeypatch.setenv("REKEY_IN_USE_POLICY", "adopt")

@@ -9,11 +9,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from rekey_cli.sqs_source import LambdaContext, drain
+from rekey_dev.emulator import MANAGEMENT_ACCOUNT
+from rekey_dev.templates import hub_queue_definitions
+
 from rekey.domain.errors import RekeyError
 from rekey.handlers import worker
-from rekey.local.emulator import MANAGEMENT_ACCOUNT
-from rekey.local.sqs_source import LambdaContext, drain
-from rekey.local.templates import hub_queue_definitions
 from rekey.messages import WorkItem
 from rekey.runtime import Runtime
 from rekey.service import SweepResult, WorkOutcome, run_work_item, sweep
@@ -31,8 +32,7 @@ REDELIVERY_DAYS = hub_queue_definitions().work.visibility_timeout / 86_400
 def _hub_client(url: str, service: str) -> Any:
     """The emulator's own clients, shared by every lab (creating a client costs ~20 ms)."""
     import boto3
-
-    from rekey.local.emulator import REGION
+    from rekey_dev.emulator import REGION
 
     return boto3.client(service, region_name=REGION, endpoint_url=url)
 

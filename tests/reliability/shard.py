@@ -13,7 +13,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from rekey.local import emulator as em
+from rekey_dev import emulator as em
+
 from tests.conftest import build_org
 
 

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from rekey_cli.sqs_source import LambdaContext, to_lambda_record
 
 from rekey.handlers import worker
-from rekey.local.sqs_source import LambdaContext, to_lambda_record
 from rekey.messages import WorkItem
 from rekey.service import WorkOutcome
 from tests.conftest import Org

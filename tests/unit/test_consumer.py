@@ -14,9 +14,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
-
-from rekey import consumer
-from rekey.consumer import CredentialError, CredentialProcess, Key, read_cache, resolve_region, write_cache
+from rekey_cli import consumer
+from rekey_cli.consumer import CredentialError, CredentialProcess, Key, read_cache, resolve_region, write_cache
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 OLD = Key("AKIAOLDOLDOLDOLDOLD1", "old-secret-" + "o" * 29)
@@ -407,11 +406,11 @@ def test_a_cache_hit_imports_neither_boto3_nor_the_rest_of_rekey(tmp_path: Path)
     write_cache(cache, NEW, SECRET, datetime.now(UTC), REGION)
     script = (
         "import sys\n"
-        "from rekey.entry import main\n"
+        "from rekey_cli.entry import main\n"
         f"args = ['--secret-id', '{SECRET}', '--region', '{REGION}', '--cache', '{cache}']\n"
         "code = main(['credential-process', *args])\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'pydantic', "
-        "'aws_lambda_powertools') or m in ('rekey.cli', 'rekey.service', 'typing', 'dataclasses'))\n"
+        "'aws_lambda_powertools') or m in ('rekey_cli.cli', 'rekey.service', 'typing', 'dataclasses'))\n"
         "print(code, heavy, file=sys.stderr)\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
@@ -434,7 +433,7 @@ def test_help_tells_the_region_order_and_the_cache_rule(capsys: pytest.CaptureFi
 
 
 def test_rekey_help_lists_it_and_routes_it(capsys: pytest.CaptureFixture[str]) -> None:
-    from rekey.cli import main
+    from rekey_cli.cli import main
 
     with pytest.raises(SystemExit):
         main(["--help"])

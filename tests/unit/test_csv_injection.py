@@ -6,8 +6,7 @@ import csv
 import io
 
 import pytest
-
-from rekey.report import _csv, csv_cell
+from rekey_cli.report import _csv, csv_cell
 
 
 @pytest.mark.parametrize("text", ['=HYPERLINK("http://x","y")', "+cmd", "-2+3", "@SUM(A1)", "\tx", "\rx"])

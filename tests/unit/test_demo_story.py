@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from rekey.local.demo_cast import ACCOUNT_NAMES, Case, make_plan
-from rekey.local.demo_render import DemoEvent, Painter, Timeline
+from rekey_dev.demo_cast import ACCOUNT_NAMES, Case, make_plan
+from rekey_dev.demo_render import DemoEvent, Painter, Timeline
 
 
 def test_a_seed_always_gives_the_same_organization() -> None:

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from rekey_cli.forecast import next_actions, simulate
 
 from rekey.domain.errors import Refused
-from rekey.domain.forecast import next_actions, simulate
 from rekey.domain.lifecycle import decide
 from rekey.domain.manual import Request, decide_request, plan_rollback
 from rekey.domain.models import AccessKey, ActionKind, InUsePolicy, KeyStatus, KeyUse, Policy, SecretState

@@ -1,6 +1,6 @@
 """The `rekey` script: `rekey credential-process` goes straight to its module, so a consumer's
 AWS CLI, which starts it for every command, does not wait for the rest of rekey (boto3,
-Powertools, pydantic) to import; every other command goes to `rekey.cli`."""
+Powertools, pydantic) to import; every other command goes to `rekey_cli.cli`."""
 
 from __future__ import annotations
 

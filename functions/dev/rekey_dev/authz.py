@@ -4,7 +4,7 @@ moto (5.2) enforces identity policies once `POST /moto-api/reset-auth` switches 
 authorizes most calls against the resource "*" and ignores the condition operators we rely on,
 so a role scoped to `secret:rekey/*` or to users tagged `rekey:rotate=true` would be refused
 everything or granted too much. `enforced(emulator)` switches authorization on and, for as long
-as it lasts, teaches the in-process server (it must be `rekey.local.emulator.start()`'s):
+as it lasts, teaches the in-process server (it must be `rekey_dev.emulator.start()`'s):
 
 - the resource a call acts on: the secret (Secrets Manager), the user (IAM), the topic (SNS);
 - the IAM action AWS really checks for SQS batch calls (SendMessageBatch is sqs:SendMessage ...);

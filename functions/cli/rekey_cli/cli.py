@@ -4,27 +4,32 @@ same environment variables."""
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
 import json
 import logging
 import sys
 import time
 from collections.abc import Sequence
+from importlib.metadata import entry_points
+from types import ModuleType
 from typing import Any
 
+from rekey.digest import cli_digest
+from rekey.domain.errors import ConfigurationError, RekeyError, UsageError
+from rekey.handlers import worker
+from rekey.handlers.common import quiet_sdk_loggers
+from rekey.messages import Notification
+from rekey.metrics import Recorder
+from rekey.runtime import Runtime
+from rekey.service import SweepResult, WorkOutcome, new_sweep_id, publish, sweep
+from rekey.settings import REQUIRED, Settings
+
 from . import consumer, operations_cli
-from .digest import cli_digest
-from .domain.errors import ConfigurationError, RekeyError, UsageError
-from .handlers import worker
-from .handlers.common import quiet_sdk_loggers
-from .local.sqs_source import LambdaContext, drain
-from .messages import Notification
-from .metrics import Recorder
-from .runtime import Runtime
-from .service import SweepResult, WorkOutcome, new_sweep_id, publish, sweep
-from .settings import REQUIRED, Settings
+from .sqs_source import LambdaContext, drain
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
-log = logging.getLogger("rekey.cli")
+log = logging.getLogger("rekey_cli.cli")
 
 DESCRIPTION = """\
 Rotate IAM user access keys across an AWS Organization.
@@ -80,19 +85,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
-    from .local.demo import add_arguments as add_demo_arguments
-
-    p = sub.add_parser(
-        "demo",
-        help="watch an organization's key lifecycle on an embedded emulator",
-        description="Start AWS's emulator (moto) in this process, build an organization with member accounts "
-        "and users showing every case, and run the daily sweep and worker over simulated days. "
-        "Needs no AWS account and no configuration; REKEY_* variables are ignored.",
-        epilog="examples:\n  rekey demo\n  rekey demo --days 200 --accounts 6 --seed 42\n"
-        "  rekey demo --json | jq '.events[] | select(.event == \"in-use\")'",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_demo_arguments(p)
+    for name, module in _plugins().items():
+        if isinstance(module, str):  # its package is not installed
+            sub.add_parser(name, help=f"(not installed: {module})", add_help=False)
+        else:
+            module.add_parser(sub)
 
     consumer.add_parser(sub)
     operations_cli.add_parsers(sub)
@@ -100,15 +97,39 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@functools.cache
+def _plugins() -> dict[str, ModuleType | str]:
+    """Commands other packages add to `rekey` (entry points of the group `rekey.commands`, e.g.
+    the demo of rekey_dev): the module, or why it cannot be loaded. The CLI never imports them by
+    name: imports flow dev -> CLI -> core."""
+    found: dict[str, ModuleType | str] = {}
+    for point in entry_points(group="rekey.commands"):
+        try:
+            found[point.name] = importlib.import_module(point.value)
+        except ImportError as exc:
+            found[point.name] = _needs_extra(exc)
+    return found
+
+
+def _needs_extra(exc: ImportError) -> str:
+    return f"needs the `local` extra (no module {exc.name or exc}): pip install 'rekey[local]'"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging([logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)])
     if args.command == "credential-process":  # a consumer's machine: no REKEY_* configuration
         return consumer.run_cli(args)
-    if args.command == "demo":  # sets up its own emulator and environment
-        from .local import demo
-
-        return demo.main(args)
+    plugin = _plugins().get(args.command)
+    if isinstance(plugin, str):
+        print(f"rekey: {args.command}: {plugin}", file=sys.stderr)
+        return EXIT_CONFIG
+    if plugin is not None:  # e.g. the demo: sets up its own emulator and environment
+        try:
+            return int(plugin.main(args))
+        except ModuleNotFoundError as exc:
+            print(f"rekey: {args.command}: {_needs_extra(exc)}", file=sys.stderr)
+            return EXIT_CONFIG
     try:
         rt = Runtime.build(Settings.from_env(require=REQUIRED))
         if args.command == "sweep":
@@ -139,7 +160,7 @@ def _configure_logging(level: int) -> None:
     quiet_sdk_loggers()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    for name in ("rekey", "aws_lambda_powertools"):
+    for name in ("rekey", "rekey_cli", "rekey_dev", "aws_lambda_powertools"):
         log = logging.getLogger(name)
         log.handlers = [handler]
         log.setLevel(level)

@@ -22,16 +22,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
-from ..domain.naming import secret_name
-from ..handlers import worker
-from ..metrics import Recorder as MetricsRecorder
-from ..runtime import Runtime
-from ..service import WorkOutcome, new_sweep_id, sweep
-from ..settings import Settings
+from rekey_cli.sqs_source import LambdaContext, drain
+
+from rekey.domain.naming import secret_name
+from rekey.handlers import worker
+from rekey.metrics import Recorder as MetricsRecorder
+from rekey.runtime import Runtime
+from rekey.service import WorkOutcome, new_sweep_id, sweep
+from rekey.settings import Settings
+
 from . import emulator as em
 from .demo_cast import ACCOUNT_NAMES, COMPONENTS, OWNER_TEAM, Plan, PlannedUser, Usage, make_plan
 from .demo_render import DemoEvent, KeyView, Painter, Progress, Timeline, UserView, counts, table, wants_colour
-from .sqs_source import LambdaContext, drain
 
 DEFAULT_DAYS = 120
 DEFAULT_ACCOUNTS = 3
@@ -50,6 +52,21 @@ class Options:
     users_per_account: int = DEFAULT_USERS_PER_ACCOUNT
     seed: int = DEFAULT_SEED
     as_json: bool = False
+
+
+def add_parser(sub: Any) -> None:
+    """`rekey demo`, added to the CLI through the entry point group `rekey.commands`."""
+    parser = sub.add_parser(
+        "demo",
+        help="watch an organization's key lifecycle on an embedded emulator",
+        description="Start AWS's emulator (moto) in this process, build an organization with member accounts "
+        "and users showing every case, and run the daily sweep and worker over simulated days. "
+        "Needs no AWS account and no configuration; REKEY_* variables are ignored.",
+        epilog="examples:\n  rekey demo\n  rekey demo --days 200 --accounts 6 --seed 42\n"
+        "  rekey demo --json | jq '.events[] | select(.event == \"in-use\")'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -416,7 +433,7 @@ def final_state(org: Org, events: list[DemoEvent]) -> list[UserView]:
 def _secret(org: Org, account_id: str, user_name: str) -> tuple[str | None, str | None]:
     """The user's secret name and the key id of its AWSCURRENT version (from its version id,
     which rekey derives from the key id: no secret value is read)."""
-    from ..adapters.secrets import TOKEN_PREFIX
+    from rekey.adapters.secrets import TOKEN_PREFIX
 
     name = secret_name(Settings.model_fields["secret_name"].default, user_name, account_id)
     sm = org.client("secretsmanager", account_id)

@@ -1,5 +1,5 @@
 """Operators' use cases: forecast (plan), compliance evidence (report), incident response
-(rotate-now), undo (rollback). Shared by the CLI; the rendering lives in `rekey.report`."""
+(rotate-now), undo (rollback). Shared by the CLI; the rendering lives in `rekey_cli.report`."""
 
 from __future__ import annotations
 
@@ -8,20 +8,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from .adapters.iam import IamUser, ReportKey
-from .adapters.organizations import Account, OrganizationsAdapter
-from .adapters.secrets import PREVIOUS
-from .adapters.sts import StsAdapter
-from .domain import errors
-from .domain.forecast import Planned, PolicyOn, next_actions, simulate
-from .domain.manual import plan_rollback
-from .domain.models import AccessKey, ActionKind, KeyStatus, KeyUse, Policy, SecretState
-from .domain.naming import secret_name
-from .domain.policy import OptIn, opt_in
-from .domain.scope import Assessment, Scope, assess
-from .messages import Event, Severity, WorkAction, WorkItem
-from .runtime import AccountAdapters, Runtime
-from .service import OperatorRequest, WorkOutcome, accounts_to_sweep, assess_user, notice, publish, run_work_item
+from rekey.adapters.iam import IamUser, ReportKey
+from rekey.adapters.organizations import Account, OrganizationsAdapter
+from rekey.adapters.secrets import PREVIOUS
+from rekey.adapters.sts import StsAdapter
+from rekey.domain import errors
+from rekey.domain.manual import plan_rollback
+from rekey.domain.models import AccessKey, ActionKind, KeyStatus, KeyUse, Policy, SecretState
+from rekey.domain.naming import secret_name
+from rekey.domain.policy import OptIn, opt_in
+from rekey.domain.scope import Assessment, Scope, assess
+from rekey.messages import Event, Severity, WorkAction, WorkItem
+from rekey.runtime import AccountAdapters, Runtime
+from rekey.service import OperatorRequest, WorkOutcome, accounts_to_sweep, assess_user, notice, publish, run_work_item
+
+from .forecast import Planned, PolicyOn, next_actions, simulate
 
 log = logging.getLogger(__name__)
 

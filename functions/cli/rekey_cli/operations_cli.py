@@ -9,11 +9,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from rekey.domain.errors import UsageError
+from rekey.domain.scope import parse_day
+from rekey.runtime import Runtime
+
 from . import operations
-from .domain.errors import UsageError
-from .domain.scope import parse_day
 from .report import plan_csv, plan_json, plan_text, report_csv, report_html, report_json, report_text
-from .runtime import Runtime
 
 COMMANDS = ("plan", "report", "rotate-now", "rollback")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -108,7 +109,7 @@ def add_parsers(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, rt: Runtime) -> int:
-    """Run an operator's subcommand; domain errors propagate to `rekey.cli.main`."""
+    """Run an operator's subcommand; domain errors propagate to `rekey_cli.cli.main`."""
     rt.clients.as_person()  # sessions in member accounts carry the operator's identity
     if args.command == "plan":
         return _plan(rt, args)

@@ -7,13 +7,24 @@ tests exercise what AWS would run, not a copy of it."""
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[3]
+
+def _root() -> Path:
+    """A clone of the repository (functions/dev/rekey_dev/ lies three levels below it), or the
+    templates an installed rekey carries under <prefix>/share/rekey."""
+    clone = Path(__file__).resolve().parents[3]
+    if (clone / "hub" / "template.yaml").is_file():
+        return clone
+    return Path(sys.prefix) / "share" / "rekey"
+
+
+ROOT = _root()
 HUB_TEMPLATE = ROOT / "hub" / "template.yaml"
 SPOKE_TEMPLATES = ROOT / "spoke_templates"
 SPOKE_ROLE_TEMPLATE = SPOKE_TEMPLATES / "spoke-role.yaml"

@@ -10,9 +10,10 @@ from datetime import date, datetime
 from html import escape
 from typing import Any
 
-from .domain.forecast import Planned
-from .domain.models import KeyStatus, KeyUse, Policy
-from .domain.scope import Scope
+from rekey.domain.models import KeyStatus, KeyUse, Policy
+from rekey.domain.scope import Scope
+
+from .forecast import Planned
 from .operations import (
     COMPLIANCE_MAX_AGE_DAYS,
     ComplianceReport,

@@ -7,7 +7,7 @@ with an `Expiration`, so the SDK asks again periodically and moves to a rotated 
 
 The AWS CLI v1 starts it for every command, so a fresh cache answers with the standard library
 only: boto3 (~0.4 s to import) is imported when the secret has to be read. The `rekey` script
-reaches `main()` here without importing the rest of rekey (`rekey.entry`)."""
+reaches `main()` here without importing the rest of rekey (`rekey_cli.entry`)."""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
-from .lifecycle import decide
-from .models import WARNINGS, AccessKey, Action, ActionKind, KeyStatus, Policy, SecretState
+from rekey.domain.lifecycle import decide
+from rekey.domain.models import WARNINGS, AccessKey, Action, ActionKind, KeyStatus, Policy, SecretState
 
 NEW_KEY_PREFIX = "new key "
 # Daily announcements that repeat while a condition lasts: forecast as one entry with a range.

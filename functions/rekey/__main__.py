@@ -1,5 +1,0 @@
-"""`python -m rekey`: the same as the `rekey` console script."""
-
-from .entry import main
-
-raise SystemExit(main())
