@@ -47,17 +47,24 @@ lint: $(STAMP)
 browser:
 	@bash tools/ensure-chromium.sh
 
+# The moto-backed tiers run on pytest-xdist: one worker per core (PYTEST_WORKERS to change it),
+# each with its own emulator; worksteal hands a finished worker the rest of another's queue, so
+# the long tests (the fault matrix, sam build) do not leave a core idle at the end. The unit tier
+# runs in one process: its tests take milliseconds, less than a worker takes to start.
+PYTEST_WORKERS ?= auto
+PARALLEL := -n $(PYTEST_WORKERS) --dist worksteal
+
 test: lint tools consumers browser
-	$(BIN)/pytest
+	$(BIN)/pytest $(PARALLEL)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-integration: $(STAMP)
-	$(BIN)/pytest tests/integration
+integration: $(STAMP) $(TOOLS_STAMP)
+	$(BIN)/pytest $(PARALLEL) tests/integration
 
 e2e: $(STAMP) $(CONSUMERS_STAMP)
-	$(BIN)/pytest tests/e2e
+	$(BIN)/pytest $(PARALLEL) tests/e2e
 
 # rekey against a naive per-user scan at 10, 100, 1,000 accounts x 50 users and 1 x 5,000 users,
 # on the in-process emulator; writes bench/results.md. Not part of `make test` (minutes, and its

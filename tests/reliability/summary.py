@@ -1,5 +1,10 @@
-"""Figures of the reliability suite, printed at the end of the pytest run (see conftest.py) and
-written to build/reliability-summary.txt, so docs/reliability.md's figures can be reproduced and pasted."""
+"""Figures of the reliability suite, printed in a "reliability" section at the end of the pytest
+run and written to build/reliability-summary.txt, so docs/reliability.md's figures can be
+reproduced and pasted.
+
+A pytest plugin (tests/conftest.py registers it): under pytest-xdist the tests record their
+figures in the worker processes, which hand them to the controller in `workeroutput`; only the
+controller (or a run without xdist) prints and writes them."""
 
 from __future__ import annotations
 
@@ -8,7 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 OUTPUT = Path(__file__).resolve().parents[2] / "build" / "reliability-summary.txt"
+WORKER_OUTPUT_KEY = "reliability-summary"
 
 _matrix: list[dict[str, Any]] = []
 _cases: Counter = Counter()  # other reliability tests: area -> cases checked
@@ -69,3 +77,49 @@ def write() -> None:
     if text:
         OUTPUT.parent.mkdir(exist_ok=True)
         OUTPUT.write_text("\n".join(text) + "\n")
+
+
+# ----------------------------------------------------------------- from xdist's workers
+
+
+def exported() -> dict[str, Any]:
+    """This process's figures in plain types (execnet sends no Counter)."""
+    return {
+        "matrix": [{**m, "modes": dict(m["modes"]), "days": dict(m["days"])} for m in _matrix],
+        "cases": dict(_cases),
+    }
+
+
+def merge(figures: dict[str, Any]) -> None:
+    """Add a worker's `exported()` figures to this process's."""
+    from tests.reliability.phases import PHASES  # only once there are figures: it imports rekey
+
+    _matrix.extend({**m, "modes": Counter(m["modes"]), "days": Counter(m["days"])} for m in figures["matrix"])
+    _cases.update(figures["cases"])
+    # In the phases' order, as a run without xdist prints them, whichever worker finished first.
+    order = [p.name for p in PHASES]
+    _matrix.sort(key=lambda m: order.index(m["phase"]))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[WORKER_OUTPUT_KEY] = exported()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    figures = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT_KEY)
+    if figures:
+        merge(figures)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return  # a worker: the controller prints the figures of all of them
+    text = lines()
+    if text:
+        terminalreporter.section("reliability")
+        for line in text:
+            terminalreporter.write_line(line)
+        write()
