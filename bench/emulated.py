@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 from rekey_dev import emulator as em
-from rekey_dev.emulator import HubResources, create_hub
+from rekey_dev.emulator import HubResources, create_hub, create_organization
 
 REGION = em.REGION
 MANAGEMENT = em.MANAGEMENT_ACCOUNT
@@ -42,7 +42,7 @@ def use_in_process_emulator() -> None:
 
 
 class _InProcess:
-    """What `create_hub` needs of an Emulator: plain clients."""
+    """The emulator's clients under `mock_aws`: plain ones, no endpoint (an `em.ClientSource`)."""
 
     def client(self, service: str, **kwargs: Any) -> Any:
         return boto3.client(service, region_name=REGION, **kwargs)
@@ -95,14 +95,9 @@ def build(accounts: int, users: int) -> Organization:
     access key, created now; one in five users is tagged for rotation). Needs `mock_aws` active."""
     from moto.iam.models import iam_backends
 
-    organizations = boto3.client("organizations", region_name=REGION)
-    organizations.create_organization(FeatureSet="ALL")
-    ids = [
-        organizations.create_account(Email=f"member-{n}@example.com", AccountName=f"member-{n:04d}")[
-            "CreateAccountStatus"
-        ]["AccountId"]
-        for n in range(accounts)
-    ]
+    emulator = _InProcess()
+    ids = list(create_organization(emulator, [f"member-{n:04d}" for n in range(accounts)]).accounts.values())
+    hub = create_hub(emulator)
     for account in ids:
         backend = iam_backends[account]["global"]
         for i in range(users):
@@ -110,4 +105,4 @@ def build(accounts: int, users: int) -> Organization:
             tags = [{"Key": TAG_KEY, "Value": "true"}] if is_tagged(i) else [{"Key": "team", "Value": "data"}]
             backend.create_user(REGION, name, tags=tags)
             backend.create_access_key(name)
-    return Organization(ids, users, create_hub(_InProcess()))  # type: ignore[arg-type]
+    return Organization(ids, users, hub)

@@ -105,7 +105,7 @@ def _phase(meter: Meter, accounts: int, clock: Clock, memory: Memory) -> dict[st
 
 
 def _rekey_sweep(sweep_id: str, meter: Meter, accounts: int) -> tuple[dict[str, Any], Any]:
-    from rekey.service import sweep
+    from rekey.use_cases.sweep import sweep
 
     rt = _runtime(meter)
     with peak_memory() as memory, stopwatch() as clock:
@@ -159,7 +159,7 @@ def _worker(accounts: int) -> dict[str, Any]:
     """The production worker handler over the work queue, as Lambda's event source would call it.
     The stand-in's own SQS receive/delete calls are not the worker's and are not counted."""
     import boto3
-    from rekey_cli.sqs_source import LambdaContext, drain
+    from rekey_cli.sqs_source import drain
 
     from rekey.handlers import worker
     from rekey.metrics import Recorder
@@ -174,8 +174,7 @@ def _worker(accounts: int) -> dict[str, Any]:
         nonlocal handler_seconds
         started = time.perf_counter()
         try:
-            # Its own recorder: no metric records printed on the benchmark's stdout.
-            return worker.handler(event, LambdaContext.new("rekey-worker"), rt=rt, outcomes=outcomes, recorder=recorder)
+            return worker.process(event, rt, recorder, outcomes)
         finally:
             handler_seconds += time.perf_counter() - started
 

@@ -1,5 +1,5 @@
-"""Shared fixtures. Integration and e2e tests run against one moto server per session,
-reset between tests; unit tests never touch it."""
+"""Shared fixtures. Integration and e2e tests run against one moto server per session (per
+xdist worker), reset between tests; unit tests never touch it."""
 
 from __future__ import annotations
 
@@ -15,6 +15,18 @@ from rekey_dev import emulator as em
 from rekey.runtime import Runtime
 from rekey.settings import Settings
 from tests.faults import Faults
+
+# Here, not in tests/reliability/: the xdist controller collects nothing, so it loads only this
+# conftest, and it is the one that gathers the workers' figures and prints them.
+pytest_plugins = ["tests.reliability.summary"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, the slow tests first: a minute-long test started last would leave the other
+    core idle until it ends. Every worker sorts alike (a stable sort), as xdist requires."""
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
 
 MEMBERS = ("payments", "analytics", "sandbox")
 
@@ -98,26 +110,14 @@ def build_org(emulator: em.Emulator, setenv: Callable[[str, str], None]) -> Org:
     """A fresh organization on `emulator`, its hub's settings exported with `setenv` (the `org`
     fixture's, also used by processes the reliability tests start)."""
     emulator.reset()
-    organizations = emulator.client("organizations")
-    organizations.create_organization(FeatureSet="ALL")
-    accounts = {
-        name: organizations.create_account(Email=f"{name}@example.com", AccountName=name)["CreateAccountStatus"][
-            "AccountId"
-        ]
-        for name in MEMBERS
-    }
+    organization = em.create_organization(emulator, MEMBERS)
     hub = em.create_hub(emulator)
-    sqs = emulator.client("sqs")
-    events_url = sqs.create_queue(QueueName="test-events")["QueueUrl"]
-    events_arn = sqs.get_queue_attributes(QueueUrl=events_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    emulator.client("sns").subscribe(
-        TopicArn=hub.topic_arn, Protocol="sqs", Endpoint=events_arn, Attributes={"RawMessageDelivery": "true"}
-    )
+    events_url = em.subscribe_queue(emulator, hub.topic_arn, "test-events")
     for variable, value in hub.environment().items():
         setenv(variable, value)
     # The management account hosts the hub and has no spoke role.
     setenv("REKEY_EXCLUDED_ACCOUNTS", em.MANAGEMENT_ACCOUNT)
-    return Org(emulator, hub, accounts, events_url)
+    return Org(emulator, hub, organization.accounts, events_url)
 
 
 @pytest.fixture
@@ -143,15 +143,15 @@ def faulty_runtime(org: Org, faults: Faults) -> Runtime:
 
 
 def drain_work(rt: Runtime, *, retry_failed_now: bool = False) -> tuple[Any, list[Any]]:
-    """Run the production worker handler over the work queue (Lambda's event source stand-in)."""
-    from rekey_cli.sqs_source import LambdaContext, drain
+    """Run the production worker over the work queue (Lambda's event source stand-in)."""
+    from rekey_cli.sqs_source import drain
 
     from rekey.handlers import worker
 
     outcomes: list[Any] = []
 
     def handler(event: dict[str, Any]) -> dict[str, Any]:
-        return worker.handler(event, LambdaContext.new("rekey-worker"), rt=rt, outcomes=outcomes)
+        return worker.process(event, rt, outcomes=outcomes)
 
     result = drain(rt.clients.hub("sqs"), rt.settings.work_queue_url, handler, retry_failed_now=retry_failed_now)
     return result, outcomes

@@ -10,8 +10,8 @@ import pytest
 from rekey_cli import cli
 
 from rekey.runtime import Runtime
-from rekey.service import new_sweep_id, sweep
 from rekey.settings import Settings
+from rekey.use_cases.sweep import new_sweep_id, sweep
 from tests.conftest import Org, drain_work
 
 TAG = {"rekey:rotate": "true"}

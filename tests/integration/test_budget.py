@@ -11,8 +11,8 @@ import pytest
 
 from bench.paging import aws_paging
 from rekey.runtime import Runtime
-from rekey.service import sweep
 from rekey.settings import Settings
+from rekey.use_cases.sweep import sweep
 from tests.conftest import Org, drain_work, runtime_in_one_account
 from tests.faults import Faults
 

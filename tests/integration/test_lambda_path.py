@@ -6,28 +6,29 @@ from typing import Any
 
 from rekey_cli.sqs_source import LambdaContext, drain
 
-from rekey.handlers import scan, sweep, worker
+from rekey.handlers import common, scan, sweep, worker
 from rekey.runtime import Runtime
 from tests.conftest import Org
 
 TAG = {"rekey:rotate": "true"}
 
 
-def test_the_lambda_fan_out_rotates_every_account(org: Org, runtime: Runtime) -> None:
+def test_the_lambda_fan_out_rotates_every_account(org: Org, runtime: Runtime, monkeypatch: Any) -> None:
+    monkeypatch.setattr(common, "_runtime", runtime)  # the functions' process-wide runtime
     for account in org.accounts:
         org.create_user(account, "svc", TAG)
     org.age(91)
     sqs = org.emulator.client("sqs")
 
-    result = sweep.handler({"id": "schedule-event", "source": "aws.events"}, LambdaContext.new("sweep"), rt=runtime)
+    result = sweep.handler({"id": "schedule-event", "source": "aws.events"}, LambdaContext.new("sweep"))
     assert result["accounts"] == 3  # the management account is excluded
     assert org.queue_depth(org.hub.scan_queue_url) == 3
 
     def scan_handler(event: dict[str, Any]) -> dict[str, Any]:
-        return scan.handler(event, LambdaContext.new("scan"), rt=runtime)
+        return scan.handler(event, LambdaContext.new("scan"))
 
     def work_handler(event: dict[str, Any]) -> dict[str, Any]:
-        return worker.handler(event, LambdaContext.new("worker"), rt=runtime)
+        return worker.handler(event, LambdaContext.new("worker"))
 
     scanned = drain(sqs, org.hub.scan_queue_url, scan_handler)
     assert (scanned.succeeded, scanned.failed) == (3, 0)
@@ -51,10 +52,11 @@ def test_a_failed_account_scan_is_retried_then_dead_lettered(org: Org, runtime: 
         return real(account_id, **kwargs)
 
     monkeypatch.setattr(runtime.clients, "account", account)
-    sweep.handler({}, LambdaContext.new("sweep"), rt=runtime)
+    monkeypatch.setattr(common, "_runtime", runtime)
+    sweep.handler({}, LambdaContext.new("sweep"))
 
     def scan_handler(event: dict[str, Any]) -> dict[str, Any]:
-        return scan.handler(event, LambdaContext.new("scan"), rt=runtime)
+        return scan.handler(event, LambdaContext.new("scan"))
 
     result = drain(org.emulator.client("sqs"), org.hub.scan_queue_url, scan_handler, retry_failed_now=True)
     assert result.succeeded == 2  # the other accounts were scanned

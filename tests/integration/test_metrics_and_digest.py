@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from rekey_cli.cli import main
@@ -15,10 +16,10 @@ from rekey_dev import emulator as em
 from rekey_dev.authz import enforced
 
 from rekey.domain.errors import AccessDenied
-from rekey.handlers import digest, scan, sweep, worker
+from rekey.handlers import common, digest, scan, sweep, worker
 from rekey.runtime import Runtime
 from rekey.settings import Settings
-from tests.conftest import Org, drain_work
+from tests.conftest import Org
 from tests.faults import Faults
 from tests.integration.test_permissions import Deployed, deployed  # noqa: F401 - the fixture
 
@@ -46,15 +47,16 @@ def metric_sums(records: list[dict[str, Any]]) -> dict[str, float]:
 
 def lambda_day(rt: Runtime, org: Org, *, retry_failed_now: bool = False) -> None:
     """What the Lambdas do in a day: the schedule fires the sweep, SQS feeds scan and worker."""
-    sweep.handler({}, LambdaContext.new("rekey-sweep"), rt=rt)
-    sqs = org.emulator.client("sqs")
-    drain(
-        sqs,
-        org.hub.scan_queue_url,
-        lambda e: scan.handler(e, LambdaContext.new("rekey-scan"), rt=rt),
-        retry_failed_now=retry_failed_now,
-    )
-    drain(sqs, org.hub.work_queue_url, lambda e: worker.handler(e, LambdaContext.new("rekey-worker"), rt=rt))
+    with patch.object(common, "_runtime", rt):  # the functions' process-wide runtime
+        sweep.handler({}, LambdaContext.new("rekey-sweep"))
+        sqs = org.emulator.client("sqs")
+        drain(
+            sqs,
+            org.hub.scan_queue_url,
+            lambda e: scan.handler(e, LambdaContext.new("rekey-scan")),
+            retry_failed_now=retry_failed_now,
+        )
+        drain(sqs, org.hub.work_queue_url, lambda e: worker.handler(e, LambdaContext.new("rekey-worker")))
 
 
 def unreachable(rt: Runtime, account_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -114,13 +116,19 @@ def test_an_item_failing_its_last_attempt_is_announced_dead_lettered_and_counted
 ) -> None:
     org.create_user("payments", "svc", TAG)
     org.age(91)
-    from rekey.service import new_sweep_id
-    from rekey.service import sweep as sweep_in_process
+    from rekey.use_cases.sweep import new_sweep_id
+    from rekey.use_cases.sweep import sweep as sweep_in_process
 
     sweep_in_process(faulty_runtime, new_sweep_id(faulty_runtime.now()))
     faults.fail("iam", "GetUser", code="ServiceFailure", status=500, times=0)
     capsys.readouterr()
-    result, _ = drain_work(faulty_runtime, retry_failed_now=True)
+    with patch.object(common, "_runtime", faulty_runtime):  # the worker Lambda's runtime
+        result = drain(
+            faulty_runtime.clients.hub("sqs"),
+            faulty_runtime.settings.work_queue_url,
+            lambda e: worker.handler(e, LambdaContext.new("rekey-worker")),
+            retry_failed_now=True,
+        )
 
     assert result.failed == 3  # the queue's maxReceiveCount (3, from hub/template.yaml)
     failures = [(e["event"], e["message"].split(";")[0]) for e in org.events() if e["severity"] == "error"]
@@ -162,7 +170,7 @@ def test_the_scheduled_digest_summarises_the_day_in_one_message(
     day_events = org.events()
     assert day_events and not [e for e in day_events if e["event"] == "digest"]  # not before its time
 
-    result = digest.handler({}, LambdaContext.new("rekey-digest"), rt=rt, wait_seconds=0)
+    result = digest.process({}, rt, wait_seconds=0)
 
     (message,) = org.events("digest")
     d = message["digest"]
@@ -186,7 +194,7 @@ def test_the_scheduled_digest_summarises_the_day_in_one_message(
     assert f"{org.accounts['sandbox']} sandbox" in message["message"]  # accounts by id and name
 
     # The next day without a sweep says so, rather than staying silent.
-    digest.handler({}, LambdaContext.new("rekey-digest"), rt=rt, wait_seconds=0)
+    digest.process({}, rt, wait_seconds=0)
     (_, quiet) = org.events("digest")
     assert quiet["severity"] == "warning" and quiet["digest"]["needs_human"][0]["event"] == "no-sweep"
 
@@ -201,7 +209,7 @@ def test_a_digest_that_cannot_be_published_keeps_its_records_for_the_next_run(
     waiting = org.queue_depth(digest_queue)
     faults.fail("sns", "Publish", code="InternalError", status=500, times=0)
     with pytest.raises(Exception, match="sns:Publish"):
-        digest.handler({}, LambdaContext.new("rekey-digest"), rt=rt, wait_seconds=0)
+        digest.process({}, rt, wait_seconds=0)
     assert org.queue_depth(digest_queue) == waiting  # nothing deleted: back after the visibility timeout
     assert org.events("digest") == []
 
@@ -217,7 +225,7 @@ def test_the_deployed_digest_role_reads_its_queue_and_publishes_with_iam_enforce
     emulator.age_keys(deployed.accounts["payments"], 91)
     with enforced(emulator):
         deployed.day()
-        result = digest.handler({}, LambdaContext.new("rekey-digest"), rt=deployed.runtimes["digest"], wait_seconds=0)
+        result = digest.process({}, deployed.runtimes["digest"], wait_seconds=0)
     assert result["accounts_scanned"] == 2 and result["needs_human"] == 0
     sqs = emulator.client("sqs")
     bodies = [

@@ -116,11 +116,12 @@ def test_the_lambdas_at_debug_log_no_secret(
     old_key = rotation_due(org)
     for variable in ("AWS_LAMBDA_LOG_LEVEL", "POWERTOOLS_LOG_LEVEL", "LOG_LEVEL"):
         monkeypatch.setenv(variable, "DEBUG")
+    monkeypatch.setattr(common, "_runtime", runtime)  # the functions' process-wide runtime
     saved = common.logger.log_level
     common.logger.setLevel("DEBUG")
     try:
         with every_log_record() as logs:
-            sweep.handler({"source": "rekey.schedule"}, LambdaContext.new("rekey-sweep"), rt=runtime)
+            sweep.handler({"source": "rekey.schedule"}, LambdaContext.new("rekey-sweep"))
             for name, module, url in [
                 ("scan", scan, runtime.settings.scan_queue_url),
                 ("worker", worker, runtime.settings.work_queue_url),
@@ -128,9 +129,7 @@ def test_the_lambdas_at_debug_log_no_secret(
                 result = drain(
                     runtime.clients.hub("sqs"),
                     str(url),
-                    lambda event, module=module, name=name: module.handler(
-                        event, LambdaContext.new(f"rekey-{name}"), rt=runtime
-                    ),
+                    lambda event, module=module, name=name: module.handler(event, LambdaContext.new(f"rekey-{name}")),
                 )
                 assert result.failed == 0, (name, result)
     finally:

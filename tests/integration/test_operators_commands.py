@@ -8,8 +8,7 @@ import io
 from datetime import timedelta
 
 import pytest
-from rekey_cli import operations
-from rekey_cli.sqs_source import LambdaContext
+from rekey_cli import compliance, plan
 
 from rekey.handlers import worker
 from rekey.runtime import Runtime
@@ -163,11 +162,11 @@ def test_report_and_plan_report_an_unreachable_account_and_go_on(org: Org, fault
     org.create_user("analytics", "etl", TAG)
     payments = org.accounts["payments"]
     faults.fail("sts", "AssumeRole", code="AccessDenied", status=403, times=0, match=lambda p: payments in p["RoleArn"])
-    rep = operations.report(faulty_runtime)
+    rep = compliance.report(faulty_runtime)
     (failed,) = rep.failed
     assert failed.account.account_id == payments and failed.error.startswith("access-denied")
     assert [k.user_name for k in rep.keys] == ["etl"]
-    forecast = operations.plan(faulty_runtime, 30)
+    forecast = plan.plan(faulty_runtime, 30)
     assert [v.account.account_id for v in forecast.failed] == [payments]
     assert forecast.keys_in_scope == 1
 
@@ -246,7 +245,7 @@ def test_commands_fail_in_one_clear_line(org: Org, capsys, account: str, user: s
 
 
 def invoke(rt: Runtime, event: dict) -> dict:
-    return worker.handler(event, LambdaContext.new("rekey-worker"), rt=rt)
+    return worker.process(event, rt)
 
 
 def test_classic_manual_events_take_the_safe_paths(org: Org, runtime: Runtime) -> None:
@@ -322,7 +321,7 @@ def test_rollback_reactivates_the_deactivated_key_and_pauses_the_lifecycle(
     for days in (0, 3, 5):
         assert items_for(later(runtime, days), "svc") == []
     from rekey.messages import WorkItem
-    from rekey.service import run_work_item
+    from rekey.use_cases.work import run_work_item
 
     stale = WorkItem(
         account_id=org.accounts["payments"], user_name="svc", key_id=k1, action="deactivate", sweep_id="old"

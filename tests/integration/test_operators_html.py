@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from rekey_cli.report import AGE_BANDS
+from rekey_cli.render_html import AGE_BANDS
 
 from tests.conftest import Org
 from tests.operators import TAG, run_cli

@@ -9,7 +9,8 @@ import pytest
 
 from rekey.messages import WorkItem
 from rekey.runtime import Runtime
-from rekey.service import accounts_to_sweep, run_work_item
+from rekey.use_cases.sweep import accounts_to_sweep
+from rekey.use_cases.work import run_work_item
 from tests.conftest import Org
 from tests.operators import (
     TAG,

@@ -17,8 +17,8 @@ from rekey_dev.authz import _inline_policies_as_json, enforced
 
 from rekey.domain.errors import RekeyError
 from rekey.runtime import Runtime
-from rekey.service import accounts_to_sweep
 from rekey.settings import Settings
+from rekey.use_cases.sweep import accounts_to_sweep
 from tests.conftest import Org
 from tests.integration.test_permissions import as_list, declared, organization_id, role_statements
 

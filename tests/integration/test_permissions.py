@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from rekey_cli.sqs_source import LambdaContext, drain
+from rekey_cli.sqs_source import drain
 from rekey_dev import emulator as em
 from rekey_dev import templates as t
 from rekey_dev.authz import enforced
@@ -344,14 +344,13 @@ class Deployed:
 
     def day(self) -> None:
         """What the Lambdas do in a day: the schedule fires the sweep, SQS feeds scan and worker."""
-        context = LambdaContext.new
-        sweep.handler({}, context("rekey-sweep"), rt=self.runtimes["sweep"])
+        sweep.process({}, self.runtimes["sweep"])
         for name, module, queue in [("scan", scan, "ScanQueueUrl"), ("worker", worker, "WorkQueueUrl")]:
             rt = self.runtimes[name]
             result = drain(
                 rt.clients.hub("sqs"),
                 self.outputs[queue],
-                lambda event, rt=rt, module=module, name=name: module.handler(event, context(f"rekey-{name}"), rt=rt),
+                lambda event, rt=rt, module=module: module.process(event, rt),
             )
             assert result.failed == 0, f"{name}: {result}"
 

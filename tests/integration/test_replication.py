@@ -12,8 +12,8 @@ from rekey_dev import emulator as em
 from rekey_dev import templates as t
 
 from rekey.runtime import Runtime
-from rekey.service import new_sweep_id, sweep
 from rekey.settings import Settings
+from rekey.use_cases.sweep import new_sweep_id, sweep
 from tests.conftest import Org, drain_work
 from tests.faults import Faults
 from tests.integration.test_permissions import organization_id, role_statements

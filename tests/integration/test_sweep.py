@@ -10,8 +10,8 @@ from rekey_cli.cli import main
 
 from rekey.messages import WorkItem
 from rekey.runtime import Runtime
-from rekey.service import sweep
 from rekey.settings import Settings
+from rekey.use_cases.sweep import sweep
 from tests.conftest import Org, runtime_in_one_account
 from tests.faults import Faults
 

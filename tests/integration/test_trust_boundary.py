@@ -11,8 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
-from rekey_cli import operations
-from rekey_cli.sqs_source import LambdaContext
+from rekey_cli import interventions
 from rekey_dev import emulator as em
 from rekey_dev.authz import enforced
 
@@ -20,8 +19,8 @@ from rekey.domain import errors
 from rekey.handlers import worker
 from rekey.messages import WorkItem
 from rekey.runtime import Runtime
-from rekey.service import run_work_item
 from rekey.settings import Settings
+from rekey.use_cases.work import run_work_item
 from tests.conftest import Org, drain_work
 from tests.operators import TAG, later, run_day, run_json, secret_tags
 
@@ -169,9 +168,9 @@ def test_every_path_refuses_a_privileged_user(managed_policies: None, org: Org, 
     forged = WorkItem(account_id=account, user_name="admin", key_id=keys["admin"][0], action="rotate", sweep_id="x")
     assert run_work_item(rt, forged).status == "rejected"
     manual = {"action": "create", "username": "iam-star", "account_id": account}
-    assert worker.handler(manual, LambdaContext.new("rekey-worker"), rt=rt)["status"] == "rejected"
+    assert worker.process(manual, rt)["status"] == "rejected"
     with pytest.raises(errors.Refused, match="is refused: it is privileged"):
-        operations.rotate_now(rt, account, "deployer", revoke_old=True)
+        interventions.rotate_now(rt, account, "deployer", revoke_old=True)
     for user in ("admin", "iam-star", "deployer"):
         assert org.keys("payments", user) == {keys[user][0]: "Active"}, user
     assert {n["user_name"] for n in org.events("refused")} == {"admin", "iam-star"}
@@ -250,9 +249,9 @@ def test_rollback_never_reactivates_a_key_revoked_as_leaked(org: Org) -> None:
     rt = rt_from_env()
     account = org.accounts["payments"]
     org.age(1)
-    assert operations.rotate_now(rt, account, "svc", revoke_old=True).status == "done"
+    assert interventions.rotate_now(rt, account, "svc", revoke_old=True).status == "done"
     assert org.keys("payments", "svc")[leaked] == "Inactive"
     assert leaked in secret_tags(org, "payments", "rekey/svc")["rekey:revoked-keys"].split()
     with pytest.raises(errors.Refused, match="revoked by `rekey rotate-now --revoke-old`"):
-        operations.rollback(later(rt, 0), account, "svc", until=(datetime.now(UTC) + timedelta(days=2)).date())
+        interventions.rollback(later(rt, 0), account, "svc", until=(datetime.now(UTC) + timedelta(days=2)).date())
     assert org.keys("payments", "svc")[leaked] == "Inactive"

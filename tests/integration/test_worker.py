@@ -8,7 +8,8 @@ import pytest
 
 from rekey.messages import WorkItem
 from rekey.runtime import Runtime
-from rekey.service import run_work_item, sweep
+from rekey.use_cases.sweep import sweep
+from rekey.use_cases.work import run_work_item
 from tests.conftest import Org, drain_work
 from tests.faults import Faults, SimulatedCrash
 from tests.invariants import assert_secret_matches_an_active_key, current_secret, secret_versions

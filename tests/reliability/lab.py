@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from rekey_cli.sqs_source import LambdaContext, drain
+from rekey_cli.sqs_source import drain
 from rekey_dev.emulator import MANAGEMENT_ACCOUNT
 from rekey_dev.templates import hub_queue_definitions
 
@@ -17,8 +17,9 @@ from rekey.domain.errors import RekeyError
 from rekey.handlers import worker
 from rekey.messages import WorkItem
 from rekey.runtime import Runtime
-from rekey.service import SweepResult, WorkOutcome, run_work_item, sweep
 from rekey.settings import Settings
+from rekey.use_cases.sweep import SweepResult, sweep
+from rekey.use_cases.work import WorkOutcome, run_work_item
 from tests.conftest import Org
 from tests.faults import Faults, SimulatedCrash
 from tests.invariants import CallGuard, SafetyChecker, Snapshot, guard_calls
@@ -165,9 +166,7 @@ class Lab:
 
         def handler(event: dict[str, Any]) -> dict[str, Any]:
             try:
-                response = worker.handler(
-                    event, LambdaContext.new("rekey-worker"), rt=self.worker_rt, outcomes=step.outcomes
-                )
+                response = worker.process(event, self.worker_rt, outcomes=step.outcomes)
             except SimulatedCrash:
                 step.crashed = True
                 self.worker_rt = self.runtime()  # the next invocation runs in a new container

@@ -11,7 +11,8 @@ import json
 
 from rekey.messages import WorkItem
 from rekey.runtime import Runtime
-from rekey.service import run_work_item, sweep
+from rekey.use_cases.sweep import sweep
+from rekey.use_cases.work import run_work_item
 from tests.conftest import Org, drain_work
 from tests.faults import Faults
 from tests.invariants import SafetyChecker

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from rekey.domain.errors import RekeyError
-from rekey.service import WorkOutcome
+from rekey.use_cases.work import WorkOutcome
 from tests.conftest import Org
 from tests.faults import Faults
 from tests.invariants import guard_calls

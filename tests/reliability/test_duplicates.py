@@ -12,11 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from rekey_cli.sqs_source import LambdaContext, to_lambda_record
+from rekey_cli.sqs_source import to_lambda_record
 
 from rekey.handlers import worker
 from rekey.messages import WorkItem
-from rekey.service import WorkOutcome
+from rekey.use_cases.work import WorkOutcome
 from tests.conftest import Org
 from tests.faults import SimulatedCrash
 from tests.reliability import summary
@@ -70,7 +70,7 @@ def deliver(lab: Lab, items: list[WorkItem], outcomes: list[WorkOutcome]) -> Non
     ]
     arn = f"arn:aws:sqs:{lab.settings.region}:123456789012:rekey-work.fifo"
     event = {"Records": [to_lambda_record(m, arn, lab.settings.region) for m in messages]}
-    response = worker.handler(event, LambdaContext.new("rekey-worker"), rt=lab.worker_rt, outcomes=outcomes)
+    response = worker.process(event, lab.worker_rt, outcomes=outcomes)
     assert response.get("batchItemFailures") == [], response
     lab._check(f"after delivering {[i.action.value for i in items]}")
 

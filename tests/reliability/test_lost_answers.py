@@ -10,7 +10,8 @@ import pytest
 from rekey.domain.errors import RekeyError
 from rekey.messages import WorkItem
 from rekey.runtime import Runtime
-from rekey.service import run_work_item, sweep
+from rekey.use_cases.sweep import sweep
+from rekey.use_cases.work import run_work_item
 from tests.conftest import Org, drain_work
 from tests.faults import Faults
 from tests.invariants import SafetyChecker, assert_secret_matches_an_active_key, secret_versions

@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 
 from rekey.runtime import Runtime
-from rekey.service import sweep
 from rekey.settings import Settings
+from rekey.use_cases.sweep import sweep
 from tests.conftest import Org, drain_work
 from tests.faults import Faults
 from tests.invariants import SafetyChecker

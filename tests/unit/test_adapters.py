@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from botocore import xform_name
 from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.paginate import Paginator
+from botocore.session import get_session
 
 from rekey.adapters.errors import aws_call
 from rekey.adapters.organizations import OrganizationsAdapter
 from rekey.domain import errors
+
+
+def botocore_paginator(service: str, method: Callable[..., dict[str, Any]]) -> Paginator:
+    """botocore's own paginator over a stub client's method, configured as for the real service
+    (what `client.get_paginator` returns)."""
+    session = get_session()
+    model = session.get_service_model(service)
+    operation = {xform_name(name): name for name in model.operation_names}[method.__name__]
+    config = session.get_paginator_model(service).get_paginator(operation)
+    return Paginator(method, config, model.operation_model(operation))
 
 
 class PagedOrganizations:
@@ -18,6 +32,9 @@ class PagedOrganizations:
     def __init__(self, pages: list[dict[str, Any]]) -> None:
         self.pages = pages
         self.tokens: list[str | None] = []
+
+    def get_paginator(self, operation: str) -> Paginator:
+        return botocore_paginator("organizations", getattr(self, operation))
 
     def list_accounts(self, **kwargs: Any) -> dict[str, Any]:
         self.tokens.append(kwargs.get("NextToken"))
@@ -96,6 +113,9 @@ class PagedAuthorizationDetails:
     def __init__(self, pages: list[dict[str, Any]]) -> None:
         self.pages = pages
         self.calls: list[dict[str, Any]] = []
+
+    def get_paginator(self, operation: str) -> Paginator:
+        return botocore_paginator("iam", getattr(self, operation))
 
     def get_account_authorization_details(self, **kwargs: Any) -> dict[str, Any]:
         self.calls.append(kwargs)

@@ -410,7 +410,7 @@ def test_a_cache_hit_imports_neither_boto3_nor_the_rest_of_rekey(tmp_path: Path)
         f"args = ['--secret-id', '{SECRET}', '--region', '{REGION}', '--cache', '{cache}']\n"
         "code = main(['credential-process', *args])\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'pydantic', "
-        "'aws_lambda_powertools') or m in ('rekey_cli.cli', 'rekey.service', 'typing', 'dataclasses'))\n"
+        "'aws_lambda_powertools') or m in ('rekey_cli.cli', 'rekey.use_cases', 'typing', 'dataclasses'))\n"
         "print(code, heavy, file=sys.stderr)\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)

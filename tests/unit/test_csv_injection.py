@@ -6,7 +6,7 @@ import csv
 import io
 
 import pytest
-from rekey_cli.report import _csv, csv_cell
+from rekey_cli.formats import csv_cell, csv_table
 
 
 @pytest.mark.parametrize("text", ['=HYPERLINK("http://x","y")', "+cmd", "-2+3", "@SUM(A1)", "\tx", "\rx"])
@@ -24,6 +24,6 @@ def test_numbers_and_empty_cells() -> None:
 
 
 def test_every_text_cell_is_quoted_so_a_separator_inside_cannot_start_a_cell() -> None:
-    text = _csv(["name", "days"], [["acme;=1+2", -3], ["=1+2", 4]])
+    text = csv_table(["name", "days"], [["acme;=1+2", -3], ["=1+2", 4]])
     assert text.splitlines() == ['"name","days"', '"acme;=1+2",-3', '"\'=1+2",4']
     assert list(csv.reader(io.StringIO(text)))[1:] == [["acme;=1+2", "-3"], ["'=1+2", "4"]]

@@ -8,11 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from rekey.adapters.sns import publish_arguments
-from rekey.adapters.sqs import Received
-from rekey.digest import MAX_PAYLOAD, AccountScanned, DigestBuilder, SweepStarted, render
+from rekey.digest.builder import MAX_PAYLOAD, DigestBuilder
+from rekey.digest.records import AccountScanned, SweepStarted
+from rekey.digest.text import render
+from rekey.domain.entities import Received
 from rekey.messages import Event, Notification, Severity, WorkAction, WorkItem
 from rekey.metrics import SCAN_METRICS, Metric, Recorder, seconds_since_sweep, sweep_started_at
-from rekey.service import ScanResult, new_sweep_id
+from rekey.use_cases.scan import ScanResult
+from rekey.use_cases.sweep import new_sweep_id
 
 AT = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 HUB = "999999999999"

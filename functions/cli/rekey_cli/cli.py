@@ -11,24 +11,47 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from importlib.metadata import entry_points
+from importlib.metadata import entry_points, version
 from types import ModuleType
 from typing import Any
 
-from rekey.digest import cli_digest
+from botocore import exceptions as aws
+
+from rekey.adapters.errors import translate
 from rekey.domain.errors import ConfigurationError, RekeyError, UsageError
 from rekey.handlers import worker
 from rekey.handlers.common import quiet_sdk_loggers
 from rekey.messages import Notification
 from rekey.metrics import Recorder
 from rekey.runtime import Runtime
-from rekey.service import SweepResult, WorkOutcome, new_sweep_id, publish, sweep
 from rekey.settings import REQUIRED, Settings
+from rekey.use_cases.announce import publish
+from rekey.use_cases.digest import cli_digest
+from rekey.use_cases.sweep import SweepResult, new_sweep_id, sweep
+from rekey.use_cases.work import WorkOutcome
 
 from . import consumer, operations_cli
-from .sqs_source import LambdaContext, drain
+from .arguments import add_command
+from .progress import CLEAR_LINE, Progress
+from .sqs_source import drain
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
+# What botocore raises when it has no credentials to sign with, or cannot get them (a failing
+# credential_process, an expired SSO token, a broken source_profile chain).
+CREDENTIAL_ERRORS = (
+    aws.NoCredentialsError,
+    aws.PartialCredentialsError,
+    aws.CredentialRetrievalError,
+    aws.UnknownCredentialError,
+    aws.NoAuthTokenError,
+    aws.TokenRetrievalError,
+    aws.SSOError,
+    aws.InvalidConfigError,
+    aws.RefreshWithMFAUnsupportedError,
+    aws.MetadataRetrievalError,
+    aws.ConfigParseError,
+)
 log = logging.getLogger("rekey_cli.cli")
 
 DESCRIPTION = """\
@@ -53,35 +76,36 @@ def _parser() -> argparse.ArgumentParser:
         prog="rekey", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
+    parser.add_argument("--version", action="version", version=f"rekey {version('rekey')}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "sweep",
-        help="scan every account and queue today's work items",
+        summary="scan every account and queue today's work items",
         description="Scan every ACTIVE account of the organization and queue one work item per key action.",
-        epilog="example:\n  rekey sweep --dry-run --json | jq '.accounts[].items'",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=["rekey sweep --dry-run --json | jq '.accounts[].items'"],
     )
     p.add_argument("--dry-run", action="store_true", help="print the plan; queue and announce nothing")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "work",
-        help="run the worker over the work queue",
+        summary="run the worker over the work queue",
         description="Run the worker handler over the work queue until no message is visible. Failed items "
         "stay on the queue for redelivery and, after the queue's maxReceiveCount, its DLQ.",
-        epilog="example:\n  rekey work --drain",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=["rekey work --drain"],
     )
     p.add_argument("--drain", action="store_true", required=True, help="process until the queue is empty")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "run",
-        help="one day of production: sweep, then drain the work queue",
+        summary="one day of production: sweep, then drain the work queue",
         description="Sweep, then drain the work queue: what the scheduled Lambdas do in a day.",
-        epilog="example:\n  rekey run --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=["rekey run --json"],
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -116,8 +140,46 @@ def _needs_extra(exc: ImportError) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """`rekey ARGV`: the exit status. Every failure is one line on stderr, never a traceback:
+    this is the one place they are caught."""
     args = _parser().parse_args(argv)
     _configure_logging([logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)])
+    try:
+        return _command(args)
+    except KeyboardInterrupt:
+        print("rekey: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        code, line = failure(exc)
+        print("rekey: " + " ".join(part.strip() for part in line.splitlines()), file=sys.stderr)
+        return code
+
+
+def failure(exc: Exception) -> tuple[int, str]:
+    """The exit status and message for what ended a command: rekey's errors by class, botocore's
+    by class or AWS error code, never by message text."""
+    if isinstance(exc, ConfigurationError | UsageError):
+        return EXIT_CONFIG, str(exc)
+    if isinstance(exc, RekeyError):
+        return EXIT_FAILED, f"{exc.code}: {exc}"
+    if isinstance(exc, aws.ProfileNotFound):
+        return EXIT_CONFIG, f"no AWS profile {exc.kwargs.get('profile')!r} in the AWS config (AWS_PROFILE)"
+    if isinstance(exc, aws.NoRegionError):
+        return EXIT_CONFIG, "no AWS region: set AWS_DEFAULT_REGION (or AWS_REGION)"
+    if isinstance(exc, CREDENTIAL_ERRORS):
+        return EXIT_CONFIG, f"no usable AWS credentials: {exc}"
+    if isinstance(exc, aws.ClientError):  # a call made outside an adapter (the work queue's drain)
+        error = translate(exc, exc.operation_name)
+        return EXIT_FAILED, f"{error.code}: {error}"
+    if isinstance(exc, aws.ConnectionError | aws.HTTPClientError):
+        return EXIT_FAILED, f"cannot reach AWS: {exc}"
+    if isinstance(exc, aws.BotoCoreError):
+        return EXIT_FAILED, f"AWS SDK: {type(exc).__name__}: {exc}"
+    log.debug("unexpected failure", exc_info=exc)
+    return EXIT_FAILED, f"unexpected {type(exc).__name__}: {exc} (-vv shows where)"
+
+
+def _command(args: argparse.Namespace) -> int:
     if args.command == "credential-process":  # a consumer's machine: no REKEY_* configuration
         return consumer.run_cli(args)
     plugin = _plugins().get(args.command)
@@ -130,28 +192,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ModuleNotFoundError as exc:
             print(f"rekey: {args.command}: {_needs_extra(exc)}", file=sys.stderr)
             return EXIT_CONFIG
-    try:
-        rt = Runtime.build(Settings.from_env(require=REQUIRED))
-        if args.command == "sweep":
-            code, result = _sweep(rt, dry_run=args.dry_run, as_json=args.json)
-            if not args.dry_run:
-                _digest(rt, result, [], as_json=args.json)
-            return code
-        if args.command == "work":
-            return _work(rt, as_json=args.json, recorder=Recorder())
-        if args.command in operations_cli.COMMANDS:
-            return operations_cli.run(args, rt)
-        code, result = _sweep(rt, dry_run=False, as_json=args.json)
-        recorder = Recorder()
-        code = max(code, _work(rt, as_json=args.json, recorder=recorder))
-        _digest(rt, result, recorder.notifications, as_json=args.json)  # after the drain: it includes the work
+    rt = Runtime.build(Settings.from_env(require=REQUIRED))
+    if args.command == "sweep":
+        code, result = _sweep(rt, dry_run=args.dry_run, as_json=args.json)
+        if not args.dry_run:
+            _digest(rt, result, [], as_json=args.json)
         return code
-    except (ConfigurationError, UsageError) as exc:
-        print(f"rekey: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except RekeyError as exc:
-        print(f"rekey: {exc.code}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    if args.command == "work":
+        return _work(rt, as_json=args.json, recorder=Recorder())
+    if args.command in operations_cli.COMMANDS:
+        return operations_cli.run(args, rt)
+    code, result = _sweep(rt, dry_run=False, as_json=args.json)
+    recorder = Recorder()
+    code = max(code, _work(rt, as_json=args.json, recorder=recorder))
+    _digest(rt, result, recorder.notifications, as_json=args.json)  # after the drain: it includes the work
+    return code
 
 
 def _configure_logging(level: int) -> None:
@@ -159,7 +214,9 @@ def _configure_logging(level: int) -> None:
     The AWS SDK's loggers stay at WARNING at any verbosity: at DEBUG they log secrets."""
     quiet_sdk_loggers()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    # On a terminal a log line first erases the progress line it would otherwise run into.
+    prefix = CLEAR_LINE if sys.stderr.isatty() else ""
+    handler.setFormatter(logging.Formatter(prefix + "%(levelname)s %(name)s: %(message)s"))
     for name in ("rekey", "rekey_cli", "rekey_dev", "aws_lambda_powertools"):
         log = logging.getLogger(name)
         log.handlers = [handler]
@@ -169,7 +226,8 @@ def _configure_logging(level: int) -> None:
 
 def _sweep(rt: Runtime, *, dry_run: bool, as_json: bool) -> tuple[int, SweepResult]:
     started = time.monotonic()
-    result = sweep(rt, new_sweep_id(rt.now()), dry_run=dry_run)
+    with Progress("accounts scanned") as progress:
+        result = sweep(rt, new_sweep_id(rt.now()), dry_run=dry_run, progress=progress)
     recorder = Recorder()
     recorder.listed(len(result.accounts))
     for account in result.accounts:
@@ -230,7 +288,7 @@ def _work(rt: Runtime, *, as_json: bool, recorder: Recorder) -> int:
     outcomes: list[WorkOutcome] = []
 
     def handler(event: dict[str, Any]) -> dict[str, Any]:
-        return worker.handler(event, LambdaContext.new("rekey-worker"), rt=rt, outcomes=outcomes, recorder=recorder)
+        return worker.process(event, rt, recorder, outcomes)
 
     result = drain(rt.clients.hub("sqs"), rt.settings.work_queue_url, handler)
     log.info("work metrics: %s", recorder.summary())

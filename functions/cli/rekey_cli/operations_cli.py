@@ -5,76 +5,72 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from rekey.domain.errors import UsageError
-from rekey.domain.scope import parse_day
 from rekey.runtime import Runtime
 
-from . import operations
-from .report import plan_csv, plan_json, plan_text, report_csv, report_html, report_json, report_text
+from . import compliance, interventions, plan
+from .arguments import add_command, day, days
+from .progress import Progress
+from .render_html import report_html
+from .render_plan import plan_csv, plan_json, plan_text
+from .render_report import report_csv, report_json, report_text
 
 COMMANDS = ("plan", "report", "rotate-now", "rollback")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-_RAW = argparse.RawDescriptionHelpFormatter
-
-
-def _day(value: str) -> date:
-    try:
-        return parse_day(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _days(value: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= 3660:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of days from 1 to 3660")
-    return int(value)
 
 
 def add_parsers(sub: Any) -> None:
     """Register the operators' subcommands on `rekey`'s subparsers."""
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "plan",
-        help="forecast: what happens to each key on which date",
+        summary="forecast: what happens to each key on which date",
         description="Forecast, for every key of every tagged user, what rekey will do on which date over the "
         "next N days under the current policy (today first), assuming nobody else touches the keys and no old "
         "key is used again. Reads every tagged user's keys and secret; writes nothing.",
-        epilog="examples:\n  rekey plan\n  rekey plan --days 90 --csv > plan.csv\n"
-        "  rekey plan --json | jq '.actions[] | select(.action == \"deactivate\")'",
-        formatter_class=_RAW,
+        examples=[
+            "rekey plan",
+            "rekey plan --days 90 --csv > plan.csv",
+            "rekey plan --json | jq '.actions[] | select(.action == \"deactivate\")'",
+        ],
     )
-    p.add_argument("--days", type=_days, default=30, metavar="N", help="how many days ahead (default 30)")
+    p.add_argument("--days", type=days, default=30, metavar="N", help="how many days ahead (default 30)")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="machine-readable output")
     fmt.add_argument("--csv", action="store_true", help="one CSV row per planned action")
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "report",
-        help="compliance evidence: every key, its age, status, use, policy and next action",
+        summary="compliance evidence: every key, its age, status, use, policy and next action",
         description="Compliance evidence (CIS AWS Foundations 2.12, Security Hub IAM.3): every access key of "
         "every user in rekey's accounts, in scope or not, with its age, status, last use, policy and days to "
         "its next action; counts per account; active keys over 90 days flagged; exemptions with their expiry "
         "and reason. Prints a summary; --html, --csv and --json write the full report. Writes nothing in AWS.",
-        epilog="examples:\n  rekey report\n  rekey report --html compliance.html --csv keys.csv\n"
-        "  rekey report --json | jq '.keys[] | select(.over_90_days)'",
-        formatter_class=_RAW,
+        examples=[
+            "rekey report",
+            "rekey report --html compliance.html --csv keys.csv",
+            "rekey report --json | jq '.keys[] | select(.over_90_days)'",
+        ],
     )
     p.add_argument("--html", type=Path, metavar="PATH", help="write one self-contained HTML file")
     p.add_argument("--csv", type=Path, metavar="PATH", help="write one CSV row per key")
     p.add_argument("--json", action="store_true", help="print the full report as JSON instead of the summary")
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "rotate-now",
-        help="incident response: rotate a user's key at once",
+        summary="incident response: rotate a user's key at once",
         description="Rotate the user's newest active key now, whatever its age and even if exempt, through the "
         "worker's own code path: the opt-in tag is required, the new key is stored and tested before it "
         "becomes the secret's current version, and a user with two active keys is refused. Announced.",
-        epilog="examples:\n  rekey rotate-now --account 111122223333 --user svc-deploy\n"
-        "  rekey rotate-now --account 111122223333 --user svc-deploy --revoke-old   # leaked key",
-        formatter_class=_RAW,
+        examples=[
+            "rekey rotate-now --account 111122223333 --user svc-deploy",
+            "rekey rotate-now --account 111122223333 --user svc-deploy --revoke-old   # leaked key",
+        ],
     )
     p.add_argument("--account", required=True, metavar="ID", help="the user's 12-digit account id")
     p.add_argument("--user", required=True, metavar="NAME", help="the IAM user name")
@@ -85,24 +81,26 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "rollback",
-        help="reactivate the key rekey deactivated and pause the user's lifecycle",
+        summary="reactivate the key rekey deactivated and pause the user's lifecycle",
         description="Reactivate the key that rekey's last rotation replaced and deactivated (possible until it "
         "is deleted), and pause the user's lifecycle until a date: no rotation, deactivation or deletion "
         "before then (in-use warnings continue). The secret keeps the new key as current. Announced as "
         "`rolled-back`.",
-        epilog="examples:\n  rekey rollback --account 111122223333 --user svc-deploy\n"
-        "  rekey rollback --account 111122223333 --user svc-deploy --until 2026-12-15",
-        formatter_class=_RAW,
+        examples=[
+            "rekey rollback --account 111122223333 --user svc-deploy",
+            "rekey rollback --account 111122223333 --user svc-deploy --until 2026-12-15",
+        ],
     )
     p.add_argument("--account", required=True, metavar="ID", help="the user's 12-digit account id")
     p.add_argument("--user", required=True, metavar="NAME", help="the IAM user name")
     p.add_argument(
         "--until",
-        type=_day,
+        type=day,
         metavar="YYYY-MM-DD",
-        help=f"last day of the pause, UTC (default: {operations.DEFAULT_PAUSE_DAYS} days from today; "
+        help=f"last day of the pause, UTC (default: {interventions.DEFAULT_PAUSE_DAYS} days from today; "
         "at most REKEY_MAX_PAUSE_DAYS)",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -123,7 +121,8 @@ def run(args: argparse.Namespace, rt: Runtime) -> int:
 
 
 def _plan(rt: Runtime, args: argparse.Namespace) -> int:
-    result = operations.plan(rt, args.days)
+    with Progress("accounts read") as progress:
+        result = plan.plan(rt, args.days, progress)
     if args.json:
         print(json.dumps(plan_json(result), indent=2))
     elif args.csv:
@@ -141,7 +140,8 @@ def _write(path: Path, content: str) -> None:
 
 
 def _report(rt: Runtime, args: argparse.Namespace) -> int:
-    rep = operations.report(rt)
+    with Progress("accounts read") as progress:
+        rep = compliance.report(rt, progress)
     if args.html:
         _write(args.html, report_html(rep))
     if args.csv:
@@ -157,7 +157,7 @@ def _report(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 def _rotate_now(rt: Runtime, args: argparse.Namespace) -> int:
-    outcome = operations.rotate_now(rt, args.account, args.user, revoke_old=args.revoke_old)
+    outcome = interventions.rotate_now(rt, args.account, args.user, revoke_old=args.revoke_old)
     events = [n.model_dump(mode="json", exclude_none=True) for n in outcome.notifications]
     if args.json:
         print(json.dumps({"status": outcome.status, "detail": outcome.detail, "events": events}, indent=2))
@@ -169,7 +169,7 @@ def _rotate_now(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 def _rollback(rt: Runtime, args: argparse.Namespace) -> int:
-    result = operations.rollback(rt, args.account, args.user, until=args.until)
+    result = interventions.rollback(rt, args.account, args.user, until=args.until)
     if args.json:
         print(
             json.dumps(

@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
-from rekey_cli.sqs_source import LambdaContext, drain
+from rekey_cli.sqs_source import drain
 
 from rekey.domain.naming import secret_name
 from rekey.handlers import worker
-from rekey.metrics import Recorder as MetricsRecorder
 from rekey.runtime import Runtime
-from rekey.service import WorkOutcome, new_sweep_id, sweep
 from rekey.settings import Settings
+from rekey.use_cases.sweep import new_sweep_id, sweep
+from rekey.use_cases.work import WorkOutcome
 
 from . import emulator as em
 from .demo_cast import ACCOUNT_NAMES, COMPONENTS, OWNER_TEAM, Plan, PlannedUser, Usage, make_plan
@@ -150,34 +150,27 @@ def build_org(emulator: em.Emulator, plan: Plan) -> Org:
     hub queues and topic, two subscriptions, and the planned users with their aged keys."""
     from .templates import deploy_spoke_role
 
-    organizations = emulator.client("organizations")
-    organization_id = organizations.create_organization(FeatureSet="ALL")["Organization"]["Id"]
-    account_ids = {
-        name: organizations.create_account(Email=f"{name}@example.com", AccountName=name)["CreateAccountStatus"][
-            "AccountId"
-        ]
-        for name in plan.accounts
-    }
+    organization = em.create_organization(emulator, plan.accounts)
     hub = em.create_hub(emulator)
-    for account_id in account_ids.values():
-        deploy_spoke_role(emulator, account_id, hub_account_id=em.MANAGEMENT_ACCOUNT, organization_id=organization_id)
-    inbox_url = _subscribe(emulator, hub.topic_arn, INBOX)
-    owner_inbox_url = _subscribe(emulator, hub.topic_arn, OWNER_INBOX, {"owner": [OWNER_TEAM]})
-    org = Org(emulator, plan, organization_id, em.MANAGEMENT_ACCOUNT, account_ids, hub, inbox_url, owner_inbox_url)
+    for account_id in organization.accounts.values():
+        deploy_spoke_role(
+            emulator, account_id, hub_account_id=em.MANAGEMENT_ACCOUNT, organization_id=organization.organization_id
+        )
+    inbox_url = em.subscribe_queue(emulator, hub.topic_arn, INBOX)
+    owner_inbox_url = em.subscribe_queue(emulator, hub.topic_arn, OWNER_INBOX, {"owner": [OWNER_TEAM]})
+    org = Org(
+        emulator,
+        plan,
+        organization.organization_id,
+        em.MANAGEMENT_ACCOUNT,
+        organization.accounts,
+        hub,
+        inbox_url,
+        owner_inbox_url,
+    )
     for user in plan.users:
         _create_user(org, user)
     return org
-
-
-def _subscribe(emulator: em.Emulator, topic_arn: str, name: str, filter_policy: dict[str, Any] | None = None) -> str:
-    sqs = emulator.client("sqs")
-    url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    attributes = {"RawMessageDelivery": "true"}
-    if filter_policy:
-        attributes["FilterPolicy"] = json.dumps(filter_policy)
-    emulator.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, Attributes=attributes)
-    return url
 
 
 def _create_user(org: Org, user: PlannedUser) -> None:
@@ -345,10 +338,7 @@ class Simulation:
         outcomes: list[WorkOutcome] = []
 
         def handler(event: dict[str, Any]) -> dict[str, Any]:
-            # Its own recorder: the worker's metrics are not printed among the demo's output.
-            return worker.handler(
-                event, LambdaContext.new("rekey-worker"), rt=self.rt, outcomes=outcomes, recorder=MetricsRecorder()
-            )
+            return worker.process(event, self.rt, outcomes=outcomes)
 
         drained = drain(self.rt.clients.hub("sqs"), self.rt.settings.work_queue_url, handler)
         events = [self._event(day, body) for body in self._receive(self.org.inbox_url)]

@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.request import Request, urlopen
 
 import boto3
@@ -25,6 +25,13 @@ DUMMY_ENV = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
 }
+
+
+class ClientSource(Protocol):
+    """What building on the emulator needs: clients, an Emulator's or plain ones under
+    `moto.mock_aws` (the benchmark's in-process emulator)."""
+
+    def client(self, service: str, **kwargs: Any) -> Any: ...
 
 
 @dataclass
@@ -135,8 +142,45 @@ class HubResources:
         }
 
 
+@dataclass(frozen=True)
+class Organization:
+    """An emulated organization: its id and its member accounts."""
+
+    organization_id: str
+    accounts: dict[str, str]  # member account name -> id
+
+
+def create_organization(emulator: ClientSource, account_names: Iterable[str]) -> Organization:
+    """An organization (moto's default account is its management account, where the hub runs)
+    with one member account per name, e-mail `<name>@example.com`."""
+    organizations = emulator.client("organizations")
+    organization_id = organizations.create_organization(FeatureSet="ALL")["Organization"]["Id"]
+    accounts = {
+        name: organizations.create_account(Email=f"{name}@example.com", AccountName=name)["CreateAccountStatus"][
+            "AccountId"
+        ]
+        for name in account_names
+    }
+    return Organization(organization_id, accounts)
+
+
+def subscribe_queue(
+    emulator: ClientSource, topic_arn: str, name: str, filter_policy: dict[str, Any] | None = None
+) -> str:
+    """A new queue subscribed to the topic with raw delivery (each message is a notification's
+    JSON), receiving only what `filter_policy` matches if given; its URL."""
+    sqs = emulator.client("sqs")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    attributes = {"RawMessageDelivery": "true"}
+    if filter_policy:
+        attributes["FilterPolicy"] = json.dumps(filter_policy)
+    emulator.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, Attributes=attributes)
+    return url
+
+
 def create_hub(
-    emulator: Emulator, *, max_receive_count: int | None = None, visibility_timeout: int | None = 30
+    emulator: ClientSource, *, max_receive_count: int | None = None, visibility_timeout: int | None = 30
 ) -> HubResources:
     """The hub's queues and topic, built from the definitions in hub/template.yaml (names, FIFO,
     content-based deduplication, DLQs and redrive). `max_receive_count` overrides the template's;

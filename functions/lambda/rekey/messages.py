@@ -49,7 +49,7 @@ class WorkItem(_Message):
     reason: str = Field(default="", max_length=1000)
     sweep_id: str = Field(min_length=1, max_length=64)
     # The queue carries no authority: an operator's request (`rekey rotate-now`, the classic
-    # manual event) runs in-process under the caller's own credentials (rekey.service.
+    # manual event) runs in-process under the caller's own credentials (rekey.use_cases.work.
     # OperatorRequest). These fields remain only so that items queued before they were withdrawn
     # still parse; an item that sets one is refused as malformed.
     manual: Literal[False] = False

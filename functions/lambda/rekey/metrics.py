@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .messages import Event, Notification
 
 if TYPE_CHECKING:
-    from .service import ScanResult
+    from .use_cases.scan import ScanResult
 
 NAMESPACE = "rekey"
 SERVICE = "rekey"
-# rekey.service.new_sweep_id's format: the sweep's start, in its id.
+# rekey.use_cases.sweep.new_sweep_id's format: the sweep's start, in its id.
 SWEEP_ID_FORMAT = "%Y%m%dT%H%M%SZ"
 
 

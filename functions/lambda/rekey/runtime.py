@@ -1,4 +1,5 @@
-"""The composition root: builds clients and adapters once, hands them to the use cases."""
+"""The composition root, and the only user of boto3: builds clients and adapters once and hands
+them to the use cases as ports (rekey.ports.Ports)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ import boto3
 from botocore.config import Config
 
 from .adapters.iam import IamAdapter
+from .adapters.organizations import OrganizationsAdapter
 from .adapters.secrets import SecretsAdapter
 from .adapters.sns import Notifier
 from .adapters.sqs import DigestQueue, ScanQueue, WorkQueue
 from .adapters.sts import Credentials, StsAdapter, person_of, safe_name
+from .domain.entities import NewKey
 from .settings import Settings
 
 # botocore's standard retry mode: exponential backoff with jitter on throttling and 5xx. IAM
@@ -175,7 +178,8 @@ class Clients:
 
 @dataclass
 class Runtime:
-    """Everything the use cases need, built once per process (Lambda container or CLI run)."""
+    """Everything the use cases need, built once per process (Lambda container or CLI run): the
+    ports of rekey.ports.Ports, built from `clients`."""
 
     settings: Settings
     clients: Clients
@@ -183,12 +187,20 @@ class Runtime:
     sleep: Callable[[float], None] | None = None
     _max_receive_count: list[int | None] = field(default_factory=list, repr=False, compare=False)
     # [listed at, account ids]: the organization's accounts in rekey's scope, as the worker last
-    # listed them (rekey.service.account_refusal).
+    # listed them (rekey.use_cases.work.account_refusal).
     accounts_in_scope: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def build(cls, settings: Settings, make_client: ClientMaker | None = None) -> Runtime:
         return cls(settings, Clients(settings, make_client))
+
+    def account(self, account_id: str, *, write: bool = False) -> AccountAdapters:
+        """Adapters in `account_id` through the spoke reader role, or with `write` the writer."""
+        return self.clients.account(account_id, write=write)
+
+    def organizations(self) -> OrganizationsAdapter:
+        """The organization, as the hub (or REKEY_ORG_ROLE_ARN) sees it."""
+        return OrganizationsAdapter(self.clients.hub("organizations"))
 
     def notifier(self) -> Notifier:
         return Notifier(self.clients.hub("sns"), self.settings.topic_arn)
@@ -213,6 +225,6 @@ class Runtime:
         url = self.settings.digest_queue_url
         return DigestQueue(self.clients.hub("sqs"), url) if url else None
 
-    def key_sts(self, credentials: Credentials) -> StsAdapter:
-        """STS signed by a new access key, to prove it works."""
-        return StsAdapter(self.clients.client("sts", credentials))
+    def caller_of(self, key: NewKey) -> str:
+        """Who STS says `key` is (sts:GetCallerIdentity signed by it): proof that a new key works."""
+        return StsAdapter(self.clients.client("sts", Credentials(key.key_id, key.secret_access_key))).caller_arn()

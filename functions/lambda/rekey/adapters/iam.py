@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..domain.entities import IamUser, NewKey, ReportKey
 from ..domain.errors import NotFound
 from ..domain.models import AccessKey, KeyStatus, KeyUse
 from ..domain.privilege import PRIVILEGED_AWS_MANAGED, Grants, PolicyDoc, aws_managed_name
 from .errors import aws_call
+from .paging import every_item, every_page
 
 # Which spoke role grants which group: rekey.runtime.SPOKE_ROLE_GROUPS.
 PERMISSIONS = {
@@ -46,34 +47,6 @@ PERMISSIONS = {
 }
 
 PAGE_SIZE = 1000  # GetAccountAuthorizationDetails' maximum
-
-
-@dataclass(frozen=True)
-class IamUser:
-    name: str
-    user_id: str
-    arn: str
-    tags: dict[str, str] = field(default_factory=dict)
-    # Its policies, path and permissions boundary (None: not read).
-    grants: Grants | None = field(default=None, compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class ReportKey:
-    """A key as the credential report sees it (no key id): enough to tell whether it may be
-    due, and for the compliance report of users rekey does not manage."""
-
-    active: bool
-    created: datetime
-    slot: int = 1  # access_key_1 or access_key_2
-    last_used: KeyUse | None = None
-
-
-@dataclass(frozen=True)
-class NewKey:
-    key_id: str
-    secret_access_key: str = field(repr=False)
-    created: datetime
 
 
 def _tags(raw: list[dict[str, str]] | None) -> dict[str, str]:
@@ -126,18 +99,19 @@ class IamAdapter:
         users: list[dict[str, Any]] = []
         groups: dict[str, dict[str, Any]] = {}
         local: dict[str, Any] = {}
-        kwargs: dict[str, Any] = {"Filter": ["User", "Group", "LocalManagedPolicy"], "MaxItems": PAGE_SIZE}
-        while True:
-            with aws_call("iam:GetAccountAuthorizationDetails"):
-                page = self._client.get_account_authorization_details(**kwargs)
+        pages = every_page(
+            self._client,
+            "get_account_authorization_details",
+            "iam:GetAccountAuthorizationDetails",
+            page_size=PAGE_SIZE,
+            Filter=["User", "Group", "LocalManagedPolicy"],
+        )
+        for page in pages:
             users.extend(page.get("UserDetailList", []))
             groups.update((g["GroupName"], g) for g in page.get("GroupDetailList", []))
             for policy in page.get("Policies", []):
                 default = next((v for v in policy.get("PolicyVersionList", []) if v.get("IsDefaultVersion")), None)
                 local[policy["Arn"]] = default.get("Document") if default else None
-            if not page.get("IsTruncated"):
-                break
-            kwargs["Marker"] = page["Marker"]
         return [
             self._user(u, self._grants(u, [groups.get(g, {"GroupName": g}) for g in u.get("GroupList", [])], local))
             for u in users
@@ -192,24 +166,35 @@ class IamAdapter:
         name = user["UserName"]
         user["UserPolicyList"] = [
             {"PolicyName": policy, "PolicyDocument": self._user_policy(name, policy)}
-            for policy in self._paged("list_user_policies", "PolicyNames", "iam:ListUserPolicies", UserName=name)
+            for policy in every_item(
+                self._client, "list_user_policies", "PolicyNames", "iam:ListUserPolicies", UserName=name
+            )
         ]
-        user["AttachedManagedPolicies"] = self._paged(
-            "list_attached_user_policies", "AttachedPolicies", "iam:ListAttachedUserPolicies", UserName=name
+        user["AttachedManagedPolicies"] = every_item(
+            self._client,
+            "list_attached_user_policies",
+            "AttachedPolicies",
+            "iam:ListAttachedUserPolicies",
+            UserName=name,
         )
         groups = []
-        for group in self._paged("list_groups_for_user", "Groups", "iam:ListGroupsForUser", UserName=name):
+        for group in every_item(self._client, "list_groups_for_user", "Groups", "iam:ListGroupsForUser", UserName=name):
             group_name = group["GroupName"]
             groups.append(
                 {
                     "GroupName": group_name,
                     "GroupPolicyList": [
                         {"PolicyName": policy, "PolicyDocument": self._group_policy(group_name, policy)}
-                        for policy in self._paged(
-                            "list_group_policies", "PolicyNames", "iam:ListGroupPolicies", GroupName=group_name
+                        for policy in every_item(
+                            self._client,
+                            "list_group_policies",
+                            "PolicyNames",
+                            "iam:ListGroupPolicies",
+                            GroupName=group_name,
                         )
                     ],
-                    "AttachedManagedPolicies": self._paged(
+                    "AttachedManagedPolicies": every_item(
+                        self._client,
                         "list_attached_group_policies",
                         "AttachedPolicies",
                         "iam:ListAttachedGroupPolicies",
@@ -218,13 +203,6 @@ class IamAdapter:
                 }
             )
         return self._grants(user, groups, {})
-
-    def _paged(self, operation: str, key: str, action: str, **kwargs: Any) -> list[Any]:
-        items: list[Any] = []
-        with aws_call(action):
-            for page in self._client.get_paginator(operation).paginate(**kwargs):
-                items.extend(page.get(key, []))
-        return items
 
     def _user_policy(self, user: str, policy: str) -> Any:
         with aws_call("iam:GetUserPolicy"):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
-from .errors import aws_call
+from ..domain.entities import Account
+from .paging import every_item
 
 PERMISSIONS = {
     # Granted to the hub's sweep role (a hub in the management account or a delegated
@@ -20,32 +20,18 @@ PERMISSIONS = {
 }
 
 
-@dataclass(frozen=True)
-class Account:
-    account_id: str
-    name: str
-
-
 class OrganizationsAdapter:
     def __init__(self, client: Any) -> None:
         self._client = client
 
     def active_accounts(self) -> list[Account]:
         """Every ACTIVE account, through every page (a page may be empty while a token remains)."""
-        accounts: list[Account] = []
-        kwargs: dict[str, Any] = {}
-        while True:
-            with aws_call("organizations:ListAccounts"):
-                page = self._client.list_accounts(**kwargs)
-            for account in page.get("Accounts", []):
-                # `State` replaces the deprecated `Status`; read either.
-                state = account.get("State") or account.get("Status")
-                if state == "ACTIVE":
-                    accounts.append(Account(account["Id"], account.get("Name", "")))
-            token = page.get("NextToken")
-            if not token:
-                return accounts
-            kwargs = {"NextToken": token}
+        return [
+            Account(account["Id"], account.get("Name", ""))
+            for account in every_item(self._client, "list_accounts", "Accounts", "organizations:ListAccounts")
+            # `State` replaces the deprecated `Status`; read either.
+            if (account.get("State") or account.get("Status")) == "ACTIVE"
+        ]
 
     def accounts_under(self, parent_ids: Iterable[str]) -> set[str]:
         """Ids of the accounts under the given OUs (or roots), at any depth: one
@@ -58,23 +44,21 @@ class OrganizationsAdapter:
             if parent in seen:
                 continue
             seen.add(parent)
-            for account in self._pages("ListAccountsForParent", "Accounts", ParentId=parent):
-                found.add(account["Id"])
-            for child in self._pages("ListChildren", "Children", ParentId=parent, ChildType="ORGANIZATIONAL_UNIT"):
-                pending.append(child["Id"])
+            accounts = every_item(
+                self._client,
+                "list_accounts_for_parent",
+                "Accounts",
+                f"organizations:ListAccountsForParent {parent}",
+                ParentId=parent,
+            )
+            found.update(account["Id"] for account in accounts)
+            children = every_item(
+                self._client,
+                "list_children",
+                "Children",
+                f"organizations:ListChildren {parent}",
+                ParentId=parent,
+                ChildType="ORGANIZATIONAL_UNIT",
+            )
+            pending.extend(child["Id"] for child in children)
         return found
-
-    def _pages(self, operation: str, field: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        method = getattr(self._client, _snake(operation))
-        while True:
-            with aws_call(f"organizations:{operation} {kwargs.get('ParentId', '')}".strip()):
-                page = method(**kwargs)
-            yield from page.get(field, [])
-            token = page.get("NextToken")
-            if not token:
-                return
-            kwargs = {**kwargs, "NextToken": token}
-
-
-def _snake(operation: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
+from ..domain.entities import NewKey, SecretRecord
 from ..domain.errors import NotFound
 from ..domain.models import Intent, SecretState
 from .errors import aws_call
-from .iam import NewKey
+from .paging import every_item
 
 log = logging.getLogger(__name__)
 
@@ -68,28 +69,6 @@ def _key_of(version_id: str | None) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class SecretRecord:
-    """The secret as rekey reads it. `owner_user_id` is the user id rekey tagged it with when it
-    created it (or an operator, handing over a secret rekey did not create); a secret without
-    it is foreign, never adopted."""
-
-    state: SecretState
-    owner_user_id: str | None = None
-    current_version_id: str | None = None
-    previous_version_id: str | None = None
-    # Regions the secret is replicated to (whatever their replication status).
-    replica_regions: frozenset[str] = frozenset()
-
-    @property
-    def foreign(self) -> bool:
-        return self.state.exists and self.owner_user_id is None
-
-    def missing_replicas(self, replicas: list[dict[str, str]]) -> list[dict[str, str]]:
-        """The configured replicas (AddReplicaRegions entries) this secret does not have yet."""
-        return [r for r in replicas if r["Region"] not in self.replica_regions]
-
-
 class SecretsAdapter:
     def __init__(self, client: Any) -> None:
         self._client = client
@@ -142,16 +121,14 @@ class SecretsAdapter:
     def marked(self) -> dict[str, SecretState]:
         """Secrets with a rotation in flight or a pause, by name, as their tags say (1 call per
         100 such secrets): what the scan must know of users it does not read otherwise."""
-        found: dict[str, SecretState] = {}
-        kwargs: dict[str, Any] = {"Filters": [{"Key": "tag-key", "Values": [INTENT_AT_TAG, PAUSED_UNTIL_TAG]}]}
-        while True:
-            with aws_call("secretsmanager:ListSecrets"):
-                page = self._client.list_secrets(**kwargs)
-            for secret in page.get("SecretList", []):
-                found[secret["Name"]] = _tagged_state({t["Key"]: t["Value"] for t in secret.get("Tags", [])})
-            if not page.get("NextToken"):
-                return found
-            kwargs["NextToken"] = page["NextToken"]
+        secrets = every_item(
+            self._client,
+            "list_secrets",
+            "SecretList",
+            "secretsmanager:ListSecrets",
+            Filters=[{"Key": "tag-key", "Values": [INTENT_AT_TAG, PAUSED_UNTIL_TAG]}],
+        )
+        return {s["Name"]: _tagged_state({t["Key"]: t["Value"] for t in s.get("Tags", [])}) for s in secrets}
 
     def begin_rotation(
         self,

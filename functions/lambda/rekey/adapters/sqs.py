@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from ..domain.entities import Received
 from ..domain.errors import Unavailable
 from ..messages import ScanRequest, WorkItem
 from .errors import aws_call
@@ -79,13 +79,6 @@ class ScanQueue(_Queue):
 
     def send(self, requests: Sequence[ScanRequest]) -> None:
         self._send([{"Id": str(i), "MessageBody": r.model_dump_json()} for i, r in enumerate(requests)])
-
-
-@dataclass(frozen=True)
-class Received:
-    message_id: str
-    receipt_handle: str
-    body: str
 
 
 class DigestQueue(_Queue):

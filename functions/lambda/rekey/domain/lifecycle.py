@@ -96,13 +96,14 @@ def _created_by_attempt(key: AccessKey, secret: SecretState) -> bool:
     )
 
 
-def _newest_active(keys: Sequence[AccessKey]) -> AccessKey | None:
+def newest_active(keys: Sequence[AccessKey]) -> AccessKey | None:
+    """The key a rotation replaces: the most recently created active one."""
     active = [k for k in keys if k.active]
     return max(active, key=lambda k: (k.created, k.key_id)) if active else None
 
 
 def _retire(keys: Sequence[AccessKey], secret: SecretState, policy: Policy, now: datetime) -> list[Action]:
-    newest = _newest_active(keys)
+    newest = newest_active(keys)
     today = now.date()
     # A pause postpones deactivation to the day after it ends, and stops deletion.
     until = secret.paused_until
@@ -218,7 +219,7 @@ def _rotate(
     policy: Policy,
     now: datetime,
 ) -> list[Action]:
-    newest = _newest_active(keys)
+    newest = newest_active(keys)
     if newest is None:
         return []
     age = newest.age_days(now)

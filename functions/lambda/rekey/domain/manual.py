@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .errors import Refused
-from .lifecycle import MAX_KEYS, settle_interrupted_rotation
+from .lifecycle import MAX_KEYS, newest_active, settle_interrupted_rotation
 from .models import AccessKey, Action, ActionKind, SecretState
 
 # A request naming no key (the classic event) does not replace a key younger than this: a
@@ -62,13 +62,8 @@ def decide_request(request: Request, keys: Sequence[AccessKey], secret: SecretSt
     return RequestPlan([*settle, *plan.actions], plan.refused, plan.skipped)
 
 
-def _newest_active(keys: Sequence[AccessKey]) -> AccessKey | None:
-    active = [k for k in keys if k.active]
-    return active[-1] if active else None  # keys are sorted by creation
-
-
 def _rotate(request: Request, keys: list[AccessKey], secret: SecretState, now: datetime) -> RequestPlan:
-    newest = _newest_active(keys)
+    newest = newest_active(keys)
     if newest is None:
         if not keys and request.create_first_key:
             return RequestPlan([Action(ActionKind.ROTATE, None, f"{request.reason}: first key")])
@@ -100,7 +95,7 @@ def _rotate(request: Request, keys: list[AccessKey], secret: SecretState, now: d
 
 
 def _deactivate(request: Request, keys: list[AccessKey], secret: SecretState) -> RequestPlan:
-    newest = _newest_active(keys)
+    newest = newest_active(keys)
     retirable = [k for k in keys if k.active and k is not newest and k.key_id != secret.current_key_id]
     if request.key_id is not None:
         key = next((k for k in keys if k.key_id == request.key_id), None)
@@ -124,7 +119,7 @@ def _delete(request: Request, keys: list[AccessKey], secret: SecretState) -> Req
             return RequestPlan(skipped=f"{request.key_id} does not exist (already deleted)")
         targets = [key]
     else:
-        newest = _newest_active(keys)
+        newest = newest_active(keys)
         targets = [k for k in keys if k is not newest]
     for key in targets:
         if key.active:

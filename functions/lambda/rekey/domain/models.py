@@ -23,6 +23,11 @@ class KeyUse:
     region: str | None = None
 
 
+def days_old(created: datetime, now: datetime) -> int:
+    """A key's age: whole days since its creation (UTC), never negative."""
+    return max(0, int((now - created).total_seconds() // SECONDS_PER_DAY))
+
+
 @dataclass(frozen=True)
 class AccessKey:
     key_id: str
@@ -35,8 +40,7 @@ class AccessKey:
         return self.status is KeyStatus.ACTIVE
 
     def age_days(self, now: datetime) -> int:
-        """Whole days since creation (UTC), never negative."""
-        return max(0, int((now - self.created).total_seconds() // SECONDS_PER_DAY))
+        return days_old(self.created, now)
 
 
 @dataclass(frozen=True)

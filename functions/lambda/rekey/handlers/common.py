@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import logging
-import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from aws_lambda_powertools import Logger, Metrics
 
 from ..domain.errors import RekeyError
-from ..metrics import NAMESPACE, SERVICE
+from ..metrics import NAMESPACE, SERVICE, Metric, PowertoolsSink, Recorder
+from ..ports import Ports
 from ..runtime import Runtime
 from ..settings import Settings
 
@@ -32,9 +34,6 @@ logger = Logger(service="rekey")
 # EMF records in the function's log, flushed at the end of each invocation (@metrics.log_metrics).
 # Dimensions: `service` only (see rekey.metrics).
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-# A Lambda invocation always records something. A caller with its own recorder (the CLI, the demo,
-# the benchmark) leaves Powertools nothing to flush, which it would warn about on every call.
-warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 _runtime: Runtime | None = None
 
@@ -47,7 +46,21 @@ def runtime(require: tuple[str, ...]) -> Runtime:
     return _runtime
 
 
-def max_receive_count(rt: Runtime) -> int | None:
+@contextmanager
+def invocation_metrics(always: Iterable[Metric]) -> Iterator[Recorder]:
+    """A recorder for one Lambda invocation, published through Powertools when it ends (also when
+    it fails): `always` even when zero, the accounts scanned as metadata, searchable in Logs
+    Insights but not a dimension (see rekey.metrics). `@metrics.log_metrics` flushes them."""
+    recorder = Recorder()
+    try:
+        yield recorder
+    finally:
+        if recorder.accounts:
+            metrics.add_metadata(key="account_ids", value=sorted(recorder.accounts))
+        recorder.publish(PowertoolsSink(metrics), always=always)
+
+
+def max_receive_count(rt: Ports) -> int | None:
     """The work queue's maxReceiveCount; None when it cannot be read (then no attempt is known
     to be the last, and the DLQ's alarm is what tells)."""
     try:

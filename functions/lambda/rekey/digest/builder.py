@@ -1,47 +1,20 @@
-"""The daily digest: once per sweep, one notification (`event=digest`) with the counts per
-account and what needs a human, so a subscriber gets one message a day instead of hundreds.
-
-Production: the sweep fans out to scan functions asynchronously, and workers act for hours
-after (retries), so no function sees the whole day. Each part leaves a record on the hub's
-*digest queue* (a standard SQS queue): the sweep the accounts it listed (`SweepStarted`), each
-scan its account's result (`AccountScanned`), and every announcement arrives there through a
-subscription of the queue to the topic (SNS envelopes; the digest itself filtered out). A
-scheduled digest function, some hours after the sweep, empties the queue, builds the digest,
-publishes it, and deletes what it read. The CLI builds the same digest in-process from the
-sweep's results and the worker's announcements. One builder serves both.
-
-Chosen over a DynamoDB table (a table, its capacity and its cleanup for one read a day) and
-over counting in the functions (scans run in parallel Lambdas with no shared memory): the
-queue keeps each record until it is read (4 days), costs nothing when idle, and holds exactly
-what subscribers were told."""
+"""The digest's builder: sweep starts, scan records and announcements in, one notification out.
+Pure: what it is given, nothing read from AWS or the clock."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
-from .adapters.organizations import Account
-from .adapters.sns import publish_arguments
-from .adapters.sqs import Received
-from .domain import errors
-from .messages import (
-    ACCOUNT_ID,
-    AccountDigest,
-    DigestSummary,
-    Event,
-    NeedsHuman,
-    Notification,
-    Severity,
-    _Message,
-)
-from .runtime import Runtime
-from .service import ScanResult, SweepResult
+from ..adapters.sns import publish_arguments
+from ..domain.entities import Received
+from ..messages import AccountDigest, DigestSummary, Event, NeedsHuman, Notification, Severity
+from .records import AccountScanned, SweepStarted
+from .text import render
 
 log = logging.getLogger(__name__)
 
@@ -49,78 +22,6 @@ log = logging.getLogger(__name__)
 # kept well below by listing fewer accounts and items, and saying how many were left out.
 MAX_PAYLOAD = 240_000
 FIRST_LIMIT = 500
-
-
-# --------------------------------------------------------------------------- records on the digest queue
-
-
-class AccountRef(_Message):
-    account_id: str = Field(pattern=ACCOUNT_ID)
-    name: str = Field(default="", max_length=256)
-
-
-class SweepStarted(_Message):
-    """Recorded by the sweep: the accounts it queued a scan for."""
-
-    schema_version: Literal[1] = 1
-    record: Literal["sweep-started"] = "sweep-started"
-    sweep_id: str = Field(min_length=1, max_length=64)
-    at: datetime
-    accounts: list[AccountRef]
-
-
-class AccountScanned(_Message):
-    """Recorded by a scan, once per attempt: the last attempt's record is the account's state."""
-
-    schema_version: Literal[1] = 1
-    record: Literal["account-scanned"] = "account-scanned"
-    sweep_id: str = Field(min_length=1, max_length=64)
-    at: datetime
-    account_id: str = Field(pattern=ACCOUNT_ID)
-    account_name: str = Field(default="", max_length=256)
-    users_in_scope: int = 0
-    users_checked: int = 0
-    items_queued: int = 0
-    error: str | None = None
-    # Tagged users rekey left alone, `name (until YYYY-MM-DD)`: listed in the digest.
-    exempt: list[str] = Field(default_factory=list)
-    paused: list[str] = Field(default_factory=list)
-
-
-def sweep_started(sweep_id: str, accounts: Iterable[Account], at: datetime) -> SweepStarted:
-    return SweepStarted(
-        sweep_id=sweep_id, at=at, accounts=[AccountRef(account_id=a.account_id, name=a.name) for a in accounts]
-    )
-
-
-def account_scanned(result: ScanResult, sweep_id: str, at: datetime) -> AccountScanned:
-    return AccountScanned(
-        sweep_id=sweep_id,
-        at=at,
-        account_id=result.account_id,
-        account_name=result.account_name,
-        users_in_scope=result.users_in_scope,
-        users_checked=result.users_checked,
-        items_queued=len(result.items),
-        error=result.error,
-        exempt=result.exempt,
-        paused=result.paused,
-    )
-
-
-def record(rt: Runtime, entry: SweepStarted | AccountScanned) -> None:
-    """Leave a record for the digest, if the hub has a digest queue. A failure is logged, not
-    raised: the digest then reports the account as not scanned, which is what it will look like."""
-    queue = rt.digest_queue()
-    if queue is None:
-        return
-    try:
-        queue.record(entry.model_dump_json())
-    except errors.RekeyError as exc:
-        log.error("could not record %s of sweep %s for the digest: %s", entry.record, entry.sweep_id, exc)
-
-
-# --------------------------------------------------------------------------- the builder
 
 
 @dataclass
@@ -337,92 +238,3 @@ class DigestBuilder:
 
 def _activity(r: AccountDigest) -> bool:
     return any((r.items_queued, r.rotated, r.deactivated, r.deleted, r.blocked, r.misconfigured, r.in_use, r.failed))
-
-
-# --------------------------------------------------------------------------- the text
-
-
-def render(d: DigestSummary) -> str:
-    t = d.totals
-    listed = f"{d.accounts_listed} account(s) listed" if d.accounts_listed is not None else "no sweep start recorded"
-    lines = [
-        f"rekey digest for sweep {', '.join(d.sweep_ids) or '(none)'}",
-        f"{listed}: {d.accounts_scanned} scanned, {d.accounts_unreachable} unreachable, "
-        f"{d.accounts_not_scanned} not scanned; {t.get('users_in_scope', 0)} user(s) in scope.",
-        f"Keys: {t.get('rotated', 0)} rotated, {t.get('deactivated', 0)} deactivated, {t.get('deleted', 0)} deleted; "
-        f"{t.get('items_queued', 0)} work item(s) queued, {t.get('failed', 0)} failed attempt(s), "
-        f"{t.get('dead_lettered', 0)} dead-lettered.",
-        "",
-    ]
-    if d.needs_human_total:
-        lines.append(f"Needs a human ({d.needs_human_total}):")
-        for h in d.needs_human:
-            who = f" {h.user_name}" if h.user_name else ""
-            lines.append(f"  {h.event:<20} {h.account_id}{who}: {h.message}")
-        if d.needs_human_total > len(d.needs_human):
-            lines.append(f"  ... and {d.needs_human_total - len(d.needs_human)} more (see the day's notifications)")
-    else:
-        lines.append("Nothing needs a human.")
-    lines.append("")
-    if d.accounts:
-        header = "rotated deactivated deleted blocked misconf in-use failed dead"
-        lines.append(f"  {'account':<32} {'in scope':>8} {'queued':>6} {header}")
-        for r in d.accounts:
-            label = f"{r.account_id} {r.name}".strip()[:32]
-            state = " UNREACHABLE" if r.error else " NOT SCANNED" if r.not_scanned else ""
-            lines.append(
-                f"  {label:<32} {r.users_in_scope:>8} {r.items_queued:>6} {r.rotated:>7} {r.deactivated:>11} "
-                f"{r.deleted:>7} {r.blocked:>7} {r.misconfigured:>7} {r.in_use:>6} {r.failed:>6} {r.dead_lettered:>4}"
-                f"{state}"
-            )
-        if d.accounts_omitted:
-            lines.append(f"  ... and {d.accounts_omitted} more account(s) with activity")
-    lines.append(f"{d.quiet_accounts} account(s) scanned with nothing to do.")
-    for title, users in (("Exempt", d.exempt), ("Paused by a rollback", d.paused)):
-        if users:
-            lines += ["", f"{title} ({len(users)}):", *(f"  {u}" for u in users)]
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- the use cases
-
-
-@dataclass
-class DigestRun:
-    notification: Notification
-    received: int
-    unreadable: int
-
-
-def run_digest(rt: Runtime, *, wait_seconds: int = 2) -> DigestRun:
-    """Production: empty the digest queue, publish the digest, then delete what was read.
-    If publishing fails, nothing is deleted (the records come back after the queue's
-    visibility timeout) and the error is raised, so the function's error alarm fires."""
-    queue = rt.digest_queue()
-    if queue is None:
-        raise errors.ConfigurationError("REKEY_DIGEST_QUEUE_URL is not set")
-    messages = queue.receive_all(wait_seconds=wait_seconds)
-    builder = DigestBuilder()
-    for message in messages:
-        builder.add_received(message)
-    digest = builder.notification(rt.settings.hub_account_id, rt.now())
-    rt.notifier().publish(digest)
-    queue.delete(messages)
-    log.info("digest published: %s (%d record(s) read)", digest.subject(), len(messages))
-    return DigestRun(digest, len(messages), builder.unreadable)
-
-
-def cli_digest(rt: Runtime, result: SweepResult, announced: Iterable[Notification]) -> Notification:
-    """The CLI: the digest of one in-process sweep and whatever the worker announced after it."""
-    now = rt.now()
-    builder = DigestBuilder()
-    builder.add_sweep(
-        sweep_started(result.sweep_id, (Account(a.account_id, a.account_name) for a in result.accounts), now)
-    )
-    for scan in result.accounts:
-        builder.add_scan(account_scanned(scan, result.sweep_id, now))
-        for n in scan.notifications:
-            builder.add_notification(n)
-    for n in announced:
-        builder.add_notification(n)
-    return builder.notification(rt.settings.hub_account_id, now)

@@ -1,0 +1,106 @@
+"""The plan (`rekey plan`) as text, JSON and CSV."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from rekey.domain.scope import Scope
+
+from .forecast import Planned
+from .formats import csv_table, iso, policy_json, policy_text
+from .plan import PlanResult, PlanRow
+
+
+def _plan_key(row: PlanRow) -> str:
+    entry = row.entry
+    return entry.key_id or "(first key)"
+
+
+def _plan_dates(entry: Planned) -> str:
+    return entry.first.isoformat() if entry.first == entry.last else f"{entry.first}..{entry.last}"
+
+
+def plan_text(result: PlanResult) -> str:
+    last = result.generated_at.date().toordinal() + result.days - 1
+    lines = [
+        f"plan {result.generated_at:%Y-%m-%d} .. {date.fromordinal(last)} ({result.days} days): "
+        f"{policy_text(result.policy)}",
+        f"  {len(result.users(Scope.IN))} user(s) in scope with {result.keys_in_scope} key(s), "
+        f"{len(result.users(Scope.EXEMPT))} exempt, {len(result.users(Scope.MISCONFIGURED))} misconfigured, "
+        f"{len(result.users(Scope.REFUSED))} refused; "
+        f"{len(result.rows)} planned action(s)",
+    ]
+    for view in result.failed:
+        lines.append(f"  {view.account.account_id} {view.account.name}: FAILED {view.error}")
+    if result.rows:
+        lines.append(f"  {'date':<22} {'account':<24} {'user':<20} {'key':<22} {'action':<12} detail")
+    for row in result.rows:
+        account = f"{row.account.account_id} {row.account.name}".strip()
+        lines.append(
+            f"  {_plan_dates(row.entry):<22} {account:<24} {row.user_name:<20} {_plan_key(row):<22} "
+            f"{row.entry.kind.value:<12} {row.entry.reason}"
+        )
+    for account, user in result.users(Scope.EXEMPT):
+        lines.append(f"  exempt: {account.account_id} {user.user.name}: {user.assessment.why}")
+    for account, user in result.users(Scope.MISCONFIGURED):
+        lines.append(
+            f"  misconfigured (untouched until fixed): {account.account_id} {user.user.name}: {user.assessment.why}"
+        )
+    for account, user in result.users(Scope.REFUSED):
+        lines.append(f"  refused (never touched): {account.account_id} {user.user.name}: {user.assessment.why}")
+    return "\n".join(lines)
+
+
+def plan_json(result: PlanResult) -> dict[str, Any]:
+    return {
+        "generated_at": iso(result.generated_at),
+        "days": result.days,
+        "policy": policy_json(result.policy),
+        "actions": [
+            {
+                "date": iso(row.entry.first),
+                "until": iso(row.entry.last),
+                "account_id": row.account.account_id,
+                "account_name": row.account.name,
+                "user_name": row.user_name,
+                "key_id": row.entry.key_id,
+                "simulated_key": row.entry.simulated_key,
+                "action": row.entry.kind.value,
+                "detail": row.entry.reason,
+            }
+            for row in result.rows
+        ],
+        "exempt": [
+            {"account_id": a.account_id, "user_name": u.user.name, "why": u.assessment.why}
+            for a, u in result.users(Scope.EXEMPT)
+        ],
+        "misconfigured": [
+            {"account_id": a.account_id, "user_name": u.user.name, "why": u.assessment.why}
+            for a, u in result.users(Scope.MISCONFIGURED)
+        ],
+        "refused": [
+            {"account_id": a.account_id, "user_name": u.user.name, "why": u.assessment.why}
+            for a, u in result.users(Scope.REFUSED)
+        ],
+        "failed_accounts": [{"account_id": v.account.account_id, "error": v.error} for v in result.failed],
+    }
+
+
+def plan_csv(result: PlanResult) -> str:
+    return csv_table(
+        ["date", "until", "account_id", "account_name", "user_name", "key_id", "action", "detail"],
+        (
+            [
+                iso(r.entry.first),
+                iso(r.entry.last),
+                r.account.account_id,
+                r.account.name,
+                r.user_name,
+                r.entry.key_id,
+                r.entry.kind.value,
+                r.entry.reason,
+            ]
+            for r in result.rows
+        ),
+    )

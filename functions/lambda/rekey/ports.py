@@ -1,0 +1,152 @@
+"""What the use cases need from the world, as Protocols the adapters (rekey.adapters) satisfy.
+
+The use cases depend on these only: the composition root (rekey.runtime.Runtime) builds the
+adapters from boto3 clients and hands them over as `Ports`; tests hand over in-memory fakes
+(tests/fakes.py). Each Protocol holds only the methods a use case calls."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from .domain.entities import Account, IamUser, NewKey, Received, ReportKey, SecretRecord
+from .domain.models import AccessKey, KeyStatus, SecretState
+from .messages import Notification, ScanRequest, WorkItem
+from .settings import Settings
+
+
+class AccountIam(Protocol):
+    """IAM in one member account: its tagged users and their keys."""
+
+    def users_with_tag(self, tag_key: str) -> list[IamUser]: ...
+
+    def credential_report(self) -> dict[str, list[ReportKey]]: ...
+
+    def get_user(self, name: str, *, with_grants: bool = False) -> IamUser: ...
+
+    def access_keys(self, name: str) -> list[AccessKey]: ...
+
+    def key_owner(self, key_id: str) -> str | None: ...
+
+    def create_key(self, name: str) -> NewKey: ...
+
+    def set_status(self, name: str, key_id: str, status: KeyStatus) -> None: ...
+
+    def delete_key(self, name: str, key_id: str) -> None: ...
+
+
+class UserSecrets(Protocol):
+    """The users' secrets in one member account: versions, stages, and rekey's tags."""
+
+    def read(self, name: str, *, resolve_foreign: bool = True) -> SecretRecord: ...
+
+    def marked(self) -> dict[str, SecretState]: ...
+
+    def begin_rotation(
+        self,
+        name: str,
+        *,
+        exists: bool,
+        owner_user_id: str,
+        known_key_ids: list[str],
+        at: datetime,
+        policy: dict[str, Any],
+        kms_key_id: str | None,
+        replaces: str | None = None,
+        replicas: list[dict[str, str]] | None = None,
+    ) -> None: ...
+
+    def replicate(self, name: str, replicas: list[dict[str, str]]) -> None: ...
+
+    def stage(self, name: str, key: NewKey, *, first: bool = False) -> None: ...
+
+    def staged_secret(self, name: str, key_id: str) -> str: ...
+
+    def promote(self, name: str, key_id: str, current_version_id: str | None) -> None: ...
+
+    def clear_intent(self, name: str) -> None: ...
+
+    def mark_revoked(self, name: str, key_id: str, revoked: frozenset[str]) -> None: ...
+
+    def mark_in_use_warned(self, name: str, key_id: str, day: date) -> None: ...
+
+
+class MemberAccount(Protocol):
+    """What a use case acts on inside one member account."""
+
+    @property
+    def account_id(self) -> str: ...
+
+    @property
+    def iam(self) -> AccountIam: ...
+
+    @property
+    def secrets(self) -> UserSecrets: ...
+
+
+class Organization(Protocol):
+    def active_accounts(self) -> list[Account]: ...
+
+    def accounts_under(self, parent_ids: Iterable[str]) -> set[str]: ...
+
+
+class Topic(Protocol):
+    """The central SNS topic every event is announced on."""
+
+    def publish(self, notification: Notification) -> None: ...
+
+
+class WorkQueue(Protocol):
+    def send(self, items: Sequence[WorkItem]) -> None: ...
+
+
+class ScanQueue(Protocol):
+    def send(self, requests: Sequence[ScanRequest]) -> None: ...
+
+
+class DigestQueue(Protocol):
+    """What the sweep and scans leave for the daily digest, which empties it."""
+
+    def record(self, body: str) -> None: ...
+
+    def receive_all(self, *, wait_seconds: int = 2) -> list[Received]: ...
+
+    def delete(self, messages: Sequence[Received]) -> None: ...
+
+
+class Ports(Protocol):
+    """Everything a use case reaches: settings, the clock, and the ports above. Built once per
+    process by rekey.runtime.Runtime (member accounts' ports through the spoke roles)."""
+
+    settings: Settings
+    now: Callable[[], datetime]
+    # None: time.sleep (tests skip IAM's propagation waits).
+    sleep: Callable[[float], None] | None
+    # [listed at, account ids]: the organization's accounts in rekey's scope, as the worker last
+    # listed them (rekey.use_cases.work.account_refusal).
+    accounts_in_scope: list[Any]
+
+    def account(self, account_id: str, *, write: bool = False) -> MemberAccount:
+        """Ports in `account_id`: through the spoke reader role, or with `write` the writer."""
+        ...
+
+    def organizations(self) -> Organization: ...
+
+    def notifier(self) -> Topic: ...
+
+    def work_queue(self) -> WorkQueue: ...
+
+    def scan_queue(self) -> ScanQueue: ...
+
+    def digest_queue(self) -> DigestQueue | None:
+        """The queue the digest is built from, when the hub has one."""
+        ...
+
+    def work_max_receive_count(self) -> int | None:
+        """The work queue's maxReceiveCount: the attempt after which a failed item is dead-lettered."""
+        ...
+
+    def caller_of(self, key: NewKey) -> str:
+        """The ARN STS names when called with `key` (sts:GetCallerIdentity signed by it)."""
+        ...

@@ -1,0 +1,65 @@
+"""What the use cases announce on the topic, and how."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from ..adapters.secrets import OWNER_TAG
+from ..domain import errors
+from ..domain.entities import IamUser
+from ..domain.policy import owner
+from ..messages import Event, Notification, Severity
+from ..ports import Ports
+
+log = logging.getLogger(__name__)
+
+
+def notice(
+    event: Event,
+    severity: Severity,
+    account_id: str,
+    message: str,
+    at: datetime,
+    *,
+    user: IamUser | None = None,
+    user_name: str | None = None,
+    **fields: Any,
+) -> Notification:
+    """A notification about `user` (or only `user_name`, for a user that could not be read)."""
+    return Notification(
+        event=event,
+        severity=severity,
+        account_id=account_id,
+        user_name=user.name if user else user_name,
+        owner=owner(user.tags) if user else None,
+        message=message,
+        at=at,
+        **fields,
+    )
+
+
+def publish(ports: Ports, notifications: Iterable[Notification]) -> int:
+    """Publish, logging (not raising) a failed announcement: the action it reports is done.
+    Returns how many could not be published."""
+    failed = 0
+    notifier = ports.notifier()
+    for n in notifications:
+        log.info("event %s account=%s user=%s: %s", n.event.value, n.account_id, n.user_name, n.message)
+        try:
+            notifier.publish(n)
+        except errors.RekeyError as exc:
+            failed += 1
+            log.error("could not announce %s for %s/%s: %s", n.event.value, n.account_id, n.user_name, exc)
+    return failed
+
+
+def foreign_secret(name: str, user: IamUser) -> str:
+    """The conflict announcement: what is wrong and how an operator hands the secret over."""
+    return (
+        f"{name} exists but rekey did not create it; it is left as it is and {user.name} is not rotated. "
+        f"Move or delete it so rekey creates its own, or hand it over by tagging it {OWNER_TAG}={user.user_id} "
+        "(see README, Security model)"
+    )

@@ -1,0 +1,156 @@
+"""Scan one account: decide what every tagged user's keys need, as work items and findings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..domain import errors
+from ..domain.entities import Account, IamUser, ReportKey
+from ..domain.lifecycle import decide
+from ..domain.models import ANNOUNCE_ONLY, Policy
+from ..domain.naming import secret_name
+from ..domain.privilege import refusal
+from ..domain.scope import Assessment, Scope, assess
+from ..messages import Event, Notification, Severity, WorkAction, WorkItem
+from ..ports import Ports
+from .announce import foreign_secret, notice, publish
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScanResult:
+    account_id: str
+    account_name: str = ""
+    users_in_scope: int = 0
+    users_checked: int = 0
+    items: list[WorkItem] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+    error: str | None = None
+    # Tagged users rekey leaves alone today, for the digest: `name (until YYYY-MM-DD)`.
+    exempt: list[str] = field(default_factory=list)
+    paused: list[str] = field(default_factory=list)
+
+
+def scan_account(ports: Ports, account: Account, sweep_id: str) -> ScanResult:
+    """Decide what every tagged user's keys need in one account. Calls per account do not grow
+    with untagged users; keys are listed only for users the credential report shows may be due."""
+    s = ports.settings
+    now = ports.now()
+    result = ScanResult(account.account_id, account.name)
+
+    def announce(event: Event, severity: Severity, message: str, user: IamUser, **fields: Any) -> None:
+        result.notifications.append(
+            notice(event, severity, account.account_id, message, now, user=user, sweep_id=sweep_id, **fields)
+        )
+
+    try:
+        member = ports.account(account.account_id)
+        users = member.iam.users_with_tag(s.tag_key)
+        in_scope: list[tuple[IamUser, Policy]] = []
+        for user in users:
+            policy = _user_policy(ports, account.account_id, user, now, result)
+            if policy is not None:
+                in_scope.append((user, policy))
+        result.users_in_scope = len(in_scope)
+        if not in_scope:
+            return result
+        report = member.iam.credential_report()
+        marked = member.secrets.marked()
+        for user, policy in in_scope:
+            name = secret_name(s.secret_name, user.name, account.account_id)
+            mark = marked.get(name)
+            if mark is not None and mark.paused_until is not None:
+                pause = mark.bounded(now.date(), s.max_pause_days)[1]
+                if pause is not None:
+                    announce(Event.MISCONFIGURED, Severity.WARNING, pause, user, secret_name=name)
+                elif mark.paused(now.date()):
+                    result.paused.append(f"{user.name} (until {mark.paused_until})")
+            in_flight = mark is not None and mark.intent is not None
+            if not (may_be_due(policy, report.get(user.arn, []), now) or in_flight):
+                continue
+            result.users_checked += 1
+            record = member.secrets.read(name, resolve_foreign=False)
+            if record.foreign:
+                announce(Event.CONFLICT, Severity.ERROR, foreign_secret(name, user), user, secret_name=name)
+                continue
+            keys = member.iam.access_keys(user.name)
+            state = record.state.bounded(now.date(), s.max_pause_days)[0]
+            for action in decide(keys, state, policy, now):
+                if action.kind in ANNOUNCE_ONLY:
+                    announce(
+                        Event.BLOCKED, Severity.WARNING, action.reason, user, key_id=action.key_id, secret_name=name
+                    )
+                else:
+                    result.items.append(
+                        WorkItem(
+                            account_id=account.account_id,
+                            user_name=user.name,
+                            key_id=action.key_id,
+                            action=WorkAction(action.kind.value),
+                            reason=action.reason,
+                            sweep_id=sweep_id,
+                        )
+                    )
+    except errors.RekeyError as exc:
+        result.error = f"{exc.code}: {exc}"
+        result.notifications.append(
+            notice(
+                Event.ACCOUNT_UNREACHABLE,
+                Severity.ERROR,
+                account.account_id,
+                f"could not scan account {account.name or account.account_id}: {exc}",
+                now,
+                sweep_id=sweep_id,
+            )
+        )
+    return result
+
+
+def may_be_due(policy: Policy, report_keys: list[ReportKey], now: datetime) -> bool:
+    """Whether the credential report's view of a user's keys may need an action today: a key
+    old enough to rotate or to be warned about, or (with create-first-key) no key at all.
+    Cheap: it saves reading keys and secret for every other user."""
+    if not report_keys:
+        return policy.create_first_key
+    threshold = min(policy.rotate_after_days, policy.deactivate_after_days - policy.in_use_warn_days)
+    return any(k.age_days(now) >= threshold for k in report_keys)
+
+
+def assess_user(ports: Ports, user: IamUser, account_id: str, now: datetime) -> Assessment:
+    """The user's standing today; a user whose policies were read is judged for privilege.
+    The worker re-judges what the scan judged, with the user's policies read afresh."""
+    s = ports.settings
+    refused = refusal(user.arn, account_id, user.grants, s.guard) if user.grants is not None else None
+    return assess(user.tags, s.tag_key, s.policy, s.bounds, now, refused)
+
+
+def _user_policy(ports: Ports, account_id: str, user: IamUser, now: datetime, result: ScanResult) -> Policy | None:
+    """The user's policy if in scope today; an exempt user is left alone quietly (the report and
+    the digest list it), a misconfigured or refused one is announced and left alone."""
+    assessment = assess_user(ports, user, account_id, now)
+    if assessment.scope is Scope.MISCONFIGURED:
+        message = f"left untouched: {assessment.why}"
+        result.notifications.append(notice(Event.MISCONFIGURED, Severity.WARNING, account_id, message, now, user=user))
+    elif assessment.scope is Scope.REFUSED:
+        message = f"refused, never touched: {assessment.why}"
+        result.notifications.append(notice(Event.REFUSED, Severity.ERROR, account_id, message, now, user=user))
+    elif assessment.scope is Scope.EXEMPT and assessment.exemption is not None:
+        result.exempt.append(f"{user.name} (until {assessment.exemption.until})")
+    return assessment.policy if assessment.in_scope else None
+
+
+def dispatch(ports: Ports, result: ScanResult) -> None:
+    """Queue a scan's work items and announce what it found. Items that cannot be queued are the
+    scan's error, and nothing is announced: the scan is retried (the sweep's is tomorrow's)."""
+    try:
+        if result.items:
+            ports.work_queue().send(result.items)
+    except errors.RekeyError as exc:
+        result.error = f"{exc.code}: could not queue work items: {exc}"
+        log.error("account %s: %s", result.account_id, result.error)
+        return
+    publish(ports, result.notifications)

@@ -1,0 +1,462 @@
+"""Carry out one work item, or an operator's request, if it still holds: the worker re-checks the
+account, the tag and the user's privileges, re-reads keys and secret, and re-decides."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..domain import errors
+from ..domain.entities import IamUser, NewKey
+from ..domain.lifecycle import decide, describe_use, rotation_in_flight
+from ..domain.manual import Request, decide_request
+from ..domain.models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, KeyStatus, Policy
+from ..domain.naming import secret_name
+from ..domain.policy import OptIn, opt_in
+from ..domain.scope import Scope
+from ..domain.secret_policy import secret_policy
+from ..messages import Event, Notification, Severity, WorkItem
+from ..ports import Ports
+from .announce import foreign_secret, notice, publish
+from .scan import assess_user
+from .sweep import accounts_to_sweep
+
+log = logging.getLogger(__name__)
+
+# How long the worker trusts its list of the organization's accounts.
+ACCOUNTS_TTL = timedelta(minutes=10)
+# Backoff while a new key propagates through IAM (eventually consistent: seconds).
+VERIFY_DELAYS = (1, 2, 4, 8, 15)
+
+
+@dataclass
+class WorkOutcome:
+    item: WorkItem
+    status: str  # done | noop | rejected
+    detail: str
+    performed: list[Action] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OperatorRequest:
+    """An operator's request (`rekey rotate-now`, the classic manual event): acts regardless of
+    age and exemption, within the same invariants (rekey.domain.manual). Never read from a
+    queue: it is built in-process, under the caller's own credentials. `requested_by` is the
+    caller's ARN as STS tells it (or the classic event's fixed label), never text a sender chose."""
+
+    requested_by: str
+    revoke_old: bool = False
+
+
+def run_work_item(
+    ports: Ports,
+    item: WorkItem,
+    *,
+    request: OperatorRequest | None = None,
+    announced: list[Notification] | None = None,
+) -> WorkOutcome:
+    """Carry out one work item if it still holds: re-check the account, the tag and the user's
+    privileges, re-read keys and secret, re-decide, then perform the fresh plan up to and
+    including the item's action (what must come first, such as making room, is done first).
+    Stale or duplicate items are no-ops. With `request`, the item is an operator's request.
+    Raises a domain error when the item should be retried. `announced` receives what was
+    announced, also when it raises (what was done before the failure)."""
+    worker = _Worker(ports, item, request)
+    if announced is not None:
+        worker.notifications = announced
+    try:
+        return worker.run()
+    except _Deferred as deferred:  # another worker got there first: not a failure
+        return worker.outcome("noop", str(deferred))
+    finally:  # what was done is announced even when a later step fails
+        publish(ports, worker.notifications)
+
+
+def failure_notice(
+    item: WorkItem, error: errors.RekeyError, attempt: str, last: str | None, at: datetime
+) -> Notification:
+    """What a failed attempt at `item` announces: `failed` while it will be retried, or on the
+    queue's last attempt (`last`: `n of n`) `dead-lettered`, as SQS moves it to the DLQ next."""
+    if last:
+        event, message = (
+            Event.DEAD_LETTERED,
+            f"{item.action.value} failed on its last attempt ({last}); moved to the dead-letter queue, "
+            f"needs a human: {error.code}: {error}",
+        )
+    else:
+        event, message = (
+            Event.FAILED,
+            f"{item.action.value} failed (attempt {attempt}), will be retried: {error.code}: {error}",
+        )
+    return notice(
+        event,
+        Severity.ERROR,
+        item.account_id,
+        message,
+        at,
+        user_name=item.user_name,
+        key_id=item.key_id,
+        sweep_id=item.sweep_id,
+    )
+
+
+def account_refusal(ports: Ports, account_id: str) -> str | None:
+    """Why rekey must not act in this account (excluded, outside REKEY_TARGET_OUS, not an
+    ACTIVE member of the organization), or None. The organization's accounts are listed at
+    most every ACCOUNTS_TTL per process."""
+    if account_id in ports.settings.excluded_accounts:
+        return f"account {account_id} is excluded (REKEY_EXCLUDED_ACCOUNTS)"
+    cache = ports.accounts_in_scope
+    now = ports.now()
+    if not cache or now - cache[0] > ACCOUNTS_TTL or now < cache[0]:
+        cache[:] = [now, frozenset(a.account_id for a in accounts_to_sweep(ports))]
+    if account_id not in cache[1]:
+        where = " inside REKEY_TARGET_OUS" if ports.settings.target_ous else ""
+        return f"account {account_id} is not an ACTIVE account of the organization{where}"
+    return None
+
+
+class _Deferred(Exception):
+    """Another worker is acting on the same user (it created the secret or a key since this
+    one read them): this one stops quietly; the next sweep re-reads and re-decides."""
+
+
+class _Worker:
+    """One work item's run. Each check returns the outcome to stop with, or None to go on."""
+
+    def __init__(self, ports: Ports, item: WorkItem, request: OperatorRequest | None = None) -> None:
+        self.ports = ports
+        self.settings = ports.settings
+        self.item = item
+        self.request = request
+        self.now = ports.now()
+        self.notifications: list[Notification] = []
+
+    def run(self) -> WorkOutcome:
+        return self._admit() or self._read() or self._act()
+
+    def notice(self, event: Event, severity: Severity, message: str, user: IamUser | None, **fields: Any) -> None:
+        self.notifications.append(
+            notice(
+                event,
+                severity,
+                self.item.account_id,
+                message,
+                self.now,
+                user=user,
+                user_name=self.item.user_name,
+                sweep_id=self.item.sweep_id,
+                **fields,
+            )
+        )
+
+    def outcome(self, status: str, detail: str, performed: list[Action] | None = None) -> WorkOutcome:
+        item = self.item
+        log.info("work item %s %s/%s %s: %s", item.action.value, item.account_id, item.user_name, status, detail)
+        return WorkOutcome(item, status, detail, performed or [], self.notifications)
+
+    # -- the checks, in order
+
+    def _admit(self) -> WorkOutcome | None:
+        """The account, the user, its tag and its standing: who may be acted on, re-checked."""
+        item = self.item
+        outside = account_refusal(self.ports, item.account_id)
+        if outside is not None:
+            self.notice(Event.REJECTED, Severity.ERROR, f"work item refused: {outside}", None)
+            return self.outcome("rejected", outside)
+        member = self.ports.account(item.account_id, write=True)
+        self.iam, self.secrets = member.iam, member.secrets
+        try:
+            user = self.iam.get_user(item.user_name, with_grants=True)
+        except errors.NotFound:
+            self.notice(Event.REJECTED, Severity.WARNING, "work item for a user that does not exist; ignored", None)
+            return self.outcome("rejected", "no such user")
+        state, why = opt_in(user.tags, self.settings.tag_key)
+        if state is not OptIn.IN:
+            self.notice(Event.REJECTED, Severity.WARNING, f"work item for a user not opted in ({why}); ignored", user)
+            return self.outcome("rejected", why)
+        assessment = assess_user(self.ports, user, item.account_id, self.now)
+        if assessment.scope is Scope.REFUSED:  # whoever asked, an operator included
+            self.notice(Event.REFUSED, Severity.ERROR, f"refused, never touched: {assessment.why}", user)
+            return self.outcome("rejected", assessment.why)
+        # An operator's request acts regardless of an exemption or invalid policy tags: it
+        # uses no ages, and the opt-in tag (all the spoke role checks) is there.
+        self.policy: Policy = assessment.policy or self.settings.policy
+        if self.request is None and assessment.scope is Scope.MISCONFIGURED:
+            self.notice(Event.MISCONFIGURED, Severity.WARNING, f"left untouched: {assessment.why}", user)
+            return self.outcome("rejected", assessment.why)
+        if self.request is None and assessment.scope is Scope.EXEMPT:
+            return self.outcome("noop", assessment.why)
+        self.user = user
+        return None
+
+    def _read(self) -> WorkOutcome | None:
+        """The user's secret and keys, as they are now; a secret rekey may not use stops here."""
+        s, user = self.settings, self.user
+        self.name = secret_name(s.secret_name, user.name, self.item.account_id)
+        record = self.secrets.read(self.name)
+        if record.foreign:
+            self.notice(Event.CONFLICT, Severity.ERROR, foreign_secret(self.name, user), user, secret_name=self.name)
+            return self.outcome("rejected", "a secret rekey did not create holds the user's secret name")
+        if record.owner_user_id != user.user_id and record.state.exists:
+            self.notice(
+                Event.BLOCKED,
+                Severity.ERROR,
+                f"secret {self.name} belongs to another user; set a distinct secret name",
+                user,
+                secret_name=self.name,
+            )
+            return self.outcome("rejected", "secret name collision")
+        # A pause longer than rekey ever sets was written by hand: ignored (the scan announces it).
+        self.record = replace(record, state=record.state.bounded(self.now.date(), s.max_pause_days)[0])
+        self.listed = self.iam.access_keys(user.name)
+        self.keys = {k.key_id: k for k in self.listed}
+        if rotation_in_flight(self.record.state, self.now):
+            # Its worker may be about to store the key it created: acting now could remove
+            # that key as an orphan. The next run settles it if the worker died.
+            return self.outcome("noop", "a rotation of this user began minutes ago and may still be running")
+        return None
+
+    def _act(self) -> WorkOutcome:
+        """Re-decide, and carry out the fresh plan up to and including the item's action."""
+        if self.request is not None:
+            return self._act_on_request(self.request, self.listed)
+        item, user = self.item, self.user
+        plan = decide(self.listed, self.record.state, self.policy, self.now)
+        position = next((i for i, a in enumerate(plan) if a.matches(item.action.kind, item.key_id)), None)
+        if position is None:
+            foreign = item.key_id and item.key_id not in self.keys
+            if foreign and self.iam.key_owner(item.key_id) not in (None, user.name):  # type: ignore[arg-type]
+                # Not stale (the user's key, since deleted) but forged or misrouted: say so.
+                self.notice(
+                    Event.REJECTED,
+                    Severity.WARNING,
+                    f"work item names {item.key_id}, a key of another user; ignored",
+                    user,
+                    key_id=item.key_id,
+                )
+                return self.outcome("rejected", "the key belongs to another user")
+            return self.outcome("noop", "no longer needed (already done, or the keys changed)")
+        todo = [a for a in plan[: position + 1] if a.kind not in ANNOUNCE_ONLY]
+        for action in todo:
+            self._perform(action)
+        return self.outcome("done", "; ".join(a.kind.value for a in todo), todo)
+
+    def _act_on_request(self, operator: OperatorRequest, keys: list[AccessKey]) -> WorkOutcome:
+        """An operator's request: decided by decide_request(), within the same invariants."""
+        item = self.item
+        who = f" by {operator.requested_by}"
+        request = Request(
+            item.action.kind,
+            item.key_id,
+            revoke_old=operator.revoke_old,
+            create_first_key=self.policy.create_first_key,
+            reason=f"requested{who}" + (f": {item.reason}" if item.reason else ""),
+        )
+        plan = decide_request(request, keys, self.record.state, self.now)
+        for action in plan.actions:
+            self._perform(action)
+            if operator.revoke_old and action.kind is ActionKind.DEACTIVATE and action.key_id:
+                # Revoked as leaked: a rollback must never bring it back.
+                self.secrets.mark_revoked(self.name, action.key_id, self.record.state.revoked_key_ids)
+        if plan.refused:
+            self.notice(
+                Event.REJECTED,
+                Severity.WARNING,
+                f"{item.action.value} requested{who} refused: {plan.refused}",
+                self.user,
+                key_id=item.key_id,
+                secret_name=self.name,
+            )
+            return self.outcome("rejected", plan.refused, plan.actions)
+        if plan.skipped:
+            return self.outcome("noop", plan.skipped, plan.actions)
+        return self.outcome("done", "; ".join(a.kind.value for a in plan.actions), plan.actions)
+
+    # -- the actions (STEPS below says which method carries out which kind)
+
+    def _perform(self, action: Action) -> None:
+        STEPS[action.kind](self, action)
+
+    def _rotate(self, action: Action) -> None:
+        """The rotation protocol: intent, create, stage, verify, promote, clear the intent."""
+        s = self.settings
+        replicas = s.secret_replicas()
+        missing = self.record.missing_replicas(replicas) if self.record.state.exists else []
+        if missing:
+            # A secret from before REKEY_SECRET_REPLICA_REGIONS named these regions: replicated at
+            # its user's rotation, before the new key exists. Secrets Manager keeps every replica's
+            # versions, stages, tags and resource policy in sync with the primary from then on.
+            self.secrets.replicate(self.name, missing)
+        try:
+            self.secrets.begin_rotation(
+                self.name,
+                exists=self.record.state.exists,
+                owner_user_id=self.user.user_id,
+                known_key_ids=sorted(self.keys),
+                at=self.now,
+                policy=secret_policy(self.user.arn, s.spoke_role_arn(self.item.account_id), s.break_glass_role_arn),
+                kms_key_id=s.kms_key_id,
+                replaces=action.key_id,
+                replicas=replicas,  # a new secret is created with its replicas
+            )
+        except errors.Conflict:
+            # The secret was created since it was read: by another worker rotating this user
+            # (or under another user's name, which the next attempt's owner check reports).
+            raise _Deferred(f"{self.name} was created meanwhile; rotation left to whoever created it") from None
+        try:
+            new = self.iam.create_key(self.user.name)
+        except errors.LimitExceeded:
+            # Someone made a key since the keys were read (another worker, a person): nothing
+            # was created here; the next sweep re-reads and re-decides.
+            raise _Deferred(f"{self.user.name} has two keys already; left to whoever made the second") from None
+        try:
+            self.secrets.stage(self.name, new, first=self.record.current_version_id is None)
+        except errors.RekeyError:
+            self._discard(new.key_id)
+            raise
+        self._verify(new)
+        # A secret with no version before this one made the staged version current already.
+        self.secrets.promote(self.name, new.key_id, self.record.current_version_id)
+        self.secrets.clear_intent(self.name)
+        replaced = f"to replace {action.key_id}" if action.key_id else "as the user's first key"
+        self.notice(
+            Event.ROTATED,
+            Severity.INFO,
+            f"created {new.key_id} {replaced}: {action.reason}; stored as the current version of {self.name}",
+            self.user,
+            key_id=action.key_id,
+            new_key_id=new.key_id,
+            secret_name=self.name,
+        )
+
+    def _finish_rotation(self, action: Action) -> None:
+        """An interrupted rotation staged its key: verify it, make it current."""
+        key_id = _key(action)
+        secret = self.secrets.staged_secret(self.name, key_id)
+        self._verify(NewKey(key_id, secret, self.keys[key_id].created))
+        self.secrets.promote(self.name, key_id, self.record.current_version_id)
+        self.notice(
+            Event.ROTATED,
+            Severity.INFO,
+            f"finished an interrupted rotation: {key_id} is now current in {self.name}",
+            self.user,
+            new_key_id=key_id,
+            secret_name=self.name,
+        )
+
+    def _clear_intent(self, action: Action) -> None:
+        self.secrets.clear_intent(self.name)
+
+    def _warn_in_use(self, action: Action) -> None:
+        self.notice(Event.IN_USE, Severity.WARNING, action.reason, self.user, **self._use_fields(action))
+        self._remember_warning(_key(action))
+
+    def _warn_not_adopted(self, action: Action) -> None:
+        fields = {"key_id": _key(action), "secret_name": self.name}
+        self.notice(Event.NOT_ADOPTED, Severity.WARNING, action.reason, self.user, **fields)
+        self._remember_warning(_key(action))
+
+    def _remember_warning(self, key_id: str) -> None:
+        if self.record.state.exists:  # at most once a key a day: decide() reads this back
+            self.secrets.mark_in_use_warned(self.name, key_id, self.now.date())
+
+    def _deactivate(self, action: Action) -> None:
+        key_id = _key(action)
+        if action.in_use is not None:
+            self.notice(
+                Event.IN_USE,
+                Severity.WARNING,
+                f"{key_id} was used after its replacement was created ({describe_use(action.in_use)}); "
+                "deactivating it now",
+                self.user,
+                **self._use_fields(action),
+            )
+        self.iam.set_status(self.user.name, key_id, KeyStatus.INACTIVE)
+        self.notice(
+            Event.DEACTIVATED,
+            Severity.INFO,
+            f"deactivated {key_id}: {action.reason}",
+            self.user,
+            key_id=key_id,
+            secret_name=self.name,
+        )
+
+    def _delete(self, action: Action) -> None:
+        """Delete an inactive key, or an orphan (retired first: never delete an active key)."""
+        key_id = _key(action)
+        try:
+            if action.kind is ActionKind.DELETE_ORPHAN:
+                self.iam.set_status(self.user.name, key_id, KeyStatus.INACTIVE)
+            self.iam.delete_key(self.user.name, key_id)
+        except errors.NotFound:
+            # Gone already: a retry whose first answer was lost, or another worker.
+            log.info("%s of %s was already deleted", key_id, self.user.name)
+        self.keys.pop(key_id, None)
+        self.notice(
+            Event.DELETED,
+            Severity.INFO,
+            f"deleted {key_id}: {action.reason}",
+            self.user,
+            key_id=key_id,
+            secret_name=self.name,
+        )
+
+    def _use_fields(self, action: Action) -> dict[str, Any]:
+        use = action.in_use
+        assert use is not None
+        return {
+            "key_id": action.key_id,
+            "secret_name": self.name,
+            "last_used_at": use.at,
+            "last_used_service": use.service,
+            "last_used_region": use.region,
+        }
+
+    def _discard(self, key_id: str) -> None:
+        """Remove a key whose secret could not be stored: nobody can ever use it."""
+        try:
+            self.iam.set_status(self.user.name, key_id, KeyStatus.INACTIVE)
+            self.iam.delete_key(self.user.name, key_id)
+        except errors.RekeyError as exc:  # the intent lets the next attempt remove it
+            log.error("could not remove unstored key %s of %s: %s", key_id, self.user.name, exc)
+
+    def _verify(self, key: NewKey) -> None:
+        """Sign sts:GetCallerIdentity with the new key; IAM needs seconds to accept it."""
+        sleep = self.ports.sleep or time.sleep
+        last: Exception | None = None
+        for delay in (0, *VERIFY_DELAYS):
+            sleep(delay)
+            try:
+                arn = self.ports.caller_of(key)
+            except errors.RekeyError as exc:
+                last = exc
+                continue
+            if arn == self.user.arn:
+                return
+            raise errors.KeyVerificationFailed(f"{key.key_id} signs as {arn}, not {self.user.arn}")
+        raise errors.KeyVerificationFailed(f"{key.key_id} was not accepted by STS: {last}")
+
+
+def _key(action: Action) -> str:
+    """The key an action is about; decide() names one for every kind but a rotation."""
+    assert action.key_id, action
+    return action.key_id
+
+
+# Which method carries out which kind of action (decide() plans no other kinds for the worker).
+STEPS: dict[ActionKind, Callable[[_Worker, Action], None]] = {
+    ActionKind.ROTATE: _Worker._rotate,
+    ActionKind.FINISH_ROTATION: _Worker._finish_rotation,
+    ActionKind.CLEAR_INTENT: _Worker._clear_intent,
+    ActionKind.WARN_IN_USE: _Worker._warn_in_use,
+    ActionKind.WARN_NOT_ADOPTED: _Worker._warn_not_adopted,
+    ActionKind.DEACTIVATE: _Worker._deactivate,
+    ActionKind.DELETE: _Worker._delete,
+    ActionKind.DELETE_ORPHAN: _Worker._delete,
+}

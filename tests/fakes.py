@@ -1,0 +1,294 @@
+"""In-memory fakes of rekey's ports (rekey.ports): the use cases run against them in
+milliseconds, with no emulator. They keep the state the use cases read back (keys, a secret's
+current/pending/previous key, its tags) and answer like AWS where it matters to a branch: a
+third key is LimitExceeded, a missing user or key NotFound, an existing secret Conflict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from rekey.domain import errors
+from rekey.domain.entities import Account, IamUser, NewKey, ReportKey, SecretRecord
+from rekey.domain.models import AccessKey, Intent, KeyStatus, KeyUse, SecretState
+from rekey.domain.privilege import Grants, PolicyDoc
+from rekey.messages import Notification, ScanRequest, WorkItem
+from rekey.settings import Settings
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+ACCOUNT = "111122223333"
+HUB = "999988887777"
+
+
+class Failures:
+    """Raise `error` on the next `times` calls of `operation`."""
+
+    def __init__(self) -> None:
+        self.rules: dict[str, list[Exception]] = {}
+        self.calls: list[str] = []
+
+    def fail(self, operation: str, error: Exception, times: int = 1) -> None:
+        self.rules.setdefault(operation, []).extend([error] * times)
+
+    def check(self, operation: str) -> None:
+        self.calls.append(operation)
+        pending = self.rules.get(operation)
+        if pending:
+            raise pending.pop(0)
+
+
+@dataclass
+class FakeIam:
+    account_id: str
+    failures: Failures
+    users: dict[str, IamUser] = field(default_factory=dict)
+    keys: dict[str, list[AccessKey]] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)  # key id -> secret half
+    created: int = 0
+
+    def add_user(
+        self, name: str, tags: dict[str, str], *, key_ages: tuple[float, ...] = (), policies: tuple[Any, ...] = ()
+    ) -> list[str]:
+        grants = Grants(policies=tuple(PolicyDoc(f"inline policy {i}", p) for i, p in enumerate(policies)))
+        arn = f"arn:aws:iam::{self.account_id}:user/{name}"
+        self.users[name] = IamUser(name, f"AIDA{name.upper()}", arn, dict(tags), grants)
+        self.keys[name] = []
+        return [self.add_key(name, NOW - timedelta(days=age)) for age in key_ages]
+
+    def add_key(self, name: str, created: datetime, status: KeyStatus = KeyStatus.ACTIVE) -> str:
+        self.created += 1
+        key_id = f"AKIAFAKE{self.created:012d}"
+        self.keys[name].append(AccessKey(key_id, status, created))
+        self.secrets[key_id] = f"secret-{self.created}"
+        return key_id
+
+    def use(self, name: str, key_id: str, at: datetime, service: str = "s3") -> None:
+        self.keys[name] = [
+            AccessKey(k.key_id, k.status, k.created, KeyUse(at, service, "eu-west-1")) if k.key_id == key_id else k
+            for k in self.keys[name]
+        ]
+
+    def status(self, name: str) -> dict[str, str]:
+        return {k.key_id: k.status.value for k in self.keys[name]}
+
+    # -- the port
+
+    def users_with_tag(self, tag_key: str) -> list[IamUser]:
+        self.failures.check("users_with_tag")
+        return [u for u in self.users.values() if tag_key in u.tags]
+
+    def credential_report(self) -> dict[str, list[ReportKey]]:
+        self.failures.check("credential_report")
+        return {
+            u.arn: [ReportKey(k.active, k.created, n, k.last_used) for n, k in enumerate(self.keys[u.name], 1)]
+            for u in self.users.values()
+        }
+
+    def get_user(self, name: str, *, with_grants: bool = False) -> IamUser:
+        self.failures.check("get_user")
+        if name not in self.users:
+            raise errors.NotFound(f"no user {name}")
+        return self.users[name]
+
+    def access_keys(self, name: str) -> list[AccessKey]:
+        self.failures.check("access_keys")
+        return list(self.keys[name])
+
+    def key_owner(self, key_id: str) -> str | None:
+        return next((n for n, keys in self.keys.items() if any(k.key_id == key_id for k in keys)), None)
+
+    def create_key(self, name: str) -> NewKey:
+        self.failures.check("create_key")
+        if len(self.keys[name]) >= 2:
+            raise errors.LimitExceeded("Cannot exceed quota for AccessKeysPerUser: 2")
+        key_id = self.add_key(name, NOW)
+        return NewKey(key_id, self.secrets[key_id], NOW)
+
+    def set_status(self, name: str, key_id: str, status: KeyStatus) -> None:
+        self.failures.check("set_status")
+        self.keys[name] = [AccessKey(k.key_id, status, k.created, k.last_used) if k.key_id == key_id else k
+                           for k in self.keys[name]]  # fmt: skip
+
+    def delete_key(self, name: str, key_id: str) -> None:
+        self.failures.check("delete_key")
+        if not any(k.key_id == key_id for k in self.keys[name]):
+            raise errors.NotFound(f"no key {key_id}")
+        self.keys[name] = [k for k in self.keys[name] if k.key_id != key_id]
+
+
+@dataclass
+class FakeSecret:
+    owner: str | None
+    current: str | None = None
+    pending: str | None = None
+    previous: str | None = None
+    replaced: str | None = None
+    intent: Intent | None = None
+    paused_until: date | None = None
+    warned: tuple[str, date] | None = None
+    revoked: frozenset[str] = frozenset()
+    values: dict[str, str] = field(default_factory=dict)  # key id -> secret half
+    policy: dict[str, Any] | None = None
+
+    @property
+    def state(self) -> SecretState:
+        return SecretState(
+            True,
+            self.current,
+            self.pending,
+            self.intent,
+            self.previous or self.replaced,
+            self.paused_until,
+            self.warned,
+            self.revoked,
+        )
+
+
+@dataclass
+class FakeSecrets:
+    failures: Failures
+    secrets: dict[str, FakeSecret] = field(default_factory=dict)
+
+    def read(self, name: str, *, resolve_foreign: bool = True) -> SecretRecord:
+        self.failures.check("read")
+        secret = self.secrets.get(name)
+        if secret is None:
+            return SecretRecord(SecretState())
+        version = f"rekey-access-key-{secret.current}" if secret.current else None
+        return SecretRecord(secret.state, secret.owner, version)
+
+    def marked(self) -> dict[str, SecretState]:
+        return {n: s.state for n, s in self.secrets.items() if s.intent or s.paused_until}
+
+    def begin_rotation(self, name: str, *, exists: bool, owner_user_id: str, known_key_ids: list[str],
+                       at: datetime, policy: dict[str, Any], kms_key_id: str | None, replaces: str | None = None,
+                       replicas: list[dict[str, str]] | None = None) -> None:  # fmt: skip
+        self.failures.check("begin_rotation")
+        if not exists and name in self.secrets:
+            raise errors.Conflict(f"{name} exists")
+        secret = self.secrets.setdefault(name, FakeSecret(owner_user_id))
+        secret.intent, secret.replaced, secret.policy = Intent(at, frozenset(known_key_ids)), replaces, policy
+
+    def replicate(self, name: str, replicas: list[dict[str, str]]) -> None:
+        self.failures.check("replicate")
+
+    def stage(self, name: str, key: NewKey, *, first: bool = False) -> None:
+        self.failures.check("stage")
+        secret = self.secrets[name]
+        secret.values[key.key_id] = key.secret_access_key
+        secret.pending = key.key_id
+        if first:
+            secret.current = key.key_id
+
+    def staged_secret(self, name: str, key_id: str) -> str:
+        return self.secrets[name].values[key_id]
+
+    def promote(self, name: str, key_id: str, current_version_id: str | None) -> None:
+        self.failures.check("promote")
+        secret = self.secrets[name]
+        if secret.current != key_id:
+            secret.previous, secret.current = secret.current, key_id
+        secret.pending = None
+
+    def clear_intent(self, name: str) -> None:
+        self.failures.check("clear_intent")
+        self.secrets[name].intent = None
+
+    def mark_revoked(self, name: str, key_id: str, revoked: frozenset[str]) -> None:
+        self.secrets[name].revoked = revoked | {key_id}
+
+    def mark_in_use_warned(self, name: str, key_id: str, day: date) -> None:
+        self.secrets[name].warned = (key_id, day)
+
+
+@dataclass
+class FakeAccount:
+    account_id: str
+    iam: FakeIam
+    secrets: FakeSecrets
+
+
+@dataclass
+class FakeOrganizations:
+    accounts: list[Account]
+
+    def active_accounts(self) -> list[Account]:
+        return list(self.accounts)
+
+    def accounts_under(self, parent_ids: Any) -> set[str]:
+        return {a.account_id for a in self.accounts}
+
+
+@dataclass
+class Outbox:
+    """What the use cases sent: notifications, work items, scan requests."""
+
+    notifications: list[Notification] = field(default_factory=list)
+    items: list[WorkItem] = field(default_factory=list)
+    scans: list[ScanRequest] = field(default_factory=list)
+
+    def publish(self, notification: Notification) -> None:
+        self.notifications.append(notification)
+
+    def send(self, items: list[Any]) -> None:
+        for item in items:
+            (self.items if isinstance(item, WorkItem) else self.scans).append(item)
+
+    def events(self, event: str) -> list[Notification]:
+        return [n for n in self.notifications if n.event.value == event]
+
+
+class FakePorts:
+    """rekey.ports.Ports in memory: one member account, a fixed clock, no sleeping."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self.settings = Settings.from_env(
+            {
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "REKEY_WORK_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/999988887777/rekey-work.fifo",
+                "REKEY_TOPIC_ARN": f"arn:aws:sns:us-east-1:{HUB}:rekey",
+                **(env or {}),
+            }
+        )
+        self.now = lambda: NOW
+        self.sleep: Any = lambda _seconds: None
+        self.accounts_in_scope: list[Any] = []
+        self.failures = Failures()
+        self.iam = FakeIam(ACCOUNT, self.failures)
+        self.secrets = FakeSecrets(self.failures)
+        self.outbox = Outbox()
+        self.org = FakeOrganizations([Account(ACCOUNT, "payments")])
+        self.sts_answers: list[str] = []  # what STS says for a new key, when not its user's ARN
+
+    def account(self, account_id: str, *, write: bool = False) -> FakeAccount:
+        if account_id != ACCOUNT:
+            raise errors.AccessDenied(f"cannot assume a role in {account_id}")
+        return FakeAccount(account_id, self.iam, self.secrets)
+
+    def organizations(self) -> FakeOrganizations:
+        return self.org
+
+    def notifier(self) -> Outbox:
+        return self.outbox
+
+    def work_queue(self) -> Outbox:
+        return self.outbox
+
+    def scan_queue(self) -> Outbox:
+        return self.outbox
+
+    def digest_queue(self) -> None:
+        return None
+
+    def work_max_receive_count(self) -> int | None:
+        return 3
+
+    def caller_of(self, key: NewKey) -> str:
+        self.failures.check("caller_of")
+        if self.sts_answers:
+            return self.sts_answers.pop(0)
+        owner = self.iam.key_owner(key.key_id)
+        if owner is None:
+            raise errors.AccessDenied("InvalidClientTokenId")
+        return self.iam.users[owner].arn
