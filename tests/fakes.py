@@ -130,6 +130,7 @@ class FakeSecret:
     revoked: frozenset[str] = frozenset()
     values: dict[str, str] = field(default_factory=dict)  # key id -> secret half
     policy: dict[str, Any] | None = None
+    deleted: datetime | None = None  # DescribeSecret's DeletedDate: scheduled for deletion
 
     @property
     def state(self) -> SecretState:
@@ -156,7 +157,14 @@ class FakeSecrets:
         if secret is None:
             return SecretRecord(SecretState())
         version = f"rekey-access-key-{secret.current}" if secret.current else None
-        return SecretRecord(secret.state, secret.owner, version)
+        return SecretRecord(secret.state, secret.owner, version, scheduled_deletion=secret.deleted)
+
+    def _writable(self, name: str) -> FakeSecret:
+        """The secret, to change: AWS refuses any change to one scheduled for deletion."""
+        secret = self.secrets[name]
+        if secret.deleted is not None:
+            raise errors.InvalidRequest(f"secretsmanager: {name}: InvalidRequestException")
+        return secret
 
     def marked(self) -> dict[str, SecretState]:
         return {n: s.state for n, s in self.secrets.items() if s.intent or s.paused_until}
@@ -167,7 +175,7 @@ class FakeSecrets:
         self.failures.check("begin_rotation")
         if not exists and name in self.secrets:
             raise errors.Conflict(f"{name} exists")
-        secret = self.secrets.setdefault(name, FakeSecret(owner_user_id))
+        secret = self._writable(name) if exists else self.secrets.setdefault(name, FakeSecret(owner_user_id))
         secret.intent, secret.replaced, secret.policy = Intent(at, frozenset(known_key_ids)), replaces, policy
 
     def replicate(self, name: str, replicas: list[dict[str, str]]) -> None:
@@ -175,7 +183,7 @@ class FakeSecrets:
 
     def stage(self, name: str, key: NewKey, *, first: bool = False) -> None:
         self.failures.check("stage")
-        secret = self.secrets[name]
+        secret = self._writable(name)
         secret.values[key.key_id] = key.secret_access_key
         secret.pending = key.key_id
         if first:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -297,3 +298,65 @@ def test_the_adopt_policy_waits_for_a_consumer_to_use_the_new_key(org: Org, monk
     assert org.keys("payments", "ignores")[ignores] == "Inactive"
     (deactivated,) = org.events("deactivated", user="ignores")
     assert "never used" in deactivated["message"]
+
+
+def _rotated_then_scheduled_for_deletion(org: Org, runtime: Runtime) -> str:
+    """svc rotated once, its old key retired, its current key due again; then its secret is
+    deleted with a recovery window (pending deletion: readable by DescribeSecret, unwritable)."""
+    (k1,) = org.create_user("payments", "svc", TAG)
+    org.age(91)
+    run_work_item(runtime, item(org, "payments", "svc", "rotate", k1))
+    k2 = assert_secret_matches_an_active_key(org, "payments", "svc")
+    org.age(30)
+    run_work_item(runtime, item(org, "payments", "svc", "deactivate", k1))
+    org.age(10)
+    run_work_item(runtime, item(org, "payments", "svc", "delete", k1))
+    org.age(60)
+    org.client("secretsmanager", "payments").delete_secret(SecretId="rekey/svc", RecoveryWindowInDays=7)
+    org.notifications().clear()
+    return k2
+
+
+def _says_what_is_wrong_and_what_to_do(event: dict[str, Any]) -> None:
+    assert event["severity"] == "error" and event["secret_name"] == "rekey/svc"
+    assert "scheduled for deletion" in event["message"]
+    assert "aws secretsmanager restore-secret --secret-id rekey/svc" in event["message"]
+    assert "--force-delete-without-recovery" in event["message"]
+
+
+def test_a_secret_scheduled_for_deletion_stops_a_rotation_before_any_key_is_created(org: Org, runtime: Runtime) -> None:
+    k2 = _rotated_then_scheduled_for_deletion(org, runtime)
+
+    outcome = run_work_item(runtime, item(org, "payments", "svc", "rotate", k2, sweep_id="d1"))
+
+    assert outcome.status == "rejected"
+    assert org.keys("payments", "svc") == {k2: "Active"}  # no key was created (nor deleted again)
+    (unwritable,) = org.events()
+    assert unwritable["event"] == "secret-unwritable"
+    _says_what_is_wrong_and_what_to_do(unwritable)
+
+    org.client("secretsmanager", "payments").restore_secret(SecretId="rekey/svc")
+    assert run_work_item(runtime, item(org, "payments", "svc", "rotate", k2, sweep_id="d2")).status == "done"
+    assert assert_secret_matches_an_active_key(org, "payments", "svc") != k2
+    assert [e["event"] for e in org.events()] == ["secret-unwritable", "rotated"]
+
+
+def test_the_scan_announces_a_secret_scheduled_for_deletion_once_a_sweep_and_queues_nothing(
+    org: Org, runtime: Runtime
+) -> None:
+    k2 = _rotated_then_scheduled_for_deletion(org, runtime)
+
+    sweep(runtime, "d1")
+    _, outcomes = drain_work(runtime)
+
+    assert outcomes == [] and org.keys("payments", "svc") == {k2: "Active"}
+    (unwritable,) = org.events()
+    assert unwritable["event"] == "secret-unwritable" and unwritable["sweep_id"] == "d1"
+    _says_what_is_wrong_and_what_to_do(unwritable)
+
+    org.client("secretsmanager", "payments").restore_secret(SecretId="rekey/svc")
+    sweep(runtime, "d2")
+    _, outcomes = drain_work(runtime)
+    assert [o.status for o in outcomes] == ["done"]
+    assert len(org.keys("payments", "svc")) == 2
+    assert_secret_matches_an_active_key(org, "payments", "svc")

@@ -285,6 +285,41 @@ def test_a_secret_of_another_user_under_the_same_name_blocks_the_user(ports: Fak
     assert events(ports) == ["blocked"] and ports.iam.status("svc") == {key: "Active"}
 
 
+def test_a_secret_scheduled_for_deletion_stops_a_rotation_before_any_key_exists(ports: FakePorts) -> None:
+    (old,) = ports.iam.add_user("svc", TAG, key_ages=(91,))
+    secret = stored(ports, current=old, deleted=NOW - timedelta(days=2))
+    operator = OperatorRequest("arn:aws:iam::999988887777:user/alice")
+
+    assert work(ports, "rotate", old).status == "rejected"
+    assert work(ports, "rotate", old, request=operator).status == "rejected"  # an operator's too
+
+    assert ports.iam.status("svc") == {old: "Active"}
+    assert not {"begin_rotation", "create_key", "stage"} & set(ports.failures.calls)
+    assert events(ports) == ["secret-unwritable", "secret-unwritable"]
+    unwritable = ports.outbox.notifications[0]
+    assert (unwritable.severity.value, unwritable.key_id, unwritable.secret_name) == ("error", old, SECRET)
+    assert "scheduled for deletion (DeletedDate 2026-11-29T09:00:00Z)" in unwritable.message
+    assert f"aws secretsmanager restore-secret --secret-id {SECRET}" in unwritable.message
+
+    secret.deleted = None  # restored
+    assert work(ports, "rotate", old).status == "done"
+    assert events(ports)[-1] == "rotated" and secret.current != old
+
+
+def test_the_scan_announces_a_secret_scheduled_for_deletion_instead_of_queueing_its_rotation(ports: FakePorts) -> None:
+    old, retired = ports.iam.add_user("svc", TAG, key_ages=(95, 200))
+    ports.iam.set_status("svc", retired, KeyStatus.INACTIVE)
+    stored(ports, current=old, deleted=NOW - timedelta(days=2))
+
+    result = scan_account(ports, ports.org.accounts[0], "20261201T043000Z")
+
+    # Making room needs no secret: queued. The rotation is announced, once this sweep.
+    assert [(i.action.value, i.key_id) for i in result.items] == [("delete", retired)]
+    (unwritable,) = result.notifications
+    assert (unwritable.event.value, unwritable.severity.value, unwritable.key_id) == ("secret-unwritable", "error", old)
+    assert unwritable.sweep_id == "20261201T043000Z" and "restore-secret" in unwritable.message
+
+
 def test_an_item_naming_another_users_key_is_rejected(ports: FakePorts) -> None:
     ports.iam.add_user("svc", TAG, key_ages=(91,))
     (theirs,) = ports.iam.add_user("other", TAG, key_ages=(91,))

@@ -116,6 +116,9 @@ class Event(StrEnum):
     REFUSED = "refused"
     # A secret at the user's secret name that rekey did not create: left as it is, user untouched.
     CONFLICT = "conflict"
+    # The user's secret cannot take a new key (it is scheduled for deletion): no key is created
+    # until an operator restores it or deletes it for good.
+    SECRET_UNWRITABLE = "secret-unwritable"
     ACCOUNT_UNREACHABLE = "account-unreachable"
     # A work item failed on its queue's last attempt (maxReceiveCount): it moves to the DLQ.
     DEAD_LETTERED = "dead-lettered"
@@ -152,7 +155,7 @@ class AccountDigest(_Message):
 class NeedsHuman(_Message):
     """Something rekey could not settle by itself."""
 
-    event: str  # blocked, misconfigured, account-unreachable, dead-lettered, not-scanned
+    event: str  # blocked, misconfigured, refused, conflict, secret-unwritable, account-unreachable, dead-lettered, ...
     account_id: str
     user_name: str | None = None
     message: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from ..domain.entities import NewKey, SecretRecord
@@ -106,7 +106,8 @@ class SecretsAdapter:
             if replica.get("Status") == "Failed":  # e.g. a secret of that name exists there already
                 log.warning("replica of %s in %s: %s", name, replica.get("Region"), replica.get("StatusMessage"))
         regions = frozenset(r["Region"] for r in replicas if r.get("Region"))
-        return SecretRecord(state, owner, current, previous, regions)
+        deleted = meta.get("DeletedDate")  # botocore gives epoch timestamps in local time
+        return SecretRecord(state, owner, current, previous, regions, deleted.astimezone(UTC) if deleted else None)
 
     def stage_key_id(self, name: str, stage: str) -> str | None:
         """The key id in a version written by someone else (e.g. the classic recipe)."""

@@ -42,7 +42,7 @@ class _Account:
 # What makes two announcements the same fact (SNS delivers at least once; a blocked user is
 # announced by the scan and maybe again by a worker). Failures count attempts: each is distinct.
 def _identity(n: Notification, message_id: str | None) -> tuple[str, ...]:
-    if n.event in (Event.BLOCKED, Event.MISCONFIGURED, Event.REFUSED, Event.CONFLICT):
+    if n.event in (Event.BLOCKED, Event.MISCONFIGURED, Event.REFUSED, Event.CONFLICT, Event.SECRET_UNWRITABLE):
         return (n.user_name or "-",)
     if n.event in (Event.ROTATED, Event.DEACTIVATED, Event.DELETED, Event.IN_USE, Event.NOT_ADOPTED):
         return (n.user_name or "-", n.key_id or "-", n.new_key_id or "-")
@@ -57,12 +57,20 @@ COUNTED = (
     Event.MISCONFIGURED,
     Event.REFUSED,
     Event.CONFLICT,
+    Event.SECRET_UNWRITABLE,
     Event.IN_USE,
     Event.NOT_ADOPTED,
     Event.FAILED,
     Event.DEAD_LETTERED,
 )
-NEEDS_HUMAN = (Event.BLOCKED, Event.MISCONFIGURED, Event.REFUSED, Event.CONFLICT, Event.DEAD_LETTERED)
+NEEDS_HUMAN = (
+    Event.BLOCKED,
+    Event.MISCONFIGURED,
+    Event.REFUSED,
+    Event.CONFLICT,
+    Event.SECRET_UNWRITABLE,
+    Event.DEAD_LETTERED,
+)
 
 
 class DigestBuilder:

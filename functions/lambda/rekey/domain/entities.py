@@ -60,6 +60,9 @@ class SecretRecord:
     previous_version_id: str | None = None
     # Regions the secret is replicated to (whatever their replication status).
     replica_regions: frozenset[str] = frozenset()
+    # DescribeSecret's DeletedDate: the secret is scheduled for deletion (DeleteSecret with a
+    # recovery window). Until it is restored nothing can be stored in it, nor read from it.
+    scheduled_deletion: datetime | None = None
 
     @property
     def foreign(self) -> bool:

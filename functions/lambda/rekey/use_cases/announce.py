@@ -9,7 +9,7 @@ from typing import Any
 
 from ..adapters.secrets import OWNER_TAG
 from ..domain import errors
-from ..domain.entities import IamUser
+from ..domain.entities import IamUser, SecretRecord
 from ..domain.policy import owner
 from ..messages import Event, Notification, Severity
 from ..ports import Ports
@@ -62,4 +62,18 @@ def foreign_secret(name: str, user: IamUser) -> str:
         f"{name} exists but rekey did not create it; it is left as it is and {user.name} is not rotated. "
         f"Move or delete it so rekey creates its own, or hand it over by tagging it {OWNER_TAG}={user.user_id} "
         "(see README, Security model)"
+    )
+
+
+def unwritable_secret(name: str, record: SecretRecord, user: IamUser) -> str | None:
+    """Why no new key can be stored in the user's secret, and what an operator does about it; or
+    None. Read from DescribeSecret, which every rotation reads anyway: known before a key exists."""
+    if record.scheduled_deletion is None:
+        return None
+    return (
+        f"{name} is scheduled for deletion (DeletedDate {record.scheduled_deletion:%Y-%m-%dT%H:%M:%SZ}): nothing can "
+        f"be stored in it or read from it, so no key is created and {user.name} is not rotated until it is fixed. "
+        f"Restore it (aws secretsmanager restore-secret --secret-id {name}), or delete it for good "
+        f"(aws secretsmanager delete-secret --secret-id {name} --force-delete-without-recovery) and rekey creates "
+        "a new one at the next rotation"
     )

@@ -10,13 +10,13 @@ from typing import Any
 from ..domain import errors
 from ..domain.entities import Account, IamUser, ReportKey
 from ..domain.lifecycle import decide
-from ..domain.models import ANNOUNCE_ONLY, Policy
+from ..domain.models import ANNOUNCE_ONLY, ActionKind, Policy
 from ..domain.naming import secret_name
 from ..domain.privilege import refusal
 from ..domain.scope import Assessment, Scope, assess
 from ..messages import Event, Notification, Severity, WorkAction, WorkItem
 from ..ports import Ports
-from .announce import foreign_secret, notice, publish
+from .announce import foreign_secret, notice, publish, unwritable_secret
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,13 @@ def scan_account(ports: Ports, account: Account, sweep_id: str) -> ScanResult:
                 continue
             keys = member.iam.access_keys(user.name)
             state = record.state.bounded(now.date(), s.max_pause_days)[0]
+            unwritable = unwritable_secret(name, record, user)
             for action in decide(keys, state, policy, now):
-                if action.kind in ANNOUNCE_ONLY:
+                if action.kind is ActionKind.ROTATE and unwritable is not None:
+                    # Announced here, once a sweep, rather than queued for a worker that would refuse it.
+                    fields = {"key_id": action.key_id, "secret_name": name}
+                    announce(Event.SECRET_UNWRITABLE, Severity.ERROR, unwritable, user, **fields)
+                elif action.kind in ANNOUNCE_ONLY:
                     announce(
                         Event.BLOCKED, Severity.WARNING, action.reason, user, key_id=action.key_id, secret_name=name
                     )

@@ -21,7 +21,7 @@ from ..domain.scope import Scope
 from ..domain.secret_policy import secret_policy
 from ..messages import Event, Notification, Severity, WorkItem
 from ..ports import Ports
-from .announce import foreign_secret, notice, publish
+from .announce import foreign_secret, notice, publish, unwritable_secret
 from .scan import assess_user
 from .sweep import accounts_to_sweep
 
@@ -73,6 +73,8 @@ def run_work_item(
         return worker.run()
     except _Deferred as deferred:  # another worker got there first: not a failure
         return worker.outcome("noop", str(deferred))
+    except _Unwritable as unwritable:  # announced; retrying cannot help until a human acts
+        return worker.outcome("rejected", str(unwritable))
     finally:  # what was done is announced even when a later step fails
         publish(ports, worker.notifications)
 
@@ -124,6 +126,11 @@ def account_refusal(ports: Ports, account_id: str) -> str | None:
 class _Deferred(Exception):
     """Another worker is acting on the same user (it created the secret or a key since this
     one read them): this one stops quietly; the next sweep re-reads and re-decides."""
+
+
+class _Unwritable(Exception):
+    """The user's secret cannot take a new key (rekey.use_cases.announce.unwritable_secret): the
+    rotation stops before anything is created."""
 
 
 class _Worker:
@@ -285,6 +292,12 @@ class _Worker:
 
     def _rotate(self, action: Action) -> None:
         """The rotation protocol: intent, create, stage, verify, promote, clear the intent."""
+        unwritable = unwritable_secret(self.name, self.record, self.user)
+        if unwritable is not None:
+            # Known from what was read: a key created now could not be stored, only deleted again.
+            fields = {"key_id": action.key_id, "secret_name": self.name}
+            self.notice(Event.SECRET_UNWRITABLE, Severity.ERROR, unwritable, self.user, **fields)
+            raise _Unwritable(f"{self.name} is scheduled for deletion")
         s = self.settings
         replicas = s.secret_replicas()
         missing = self.record.missing_replicas(replicas) if self.record.state.exists else []
