@@ -48,7 +48,7 @@ def test_a_failure_maps_to_an_exit_status_and_a_line(exc: Exception, code: int, 
 
 
 def fail_with(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
-    def command(_args: object) -> int:
+    def command(*_args: object) -> int:
         raise exc
 
     monkeypatch.setattr(cli, "_command", command)

@@ -10,10 +10,10 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points, version
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore import exceptions as aws
 
@@ -21,11 +21,11 @@ from rekey.adapters.errors import translate
 from rekey.domain.errors import ConfigurationError, RekeyError, UsageError
 from rekey.handlers import worker
 from rekey.handlers.common import quiet_sdk_loggers
-from rekey.messages import Notification
+from rekey.messages import Event, Notification, Severity
 from rekey.metrics import Recorder
 from rekey.runtime import Runtime
 from rekey.settings import REQUIRED, Settings
-from rekey.use_cases.announce import publish
+from rekey.use_cases.announce import notice, publish
 from rekey.use_cases.digest import cli_digest
 from rekey.use_cases.sweep import SweepResult, new_sweep_id, sweep
 from rekey.use_cases.work import WorkOutcome
@@ -33,7 +33,7 @@ from rekey.use_cases.work import WorkOutcome
 from . import consumer, operations_cli
 from .arguments import add_command
 from .progress import CLEAR_LINE, Progress
-from .sqs_source import drain
+from .sqs_source import DrainStopped, drain
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
@@ -53,6 +53,68 @@ CREDENTIAL_ERRORS = (
     aws.ConfigParseError,
 )
 log = logging.getLogger("rekey_cli.cli")
+Done = TypeVar("Done")
+FAILURE_EVENTS = (Event.FAILED, Event.DEAD_LETTERED, Event.REJECTED)
+
+
+class Incomplete(Exception):
+    """A command did all it could and printed it, but not everything succeeded: why, in one line."""
+
+
+class ErrorsLogged(logging.Handler):
+    """The errors rekey logged during a command (an announcement it could not publish, a record
+    the digest will miss): a command that logged one does not exit 0."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.first: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.first is None:
+            self.first = record.getMessage()
+
+
+class Steps:
+    """The steps of a command that go on after one fails (`rekey run`: a failed sweep still lets
+    the queue drain and the digest go out). A step's unexpected failure is announced as `failed`
+    where the topic allows; the first one ends the command once every step has run."""
+
+    def __init__(self, rt: Runtime, recorder: Recorder) -> None:
+        self._rt = rt
+        self._recorder = recorder
+        self._failure: Exception | None = None
+        self._incomplete: list[str] = []
+
+    def attempt(self, what: str, step: Callable[[], Done]) -> Done | None:
+        try:
+            return step()
+        except Incomplete as exc:
+            self.incomplete(str(exc))
+        except Exception as exc:
+            self._failure = self._failure or exc
+            cause = exc.cause if isinstance(exc, DrainStopped) else exc
+            if not isinstance(cause, RekeyError | aws.ClientError):  # no credentials, no network: no topic either
+                return None
+            _, line = failure(exc)
+            failed = notice(
+                Event.FAILED, Severity.ERROR, self._rt.settings.hub_account_id, f"{what}: {line}", self._rt.now()
+            )
+            publish(self._rt, [failed])
+            self._recorder.announced([failed])  # and in the digest, if it goes out
+        return None
+
+    def incomplete(self, line: str) -> None:
+        """A step did what it could and reported the rest (already announced)."""
+        self._incomplete.append(line)
+
+    def end(self) -> int:
+        """EXIT_OK, or raise what ended the command (to rekey_cli.cli.main)."""
+        if self._failure is not None:
+            raise self._failure
+        if self._incomplete:
+            raise Incomplete("; ".join(self._incomplete))
+        return EXIT_OK
+
 
 DESCRIPTION = """\
 Rotate IAM user access keys across an AWS Organization.
@@ -143,9 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """`rekey ARGV`: the exit status. Every failure is one line on stderr, never a traceback:
     this is the one place they are caught."""
     args = _parser().parse_args(argv)
-    _configure_logging([logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)])
+    errors = _configure_logging([logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)])
     try:
-        return _command(args)
+        return _command(args, errors)
     except KeyboardInterrupt:
         print("rekey: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -158,6 +220,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def failure(exc: Exception) -> tuple[int, str]:
     """The exit status and message for what ended a command: rekey's errors by class, botocore's
     by class or AWS error code, never by message text."""
+    if isinstance(exc, DrainStopped):
+        return failure(exc.cause)
+    if isinstance(exc, Incomplete):
+        return EXIT_FAILED, str(exc)
     if isinstance(exc, ConfigurationError | UsageError):
         return EXIT_CONFIG, str(exc)
     if isinstance(exc, RekeyError):
@@ -179,7 +245,7 @@ def failure(exc: Exception) -> tuple[int, str]:
     return EXIT_FAILED, f"unexpected {type(exc).__name__}: {exc} (-vv shows where)"
 
 
-def _command(args: argparse.Namespace) -> int:
+def _command(args: argparse.Namespace, errors: ErrorsLogged) -> int:
     if args.command == "credential-process":  # a consumer's machine: no REKEY_* configuration
         return consumer.run_cli(args)
     plugin = _plugins().get(args.command)
@@ -192,39 +258,61 @@ def _command(args: argparse.Namespace) -> int:
         except ModuleNotFoundError as exc:
             print(f"rekey: {args.command}: {_needs_extra(exc)}", file=sys.stderr)
             return EXIT_CONFIG
-    rt = Runtime.build(Settings.from_env(require=REQUIRED))
-    if args.command == "sweep":
-        code, result = _sweep(rt, dry_run=args.dry_run, as_json=args.json)
-        if not args.dry_run:
-            _digest(rt, result, [], as_json=args.json)
-        return code
-    if args.command == "work":
-        return _work(rt, as_json=args.json, recorder=Recorder())
-    if args.command in operations_cli.COMMANDS:
-        return operations_cli.run(args, rt)
-    code, result = _sweep(rt, dry_run=False, as_json=args.json)
-    recorder = Recorder()
-    code = max(code, _work(rt, as_json=args.json, recorder=recorder))
-    _digest(rt, result, recorder.notifications, as_json=args.json)  # after the drain: it includes the work
+    code = _rekey_command(args, Runtime.build(Settings.from_env(require=REQUIRED)))
+    if errors.first is not None:
+        raise Incomplete(f"{errors.first} (and any error logged after it)")
     return code
 
 
-def _configure_logging(level: int) -> None:
+def _rekey_command(args: argparse.Namespace, rt: Runtime) -> int:
+    if args.command in operations_cli.COMMANDS:
+        if operations_cli.run(args, rt) != EXIT_OK:  # what failed is in the command's output
+            raise Incomplete(f"{args.command}: not everything succeeded (see its output)")
+        return EXIT_OK
+    if args.command == "sweep" and args.dry_run:
+        result = _sweep(rt, dry_run=True, as_json=args.json)
+        if result.failed:
+            raise Incomplete(not_scanned(result))
+        return EXIT_OK
+    return _day(rt, sweep=args.command in ("sweep", "run"), work=args.command in ("work", "run"), as_json=args.json)
+
+
+def _day(rt: Runtime, *, sweep: bool, work: bool, as_json: bool) -> int:
+    """The sweep, the drain of the work queue, the digest (of the sweep and the work): each one
+    attempted whatever failed before it."""
+    recorder = Recorder()
+    steps = Steps(rt, recorder)
+    swept = steps.attempt("the sweep", lambda: _sweep(rt, dry_run=False, as_json=as_json)) if sweep else None
+    if swept and swept.failed:
+        steps.incomplete(not_scanned(swept))
+    if work:
+        steps.attempt("the work queue's drain", lambda: _work(rt, as_json=as_json, recorder=recorder))
+    if sweep:  # after the drain: the digest includes the work
+        result = swept or SweepResult(new_sweep_id(rt.now()), [])  # no account could be listed
+        steps.attempt("the digest", lambda: _digest(rt, result, recorder.notifications, as_json=as_json))
+    return steps.end()
+
+
+def _configure_logging(level: int) -> ErrorsLogged:
     """Plain log lines on stderr (stdout carries the command's output); the Lambdas log JSON.
-    The AWS SDK's loggers stay at WARNING at any verbosity: at DEBUG they log secrets."""
+    The AWS SDK's loggers stay at WARNING at any verbosity: at DEBUG they log secrets.
+    Returns what counts the errors logged."""
     quiet_sdk_loggers()
     handler = logging.StreamHandler(sys.stderr)
     # On a terminal a log line first erases the progress line it would otherwise run into.
     prefix = CLEAR_LINE if sys.stderr.isatty() else ""
     handler.setFormatter(logging.Formatter(prefix + "%(levelname)s %(name)s: %(message)s"))
+    errors = ErrorsLogged()
     for name in ("rekey", "rekey_cli", "rekey_dev", "aws_lambda_powertools"):
         log = logging.getLogger(name)
-        log.handlers = [handler]
+        log.handlers = [handler, errors]
         log.setLevel(level)
         log.propagate = False
+    return errors
 
 
-def _sweep(rt: Runtime, *, dry_run: bool, as_json: bool) -> tuple[int, SweepResult]:
+def _sweep(rt: Runtime, *, dry_run: bool, as_json: bool) -> SweepResult:
+    """The sweep, printed (the accounts it could not scan too)."""
     started = time.monotonic()
     with Progress("accounts scanned") as progress:
         result = sweep(rt, new_sweep_id(rt.now()), dry_run=dry_run, progress=progress)
@@ -238,15 +326,26 @@ def _sweep(rt: Runtime, *, dry_run: bool, as_json: bool) -> tuple[int, SweepResu
         print(json.dumps(sweep_json(result, dry_run=dry_run), indent=2))
     else:
         print(sweep_text(result, dry_run=dry_run))
-    return (EXIT_FAILED if result.failed else EXIT_OK), result
+    return result
+
+
+def not_scanned(result: SweepResult) -> str:
+    """One line for the accounts a sweep could not scan (each one is in its output)."""
+    first = result.failed[0]
+    return f"{len(result.failed)} of {len(result.accounts)} account(s) not scanned, {first.account_id}: {first.error}"
 
 
 def _digest(rt: Runtime, result: SweepResult, announced: list[Notification], *, as_json: bool) -> None:
-    """Publish the day's digest (its failure is logged: the work it summarises is done)."""
+    """Publish the day's digest; a failure is raised after it is printed."""
     digest = cli_digest(rt, result, announced)
-    failed = publish(rt, [digest])
+    try:
+        rt.notifier().publish(digest)
+    except RekeyError:
+        if not as_json:
+            print(f"could not publish the digest: {digest.subject()}")
+        raise
     if not as_json:
-        print(f"{'could not publish' if failed else 'published'} the digest: {digest.subject()}")
+        print(f"published the digest: {digest.subject()}")
 
 
 def sweep_json(result: SweepResult, *, dry_run: bool) -> dict[str, Any]:
@@ -284,13 +383,20 @@ def sweep_text(result: SweepResult, *, dry_run: bool) -> str:
     return "\n".join(lines)
 
 
-def _work(rt: Runtime, *, as_json: bool, recorder: Recorder) -> int:
+def _work(rt: Runtime, *, as_json: bool, recorder: Recorder) -> None:
+    """Drain the work queue and print what was done, also when the drain stopped on an SQS
+    failure (raised after). Items that failed are in the output (and announced)."""
     outcomes: list[WorkOutcome] = []
 
     def handler(event: dict[str, Any]) -> dict[str, Any]:
         return worker.process(event, rt, recorder, outcomes)
 
-    result = drain(rt.clients.hub("sqs"), rt.settings.work_queue_url, handler)
+    announced_before = len(recorder.notifications)
+    stopped: DrainStopped | None = None
+    try:
+        result = drain(rt.clients.hub("sqs"), rt.settings.work_queue_url, handler)
+    except DrainStopped as exc:
+        stopped, result = exc, exc.result
     log.info("work metrics: %s", recorder.summary())
     if as_json:
         print(
@@ -311,4 +417,9 @@ def _work(rt: Runtime, *, as_json: bool, recorder: Recorder) -> int:
         print(f"work: {result.received} item(s): {result.succeeded} handled, {result.failed} failed (left for retry)")
         for o in outcomes:
             print(f"  {o.status:<8} {o.item.action.value:<16} {o.item.account_id}/{o.item.user_name}: {o.detail}")
-    return EXIT_FAILED if result.failed else EXIT_OK
+    if stopped is not None:
+        raise stopped
+    if result.failed:
+        failures = [n for n in recorder.notifications[announced_before:] if n.event in FAILURE_EVENTS]
+        why = f": {failures[0].user_name}: {failures[0].message}" if failures else ""
+        raise Incomplete(f"{result.failed} work item(s) failed, left on the queue for retry{why}")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from botocore.exceptions import BotoCoreError, ClientError
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -41,6 +42,18 @@ class DrainResult:
     batches: int = 0
 
 
+class DrainStopped(Exception):
+    """An SQS call of the drain failed (past botocore's retries). `result` is what was delivered
+    and handled before it; `cause` is botocore's error, mapped by the CLI's edge (by class or
+    AWS error code). Handled messages whose deletion failed come back after their visibility
+    timeout, and the worker's re-checks find nothing left to do."""
+
+    def __init__(self, cause: ClientError | BotoCoreError, result: DrainResult) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.result = result
+
+
 def to_lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
     return {
         "messageId": message["MessageId"],
@@ -66,11 +79,22 @@ def drain(
     """Deliver batches to `handler` until no message is visible. Successful messages are
     deleted. Failed ones stay: invisible until their visibility timeout ends (as with Lambda),
     or, with `retry_failed_now`, visible again at once, so redelivery and the queue's
-    maxReceiveCount -> DLQ play out within one drain."""
+    maxReceiveCount -> DLQ play out within one drain. An SQS failure raises DrainStopped."""
+    result = DrainResult()
+    try:
+        _deliver(sqs, queue_url, handler, result, retry_failed_now=retry_failed_now, max_batches=max_batches)
+    except (ClientError, BotoCoreError) as exc:
+        raise DrainStopped(exc, result) from exc
+    return result
+
+
+def _deliver(
+    sqs: Any, queue_url: str, handler: Handler, result: DrainResult, *, retry_failed_now: bool, max_batches: int
+) -> None:
+    """drain()'s loop, counting into `result` as it goes (so a failure leaves what was done)."""
     attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
     queue_arn = attrs["QueueArn"]
     region = queue_arn.split(":")[3]
-    result = DrainResult()
     for _ in range(max_batches):
         messages = sqs.receive_message(
             QueueUrl=queue_url,
@@ -106,4 +130,3 @@ def drain(
                     for i, m in enumerate(failed)
                 ],
             )
-    return result
