@@ -43,7 +43,8 @@ def test_rotation_stores_the_new_key_and_announces_it(org: Org, runtime: Runtime
     assert policy["Statement"][1]["Effect"] == "Deny"
 
 
-def test_second_rotation_keeps_the_previous_version(org: Org, runtime: Runtime) -> None:
+def _one_cycle_then_due_again(org: Org, runtime: Runtime) -> str:
+    """svc rotated once, its old key deactivated and deleted, its current key due again: that key."""
     (k1,) = org.create_user("payments", "svc", TAG)
     org.age(91)
     run_work_item(runtime, item(org, "payments", "svc", "rotate", k1))
@@ -53,6 +54,11 @@ def test_second_rotation_keeps_the_previous_version(org: Org, runtime: Runtime) 
     org.age(10)
     run_work_item(runtime, item(org, "payments", "svc", "delete", k1))
     org.age(60)
+    return k2
+
+
+def test_second_rotation_keeps_the_previous_version(org: Org, runtime: Runtime) -> None:
+    k2 = _one_cycle_then_due_again(org, runtime)
     run_work_item(runtime, item(org, "payments", "svc", "rotate", k2))
     k3 = assert_secret_matches_an_active_key(org, "payments", "svc")
     versions = secret_versions(org, "payments", "rekey/svc")
@@ -303,15 +309,7 @@ def test_the_adopt_policy_waits_for_a_consumer_to_use_the_new_key(org: Org, monk
 def _rotated_then_scheduled_for_deletion(org: Org, runtime: Runtime) -> str:
     """svc rotated once, its old key retired, its current key due again; then its secret is
     deleted with a recovery window (pending deletion: readable by DescribeSecret, unwritable)."""
-    (k1,) = org.create_user("payments", "svc", TAG)
-    org.age(91)
-    run_work_item(runtime, item(org, "payments", "svc", "rotate", k1))
-    k2 = assert_secret_matches_an_active_key(org, "payments", "svc")
-    org.age(30)
-    run_work_item(runtime, item(org, "payments", "svc", "deactivate", k1))
-    org.age(10)
-    run_work_item(runtime, item(org, "payments", "svc", "delete", k1))
-    org.age(60)
+    k2 = _one_cycle_then_due_again(org, runtime)
     org.client("secretsmanager", "payments").delete_secret(SecretId="rekey/svc", RecoveryWindowInDays=7)
     org.notifications().clear()
     return k2
