@@ -33,6 +33,7 @@ def record_matrix(phase: str, points: Sequence[Any], results: Sequence[Any], sec
             "not_converged": sum(1 for r in results if r.days is None),
             "days": Counter(r.days for r in results if r.days is not None),
             "checks": sum(r.checks for r in results),
+            "late": sum(r.late for r in results),
             "seconds": seconds,
         }
     )
@@ -56,9 +57,10 @@ def lines() -> list[str]:
             per_mode = ", ".join(f"{mode} {n}" for mode, n in m["modes"].items())
             out.append(
                 f"  {m['phase']:<16} {m['points']:>3} points, {m['cases']:>3} cases ({per_mode}); "
-                f"violations {m['violations']}; not converged {m['not_converged']}; {spread}; {m['seconds']:.0f} s"
+                f"violations {m['violations']}; not converged {m['not_converged']}; {spread}; "
+                f"announced late {m['late']}; {m['seconds']:.0f} s"
             )
-            total.update({k: m[k] for k in ("points", "cases", "violations", "not_converged", "checks")})
+            total.update({k: m.get(k, 0) for k in ("points", "cases", "violations", "not_converged", "checks", "late")})
             modes.update(m["modes"])
             days.update(m["days"])
         out.append(
@@ -66,6 +68,7 @@ def lines() -> list[str]:
             f"({', '.join(f'{mode} {n}' for mode, n in modes.items())}); {total['checks']} invariant checks; "
             f"violations {total['violations']}; not converged {total['not_converged']}; converged "
             + ", ".join(f"+{d}d: {n}" for d, n in sorted(days.items()))
+            + f"; every fault-free day's action announced, {total['late']} of them late"
         )
     if _cases:
         out.append("other reliability cases: " + ", ".join(f"{area} {n}" for area, n in sorted(_cases.items())))

@@ -127,7 +127,7 @@ def test_a_rotation_that_crashed_after_storing_its_key_is_finished(ports: FakePo
     secret.values[staged] = ports.iam.secrets[staged]
 
     assert work(ports, "finish-rotation", staged).status == "done"
-    assert work(ports, "clear-intent", None).status == "done"
+    assert work(ports, "clear-intent", None).status == "noop"  # the finish cleared it once announced
 
     assert (secret.current, secret.previous, secret.pending, secret.intent) == (staged, old, None, None)
     assert ports.iam.status("svc") == {old: "Active", staged: "Active"}  # nothing created, nothing lost
@@ -183,6 +183,41 @@ def test_an_old_key_is_deactivated_once_its_replacement_has_existed_long_enough(
     assert ports.iam.status("svc") == {old: "Inactive", new: "Active"}
     (deactivated,) = ports.outbox.notifications
     assert (deactivated.event.value, deactivated.key_id) == ("deactivated", old)
+
+
+@pytest.mark.parametrize("action", ["deactivate", "delete"])
+def test_a_redelivered_item_whose_action_was_done_unannounced_announces_it_late(ports: FakePorts, action: str) -> None:
+    """The first attempt died between the action and its announcement: SQS redelivers the item,
+    which finds the action done and announces it, late, with the id an on-time one would have."""
+    old, new = ports.iam.add_user("svc", TAG, key_ages=(111, 21) if action == "delete" else (101, 11))
+    if action == "delete":
+        ports.iam.set_status("svc", old, KeyStatus.INACTIVE)
+    stored(ports, current=new, previous=old)
+    assert work(ports, action, old).status == "done"
+    (on_time,) = ports.outbox.notifications
+
+    fresh = FakePorts()  # the same state, as a redelivery after the crash finds it
+    fresh.iam, fresh.secrets = ports.iam, ports.secrets
+    assert work(fresh, action, old).status == "noop" and events(fresh) == []  # a stale duplicate: silent
+    assert work(fresh, action, old, redelivered=True).status == "noop"
+
+    (late,) = fresh.outbox.notifications
+    assert (late.event, late.key_id, late.late) == (on_time.event, old, True)
+    assert late.notification_id == on_time.notification_id and "announced late" in late.message
+
+
+def test_a_rotation_that_died_before_announcing_is_announced_when_its_intent_is_settled(ports: FakePorts) -> None:
+    (old,) = ports.iam.add_user("svc", TAG, key_ages=(91,))
+    started = NOW - timedelta(hours=1)
+    new = ports.iam.add_key("svc", started + timedelta(minutes=1))
+    # Promoted, never announced, the intent still there: the worker died after UpdateSecretVersionStage.
+    stored(ports, current=new, previous=old, intent=Intent(started, frozenset({old})))
+
+    assert work(ports, "rotate", old).status == "done"
+
+    (rotated,) = ports.outbox.notifications
+    assert (rotated.event.value, rotated.key_id, rotated.new_key_id, rotated.late) == ("rotated", old, new, True)
+    assert ports.secrets.secrets[SECRET].intent is None and ports.iam.status("svc") == {old: "Active", new: "Active"}
 
 
 def test_an_old_key_still_in_use_is_announced_then_deactivated_under_enforce(ports: FakePorts) -> None:

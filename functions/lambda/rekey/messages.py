@@ -7,7 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .domain.models import ActionKind
 
@@ -204,6 +204,17 @@ class Notification(_Message):
     paused_until: date | None = None
     # For `digest`: the same summary as `message`, for programs.
     digest: DigestSummary | None = None
+    # The same fact announced twice (SNS delivers at least once; an action found done but not
+    # yet announced is announced late) has the same id: subscribers de-duplicate on it.
+    notification_id: str = Field(default="", max_length=64)
+    # Announced by a later attempt than the one that acted (which stopped before announcing).
+    late: bool = False
+
+    @model_validator(mode="after")
+    def _identify(self) -> Notification:
+        if not self.notification_id:
+            object.__setattr__(self, "notification_id", notification_id(self))
+        return self
 
     def attributes(self) -> dict[str, dict[str, str]]:
         """SNS message attributes, so subscribers filter by account, user, event, severity, owner."""
@@ -223,3 +234,34 @@ class Notification(_Message):
             return f"rekey digest: {scanned} accounts swept, {d.needs_human_total} need a human"[:100]
         who = f"{self.user_name} in {self.account_id}" if self.user_name else self.account_id
         return f"rekey {self.event.value}: {who}"[:100]
+
+
+# Actions happen once: a key is created, and deleted, once; a deactivation once per work item
+# (a rollback may reactivate a key that rekey deactivates again later, from another sweep).
+_ONCE_PER_KEY = {Event.ROTATED: "new_key_id", Event.DELETED: "key_id"}
+# A state reported about a user (or its key) means the same thing all day.
+_DAILY = {
+    Event.BLOCKED,
+    Event.MISCONFIGURED,
+    Event.REFUSED,
+    Event.CONFLICT,
+    Event.SECRET_UNWRITABLE,
+    Event.IN_USE,
+    Event.NOT_ADOPTED,
+    Event.ACCOUNT_UNREACHABLE,
+}
+
+
+def notification_id(n: Notification) -> str:
+    """What makes two announcements the same fact, hashed: an action by the key it acted on,
+    a reported state by the day, anything else (failures, each attempt's; digests) by its text."""
+    facts: list[str | None] = [n.event.value, n.account_id, n.user_name]
+    if n.event in _ONCE_PER_KEY:
+        facts.append(getattr(n, _ONCE_PER_KEY[n.event]))
+    elif n.event is Event.DEACTIVATED:
+        facts += [n.key_id, n.sweep_id]
+    elif n.event in _DAILY:
+        facts += [n.key_id, n.at.date().isoformat()]
+    else:
+        facts += [n.key_id, n.new_key_id, n.sweep_id, n.at.isoformat(), n.message]
+    return hashlib.sha256("|".join(f or "-" for f in facts).encode()).hexdigest()[:32]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from .models import AccessKey, Action, ActionKind, InUsePolicy, KeyUse, Policy, SecretState
+from .models import AccessKey, Action, ActionKind, Intent, InUsePolicy, KeyUse, Policy, SecretState
 
 MAX_KEYS = 2
 # A key created by an attempt appears after its intent was recorded, within the longest a
@@ -89,9 +89,13 @@ def rotation_in_flight(secret: SecretState, now: datetime) -> bool:
 def _created_by_attempt(key: AccessKey, secret: SecretState) -> bool:
     intent = secret.intent
     assert intent is not None
+    return key.key_id != secret.current_key_id and created_under(key, intent)
+
+
+def created_under(key: AccessKey, intent: Intent) -> bool:
+    """Whether `key` was created by the rotation that recorded `intent`."""
     return (
         key.key_id not in intent.known_key_ids
-        and key.key_id != secret.current_key_id
         and intent.started_at - INTENT_SLACK <= key.created <= intent.started_at + INTENT_WINDOW
     )
 

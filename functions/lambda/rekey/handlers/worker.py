@@ -72,7 +72,8 @@ class WorkBatch(SqsFifoPartialProcessor):
         announced: list[Notification] = []
         with logger.append_context_keys(account_id=item.account_id, user_name=item.user_name, action=item.action.value):
             try:
-                outcome = run_work_item(run.rt, item, announced=announced)
+                redelivered = int(record.attributes.approximate_receive_count or 1) > 1
+                outcome = run_work_item(run.rt, item, announced=announced, redelivered=redelivered)
             finally:  # what was done, also before a failure (published already)
                 run.recorder.announced(announced)
         if run.outcomes is not None:

@@ -41,9 +41,10 @@ def notice(
     )
 
 
-def publish(ports: Ports, notifications: Iterable[Notification]) -> int:
-    """Publish, logging (not raising) a failed announcement: the action it reports is done.
-    Returns how many could not be published."""
+def publish(ports: Ports, notifications: Iterable[Notification], *, strict: bool = False) -> int:
+    """Publish, logging a failed announcement; returns how many could not be published. With
+    `strict`, a failure raises after it is logged (the worker's: its item is retried, and the
+    retry announces what was done, late)."""
     failed = 0
     notifier = ports.notifier()
     for n in notifications:
@@ -53,6 +54,8 @@ def publish(ports: Ports, notifications: Iterable[Notification]) -> int:
         except errors.RekeyError as exc:
             failed += 1
             log.error("could not announce %s for %s/%s: %s", n.event.value, n.account_id, n.user_name, exc)
+            if strict:
+                raise
     return failed
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..domain import errors
 from ..domain.entities import IamUser, NewKey
-from ..domain.lifecycle import decide, describe_use, rotation_in_flight
+from ..domain.lifecycle import created_under, decide, describe_use, rotation_in_flight
 from ..domain.manual import Request, decide_request
 from ..domain.models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, KeyStatus, Policy
 from ..domain.naming import secret_name
@@ -59,14 +59,18 @@ def run_work_item(
     *,
     request: OperatorRequest | None = None,
     announced: list[Notification] | None = None,
+    redelivered: bool = False,
 ) -> WorkOutcome:
     """Carry out one work item if it still holds: re-check the account, the tag and the user's
     privileges, re-read keys and secret, re-decide, then perform the fresh plan up to and
     including the item's action (what must come first, such as making room, is done first).
     Stale or duplicate items are no-ops. With `request`, the item is an operator's request.
     Raises a domain error when the item should be retried. `announced` receives what was
-    announced, also when it raises (what was done before the failure)."""
-    worker = _Worker(ports, item, request)
+    announced, also when it raises (what was done before the failure); each announcement is
+    published as soon as its action is done. `redelivered`: an earlier attempt at this item
+    stopped (failed, or died) — if it did the item's action and not announce it, this one does,
+    marked late."""
+    worker = _Worker(ports, item, request, redelivered)
     if announced is not None:
         worker.notifications = announced
     try:
@@ -75,8 +79,6 @@ def run_work_item(
         return worker.outcome("noop", str(deferred))
     except _Unwritable as unwritable:  # announced; retrying cannot help until a human acts
         return worker.outcome("rejected", str(unwritable))
-    finally:  # what was done is announced even when a later step fails
-        publish(ports, worker.notifications)
 
 
 def failure_notice(
@@ -136,31 +138,43 @@ class _Unwritable(Exception):
 class _Worker:
     """One work item's run. Each check returns the outcome to stop with, or None to go on."""
 
-    def __init__(self, ports: Ports, item: WorkItem, request: OperatorRequest | None = None) -> None:
+    def __init__(
+        self, ports: Ports, item: WorkItem, request: OperatorRequest | None = None, redelivered: bool = False
+    ) -> None:
         self.ports = ports
         self.settings = ports.settings
         self.item = item
         self.request = request
+        self.redelivered = redelivered
+        self.intent_cleared = False
         self.now = ports.now()
         self.notifications: list[Notification] = []
 
     def run(self) -> WorkOutcome:
         return self._admit() or self._read() or self._act()
 
-    def notice(self, event: Event, severity: Severity, message: str, user: IamUser | None, **fields: Any) -> None:
-        self.notifications.append(
-            notice(
-                event,
-                severity,
-                self.item.account_id,
-                message,
-                self.now,
-                user=user,
-                user_name=self.item.user_name,
-                sweep_id=self.item.sweep_id,
-                **fields,
-            )
+    def notice(
+        self, event: Event, severity: Severity, message: str, user: IamUser | None, late: bool = False, **fields: Any
+    ) -> None:
+        """Announce at once: an action's announcement follows it before anything else is done."""
+        if late:
+            fields["late"] = True
+            message += " (announced late: the attempt that did it stopped before announcing it)"
+        n = notice(
+            event,
+            severity,
+            self.item.account_id,
+            message,
+            self.now,
+            user=user,
+            user_name=self.item.user_name,
+            sweep_id=self.item.sweep_id,
+            **fields,
         )
+        self.notifications.append(n)
+        # An announcement that cannot be made fails the item: SQS redelivers it, and the next
+        # attempt announces what this one did (a rotation's intent is cleared only after).
+        publish(self.ports, [n], strict=True)
 
     def outcome(self, status: str, detail: str, performed: list[Action] | None = None) -> WorkOutcome:
         item = self.item
@@ -236,6 +250,10 @@ class _Worker:
         item, user = self.item, self.user
         plan = decide(self.listed, self.record.state, self.policy, self.now)
         position = next((i for i, a in enumerate(plan) if a.matches(item.action.kind, item.key_id)), None)
+        if position is None and item.action.kind is ActionKind.ROTATE and plan and all(a.kind in SETTLE for a in plan):
+            # The item's rotation was interrupted and needs only settling (its announcement, if
+            # it was never made, comes with the settling: see _clear_intent).
+            position = len(plan) - 1
         if position is None:
             foreign = item.key_id and item.key_id not in self.keys
             if foreign and self.iam.key_owner(item.key_id) not in (None, user.name):  # type: ignore[arg-type]
@@ -248,6 +266,8 @@ class _Worker:
                     key_id=item.key_id,
                 )
                 return self.outcome("rejected", "the key belongs to another user")
+            if self.redelivered:
+                self._announce_if_done()
             return self.outcome("noop", "no longer needed (already done, or the keys changed)")
         todo = [a for a in plan[: position + 1] if a.kind not in ANNOUNCE_ONLY]
         for action in todo:
@@ -336,7 +356,6 @@ class _Worker:
         self._verify(new)
         # A secret with no version before this one made the staged version current already.
         self.secrets.promote(self.name, new.key_id, self.record.current_version_id)
-        self.secrets.clear_intent(self.name)
         replaced = f"to replace {action.key_id}" if action.key_id else "as the user's first key"
         self.notice(
             Event.ROTATED,
@@ -347,6 +366,9 @@ class _Worker:
             new_key_id=new.key_id,
             secret_name=self.name,
         )
+        # Cleared only once announced: a run that finds the intent with the new key current
+        # announces the rotation if this one died before it could (see _clear_intent).
+        self.secrets.clear_intent(self.name)
 
     def _finish_rotation(self, action: Action) -> None:
         """An interrupted rotation staged its key: verify it, make it current."""
@@ -354,17 +376,60 @@ class _Worker:
         secret = self.secrets.staged_secret(self.name, key_id)
         self._verify(NewKey(key_id, secret, self.keys[key_id].created))
         self.secrets.promote(self.name, key_id, self.record.current_version_id)
+        replaced = self.record.state.current_key_id or self.record.state.previous_key_id
         self.notice(
             Event.ROTATED,
             Severity.INFO,
             f"finished an interrupted rotation: {key_id} is now current in {self.name}",
             self.user,
+            key_id=replaced,
             new_key_id=key_id,
             secret_name=self.name,
         )
+        self.secrets.clear_intent(self.name)  # announced: the intent has done its job
+        self.intent_cleared = True
 
     def _clear_intent(self, action: Action) -> None:
+        """The intent outlives its rotation's announcement: a current key created under it
+        means the rotation was done, and perhaps never announced (the worker died first)."""
+        if self.intent_cleared:
+            return
+        state = self.record.state
+        current = self.keys.get(state.current_key_id or "")
+        if state.intent is not None and current is not None and created_under(current, state.intent):
+            self.notice(
+                Event.ROTATED,
+                Severity.INFO,
+                f"created {current.key_id} to replace {state.previous_key_id or 'no stored key'}; "
+                f"stored as the current version of {self.name}",
+                self.user,
+                key_id=state.previous_key_id,
+                new_key_id=current.key_id,
+                secret_name=self.name,
+                late=True,
+            )
         self.secrets.clear_intent(self.name)
+
+    def _announce_if_done(self) -> None:
+        """A redelivered item whose action is done: its first attempt may have died between
+        the action and its announcement, so it is announced (late; the same notification id as
+        the first announcement, if there was one, so subscribers see it once)."""
+        kind, key_id = self.item.action.kind, self.item.key_id
+        if not key_id:
+            return
+        key = self.keys.get(key_id)
+        if kind is ActionKind.DEACTIVATE and key is not None and not key.active:
+            message = f"deactivated {key_id}: {self.item.reason or 'due'}"
+            self.notice(
+                Event.DEACTIVATED, Severity.INFO, message, self.user, key_id=key_id, secret_name=self.name, late=True
+            )
+        elif (
+            kind in (ActionKind.DELETE, ActionKind.DELETE_ORPHAN) and key is None and self.iam.key_owner(key_id) is None
+        ):
+            message = f"deleted {key_id}: {self.item.reason or 'due'}"
+            self.notice(
+                Event.DELETED, Severity.INFO, message, self.user, key_id=key_id, secret_name=self.name, late=True
+            )
 
     def _warn_in_use(self, action: Action) -> None:
         self.notice(Event.IN_USE, Severity.WARNING, action.reason, self.user, **self._use_fields(action))
@@ -461,6 +526,9 @@ def _key(action: Action) -> str:
     assert action.key_id, action
     return action.key_id
 
+
+# What settles an interrupted rotation (rekey.domain.lifecycle.settle_interrupted_rotation).
+SETTLE = (ActionKind.FINISH_ROTATION, ActionKind.DELETE_ORPHAN, ActionKind.CLEAR_INTENT)
 
 # Which method carries out which kind of action (decide() plans no other kinds for the worker).
 STEPS: dict[ActionKind, Callable[[_Worker, Action], None]] = {
