@@ -166,8 +166,11 @@ class FakeSecrets:
             raise errors.InvalidRequest(f"secretsmanager: {name}: InvalidRequestException")
         return secret
 
-    def marked(self) -> dict[str, SecretState]:
-        return {n: s.state for n, s in self.secrets.items() if s.intent or s.paused_until}
+    def listed(self) -> dict[str, SecretState]:
+        return {n: s.state for n, s in self.secrets.items() if s.owner}
+
+    def mark_checked(self, name: str, version_id: str) -> None:
+        self.failures.check("mark_checked")
 
     def begin_rotation(self, name: str, *, exists: bool, owner_user_id: str, known_key_ids: list[str],
                        at: datetime, policy: dict[str, Any], kms_key_id: str | None, replaces: str | None = None,

@@ -26,8 +26,9 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 POLICY = Policy(90, 100, 110)
 A, I = KeyStatus.ACTIVE, KeyStatus.INACTIVE  # noqa: E741
 ROTATE, DEACTIVATE, DELETE = ActionKind.ROTATE, ActionKind.DEACTIVATE, ActionKind.DELETE
-BLOCKED, FINISH, ORPHAN, CLEAR = (
+BLOCKED, BROKEN, FINISH, ORPHAN, CLEAR = (
     ActionKind.BLOCKED,
+    ActionKind.SECRET_BROKEN,
     ActionKind.FINISH_ROTATION,
     ActionKind.DELETE_ORPHAN,
     ActionKind.CLEAR_INTENT,
@@ -59,8 +60,8 @@ def plan(keys: list[AccessKey], secret: SecretState | None = None, policy: Polic
         ([key("K1", I, 50)], None, []),
         ([key("K1", I, 109)], None, []),
         ([key("K1", I, 110)], None, [(DELETE, "K1")]),
-        # ...unless it is the secret's current key
-        ([key("K1", I, 200)], "K1", []),
+        # ...unless it is the secret's current key: the secret is broken, and no key is created
+        ([key("K1", I, 200)], "K1", [(BROKEN, "K1")]),
         # 2 keys, old active + fresh replacement: the overlap rule
         ([key("OLD", A, 95), key("NEW", A, 5)], "NEW", []),
         ([key("OLD", A, 100), key("NEW", A, 9)], "NEW", []),
@@ -69,14 +70,14 @@ def plan(keys: list[AccessKey], secret: SecretState | None = None, policy: Polic
         # 2 keys, old inactive: deleted at delete age only
         ([key("OLD", I, 105), key("NEW", A, 15)], "NEW", []),
         ([key("OLD", I, 110), key("NEW", A, 20)], "NEW", [(DELETE, "OLD")]),
-        # the secret's current key is never deactivated or deleted
+        # the secret's current key is never deactivated or deleted (inactive: see test_repair)
         ([key("OLD", A, 120), key("NEW", A, 30)], "OLD", []),
-        ([key("OLD", I, 120), key("NEW", A, 30)], "OLD", []),
+        ([key("OLD", I, 120), key("NEW", A, 30)], "OLD", [(BROKEN, "OLD")]),
         # 2 keys, newest due: inactive other deleted early to make room, then rotate
         ([key("OLD", I, 95), key("NEW", A, 92)], None, [(DELETE, "OLD"), (ROTATE, "NEW")]),
         ([key("OLD", I, 300), key("NEW", A, 92)], None, [(DELETE, "OLD"), (ROTATE, "NEW")]),
-        # ...but not when that inactive key is the secret's current key: blocked
-        ([key("OLD", I, 95), key("NEW", A, 92)], "OLD", [(BLOCKED, "NEW")]),
+        # ...but not when that inactive key is the secret's current key: the secret is broken
+        ([key("OLD", I, 95), key("NEW", A, 92)], "OLD", [(BROKEN, "OLD")]),
         # 2 active keys, newest due, other not retirable: blocked, nothing touched
         ([key("K1", A, 95), key("K2", A, 92)], None, [(BLOCKED, "K2")]),
         ([key("K1", A, 92), key("K2", A, 92)], None, [(BLOCKED, "K2")]),
@@ -162,6 +163,64 @@ def test_stale_intent_after_a_finished_rotation_is_just_cleared() -> None:
     assert plan([key("OLD", A, 95), key("NEW", A, 0)], secret) == [(CLEAR, None)]
 
 
+# ----------------------------------------------------------------- a broken secret
+
+GARBAGE = SecretState(exists=True, current_unusable="the secret's current version is not JSON")
+
+
+@pytest.mark.parametrize(
+    ("keys", "secret", "expected"),
+    [
+        # unusable value, one young active key: rotated today to repair it
+        ([key("K1", A, 10)], GARBAGE, [(ROTATE, "K1")]),
+        # the current key deleted (by a person), another key active: repaired
+        ([key("K2", A, 30)], SecretState(exists=True, current_key_id="K1"), [(ROTATE, "K2")]),
+        # the current key gone, an old inactive key: deleted as due, then repaired
+        (
+            [key("K1", I, 120), key("K2", A, 30)],
+            SecretState(exists=True, current_key_id="K3"),
+            [(DELETE, "K1"), (ROTATE, "K2")],
+        ),
+        # a young inactive other key makes room, as for any rotation
+        ([key("K1", I, 20), key("K2", A, 10)], GARBAGE, [(DELETE, "K1"), (ROTATE, "K2")]),
+        # no active key at all: announced, no key created
+        ([key("K1", I, 10)], SecretState(exists=True, current_key_id="K1"), [(BROKEN, "K1")]),
+        ([], GARBAGE, [(BROKEN, None)]),
+        # two active keys, neither retirable: announced, nothing touched
+        ([key("K1", A, 50), key("K2", A, 10)], GARBAGE, [(BROKEN, None)]),
+        # the other key is deactivated today first; the repair follows once its slot is free
+        ([key("K1", A, 130), key("K2", A, 95)], GARBAGE, [(DEACTIVATE, "K1"), (BROKEN, None)]),
+        # a usable secret holding an active key is left alone
+        ([key("K1", A, 10)], SecretState(exists=True, current_key_id="K1"), []),
+    ],
+)
+def test_a_broken_secret_is_repaired_by_a_rotation_today(
+    keys: list[AccessKey], secret: SecretState, expected: list[tuple]
+) -> None:
+    assert plan(keys, secret) == expected
+
+
+def test_a_broken_secret_says_what_is_wrong_and_what_to_do() -> None:
+    (rotation,) = decide([key("K1", A, 10)], GARBAGE, POLICY, NOW)
+    assert rotation.repairs == GARBAGE.current_unusable
+    assert rotation.reason == "repair: the secret's current version is not JSON"
+    (none_active,) = decide([key("K1", I, 10)], SecretState(exists=True, current_key_id="K1"), POLICY, NOW)
+    assert none_active.reason == (
+        "the secret's current version holds K1, which is inactive; the user has no active key, so rekey creates "
+        "none: reactivate a key, or run rekey rotate-now"
+    )
+    (both_active,) = decide([key("K1", A, 50), key("K2", A, 10)], GARBAGE, POLICY, NOW)
+    assert both_active.reason.endswith("a rotation would repair it, but both keys are active and neither can be "
+                                       "retired yet; deactivate or delete K1 to let rekey rotate")  # fmt: skip
+
+
+def test_a_paused_user_s_broken_secret_waits_for_the_pause_and_says_so() -> None:
+    paused = replace(GARBAGE, paused_until=NOW.date() + timedelta(days=3))
+    (broken,) = decide([key("K1", A, 10)], paused, POLICY, NOW)
+    assert broken.kind is BROKEN
+    assert f"paused until {paused.paused_until}: rekey repairs it after" in broken.reason
+
+
 # ----------------------------------------------------------------- property tests
 
 key_ids = st.sampled_from(["AKIA1", "AKIA2", "AKIA3"])
@@ -187,6 +246,8 @@ def situations(draw: st.DrawFn) -> tuple[list[AccessKey], SecretState, Policy]:
     pending = draw(st.none() | st.sampled_from(ids)) if ids else None
     intent = draw(st.none() | st.builds(lambda known: _intent(set(known)), st.lists(key_ids, max_size=2)))
     secret = SecretState(current is not None or intent is not None, current, pending, intent)
+    if draw(st.booleans()):  # a current version someone else wrote, unusable
+        secret = replace(secret, exists=True, current_key_id=None, current_unusable="not JSON")
     return keys, secret, policy
 
 
@@ -244,6 +305,9 @@ def test_invariants_hold_for_every_situation(situation: tuple[list[AccessKey], S
             assert _created_by_unfinished_attempt(by_id[a.key_id], secret)
         if a.kind is DEACTIVATE:
             assert by_id[a.key_id].active and a.key_id != current
+    # no key is created for a user whose every key is inactive (perhaps a person's containment)
+    if keys and not any(k.active for k in keys):
+        assert not any(a.kind is ROTATE for a in actions)
     # blocked means nothing else is rotated: touch nothing to make room
     if any(a.kind is BLOCKED for a in actions):
         assert not any(a.kind is ROTATE for a in actions)

@@ -102,15 +102,16 @@ def started(*accounts: str, sweep_id: str = "s1") -> SweepStarted:
     return SweepStarted(sweep_id=sweep_id, at=AT, accounts=[{"account_id": a, "name": f"n{a[0]}"} for a in accounts])  # type: ignore[misc]
 
 
-def test_a_secret_that_cannot_take_a_new_key_needs_a_human_once_a_digest() -> None:
+@pytest.mark.parametrize("event", [Event.SECRET_UNWRITABLE, Event.SECRET_BROKEN])
+def test_a_secret_that_cannot_serve_or_take_a_key_needs_a_human_once_a_digest(event: Event) -> None:
     b = DigestBuilder()
     for sweep_id in ("s1", "s2"):  # announced by each sweep's scan (and maybe a worker) of the day
         b.add_sweep(started(A, sweep_id=sweep_id))
         b.add_scan(scanned(A, sweep_id=sweep_id))
-        b.add_notification(note(Event.SECRET_UNWRITABLE, sweep_id=sweep_id))
+        b.add_notification(note(event, sweep_id=sweep_id))
 
     d = b.summary()
-    assert [(h.event, h.account_id, h.user_name) for h in d.needs_human] == [("secret-unwritable", A, "svc")]
+    assert [(h.event, h.account_id, h.user_name) for h in d.needs_human] == [(event.value, A, "svc")]
 
 
 def test_the_digest_counts_per_account_and_lists_what_needs_a_human() -> None:

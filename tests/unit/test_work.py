@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from rekey.domain import errors
-from rekey.domain.models import Intent, KeyStatus
+from rekey.domain.entities import ReportKey
+from rekey.domain.models import Intent, KeyStatus, SecretState
 from rekey.handlers import worker
 from rekey.messages import WorkItem
-from rekey.use_cases.scan import scan_account
+from rekey.use_cases.scan import scan_account, suspect_secret
 from rekey.use_cases.work import OperatorRequest, WorkOutcome, run_work_item
 from tests.fakes import ACCOUNT, NOW, FakePorts, FakeSecret
 
@@ -500,3 +501,23 @@ def test_a_malformed_item_is_never_acted_upon_and_announced_first_and_last(
     assert events(ports) == announced and [o.item.user_name for o in outcomes] == ["ok"]
     for n in ports.outbox.notifications:
         assert "malformed work item m0 (action: enum; sweep_id: missing)" in n.message and "explode" not in n.message
+
+
+@pytest.mark.parametrize(
+    ("listed", "report", "suspect"),
+    [
+        (None, [], False),  # no secret yet: nothing to serve
+        (SecretState(exists=True, current_key_id="K1"), [(True, 10)], False),
+        (SecretState(exists=True, current_key_id="K1"), [], True),  # every key deleted
+        (SecretState(exists=True, current_key_id="K1"), [(False, 10)], True),  # the only key inactive
+        (SecretState(exists=True, current_key_id="K2"), [(True, 40), (False, 10)], True),  # the newest inactive
+        (SecretState(exists=True, current_key_id="K2"), [(False, 40), (True, 10)], False),  # the old one retired
+        (SecretState(exists=True, current_unread=True), [(True, 10)], True),  # someone else's version
+        (SecretState(exists=True), [(True, 10)], False),  # someone else's version, checked
+    ],
+)
+def test_the_scan_reads_a_user_whose_secret_may_be_broken(
+    listed: SecretState | None, report: list[tuple[bool, int]], suspect: bool
+) -> None:
+    keys = [ReportKey(active, NOW - timedelta(days=age), slot) for slot, (active, age) in enumerate(report, 1)]
+    assert suspect_secret(listed, keys) is suspect

@@ -14,7 +14,7 @@ from rekey.domain.models import WARNINGS, AccessKey, Action, ActionKind, KeyStat
 
 NEW_KEY_PREFIX = "new key "
 # Daily announcements that repeat while a condition lasts: forecast as one entry with a range.
-REPEATING = frozenset({*WARNINGS, ActionKind.BLOCKED})
+REPEATING = frozenset({*WARNINGS, ActionKind.BLOCKED, ActionKind.SECRET_BROKEN})
 _DIGITS = re.compile(r"[0-9]+")
 
 
@@ -107,7 +107,12 @@ class _State:
             new = AccessKey(f"{NEW_KEY_PREFIX}{self.created}", KeyStatus.ACTIVE, moment)
             self.keys.append(new)
             self.secret = replace(
-                self.secret, exists=True, current_key_id=new.key_id, previous_key_id=self.secret.current_key_id
+                self.secret,
+                exists=True,
+                current_key_id=new.key_id,
+                previous_key_id=self.secret.current_key_id,
+                current_unusable=None,  # the new version is rekey's
+                current_unread=False,
             )
         elif kind is ActionKind.FINISH_ROTATION:
             self.secret = replace(self.secret, current_key_id=key_id, pending_key_id=None)

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 EVENT_WIDTH = 13
 # Announced by every daily scan while the condition lasts: the timeline shows a streak once.
-REPEATING = frozenset({"blocked", "misconfigured"})
+REPEATING = frozenset({"blocked", "misconfigured", "secret-broken"})
 EVENT_ORDER = (
     "rotated",
     "deactivated",

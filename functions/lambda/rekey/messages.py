@@ -119,6 +119,10 @@ class Event(StrEnum):
     # The user's secret cannot take a new key (it is scheduled for deletion): no key is created
     # until an operator restores it or deletes it for good.
     SECRET_UNWRITABLE = "secret-unwritable"
+    # The user's secret's current version cannot serve its consumers (not JSON, no SecretKey, a
+    # key that is gone or inactive): repaired by a rotation the same day, or announced daily
+    # with what would let rekey repair it.
+    SECRET_BROKEN = "secret-broken"
     ACCOUNT_UNREACHABLE = "account-unreachable"
     # A work item failed on its queue's last attempt (maxReceiveCount): it moves to the DLQ.
     DEAD_LETTERED = "dead-lettered"
@@ -246,6 +250,7 @@ _DAILY = {
     Event.REFUSED,
     Event.CONFLICT,
     Event.SECRET_UNWRITABLE,
+    Event.SECRET_BROKEN,
     Event.IN_USE,
     Event.NOT_ADOPTED,
     Event.ACCOUNT_UNREACHABLE,

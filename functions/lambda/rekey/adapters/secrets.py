@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 # Which spoke role grants which group: rekey.runtime.SPOKE_ROLE_GROUPS.
 PERMISSIONS = {
-    # The scan's (the reader's): the secrets with a rotation in flight.
+    # The scan's (the reader's): rekey's secrets, their tags and staging labels (no value).
     "spoke_list": ("secretsmanager:ListSecrets",),
     # Only on secrets named after the configured template (rekey/* by default), as all below.
     # A secret's state without its value (reader and writer).
@@ -55,6 +55,9 @@ REPLACED_KEY_TAG = "rekey:replaced-key"
 # a rollback never reactivates them. Revocations are rare; a user with more has bigger problems.
 REVOKED_TAG = "rekey:revoked-keys"
 MAX_REVOKED = 10
+# A current version someone else wrote (a handed-over secret) that rekey read and found usable:
+# the scan need not have it read again until a new version appears.
+CHECKED_TAG = "rekey:checked-version"
 
 
 def version_token(key_id: str) -> str:
@@ -75,61 +78,68 @@ class SecretsAdapter:
 
     def read(self, name: str, *, resolve_foreign: bool = True) -> SecretRecord:
         """The secret's state: 1 call. A secret handed over to rekey whose current version rekey
-        did not write is read once more for its key id (GetSecretValue, which the reader role
-        lacks): with `resolve_foreign` False its current key is left unknown, which only makes
-        the scan propose what the worker then re-decides. A foreign secret's value is never read."""
+        did not write is read once more (GetSecretValue, which the reader role lacks) for its
+        key id, or why its value is unusable: with `resolve_foreign` False its current key is
+        left unknown, which only makes the scan propose what the worker then re-decides."""
         try:
             with aws_call(f"secretsmanager:DescribeSecret {name}"):
                 meta = self._client.describe_secret(SecretId=name)
         except NotFound:
             return SecretRecord(SecretState())
         stages = meta.get("VersionIdsToStages", {})
-        current = next((v for v, s in stages.items() if CURRENT in s), None)
-        pending = next((v for v, s in stages.items() if PENDING in s and CURRENT not in s), None)
-        previous = next((v for v, s in stages.items() if PREVIOUS in s), None)
-        tags = {t["Key"]: t["Value"] for t in meta.get("Tags", [])}
+        tags = _tags(meta)
+        state = _listed_state(stages, tags)
+        current = _staged(stages, CURRENT)
         owner = tags.get(OWNER_TAG)
-        current_key = _key_of(current)
-        if current and current_key is None and owner and resolve_foreign:
-            current_key = self.stage_key_id(name, CURRENT)
-        state = replace(
-            _tagged_state(tags),
-            current_key_id=current_key,
-            pending_key_id=_key_of(pending),
-            # AWSPREVIOUS names the key the last completed rotation replaced; the tag covers a
-            # first rotation. A foreign previous version: see stage_key_id.
-            previous_key_id=_key_of(previous) or tags.get(REPLACED_KEY_TAG),
-            in_use_warned=_warned(tags.get(IN_USE_WARNED_TAG)),
-        )
+        checked = None if state.current_key_id or current is None else tags.get(CHECKED_TAG) == current
+        if checked is not None and owner and resolve_foreign:
+            key_id, unusable = self._current_value(name)
+            state = replace(state, current_key_id=key_id, current_unusable=unusable, current_unread=False)
         replicas = meta.get("ReplicationStatus") or []
         for replica in replicas:
             if replica.get("Status") == "Failed":  # e.g. a secret of that name exists there already
                 log.warning("replica of %s in %s: %s", name, replica.get("Region"), replica.get("StatusMessage"))
         regions = frozenset(r["Region"] for r in replicas if r.get("Region"))
         deleted = meta.get("DeletedDate")  # botocore gives epoch timestamps in local time
-        return SecretRecord(state, owner, current, previous, regions, deleted.astimezone(UTC) if deleted else None)
+        return SecretRecord(
+            state,
+            owner,
+            current,
+            _staged(stages, PREVIOUS),
+            regions,
+            deleted.astimezone(UTC) if deleted else None,
+            foreign_current_checked=checked,
+        )
+
+    def _current_value(self, name: str) -> tuple[str | None, str | None]:
+        """The key id in the current version someone else wrote, or why it has none. The value
+        itself never leaves this method (nor any message)."""
+        with aws_call(f"secretsmanager:GetSecretValue {name}"):
+            value = self._client.get_secret_value(SecretId=name, VersionStage=CURRENT)
+        return _parse_value(value.get("SecretString"))
 
     def stage_key_id(self, name: str, stage: str) -> str | None:
         """The key id in a version written by someone else (e.g. the classic recipe)."""
         with aws_call(f"secretsmanager:GetSecretValue {name}"):
             value = self._client.get_secret_value(SecretId=name, VersionStage=stage)
-        try:
-            key_id = json.loads(value.get("SecretString") or "{}").get("AccessKey")
-        except (ValueError, AttributeError):
-            return None
-        return key_id if isinstance(key_id, str) else None
+        return _parse_value(value.get("SecretString"))[0]
 
-    def marked(self) -> dict[str, SecretState]:
-        """Secrets with a rotation in flight or a pause, by name, as their tags say (1 call per
-        100 such secrets): what the scan must know of users it does not read otherwise."""
+    def listed(self) -> dict[str, SecretState]:
+        """Every secret rekey owns, by name, as its tags and staging labels say (1 call per 100
+        secrets, no value read): what the scan knows of users it does not read otherwise."""
         secrets = every_item(
             self._client,
             "list_secrets",
             "SecretList",
             "secretsmanager:ListSecrets",
-            Filters=[{"Key": "tag-key", "Values": [INTENT_AT_TAG, PAUSED_UNTIL_TAG]}],
+            Filters=[{"Key": "tag-key", "Values": [OWNER_TAG]}],
         )
-        return {s["Name"]: _tagged_state({t["Key"]: t["Value"] for t in s.get("Tags", [])}) for s in secrets}
+        return {s["Name"]: _listed_state(s.get("SecretVersionsToStages", {}), _tags(s)) for s in secrets}
+
+    def mark_checked(self, name: str, version_id: str) -> None:
+        """Record that the current version, written by someone else, holds a usable key."""
+        with aws_call(f"secretsmanager:TagResource {name}"):
+            self._client.tag_resource(SecretId=name, Tags=[{"Key": CHECKED_TAG, "Value": version_id}])
 
     def begin_rotation(
         self,
@@ -233,6 +243,49 @@ class SecretsAdapter:
             )
 
 
+def _tags(secret: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in secret.get("Tags", [])}
+
+
+def _staged(stages: dict[str, list[str]], stage: str) -> str | None:
+    """The version holding `stage` (AWSPENDING: only while it is not current too)."""
+    return next((v for v, s in stages.items() if stage in s and (stage != PENDING or CURRENT not in s)), None)
+
+
+def _listed_state(stages: dict[str, list[str]], tags: dict[str, str]) -> SecretState:
+    """What the staging labels and tags say, without reading a value. A current version
+    someone else wrote leaves the current key unknown, and unread unless it was checked."""
+    current = _staged(stages, CURRENT)
+    current_key = _key_of(current)
+    return SecretState(
+        exists=True,
+        current_key_id=current_key,
+        pending_key_id=_key_of(_staged(stages, PENDING)),
+        # AWSPREVIOUS names the key the last completed rotation replaced; the tag covers a
+        # first rotation. A foreign previous version: see stage_key_id.
+        previous_key_id=_key_of(_staged(stages, PREVIOUS)) or tags.get(REPLACED_KEY_TAG),
+        intent=_intent(tags),
+        paused_until=_day(tags.get(PAUSED_UNTIL_TAG)),
+        in_use_warned=_warned(tags.get(IN_USE_WARNED_TAG)),
+        revoked_key_ids=frozenset(tags.get(REVOKED_TAG, "").split()),
+        current_unread=bool(current and current_key is None and tags.get(CHECKED_TAG) != current),
+    )
+
+
+def _parse_value(text: str | None) -> tuple[str | None, str | None]:
+    """(key id, None) from a version's SecretString, or (None, why it cannot serve a consumer)."""
+    if text is None:
+        return None, "the secret's current version holds binary data, not the JSON rekey and its consumers read"
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None, "the secret's current version is not JSON"
+    fields = [value.get(f) if isinstance(value, dict) else None for f in ("AccessKey", "SecretKey")]
+    if not all(isinstance(f, str) and f for f in fields):
+        return None, "the secret's current version has no AccessKey or no SecretKey"
+    return fields[0], None
+
+
 def _day(value: str | None) -> date | None:
     """A tag's date; an unreadable one (edited by hand) is ignored, and logged."""
     if not value:
@@ -248,16 +301,6 @@ def _warned(value: str | None) -> tuple[str, date] | None:
     key_id, _, day = (value or "").partition(" ")
     parsed = _day(day) if key_id else None
     return (key_id, parsed) if parsed else None
-
-
-def _tagged_state(tags: dict[str, str]) -> SecretState:
-    """What the secret's tags alone say: the intent, the pause, the revoked keys."""
-    return SecretState(
-        exists=True,
-        intent=_intent(tags),
-        paused_until=_day(tags.get(PAUSED_UNTIL_TAG)),
-        revoked_key_ids=frozenset(tags.get(REVOKED_TAG, "").split()),
-    )
 
 
 def _intent(tags: dict[str, str]) -> Intent | None:

@@ -42,13 +42,14 @@ class _Account:
 # What makes two announcements the same fact (SNS delivers at least once; a blocked user is
 # announced by the scan and maybe again by a worker). Failures count attempts: each is distinct.
 def _identity(n: Notification, message_id: str | None) -> tuple[str, ...]:
-    if n.event in (Event.BLOCKED, Event.MISCONFIGURED, Event.REFUSED, Event.CONFLICT, Event.SECRET_UNWRITABLE):
+    if n.event in (Event.BLOCKED, Event.MISCONFIGURED, Event.REFUSED, Event.CONFLICT, *SECRET_STATES):
         return (n.user_name or "-",)
     if n.event in (Event.ROTATED, Event.DEACTIVATED, Event.DELETED, Event.IN_USE, Event.NOT_ADOPTED):
         return (n.user_name or "-", n.key_id or "-", n.new_key_id or "-")
     return (message_id or f"{n.user_name}|{n.key_id}|{n.at.isoformat()}|{n.message}",)
 
 
+SECRET_STATES = (Event.SECRET_UNWRITABLE, Event.SECRET_BROKEN)
 COUNTED = (
     Event.ROTATED,
     Event.DEACTIVATED,
@@ -57,7 +58,7 @@ COUNTED = (
     Event.MISCONFIGURED,
     Event.REFUSED,
     Event.CONFLICT,
-    Event.SECRET_UNWRITABLE,
+    *SECRET_STATES,
     Event.IN_USE,
     Event.NOT_ADOPTED,
     Event.FAILED,
@@ -68,7 +69,7 @@ NEEDS_HUMAN = (
     Event.MISCONFIGURED,
     Event.REFUSED,
     Event.CONFLICT,
-    Event.SECRET_UNWRITABLE,
+    *SECRET_STATES,
     Event.DEAD_LETTERED,
 )
 

@@ -63,6 +63,9 @@ class SecretRecord:
     # DescribeSecret's DeletedDate: the secret is scheduled for deletion (DeleteSecret with a
     # recovery window). Until it is restored nothing can be stored in it, nor read from it.
     scheduled_deletion: datetime | None = None
+    # The current version was written by someone else (None: by rekey, or there is none): True
+    # once rekey read it and found a usable key in it (rekey.adapters.secrets.CHECKED_TAG).
+    foreign_current_checked: bool | None = None
 
     @property
     def foreign(self) -> bool:

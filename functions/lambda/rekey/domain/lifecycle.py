@@ -34,14 +34,63 @@ def decide(keys: Sequence[AccessKey], secret: SecretState, policy: Policy, now: 
     actions, keys, secret = settle_interrupted_rotation(keys, secret)
     paused = secret.paused(now.date())
     actions += _retire(keys, secret, policy, now)
+    broken = current_problem(keys, secret)
     if paused:
+        if broken:
+            why = f"{broken}; the user's lifecycle is paused until {secret.paused_until}: rekey repairs it after"
+            actions.append(Action(ActionKind.SECRET_BROKEN, secret.current_key_id, why))
         return actions
     if not keys and policy.create_first_key:
         return [*actions, Action(ActionKind.ROTATE, None, "has no access key; creating a first one (create-first-key)")]
     retired = {a.key_id for a in actions if a.kind is ActionKind.DELETE}
     deactivated = {a.key_id for a in actions if a.kind is ActionKind.DEACTIVATE}
-    actions += _rotate([k for k in keys if k.key_id not in retired], deactivated, secret, policy, now)
+    remaining = [k for k in keys if k.key_id not in retired]
+    if broken:
+        return actions + _repair(remaining, deactivated, secret, policy, now, broken)
+    actions += _rotate(remaining, deactivated, secret, policy, now)
     return actions
+
+
+def current_problem(keys: Sequence[AccessKey], secret: SecretState) -> str | None:
+    """Why the secret's current version cannot serve its consumers (None: it can, or nothing
+    read says otherwise): a value rekey cannot use, or a key that is gone or inactive."""
+    if secret.current_unusable:
+        return secret.current_unusable
+    key_id = secret.current_key_id
+    if key_id is None:
+        return None
+    key = next((k for k in keys if k.key_id == key_id), None)
+    if key is None:
+        return f"the secret's current version holds {key_id}, which is not a key of the user (deleted, or never its)"
+    if not key.active:
+        return f"the secret's current version holds {key_id}, which is inactive"
+    return None
+
+
+def _repair(
+    keys: Sequence[AccessKey],
+    deactivating: set[str | None],
+    secret: SecretState,
+    policy: Policy,
+    now: datetime,
+    broken: str,
+) -> list[Action]:
+    """A rotation today, whatever the keys' ages, when the invariants allow one; otherwise the
+    broken secret is announced with what would let rekey repair it."""
+    newest = newest_active(keys)
+    if newest is None:
+        # Every key is inactive or gone: perhaps a person's containment. rekey creates no key.
+        why = f"{broken}; the user has no active key, so rekey creates none: reactivate a key, or run rekey rotate-now"
+        return [Action(ActionKind.SECRET_BROKEN, secret.current_key_id, why)]
+    planned = _rotate(keys, deactivating, secret, replace(policy, rotate_after_days=0), now)
+    rotation = next((a for a in planned if a.kind is ActionKind.ROTATE), None)
+    if rotation is not None:
+        reason = f"repair: {broken}"
+        return [*(a for a in planned if a is not rotation), replace(rotation, reason=reason, repairs=broken)]
+    # Blocked (the reason's part after "but"), or the other key is deactivated today first.
+    blocked = next((a.reason.partition(" but ")[2] for a in planned if a.kind is ActionKind.BLOCKED), None)
+    why = blocked or "the user's other key is deactivated today first; the repair follows once its slot is free"
+    return [Action(ActionKind.SECRET_BROKEN, secret.current_key_id, f"{broken}; a rotation would repair it, but {why}")]
 
 
 def settle_interrupted_rotation(

@@ -70,6 +70,11 @@ class SecretState:
     in_use_warned: tuple[str, date] | None = None
     # Keys `rekey rotate-now --revoke-old` revoked (leaked): a rollback never reactivates them.
     revoked_key_ids: frozenset[str] = frozenset()
+    # AWSCURRENT was written by someone else: why its value cannot be used (not JSON, no
+    # AccessKey or SecretKey), when it was read; `current_unread` when it was not read (the
+    # scan's role cannot), so its key is unknown.
+    current_unusable: str | None = None
+    current_unread: bool = False
 
     def paused(self, today: date) -> bool:
         return self.paused_until is not None and today <= self.paused_until
@@ -157,10 +162,13 @@ class ActionKind(StrEnum):
     # Under the `adopt` policy: an old key's deactivation waits because nobody has used its
     # replacement yet; announced by the worker, at most once a key a day.
     WARN_NOT_ADOPTED = "warn-not-adopted"
+    # The secret's current version is unusable (rekey.domain.lifecycle.current_problem) and a
+    # rotation cannot repair it yet: announced with what to do.
+    SECRET_BROKEN = "secret-broken"
 
 
 # Actions that change nothing in AWS: they are announced by the scan, never queued.
-ANNOUNCE_ONLY = frozenset({ActionKind.BLOCKED})
+ANNOUNCE_ONLY = frozenset({ActionKind.BLOCKED, ActionKind.SECRET_BROKEN})
 # Warnings the worker announces at most once a key a day.
 WARNINGS = frozenset({ActionKind.WARN_IN_USE, ActionKind.WARN_NOT_ADOPTED})
 
@@ -173,6 +181,8 @@ class Action:
     # For a deactivation or an in-use warning: the old key's use after its replacement
     # appeared, if any.
     in_use: KeyUse | None = field(default=None, compare=False)
+    # For a rotation that repairs the secret: what was wrong with its current version.
+    repairs: str | None = field(default=None, compare=False)
 
     def matches(self, kind: ActionKind, key_id: str | None) -> bool:
         return self.kind is kind and self.key_id == key_id

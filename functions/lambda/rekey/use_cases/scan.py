@@ -9,8 +9,8 @@ from typing import Any
 
 from ..domain import errors
 from ..domain.entities import Account, IamUser, ReportKey
-from ..domain.lifecycle import decide
-from ..domain.models import ANNOUNCE_ONLY, ActionKind, Policy
+from ..domain.lifecycle import decide, newest_active
+from ..domain.models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, Policy, SecretState
 from ..domain.naming import secret_name
 from ..domain.privilege import refusal
 from ..domain.scope import Assessment, Scope, assess
@@ -59,10 +59,10 @@ def scan_account(ports: Ports, account: Account, sweep_id: str) -> ScanResult:
         if not in_scope:
             return result
         report = member.iam.credential_report()
-        marked = member.secrets.marked()
+        listed = member.secrets.listed()
         for user, policy in in_scope:
             name = secret_name(s.secret_name, user.name, account.account_id)
-            mark = marked.get(name)
+            mark = listed.get(name)
             if mark is not None and mark.paused_until is not None:
                 pause = mark.bounded(now.date(), s.max_pause_days)[1]
                 if pause is not None:
@@ -70,7 +70,8 @@ def scan_account(ports: Ports, account: Account, sweep_id: str) -> ScanResult:
                 elif mark.paused(now.date()):
                     result.paused.append(f"{user.name} (until {mark.paused_until})")
             in_flight = mark is not None and mark.intent is not None
-            if not (may_be_due(policy, report.get(user.arn, []), now) or in_flight):
+            report_keys = report.get(user.arn, [])
+            if not (may_be_due(policy, report_keys, now) or in_flight or suspect_secret(mark, report_keys)):
                 continue
             result.users_checked += 1
             record = member.secrets.read(name, resolve_foreign=False)
@@ -80,15 +81,18 @@ def scan_account(ports: Ports, account: Account, sweep_id: str) -> ScanResult:
             keys = member.iam.access_keys(user.name)
             state = record.state.bounded(now.date(), s.max_pause_days)[0]
             unwritable = unwritable_secret(name, record, user)
-            for action in decide(keys, state, policy, now):
+            plan = decide(keys, state, policy, now)
+            if not any(a.kind is ActionKind.ROTATE for a in plan):
+                plan += _check_current(keys, state)
+            for action in plan:
+                fields = {"key_id": action.key_id, "secret_name": name}
                 if action.kind is ActionKind.ROTATE and unwritable is not None:
                     # Announced here, once a sweep, rather than queued for a worker that would refuse it.
-                    fields = {"key_id": action.key_id, "secret_name": name}
                     announce(Event.SECRET_UNWRITABLE, Severity.ERROR, unwritable, user, **fields)
+                elif action.kind is ActionKind.SECRET_BROKEN:
+                    announce(Event.SECRET_BROKEN, Severity.ERROR, action.reason, user, **fields)
                 elif action.kind in ANNOUNCE_ONLY:
-                    announce(
-                        Event.BLOCKED, Severity.WARNING, action.reason, user, key_id=action.key_id, secret_name=name
-                    )
+                    announce(Event.BLOCKED, Severity.WARNING, action.reason, user, **fields)
                 else:
                     result.items.append(
                         WorkItem(
@@ -123,6 +127,28 @@ def may_be_due(policy: Policy, report_keys: list[ReportKey], now: datetime) -> b
         return policy.create_first_key
     threshold = min(policy.rotate_after_days, policy.deactivate_after_days - policy.in_use_warn_days)
     return any(k.age_days(now) >= threshold for k in report_keys)
+
+
+def suspect_secret(listed: SecretState | None, report_keys: list[ReportKey]) -> bool:
+    """Whether a listed secret may fail its consumers though no key is due: its current version
+    was written by someone else and not yet checked, or the credential report shows no active
+    key where rekey's current one should be (the user's newest key, rekey's latest)."""
+    if listed is None:
+        return False
+    if listed.current_unread:
+        return True
+    newest = max(report_keys, key=lambda k: k.created, default=None)
+    return listed.current_key_id is not None and (newest is None or not newest.active)
+
+
+def _check_current(keys: list[AccessKey], state: SecretState) -> list[Action]:
+    """A current version the scan cannot read (its role has no GetSecretValue) is the worker's
+    to check: a rotation item it re-decides with the value read, which repairs the secret if
+    the value is unusable and is a no-op otherwise (the version is then marked checked)."""
+    newest = newest_active(keys)
+    if not state.current_unread or newest is None:
+        return []
+    return [Action(ActionKind.ROTATE, newest.key_id, "checks the secret's current version (written by someone else)")]
 
 
 def assess_user(ports: Ports, user: IamUser, account_id: str, now: datetime) -> Assessment:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..domain import errors
 from ..domain.entities import IamUser, NewKey
-from ..domain.lifecycle import created_under, decide, describe_use, rotation_in_flight
+from ..domain.lifecycle import created_under, current_problem, decide, describe_use, rotation_in_flight
 from ..domain.manual import Request, decide_request
 from ..domain.models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, KeyStatus, Policy
 from ..domain.naming import secret_name
@@ -237,11 +237,25 @@ class _Worker:
         self.record = replace(record, state=record.state.bounded(self.now.date(), s.max_pause_days)[0])
         self.listed = self.iam.access_keys(user.name)
         self.keys = {k.key_id: k for k in self.listed}
+        self._mark_checked()
         if rotation_in_flight(self.record.state, self.now):
             # Its worker may be about to store the key it created: acting now could remove
             # that key as an orphan. The next run settles it if the worker died.
             return self.outcome("noop", "a rotation of this user began minutes ago and may still be running")
         return None
+
+    def _mark_checked(self) -> None:
+        """A current version someone else wrote, found to hold a usable key of the user: the scan
+        stops having it checked. Failing to record that costs only another check tomorrow."""
+        record = self.record
+        if record.foreign_current_checked is not False or record.current_version_id is None:
+            return
+        if record.state.current_key_id is None or current_problem(self.listed, record.state):
+            return
+        try:
+            self.secrets.mark_checked(self.name, record.current_version_id)
+        except errors.RekeyError as exc:
+            log.warning("could not mark %s's current version checked: %s", self.name, exc)
 
     def _act(self) -> WorkOutcome:
         """Re-decide, and carry out the fresh plan up to and including the item's action."""
@@ -249,6 +263,9 @@ class _Worker:
             return self._act_on_request(self.request, self.listed)
         item, user = self.item, self.user
         plan = decide(self.listed, self.record.state, self.policy, self.now)
+        if self.record.state.current_unusable:  # read from the value: the scan could not see it
+            for broken in (a for a in plan if a.kind is ActionKind.SECRET_BROKEN):
+                self.notice(Event.SECRET_BROKEN, Severity.ERROR, broken.reason, user, secret_name=self.name)
         position = next((i for i, a in enumerate(plan) if a.matches(item.action.kind, item.key_id)), None)
         if position is None and item.action.kind is ActionKind.ROTATE and plan and all(a.kind in SETTLE for a in plan):
             # The item's rotation was interrupted and needs only settling (its announcement, if
@@ -318,6 +335,9 @@ class _Worker:
             fields = {"key_id": action.key_id, "secret_name": self.name}
             self.notice(Event.SECRET_UNWRITABLE, Severity.ERROR, unwritable, self.user, **fields)
             raise _Unwritable(f"{self.name} is scheduled for deletion")
+        if action.repairs:
+            message = f"{action.repairs}; rotating now to repair it"
+            self.notice(Event.SECRET_BROKEN, Severity.ERROR, message, self.user, secret_name=self.name)
         s = self.settings
         replicas = s.secret_replicas()
         missing = self.record.missing_replicas(replicas) if self.record.state.exists else []
