@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration e2e bench clean tools consumers browser
+.PHONY: demo test lint unit integration e2e bench soak clean tools consumers browser
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -71,6 +71,10 @@ e2e: $(STAMP) $(CONSUMERS_STAMP)
 # timings are the machine's). BENCH_ARGS=--quick for a smaller run, --full for no sampling.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# A year of daily runs with random failures and crashes (tests/reliability/soak.py): not in `test`.
+soak: $(STAMP)
+	$(BIN)/python -m tests.reliability.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache .hypothesis .aws-sam

@@ -5,6 +5,7 @@ call succeeded, or run something right after a call (to interleave two workers).
 from __future__ import annotations
 
 import json
+import random
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -63,6 +64,28 @@ class Rule:
         return True
 
 
+WRITES = ("Create", "Update", "Delete", "Put", "Tag", "Untag", "Publish", "Send")
+
+
+@dataclass
+class Chance(Rule):
+    """A rule that affects each matching call with probability `rate` (times `write_weight` for
+    a write), drawn from a seeded `rng`: the same seed, the same faults."""
+
+    rate: float = 0.0
+    write_weight: float = 1.0
+    rng: random.Random = field(default_factory=random.Random)
+    chosen: int = 0  # calls affected (`fired` counts HTTP attempts)
+
+    def targets(self, service: str, operation: str, params: Params) -> bool:
+        if not super().targets(service, operation, params):
+            return False
+        weight = self.write_weight if operation.startswith(WRITES) else 1.0
+        hit = self.rng.random() < self.rate * weight
+        self.chosen += hit
+        return hit
+
+
 class _Raw:
     def __init__(self, body: bytes) -> None:
         self._body = body
@@ -109,6 +132,16 @@ class Faults:
     def watch(self, service: str, operation: str, callback: Callable[[Params], None]) -> Rule:
         """Run `callback(params)` before every matching call is sent (e.g. to check an invariant)."""
         return self._add(Rule(service, operation, "watch", times=0, callback=callback))
+
+    def chaos(self, rng: random.Random, fault_rate: float, crash_rate: float) -> tuple[Chance, Chance]:
+        """Random faults: each call fails on every attempt (so past botocore's retries) with
+        probability `fault_rate`, and the process dies right after a call that succeeded with
+        probability `crash_rate`, three times as often after a write."""
+        fail = Chance("*", "*", "error", times=0, rate=fault_rate, rng=rng)
+        crash = Chance("*", "*", "crash", times=0, rate=crash_rate, write_weight=3.0, rng=rng)
+        self._add(fail)
+        self._add(crash)
+        return fail, crash
 
     def _add(self, rule: Rule) -> Rule:
         with self._lock:

@@ -1,0 +1,176 @@
+"""The soak: a year of daily `rekey run` on the emulator with random AWS failures and crashes.
+
+Each user lives in a member account of its own (tests/reliability/lab.py), swept and worked by
+the production sweep and Lambda handler every simulated day, with every call failing (past its
+retries) at --fault-rate and the process killed right after a successful call at --crash-rate
+(three times as often after a write). The safety invariants are checked after every step; every
+action done — a key that became the secret's current one, a usable key deactivated or deleted —
+must be announced within a day (late announcements count). Exit 0 iff no invariant was broken
+and no action went unannounced. Not part of `make test`: `make soak` (SOAK_ARGS=...)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+EVENT_OF = {"rotated": "rotated", "deactivated": "deactivated", "deleted": "deleted"}
+
+
+@dataclass(frozen=True)
+class Done:
+    """An action seen done by the end of `day`: `kind` is rotated, deactivated or deleted."""
+
+    day: int
+    user: str
+    kind: str
+    key_id: str
+
+
+@dataclass
+class Tally:
+    done: Counter = field(default_factory=Counter)
+    announced: int = 0
+    late: int = 0
+    unannounced: list[Done] = field(default_factory=list)
+
+
+def match(actions: Iterable[Done], notifications: Iterable[tuple[int, dict[str, Any]]]) -> Tally:
+    """Pair each action with an announcement of it published on its day or the next (a rotation
+    by its new key, a deactivation or deletion by its key; duplicates, by notification_id, count
+    once). `notifications` are (day published, notification)."""
+    seen: dict[tuple[str, str], list[tuple[int, bool]]] = {}
+    ids: set[str] = set()
+    for day, n in notifications:
+        if n.get("event") not in EVENT_OF or n.get("notification_id") in ids:
+            continue
+        ids.add(n.get("notification_id") or "")
+        key = n.get("new_key_id") if n["event"] == "rotated" else n.get("key_id")
+        if key:
+            seen.setdefault((n["event"], key), []).append((day, bool(n.get("late"))))
+    tally = Tally()
+    for action in actions:
+        tally.done[action.kind] += 1
+        found = [
+            late for day, late in seen.get((EVENT_OF[action.kind], action.key_id), []) if 0 <= day - action.day <= 1
+        ]
+        if found:
+            tally.announced += 1
+            tally.late += all(found)
+        else:
+            tally.unannounced.append(action)
+    return tally
+
+
+class Watch:
+    """What one user's keys and secret did, from day to day: the actions done."""
+
+    def __init__(self, lab: Any) -> None:
+        self.lab = lab
+        self.keys: dict[str, str] = lab.keys()
+        self.usable: set[str] = set(self.keys)  # the user's own keys, and every key ever current
+
+    def day(self, day: int) -> list[Done]:
+        keys, current = self.lab.keys(), self._current()
+        done: list[Done] = []
+        if current and current not in self.usable:
+            self.usable.add(current)
+            done.append(Done(day, self.lab.user, "rotated", current))
+        for key_id, status in self.keys.items():
+            if key_id not in self.usable:
+                continue  # a key rekey created and never stored: its removal is a rollback
+            if key_id not in keys:
+                done.append(Done(day, self.lab.user, "deleted", key_id))
+            elif status == "Active" and keys[key_id] == "Inactive":
+                done.append(Done(day, self.lab.user, "deactivated", key_id))
+        self.keys = keys
+        return done
+
+    def _current(self) -> str | None:
+        sm = self.lab.org.emulator.account_client("secretsmanager", self.lab.account_id)
+        try:
+            value = sm.get_secret_value(SecretId=f"rekey/{self.lab.user}", VersionStage="AWSCURRENT")
+        except sm.exceptions.ResourceNotFoundException:
+            return None
+        return json.loads(value["SecretString"]).get("AccessKey")
+
+
+def soak(days: int, users: int, seed: int, fault_rate: float, crash_rate: float) -> int:
+    from rekey_dev import emulator as em
+
+    from tests.conftest import build_org
+    from tests.faults import Faults
+    from tests.reliability.lab import Lab
+
+    rng = random.Random(seed)
+    logging.disable(logging.CRITICAL)  # the soak's faults would flood the terminal
+    started = time.monotonic()
+    with em.running() as emulator:
+        org = build_org(emulator, os.environ.__setitem__)
+        labs, rules, watches = [], [], []
+        for i in range(users):
+            lab = Lab(org, Faults(instant_backoff=True), user=f"svc-{i}")
+            lab.create_user()
+            lab.age(rng.uniform(0, 110))  # keys of every age: users reach each step on other days
+            rules.append(lab.faults.chaos(rng, fault_rate, crash_rate))
+            labs.append(lab)
+            watches.append(Watch(lab))
+        actions: list[Done] = []
+        published: list[tuple[int, dict[str, Any]]] = []
+        for day in range(days):
+            for lab, watch in zip(labs, watches, strict=True):
+                before = len(lab.published)
+                lab.day(f"day {day}")
+                published += [(day, n) for n in lab.published[before:]]
+                actions += watch.day(day)
+                lab.age(1)
+        tally = match(actions, published)
+    calls = sum(lab.faults.count() for lab in labs)
+    faults = sum(fail.chosen for fail, _ in rules)
+    crashes = sum(crash.fired for _, crash in rules)
+    violations = [v for lab in labs for v in lab.violations]
+    print(f"soak: {days} days, {users} users, seed {seed}, fault rate {fault_rate}, crash rate {crash_rate}")
+    print(f"  {calls} AWS calls, {faults} failed past their retries, {crashes} crashes right after a call")
+    print(
+        f"  done: {tally.done['rotated']} rotations, {tally.done['deactivated']} deactivations, "
+        f"{tally.done['deleted']} deletions; announced {tally.announced} ({tally.late} only late), "
+        f"unannounced {len(tally.unannounced)}"
+    )
+    print(f"  safety invariant violations: {len(violations)}")
+    for a in tally.unannounced:
+        print(f"  UNANNOUNCED day {a.day}: {a.user} {a.kind} {a.key_id}")
+    for v in violations:
+        print(f"  VIOLATION {v}")
+    print(f"  {time.monotonic() - started:.0f} s")
+    return 0 if not violations and not tally.unannounced else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.reliability.soak",
+        description="A year of daily rekey runs on the emulator with random failures and crashes; exit 0 iff "
+        "no safety invariant broke and every action was announced within a day.",
+    )
+    parser.add_argument("--days", type=int, default=365, help="simulated days (default 365)")
+    parser.add_argument("--users", type=int, default=6, help="users, each in an account of its own (default 6)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed: the same seed, the same run (default 1)")
+    parser.add_argument("--fault-rate", type=float, default=0.01, help="share of calls failing (default 0.01)")
+    parser.add_argument(
+        "--crash-rate", type=float, default=0.005, help="share of calls followed by a crash, x3 for writes (0.005)"
+    )
+    args = parser.parse_args(argv)
+    if args.days < 1 or args.users < 1 or not (0 <= args.fault_rate < 1 and 0 <= args.crash_rate < 1):
+        parser.error("--days and --users must be at least 1, the rates between 0 and 1")
+    return soak(args.days, args.users, args.seed, args.fault_rate, args.crash_rate)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
