@@ -38,7 +38,7 @@ class Rule:
     skip: int = 0  # let this many matching calls through first
     match: Callable[[Params], bool] | None = None
     callback: Callable[[Params], None] | None = None
-    on_error: bool = False  # "crash": also after AWS answered with an error (e.g. NotFound)
+    on_error: bool = False  # "crash", "after": also after AWS answered with an error (e.g. NotFound)
     first_attempts: int = 0  # "error": affect the first N HTTP attempts of every matching call
     seen: int = 0
     fired: int = 0
@@ -200,7 +200,7 @@ class Faults:
         def after_call(model: Any, context: dict[str, Any], http_response: Any = None, **_: Any) -> None:
             answered_ok = http_response is None or http_response.status_code < 300
             for rule in context.get("faults", []):
-                if not (answered_ok or (rule.kind == "crash" and rule.on_error)):
+                if not (answered_ok or rule.on_error):
                     continue
                 if rule.kind == "crash" and self._take(rule):
                     raise SimulatedCrash(f"crashed after {service}:{model.name}")

@@ -187,3 +187,47 @@ def test_member_account_clients_are_reused_for_the_most_recent_accounts_only(org
     assert faults.count("sts", "AssumeRole") == 3
     clients.account(analytics)
     assert faults.count("sts", "AssumeRole") == 4
+
+
+def test_over_a_whole_cycle_a_user_is_read_only_on_its_action_days(
+    org: Org, faults: Faults, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Steady state (issue 17.1): a key lives from its rotation at 90 days to its deletion at 110,
+    and the scan used to read the user on all 21 of those days. Now the credential report and
+    the secrets' listing say which days have an action; the others cost no per-user call."""
+    read_on, acted_on = _a_cycle(org, faults, monkeypatch)
+    assert acted_on == [90, 100, 110]  # rotate, deactivate the old key, delete it
+    assert read_on == acted_on
+
+
+def test_a_warning_day_is_a_read_day_too(org: Org, faults: Faults, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The old key still used after its replacement appeared: the report shows the use, so the
+    days the worker warns about it are read, and only those."""
+    read_on, acted_on = _a_cycle(org, faults, monkeypatch, use_old_key_on=range(91, 101))
+    warned = sorted({int(e["sweep_id"][1:]) for e in org.events("in-use")})
+    assert warned and acted_on == sorted({*warned, 90, 100, 110})
+    assert read_on == acted_on
+
+
+def _a_cycle(
+    org: Org, faults: Faults, monkeypatch: pytest.MonkeyPatch, use_old_key_on: range = range(0)
+) -> tuple[list[int], list[int]]:
+    """130 days of sweep and worker for one user: the days its keys or secret were read by the
+    scan, and the days the worker did something (acted or warned)."""
+    rt = runtime_in_one_account(org, monkeypatch, "payments", faults)
+    (old,) = org.create_user("payments", "svc", TAG)
+    read_on, acted_on = [], []
+    for day in range(1, 131):
+        org.age(1)
+        if day in use_old_key_on:
+            org.emulator.use_key(org.accounts["payments"], old)
+        _new_day(org)
+        faults.calls.clear()
+        result = sweep(rt, f"d{day}")
+        if faults.count("iam", "ListAccessKeys") or faults.count("secretsmanager", "DescribeSecret"):
+            read_on.append(day)
+        _, outcomes = drain_work(rt)
+        if any(o.status == "done" for o in outcomes):
+            acted_on.append(day)
+        assert not result.failed
+    return read_on, acted_on

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -13,10 +14,10 @@ import pytest
 
 from rekey.domain import errors
 from rekey.domain.entities import ReportKey
-from rekey.domain.models import Intent, KeyStatus, SecretState
+from rekey.domain.models import Intent, KeyStatus, Policy, SecretState
 from rekey.handlers import worker
 from rekey.messages import WorkItem
-from rekey.use_cases.scan import scan_account, suspect_secret
+from rekey.use_cases.scan import quiet_today, report_view, scan_account, suspect_secret
 from rekey.use_cases.work import OperatorRequest, WorkOutcome, run_work_item
 from tests.fakes import ACCOUNT, NOW, FakePorts, FakeSecret
 
@@ -521,3 +522,26 @@ def test_the_scan_reads_a_user_whose_secret_may_be_broken(
 ) -> None:
     keys = [ReportKey(active, NOW - timedelta(days=age), slot) for slot, (active, age) in enumerate(report, 1)]
     assert suspect_secret(listed, keys) is suspect
+
+
+def test_the_report_names_the_newest_key_rekey_s_current_and_the_other_the_one_it_replaced() -> None:
+    old, new = ReportKey(True, NOW - timedelta(days=95), 1), ReportKey(True, NOW - timedelta(days=5), 2)
+    listed = SecretState(exists=True, current_key_id="K2", previous_key_id="K1")
+    assert [k.key_id for k in report_view([new, old], listed) or []] == ["K1", "K2"]
+    assert [k.key_id for k in report_view([old], None) or []] == ["access-key-1"]
+    twins = [ReportKey(True, NOW, 1), ReportKey(True, NOW, 2)]
+    assert report_view(twins, listed) is None  # which one is current cannot be told: read
+
+
+def test_a_user_is_read_only_when_the_report_and_the_listing_leave_something_to_do_or_doubt() -> None:
+    policy = Policy(90, 100, 110)
+    young = [ReportKey(True, NOW - timedelta(days=30), 1)]
+    due = [ReportKey(True, NOW - timedelta(days=90), 1)]
+    mine = SecretState(exists=True, current_key_id="K1")
+    assert quiet_today(policy, young, mine, 30, NOW)
+    assert not quiet_today(policy, due, mine, 30, NOW)
+    in_flight = replace(mine, intent=Intent(NOW - timedelta(days=2), frozenset()))
+    assert not quiet_today(policy, young, in_flight, 30, NOW)
+    assert not quiet_today(policy, young, replace(mine, current_key_id=None, current_unread=True), 30, NOW)
+    # no key, and rekey creates first keys: that is today's action
+    assert not quiet_today(replace(policy, create_first_key=True), [], None, 30, NOW)

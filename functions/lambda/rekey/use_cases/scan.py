@@ -10,7 +10,7 @@ from typing import Any
 from ..domain import errors
 from ..domain.entities import Account, IamUser, ReportKey
 from ..domain.lifecycle import decide, newest_active
-from ..domain.models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, Policy, SecretState
+from ..domain.models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, KeyStatus, Policy, SecretState
 from ..domain.naming import secret_name
 from ..domain.privilege import refusal
 from ..domain.scope import Assessment, Scope, assess
@@ -37,7 +37,8 @@ class ScanResult:
 
 def scan_account(ports: Ports, account: Account, sweep_id: str) -> ScanResult:
     """Decide what every tagged user's keys need in one account. Calls per account do not grow
-    with untagged users; keys are listed only for users the credential report shows may be due."""
+    with untagged users; keys and secret are read only for users with something to do or say
+    today, as the credential report and the secrets' listing show (quiet_today)."""
     s = ports.settings
     now = ports.now()
     result = ScanResult(account.account_id, account.name)
@@ -69,9 +70,8 @@ def scan_account(ports: Ports, account: Account, sweep_id: str) -> ScanResult:
                     announce(Event.MISCONFIGURED, Severity.WARNING, pause, user, secret_name=name)
                 elif mark.paused(now.date()):
                     result.paused.append(f"{user.name} (until {mark.paused_until})")
-            in_flight = mark is not None and mark.intent is not None
             report_keys = report.get(user.arn, [])
-            if not (may_be_due(policy, report_keys, now) or in_flight or suspect_secret(mark, report_keys)):
+            if quiet_today(policy, report_keys, mark, s.max_pause_days, now):
                 continue
             result.users_checked += 1
             record = member.secrets.read(name, resolve_foreign=False)
@@ -119,14 +119,46 @@ def scan_account(ports: Ports, account: Account, sweep_id: str) -> ScanResult:
     return result
 
 
-def may_be_due(policy: Policy, report_keys: list[ReportKey], now: datetime) -> bool:
-    """Whether the credential report's view of a user's keys may need an action today: a key
-    old enough to rotate or to be warned about, or (with create-first-key) no key at all.
-    Cheap: it saves reading keys and secret for every other user."""
-    if not report_keys:
-        return policy.create_first_key
-    threshold = min(policy.rotate_after_days, policy.deactivate_after_days - policy.in_use_warn_days)
-    return any(k.age_days(now) >= threshold for k in report_keys)
+def quiet_today(
+    policy: Policy, report_keys: list[ReportKey], listed: SecretState | None, max_pause_days: int, now: datetime
+) -> bool:
+    """Whether the user certainly needs nothing today, from what the scan has already: the
+    credential report's keys (creation, status, last use) and the secret's tags and labels.
+    Then its keys and secret are not read. Any doubt — a rotation in flight, a secret that may
+    be broken, keys the report cannot tell apart — is a read, as is any action or warning."""
+    if (listed is not None and listed.intent is not None) or suspect_secret(listed, report_keys):
+        return False
+    keys = report_view(report_keys, listed)
+    if keys is None:
+        return False
+    state = (listed or SecretState()).bounded(now.date(), max_pause_days)[0]
+    return not decide(keys, state, policy, now)
+
+
+def report_view(report_keys: list[ReportKey], listed: SecretState | None) -> list[AccessKey] | None:
+    """The user's keys as the report shows them, named as the secret's labels say: the newest is
+    rekey's current key (rekey makes every key it creates current), an older one the key that
+    rotation replaced (the report has no key ids; unknown ones get placeholders). None when
+    the newest is ambiguous (two keys created the same second)."""
+    current = listed.current_key_id if listed is not None else None
+    previous = listed.previous_key_id if listed is not None else None
+    ordered = sorted(report_keys, key=lambda k: k.created)
+    if current and len(ordered) == 2 and ordered[0].created == ordered[1].created:
+        return None
+    names: list[str | None] = [None] * len(ordered)
+    if current and ordered:
+        names[-1] = current
+        if len(ordered) == 2:
+            names[0] = previous
+    return [
+        AccessKey(
+            names[i] or f"access-key-{k.slot}",
+            KeyStatus.ACTIVE if k.active else KeyStatus.INACTIVE,
+            k.created,
+            k.last_used,
+        )
+        for i, k in enumerate(ordered)
+    ]
 
 
 def suspect_secret(listed: SecretState | None, report_keys: list[ReportKey]) -> bool:
