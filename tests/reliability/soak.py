@@ -22,7 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-EVENT_OF = {"rotated": "rotated", "deactivated": "deactivated", "deleted": "deleted"}
+# The events that announce an action; an action's kind is its event's name.
+EVENTS = frozenset({"rotated", "deactivated", "deleted"})
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def match(actions: Iterable[Done], notifications: Iterable[tuple[int, dict[str, 
     seen: dict[tuple[str, str], list[tuple[int, bool]]] = {}
     ids: set[str] = set()
     for day, n in notifications:
-        if n.get("event") not in EVENT_OF or n.get("notification_id") in ids:
+        if n.get("event") not in EVENTS or n.get("notification_id") in ids:
             continue
         ids.add(n.get("notification_id") or "")
         key = n.get("new_key_id") if n["event"] == "rotated" else n.get("key_id")
@@ -59,9 +60,7 @@ def match(actions: Iterable[Done], notifications: Iterable[tuple[int, dict[str, 
     tally = Tally()
     for action in actions:
         tally.done[action.kind] += 1
-        found = [
-            late for day, late in seen.get((EVENT_OF[action.kind], action.key_id), []) if 0 <= day - action.day <= 1
-        ]
+        found = [late for day, late in seen.get((action.kind, action.key_id), []) if 0 <= day - action.day <= 1]
         if found:
             tally.announced += 1
             tally.late += all(found)

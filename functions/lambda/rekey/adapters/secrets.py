@@ -91,7 +91,7 @@ class SecretsAdapter:
         state = _listed_state(stages, tags)
         current = _staged(stages, CURRENT)
         owner = tags.get(OWNER_TAG)
-        checked = None if state.current_key_id or current is None else tags.get(CHECKED_TAG) == current
+        checked = None if state.current_key_id or current is None else not state.current_unread
         if checked is not None and owner and resolve_foreign:
             key_id, unusable = self._current_value(name)
             state = replace(state, current_key_id=key_id, current_unusable=unusable, current_unread=False)

@@ -39,6 +39,10 @@ class _Account:
         return len(self.events.get(event.value, ()))
 
 
+# A user's secret that cannot take a new key, or cannot serve its consumers.
+SECRET_STATES = (Event.SECRET_UNWRITABLE, Event.SECRET_BROKEN)
+
+
 # What makes two announcements the same fact (SNS delivers at least once; a blocked user is
 # announced by the scan and maybe again by a worker). Failures count attempts: each is distinct.
 def _identity(n: Notification, message_id: str | None) -> tuple[str, ...]:
@@ -49,7 +53,6 @@ def _identity(n: Notification, message_id: str | None) -> tuple[str, ...]:
     return (message_id or f"{n.user_name}|{n.key_id}|{n.at.isoformat()}|{n.message}",)
 
 
-SECRET_STATES = (Event.SECRET_UNWRITABLE, Event.SECRET_BROKEN)
 COUNTED = (
     Event.ROTATED,
     Event.DEACTIVATED,
