@@ -16,7 +16,8 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 from botocore.httpsession import URLLib3Session
-from botocore.retries import standard
+
+from bench.throttle import on_backoff
 
 Params = dict[str, Any]
 
@@ -215,24 +216,11 @@ class Faults:
         return client
 
     def _record_backoff_instead_of_sleeping(self, client: Any, service: str) -> None:
-        """Swap the client's standard retry handler for an identical one whose delay is recorded
-        (botocore sleeps for whatever the needs-retry handler returns)."""
-        events = client.meta.events
-        event = f"needs-retry.{client.meta.service_model.service_id.hyphenize()}"
-        unique_id = f"retry-config-{client.meta.service_model.service_id.hyphenize()}"
-        events.unregister(event, unique_id=unique_id)
-        handler = standard.register_retry_handler(client, max_attempts=client.meta.config.retries["total_max_attempts"])
-        events.unregister(event, unique_id=unique_id)
-
-        def needs_retry(**kwargs: Any) -> float | None:
-            delay = handler.needs_retry(**kwargs)
-            if delay is None or delay is False:
-                return delay
+        def record(operation: str, delay: float) -> None:
             with self._lock:
-                self.backoffs.append((service, kwargs["operation"].name, delay))
-            return 0.0
+                self.backoffs.append((service, operation, delay))
 
-        events.register(event, needs_retry, unique_id=unique_id)
+        on_backoff(client, record)
 
 
 def _error_response(url: str, protocol: str, rule: Rule) -> AWSResponse:

@@ -75,21 +75,28 @@ def drain(
     *,
     retry_failed_now: bool = False,
     max_batches: int = 10_000,
+    batch_size: int = 10,
 ) -> DrainResult:
-    """Deliver batches to `handler` until no message is visible. Successful messages are
-    deleted. Failed ones stay: invisible until their visibility timeout ends (as with Lambda),
+    """Deliver batches of up to `batch_size` to `handler` until no message is visible. Successful
+    messages are deleted. Failed ones stay: invisible until their visibility timeout ends (as with Lambda),
     or, with `retry_failed_now`, visible again at once, so redelivery and the queue's
     maxReceiveCount -> DLQ play out within one drain. An SQS failure raises DrainStopped."""
     result = DrainResult()
     try:
-        _deliver(sqs, queue_url, handler, result, retry_failed_now=retry_failed_now, max_batches=max_batches)
+        _deliver(sqs, queue_url, handler, result, retry_failed_now, max_batches, batch_size)
     except (ClientError, BotoCoreError) as exc:
         raise DrainStopped(exc, result) from exc
     return result
 
 
 def _deliver(
-    sqs: Any, queue_url: str, handler: Handler, result: DrainResult, *, retry_failed_now: bool, max_batches: int
+    sqs: Any,
+    queue_url: str,
+    handler: Handler,
+    result: DrainResult,
+    retry_failed_now: bool,
+    max_batches: int,
+    batch_size: int,
 ) -> None:
     """drain()'s loop, counting into `result` as it goes (so a failure leaves what was done)."""
     attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
@@ -98,7 +105,7 @@ def _deliver(
     for _ in range(max_batches):
         messages = sqs.receive_message(
             QueueUrl=queue_url,
-            MaxNumberOfMessages=10,
+            MaxNumberOfMessages=batch_size,
             MessageSystemAttributeNames=["All"],
             MessageAttributeNames=["All"],
             WaitTimeSeconds=0,

@@ -15,6 +15,8 @@ ACCOUNT_ID = r"^[0-9]{12}$"
 # IAM user names: 1-64 of letters, digits and + = , . @ _ -
 USER_NAME = r"^[A-Za-z0-9_+=,.@-]{1,64}$"
 KEY_ID = r"^[A-Z0-9]{16,128}$"
+# An account of IAM's 5,000-user quota is scanned in a handful of parts; a chain this long is a bug.
+MAX_SCAN_PARTS = 1000
 
 
 class _Message(BaseModel):
@@ -91,12 +93,19 @@ class ClassicManualEvent(BaseModel):
 
 
 class ScanRequest(_Message):
-    """One account to scan, fanned out by the sweep through the scan queue."""
+    """One account to scan, fanned out by the sweep through the scan queue; or the rest of one
+    (`after` set), queued by a scan that stopped before its deadline."""
 
     schema_version: Literal[1] = 1
     account_id: str = Field(pattern=ACCOUNT_ID)
     account_name: str = Field(default="", max_length=256)
     sweep_id: str = Field(min_length=1, max_length=64)
+    # A continuation: the users whose names sort after `after` are left to scan; `part` counts
+    # the account's scans this sweep, the totals are what the parts before this one did.
+    after: str | None = Field(default=None, pattern=USER_NAME)
+    part: int = Field(default=1, ge=1, le=MAX_SCAN_PARTS)
+    users_checked: int = Field(default=0, ge=0)
+    items_queued: int = Field(default=0, ge=0)
 
 
 class Event(StrEnum):

@@ -108,10 +108,12 @@ class Recorder:
         self.counts[Metric.ACCOUNTS_LISTED] += accounts
 
     def scanned(self, result: ScanResult) -> None:
-        """One account's scan: reached or not, its users in scope, its items, its findings."""
+        """One account's scan (or part of one: the account and its users are counted by the
+        part that finishes it): reached or not, its users in scope, its items, its findings."""
         self.accounts.add(result.account_id)
-        self.counts[Metric.ACCOUNTS_UNREACHABLE if result.error else Metric.ACCOUNTS_SCANNED] += 1
-        self.counts[Metric.USERS_IN_SCOPE] += result.users_in_scope
+        if result.finished:
+            self.counts[Metric.ACCOUNTS_UNREACHABLE if result.error else Metric.ACCOUNTS_SCANNED] += 1
+            self.counts[Metric.USERS_IN_SCOPE] += result.users_in_scope
         self.counts[Metric.WORK_ITEMS_QUEUED] += len(result.items)
         self.announced(result.notifications)
 

@@ -16,6 +16,7 @@ from botocore.config import Config
 
 from .adapters.iam import IamAdapter
 from .adapters.organizations import OrganizationsAdapter
+from .adapters.pace import Pace
 from .adapters.secrets import SecretsAdapter
 from .adapters.sns import Notifier
 from .adapters.sqs import DigestQueue, ScanQueue, WorkQueue
@@ -89,6 +90,8 @@ class Clients:
         self._cache_size = cache_size
         self._organizations: tuple[datetime, Any] | None = None
         self._person: str | None = None
+        # Shared by every client of an account, so that it outlives the clients it paces.
+        self.pace = Pace(settings.member_calls_per_second)
 
     def as_person(self) -> str:
         """Act for the person running this process (an operator's command): who it is comes from
@@ -162,11 +165,10 @@ class Clients:
         credentials, expires = StsAdapter(self.hub("sts")).assume(
             role_arn, session_name=session, source_identity=person
         )
-        adapters = AccountAdapters(
-            account_id,
-            IamAdapter(self.client("iam", credentials)),
-            SecretsAdapter(self.client("secretsmanager", credentials)),
-        )
+        iam, secrets = self.client("iam", credentials), self.client("secretsmanager", credentials)
+        for client in (iam, secrets):
+            self.pace.install(client, account_id)
+        adapters = AccountAdapters(account_id, IamAdapter(iam), SecretsAdapter(secrets))
         expiry = expires if isinstance(expires, datetime) else utcnow() + timedelta(minutes=15)
         with self._lock:
             self._accounts[key] = (expiry if expiry.tzinfo else expiry.replace(tzinfo=UTC), adapters)

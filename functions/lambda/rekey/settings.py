@@ -33,6 +33,7 @@ ENVIRONMENT = {
     "REKEY_KMS_KEY_ID": "kms_key_id",
     "REKEY_EXCLUDED_ACCOUNTS": "excluded_accounts",
     "REKEY_SCAN_CONCURRENCY": "scan_concurrency",
+    "REKEY_MEMBER_CALLS_PER_SECOND": "member_calls_per_second",
     "REKEY_TARGET_OUS": "target_ous",
     "REKEY_IN_USE_WARN_DAYS": "in_use_warn_days",
     "REKEY_IN_USE_POLICY": "in_use_policy",
@@ -102,6 +103,9 @@ class Settings(BaseModel):
     kms_key_id: str | None = None
     excluded_accounts: frozenset[str] = frozenset()
     scan_concurrency: int = Field(default=8, ge=1, le=64)
+    # Each process's calls per second into one member account, per service (rekey.adapters.pace);
+    # 0: not paced (the emulator has no rate to keep under).
+    member_calls_per_second: float = Field(default=8.0, ge=0, le=1000)
     target_ous: frozenset[str] = frozenset()
     in_use_warn_days: int = Field(default=3, ge=0, le=30)
     in_use_policy: InUsePolicy = InUsePolicy.ENFORCE

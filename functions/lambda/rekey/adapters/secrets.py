@@ -126,13 +126,15 @@ class SecretsAdapter:
 
     def listed(self) -> dict[str, SecretState]:
         """Every secret rekey owns, by name, as its tags and staging labels say (1 call per 100
-        secrets, no value read): what the scan knows of users it does not read otherwise."""
+        secrets, no value read), those scheduled for deletion too: what the scan knows of users
+        it does not read otherwise, and which users have a secret of rekey's at all."""
         secrets = every_item(
             self._client,
             "list_secrets",
             "SecretList",
             "secretsmanager:ListSecrets",
             Filters=[{"Key": "tag-key", "Values": [OWNER_TAG]}],
+            IncludePlannedDeletion=True,
         )
         return {s["Name"]: _listed_state(s.get("SecretVersionsToStages", {}), _tags(s)) for s in secrets}
 

@@ -1,7 +1,9 @@
-"""Scan queue -> scan one account -> work items on the work queue, findings on the topic."""
+"""Scan queue -> scan one account (or a part of one) -> work items on the work queue, findings on
+the topic, the rest of the account (if it stopped before its deadline) back on the scan queue."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -9,11 +11,12 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from ..domain.entities import Account
 from ..domain.errors import RekeyError
-from ..messages import ScanRequest
+from ..messages import MAX_SCAN_PARTS, ScanRequest
 from ..metrics import SCAN_METRICS, Recorder, seconds_since_sweep
 from ..ports import Ports
+from ..use_cases.announce import publish
 from ..use_cases.digest import account_scanned, record_for_digest
-from ..use_cases.scan import dispatch, scan_account
+from ..use_cases.scan import Resume, ScanResult, scan_account
 from .common import invocation_metrics, logger, metrics, runtime
 
 REQUIRES = ("REKEY_WORK_QUEUE_URL", "REKEY_TOPIC_ARN")
@@ -26,24 +29,44 @@ class ScanFailed(RekeyError):
     """The account could not be scanned; the message is retried, then dead-lettered."""
 
 
-def process(event: dict[str, Any], rt: Ports, recorder: Recorder | None = None) -> dict[str, Any]:
-    """Scan each requested account: its work items queued, its findings announced, its result
-    counted in `recorder` and recorded for the digest."""
+def process(
+    event: dict[str, Any],
+    rt: Ports,
+    recorder: Recorder | None = None,
+    time_left: Callable[[], float] | None = None,
+) -> dict[str, Any]:
+    """Scan each requested account: its work items queued as they are found, its findings
+    announced, its result counted in `recorder` and, once the account is done, recorded for the
+    digest. With `time_left` (the invocation's remaining seconds), a scan that stops before its
+    deadline queues the rest of the account as a continuation on the scan queue."""
     counted = recorder if recorder is not None else Recorder()
 
     def record_handler(record: SQSRecord) -> None:
         request = ScanRequest.model_validate_json(record.body)
-        result = scan_account(rt, Account(request.account_id, request.account_name), request.sweep_id)
-        dispatch(rt, result)
+        account = Account(request.account_id, request.account_name)
+        result = scan_account(
+            rt, account, request.sweep_id, resume=_resume(request), send=rt.work_queue().send, time_left=time_left
+        )
+        publish(rt, result.notifications)
+        rest = result.continuation()
+        if rest is not None:
+            _continue(rt, request, rest, result)
         counted.scanned(result)
         now = rt.now()
         elapsed = seconds_since_sweep(request.sweep_id, now)
         if elapsed is not None:
             counted.sweep_duration(elapsed)
-        record_for_digest(rt, account_scanned(result, request.sweep_id, now))
+        if result.finished:
+            record_for_digest(rt, account_scanned(result, request.sweep_id, now))
         logger.info(
-            "account scanned",
-            extra={"account_id": result.account_id, "items": len(result.items), "error": result.error},
+            "account scanned" if result.finished else "account scanned in part",
+            extra={
+                "account_id": result.account_id,
+                "part": result.part,
+                "stopped_after": result.stopped_after,
+                "items": len(result.items),
+                "error": result.error,
+            },
         )
         if result.error:
             raise ScanFailed(result.error)
@@ -51,8 +74,27 @@ def process(event: dict[str, Any], rt: Ports, recorder: Recorder | None = None) 
     return process_partial_response(event=event, record_handler=record_handler, processor=processor)
 
 
+def _resume(request: ScanRequest) -> Resume | None:
+    if request.after is None:
+        return None
+    return Resume(request.after, request.part, request.users_checked, request.items_queued)
+
+
+def _continue(rt: Ports, request: ScanRequest, rest: Resume, result: ScanResult) -> None:
+    """Queue the rest of the account's scan; if that fails, this part fails (and is retried)."""
+    if rest.part > MAX_SCAN_PARTS:
+        result.error = f"the scan of this account did not finish in {MAX_SCAN_PARTS} parts (stopped after {rest.after})"
+        return
+    update = {"after": rest.after, "part": rest.part, "users_checked": rest.users_checked}
+    continuation = request.model_copy(update={**update, "items_queued": rest.items_queued})
+    try:
+        rt.scan_queue().send([continuation])
+    except RekeyError as exc:
+        result.error = f"{exc.code}: could not queue the rest of the scan (after {rest.after}): {exc}"
+
+
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with invocation_metrics(SCAN_METRICS) as recorder:
-        return process(event, runtime(REQUIRES), recorder)
+        return process(event, runtime(REQUIRES), recorder, lambda: context.get_remaining_time_in_millis() / 1000)

@@ -28,15 +28,15 @@ def sweep_started(sweep_id: str, accounts: Iterable[Account], at: datetime) -> S
 
 
 def account_scanned(result: ScanResult, sweep_id: str, at: datetime) -> AccountScanned:
-    """A scan's record of its result."""
+    """A scan's record of its result: the account's, with what its earlier parts did."""
     return AccountScanned(
         sweep_id=sweep_id,
         at=at,
         account_id=result.account_id,
         account_name=result.account_name,
         users_in_scope=result.users_in_scope,
-        users_checked=result.users_checked,
-        items_queued=len(result.items),
+        users_checked=result.total_checked,
+        items_queued=result.total_queued,
         error=result.error,
         exempt=result.exempt,
         paused=result.paused,

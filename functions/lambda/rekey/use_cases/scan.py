@@ -3,22 +3,41 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from ..domain import errors
-from ..domain.entities import Account, IamUser, ReportKey
+from ..domain.entities import Account, IamUser, ReportKey, SecretRecord
 from ..domain.lifecycle import decide, newest_active
 from ..domain.models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, KeyStatus, Policy, SecretState
 from ..domain.naming import secret_name
 from ..domain.privilege import refusal
 from ..domain.scope import Assessment, Scope, assess
 from ..messages import Event, Notification, Severity, WorkAction, WorkItem
-from ..ports import Ports
-from .announce import foreign_secret, notice, publish, unwritable_secret
+from ..ports import MemberAccount, Ports
+from .announce import foreign_secret, notice, unwritable_secret
 
 log = logging.getLogger(__name__)
+
+
+# A scan stops starting users once this share of its time is left (Lambda's remaining time when
+# it began): enough for a user under throttling, the last batch of items, the findings and the
+# continuation.
+RESERVE_SHARE = 1 / 3
+ITEMS_PER_SEND = 10  # SendMessageBatch's maximum
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where a scan continues: after the user named `after` (users are taken in name order),
+    with what the parts before it did."""
+
+    after: str
+    part: int
+    users_checked: int = 0
+    items_queued: int = 0
 
 
 @dataclass
@@ -26,6 +45,7 @@ class ScanResult:
     account_id: str
     account_name: str = ""
     users_in_scope: int = 0
+    # This part's (a scan that stopped early continues in another part; see `continuation`).
     users_checked: int = 0
     items: list[WorkItem] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
@@ -33,90 +53,196 @@ class ScanResult:
     # Tagged users rekey leaves alone today, for the digest: `name (until YYYY-MM-DD)`.
     exempt: list[str] = field(default_factory=list)
     paused: list[str] = field(default_factory=list)
+    resumed: Resume | None = None  # where this part began, None for an account's first
+    stopped_after: str | None = None  # the last user done, when it stopped before its deadline
+
+    @property
+    def finished(self) -> bool:
+        """Nothing of the account's scan is left for a later part: it is done, or it failed."""
+        return self.stopped_after is None or self.error is not None
+
+    @property
+    def part(self) -> int:
+        return self.resumed.part if self.resumed else 1
+
+    @property
+    def total_checked(self) -> int:
+        return self.users_checked + (self.resumed.users_checked if self.resumed else 0)
+
+    @property
+    def total_queued(self) -> int:
+        return len(self.items) + (self.resumed.items_queued if self.resumed else 0)
+
+    def continuation(self) -> Resume | None:
+        """Where the next part begins, if this one stopped early."""
+        if self.stopped_after is None or self.error:
+            return None
+        return Resume(self.stopped_after, self.part + 1, self.total_checked, self.total_queued)
 
 
-def scan_account(ports: Ports, account: Account, sweep_id: str) -> ScanResult:
+class _Unqueued(Exception):
+    """Work items could not be queued (the scan fails and is retried; nothing is announced)."""
+
+
+def scan_account(
+    ports: Ports,
+    account: Account,
+    sweep_id: str,
+    *,
+    resume: Resume | None = None,
+    send: Callable[[Sequence[WorkItem]], None] | None = None,
+    time_left: Callable[[], float] | None = None,
+) -> ScanResult:
     """Decide what every tagged user's keys need in one account. Calls per account do not grow
     with untagged users; keys and secret are read only for users with something to do or say
-    today, as the credential report and the secrets' listing show (quiet_today)."""
-    s = ports.settings
-    now = ports.now()
-    result = ScanResult(account.account_id, account.name)
+    today, as the credential report and the secrets' listing show (quiet_today).
 
-    def announce(event: Event, severity: Severity, message: str, user: IamUser, **fields: Any) -> None:
-        result.notifications.append(
-            notice(event, severity, account.account_id, message, now, user=user, sweep_id=sweep_id, **fields)
-        )
-
+    Work items go to `send` as they are found, in batches (a retried scan sends some again: the
+    queue drops duplicates for 5 minutes, and the worker re-decides every item). With
+    `time_left` (seconds), the scan stops starting users once a third of its time is left and
+    says where it stopped (`stopped_after`); `resume` continues such a scan. Users are taken in
+    name order; each part finishes at least one."""
+    scan = _Scan(ports, ScanResult(account.account_id, account.name, resumed=resume), sweep_id, send)
     try:
-        member = ports.account(account.account_id)
-        users = member.iam.users_with_tag(s.tag_key)
-        in_scope: list[tuple[IamUser, Policy]] = []
-        for user in users:
-            policy = _user_policy(ports, account.account_id, user, now, result)
-            if policy is not None:
-                in_scope.append((user, policy))
-        result.users_in_scope = len(in_scope)
-        if not in_scope:
-            return result
-        report = member.iam.credential_report()
-        listed = member.secrets.listed()
-        for user, policy in in_scope:
-            name = secret_name(s.secret_name, user.name, account.account_id)
-            mark = listed.get(name)
-            if mark is not None and mark.paused_until is not None:
-                pause = mark.bounded(now.date(), s.max_pause_days)[1]
-                if pause is not None:
-                    announce(Event.MISCONFIGURED, Severity.WARNING, pause, user, secret_name=name)
-                elif mark.paused(now.date()):
-                    result.paused.append(f"{user.name} (until {mark.paused_until})")
-            report_keys = report.get(user.arn, [])
-            if quiet_today(policy, report_keys, mark, s.max_pause_days, now):
-                continue
-            result.users_checked += 1
-            record = member.secrets.read(name, resolve_foreign=False)
-            if record.foreign:
-                announce(Event.CONFLICT, Severity.ERROR, foreign_secret(name, user), user, secret_name=name)
-                continue
-            keys = member.iam.access_keys(user.name)
-            state = record.state.bounded(now.date(), s.max_pause_days)[0]
-            unwritable = unwritable_secret(name, record, user)
-            plan = decide(keys, state, policy, now)
-            if not any(a.kind is ActionKind.ROTATE for a in plan):
-                plan += _check_current(keys, state)
-            for action in plan:
-                fields = {"key_id": action.key_id, "secret_name": name}
-                if action.kind is ActionKind.ROTATE and unwritable is not None:
-                    # Announced here, once a sweep, rather than queued for a worker that would refuse it.
-                    announce(Event.SECRET_UNWRITABLE, Severity.ERROR, unwritable, user, **fields)
-                elif action.kind is ActionKind.SECRET_BROKEN:
-                    announce(Event.SECRET_BROKEN, Severity.ERROR, action.reason, user, **fields)
-                elif action.kind in ANNOUNCE_ONLY:
-                    announce(Event.BLOCKED, Severity.WARNING, action.reason, user, **fields)
-                else:
-                    result.items.append(
-                        WorkItem(
-                            account_id=account.account_id,
-                            user_name=user.name,
-                            key_id=action.key_id,
-                            action=WorkAction(action.kind.value),
-                            reason=action.reason,
-                            sweep_id=sweep_id,
-                        )
-                    )
+        scan.run(resume, time_left)
+    except _Unqueued as exc:
+        # Nothing is announced: the retry finds it all again.
+        scan.result.error = str(exc)
+        scan.result.notifications.clear()
+        log.error("account %s: %s", account.account_id, exc)
     except errors.RekeyError as exc:
-        result.error = f"{exc.code}: {exc}"
-        result.notifications.append(
+        scan.result.error = f"{exc.code}: {exc}"
+        scan.result.notifications.append(
             notice(
                 Event.ACCOUNT_UNREACHABLE,
                 Severity.ERROR,
                 account.account_id,
                 f"could not scan account {account.name or account.account_id}: {exc}",
-                now,
+                scan.now,
                 sweep_id=sweep_id,
             )
         )
-    return result
+    return scan.result
+
+
+class _Scan:
+    """One scan (or part of one) of one account: what it found, and its batch of items not yet sent."""
+
+    def __init__(
+        self, ports: Ports, result: ScanResult, sweep_id: str, send: Callable[[Sequence[WorkItem]], None] | None
+    ) -> None:
+        self.ports = ports
+        self.result = result
+        self.sweep_id = sweep_id
+        self.now = ports.now()
+        self._send = send
+        self._batch: list[WorkItem] = []
+
+    def run(self, resume: Resume | None, time_left: Callable[[], float] | None) -> None:
+        s, result = self.ports.settings, self.result
+        reserve = time_left() * RESERVE_SHARE if time_left is not None else 0.0
+        member = self.ports.account(result.account_id)
+        users = sorted(member.iam.users_with_tag(s.tag_key), key=lambda u: u.name)
+        in_scope: list[tuple[IamUser, Policy]] = []
+        for user in users:
+            # A continuation does not announce again what the account's first part announced.
+            policy = _user_policy(self.ports, result.account_id, user, self.now, result, speak=resume is None)
+            if policy is not None:
+                in_scope.append((user, policy))
+        result.users_in_scope = len(in_scope)
+        if not in_scope:
+            return
+        report = member.iam.credential_report()
+        listed = member.secrets.listed()
+        for user, policy in in_scope:
+            name = secret_name(s.secret_name, user.name, result.account_id)
+            mark = listed.get(name)
+            if mark is not None and mark.paused(self.now.date()):
+                result.paused.append(f"{user.name} (until {mark.paused_until})")
+            if resume is not None and user.name <= resume.after:
+                continue
+            if result.stopped_after is not None and time_left is not None and time_left() < reserve:
+                break
+            result.stopped_after = user.name
+            self.user(member, user, policy, name, mark, report.get(user.arn, []))
+        else:
+            result.stopped_after = None
+        self.flush()
+
+    def user(
+        self,
+        member: MemberAccount,
+        user: IamUser,
+        policy: Policy,
+        name: str,
+        mark: SecretState | None,
+        report_keys: list[ReportKey],
+    ) -> None:
+        """One user: its findings announced, its actions queued; read only if not quiet today."""
+        s, now = self.ports.settings, self.now
+        if mark is not None and mark.paused_until is not None:
+            pause = mark.bounded(now.date(), s.max_pause_days)[1]
+            if pause is not None:
+                self.announce(Event.MISCONFIGURED, Severity.WARNING, pause, user, secret_name=name)
+        if quiet_today(policy, report_keys, mark, s.max_pause_days, now):
+            return
+        self.result.users_checked += 1
+        # A secret rekey does not own is not listed: absent (a first rotation) or someone else's,
+        # which the worker, reading it before anything else, announces as a conflict. Not asked
+        # here: a DescribeSecret answered "not found" gives back none of the retry quota its
+        # throttled attempts drew (botocore), and a team that has just opted in drained it.
+        record = member.secrets.read(name, resolve_foreign=False) if mark is not None else SecretRecord(SecretState())
+        if record.foreign:
+            self.announce(Event.CONFLICT, Severity.ERROR, foreign_secret(name, user), user, secret_name=name)
+            return
+        keys = member.iam.access_keys(user.name)
+        state = record.state.bounded(now.date(), s.max_pause_days)[0]
+        unwritable = unwritable_secret(name, record, user)
+        plan = decide(keys, state, policy, now)
+        if not any(a.kind is ActionKind.ROTATE for a in plan):
+            plan += _check_current(keys, state)
+        for action in plan:
+            fields = {"key_id": action.key_id, "secret_name": name}
+            if action.kind is ActionKind.ROTATE and unwritable is not None:
+                # Announced here, once a sweep, rather than queued for a worker that would refuse it.
+                self.announce(Event.SECRET_UNWRITABLE, Severity.ERROR, unwritable, user, **fields)
+            elif action.kind is ActionKind.SECRET_BROKEN:
+                self.announce(Event.SECRET_BROKEN, Severity.ERROR, action.reason, user, **fields)
+            elif action.kind in ANNOUNCE_ONLY:
+                self.announce(Event.BLOCKED, Severity.WARNING, action.reason, user, **fields)
+            else:
+                self.queue(
+                    WorkItem(
+                        account_id=self.result.account_id,
+                        user_name=user.name,
+                        key_id=action.key_id,
+                        action=WorkAction(action.kind.value),
+                        reason=action.reason,
+                        sweep_id=self.sweep_id,
+                    )
+                )
+
+    def announce(self, event: Event, severity: Severity, message: str, user: IamUser, **fields: Any) -> None:
+        self.result.notifications.append(
+            notice(
+                event, severity, self.result.account_id, message, self.now, user=user, sweep_id=self.sweep_id, **fields
+            )
+        )
+
+    def queue(self, item: WorkItem) -> None:
+        self.result.items.append(item)
+        self._batch.append(item)
+        if len(self._batch) == ITEMS_PER_SEND:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._send is None or not self._batch:
+            return
+        try:
+            self._send(self._batch)
+        except errors.RekeyError as exc:
+            raise _Unqueued(f"{exc.code}: could not queue work items: {exc}") from exc
+        self._batch = []
 
 
 def quiet_today(
@@ -191,29 +317,18 @@ def assess_user(ports: Ports, user: IamUser, account_id: str, now: datetime) -> 
     return assess(user.tags, s.tag_key, s.policy, s.bounds, now, refused)
 
 
-def _user_policy(ports: Ports, account_id: str, user: IamUser, now: datetime, result: ScanResult) -> Policy | None:
+def _user_policy(
+    ports: Ports, account_id: str, user: IamUser, now: datetime, result: ScanResult, *, speak: bool
+) -> Policy | None:
     """The user's policy if in scope today; an exempt user is left alone quietly (the report and
-    the digest list it), a misconfigured or refused one is announced and left alone."""
+    the digest list it), a misconfigured or refused one is announced (if `speak`) and left alone."""
     assessment = assess_user(ports, user, account_id, now)
-    if assessment.scope is Scope.MISCONFIGURED:
+    if assessment.scope is Scope.EXEMPT and assessment.exemption is not None:
+        result.exempt.append(f"{user.name} (until {assessment.exemption.until})")
+    elif speak and assessment.scope is Scope.MISCONFIGURED:
         message = f"left untouched: {assessment.why}"
         result.notifications.append(notice(Event.MISCONFIGURED, Severity.WARNING, account_id, message, now, user=user))
-    elif assessment.scope is Scope.REFUSED:
+    elif speak and assessment.scope is Scope.REFUSED:
         message = f"refused, never touched: {assessment.why}"
         result.notifications.append(notice(Event.REFUSED, Severity.ERROR, account_id, message, now, user=user))
-    elif assessment.scope is Scope.EXEMPT and assessment.exemption is not None:
-        result.exempt.append(f"{user.name} (until {assessment.exemption.until})")
     return assessment.policy if assessment.in_scope else None
-
-
-def dispatch(ports: Ports, result: ScanResult) -> None:
-    """Queue a scan's work items and announce what it found. Items that cannot be queued are the
-    scan's error, and nothing is announced: the scan is retried (the sweep's is tomorrow's)."""
-    try:
-        if result.items:
-            ports.work_queue().send(result.items)
-    except errors.RekeyError as exc:
-        result.error = f"{exc.code}: could not queue work items: {exc}"
-        log.error("account %s: %s", result.account_id, result.error)
-        return
-    publish(ports, result.notifications)

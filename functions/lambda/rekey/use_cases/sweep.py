@@ -12,7 +12,8 @@ from typing import TypeVar
 from ..domain.entities import Account
 from ..messages import ScanRequest, WorkItem
 from ..ports import Ports
-from .scan import ScanResult, dispatch, scan_account
+from .announce import publish
+from .scan import ScanResult, scan_account
 
 Done = TypeVar("Done")
 
@@ -51,14 +52,15 @@ def accounts_to_sweep(ports: Ports) -> list[Account]:
 def sweep(
     ports: Ports, sweep_id: str, *, dry_run: bool = False, progress: Callable[[int, int], None] | None = None
 ) -> SweepResult:
-    """One sweep in-process: scan every account (bounded thread pool), queue and announce.
+    """One sweep in-process: scan every account (bounded thread pool, no deadline), queue and announce.
     One account's failure never stops the others. `progress(done, total)` is called as each
     account is done (the CLI shows it)."""
 
     def one(account: Account) -> ScanResult:
-        result = scan_account(ports, account, sweep_id)
-        if not dry_run:
-            dispatch(ports, result)
+        if dry_run:
+            return scan_account(ports, account, sweep_id)
+        result = scan_account(ports, account, sweep_id, send=ports.work_queue().send)
+        publish(ports, result.notifications)
         return result
 
     accounts = accounts_to_sweep(ports)
