@@ -54,7 +54,8 @@ OPERATOR = {("sts", "GetCallerIdentity")}  # who the operator is (rekey.runtime.
 CALLS: dict[str, list[tuple[str, str]]] = {
     "run": sorted({*SCAN, ("sqs", "SendMessageBatch"), *DRAIN, *ROTATION, PUBLISH}),
     "work": sorted({*DRAIN, ("organizations", "ListAccounts"), ("sts", "AssumeRole"), *ROTATION, PUBLISH}),
-    "sweep": sorted({*SCAN, ("sqs", "SendMessageBatch"), PUBLISH}),
+    # A first rotation: the scan does not ask DescribeSecret about a secret the listing shows absent.
+    "sweep": sorted({*SCAN, ("sqs", "SendMessageBatch"), PUBLISH} - {("secretsmanager", "DescribeSecret")}),
     "plan": sorted({*OPERATOR, *SCAN} - {("secretsmanager", "ListSecrets"), *CREDENTIAL_REPORT}),
     "report": sorted({*OPERATOR, *SCAN} - {("secretsmanager", "ListSecrets")}),
     "rotate-now": sorted({*OPERATOR, ("organizations", "ListAccounts"), ("sts", "AssumeRole"), *ROTATION, PUBLISH}),
