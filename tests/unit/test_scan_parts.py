@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from rekey.domain import errors
 from rekey.handlers import scan
-from rekey.messages import ScanRequest, WorkItem
+from rekey.messages import MAX_SCAN_PARTS, ScanRequest, WorkItem
 from rekey.metrics import Metric, Recorder
 from rekey.use_cases.scan import scan_account
 from tests.fakes import ACCOUNT, FakePorts
@@ -161,3 +161,14 @@ def test_a_continuation_that_cannot_be_queued_fails_the_part_for_redelivery(
 
     # Reported failed, the message is redelivered: the part runs again from where it began.
     assert recorder.counts[Metric.ACCOUNTS_UNREACHABLE] == 1
+
+
+def test_a_scan_that_would_pass_its_last_part_fails_rather_than_go_on_for_ever(ports: FakePorts) -> None:
+    due_users(ports, 10)
+    last = ScanRequest(account_id=ACCOUNT, sweep_id=SWEEP, after="svc-01", part=MAX_SCAN_PARTS)
+    recorder = Recorder()
+
+    with pytest.raises(BatchProcessingError, match="cannot go on after svc-05: part: Input should be less than"):
+        invoke(ports, last, recorder, clock(4)())
+
+    assert ports.outbox.scans == [] and recorder.counts[Metric.ACCOUNTS_UNREACHABLE] == 1

@@ -8,10 +8,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from pydantic import ValidationError
 
 from ..domain.entities import Account
 from ..domain.errors import RekeyError
-from ..messages import MAX_SCAN_PARTS, ScanRequest
+from ..messages import ScanRequest
 from ..metrics import SCAN_METRICS, Recorder, seconds_since_sweep
 from ..ports import Ports
 from ..use_cases.announce import publish
@@ -44,13 +45,10 @@ def process(
     def record_handler(record: SQSRecord) -> None:
         request = ScanRequest.model_validate_json(record.body)
         account = Account(request.account_id, request.account_name)
-        result = scan_account(
-            rt, account, request.sweep_id, resume=_resume(request), send=rt.work_queue().send, time_left=time_left
-        )
+        resume, send = Resume.of(request), rt.work_queue().send
+        result = scan_account(rt, account, request.sweep_id, resume=resume, send=send, time_left=time_left)
         publish(rt, result.notifications)
-        rest = result.continuation()
-        if rest is not None:
-            _continue(rt, request, rest, result)
+        _continue(rt, request, result)
         counted.scanned(result)
         now = rt.now()
         elapsed = seconds_since_sweep(request.sweep_id, now)
@@ -74,21 +72,20 @@ def process(
     return process_partial_response(event=event, record_handler=record_handler, processor=processor)
 
 
-def _resume(request: ScanRequest) -> Resume | None:
-    if request.after is None:
-        return None
-    return Resume(request.after, request.part, request.users_checked, request.items_queued)
-
-
-def _continue(rt: Ports, request: ScanRequest, rest: Resume, result: ScanResult) -> None:
-    """Queue the rest of the account's scan; if that fails, this part fails (and is retried)."""
-    if rest.part > MAX_SCAN_PARTS:
-        result.error = f"the scan of this account did not finish in {MAX_SCAN_PARTS} parts (stopped after {rest.after})"
-        return
-    update = {"after": rest.after, "part": rest.part, "users_checked": rest.users_checked}
-    continuation = request.model_copy(update={**update, "items_queued": rest.items_queued})
+def _continue(rt: Ports, request: ScanRequest, result: ScanResult) -> None:
+    """Queue the rest of the account's scan, if it stopped early; if that fails, this part fails
+    (and is retried from where it began)."""
     try:
-        rt.scan_queue().send([continuation])
+        rest = result.continuation(request)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(p) for p in problem["loc"])
+        result.error = f"the scan of this account cannot go on after {result.stopped_after}: {where}: {problem['msg']}"
+        return
+    if rest is None:
+        return
+    try:
+        rt.scan_queue().send([rest])
     except RekeyError as exc:
         result.error = f"{exc.code}: could not queue the rest of the scan (after {rest.after}): {exc}"
 

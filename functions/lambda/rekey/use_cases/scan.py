@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ from ..domain.models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, KeySta
 from ..domain.naming import secret_name
 from ..domain.privilege import refusal
 from ..domain.scope import Assessment, Scope, assess
-from ..messages import Event, Notification, Severity, WorkAction, WorkItem
+from ..messages import Event, Notification, ScanRequest, Severity, WorkAction, WorkItem
 from ..ports import MemberAccount, Ports
 from .announce import foreign_secret, notice, unwritable_secret
 
@@ -38,6 +38,13 @@ class Resume:
     part: int
     users_checked: int = 0
     items_queued: int = 0
+
+    @classmethod
+    def of(cls, request: ScanRequest) -> Resume | None:
+        """Where `request` continues an account's scan; None for an account's first part."""
+        if request.after is None:
+            return None
+        return cls(request.after, request.part, request.users_checked, request.items_queued)
 
 
 @dataclass
@@ -73,11 +80,13 @@ class ScanResult:
     def total_queued(self) -> int:
         return len(self.items) + (self.resumed.items_queued if self.resumed else 0)
 
-    def continuation(self) -> Resume | None:
-        """Where the next part begins, if this one stopped early."""
+    def continuation(self, request: ScanRequest) -> ScanRequest | None:
+        """The request for the account's next part, if this one (`request`) stopped early.
+        Raises pydantic's ValidationError past the request's bounds (MAX_SCAN_PARTS)."""
         if self.stopped_after is None or self.error:
             return None
-        return Resume(self.stopped_after, self.part + 1, self.total_checked, self.total_queued)
+        rest = Resume(self.stopped_after, self.part + 1, self.total_checked, self.total_queued)
+        return ScanRequest.model_validate({**request.model_dump(), **asdict(rest)})
 
 
 class _Unqueued(Exception):
@@ -137,12 +146,16 @@ class _Scan:
         self.now = ports.now()
         self._send = send
         self._batch: list[WorkItem] = []
+        # Read by `run` before it takes the users.
+        self.member: MemberAccount
+        self.report: dict[str, list[ReportKey]] = {}
+        self.listed: dict[str, SecretState] = {}
 
     def run(self, resume: Resume | None, time_left: Callable[[], float] | None) -> None:
         s, result = self.ports.settings, self.result
         reserve = time_left() * RESERVE_SHARE if time_left is not None else 0.0
-        member = self.ports.account(result.account_id)
-        users = sorted(member.iam.users_with_tag(s.tag_key), key=lambda u: u.name)
+        self.member = self.ports.account(result.account_id)
+        users = sorted(self.member.iam.users_with_tag(s.tag_key), key=lambda u: u.name)
         in_scope: list[tuple[IamUser, Policy]] = []
         for user in users:
             # A continuation does not announce again what the account's first part announced.
@@ -152,11 +165,10 @@ class _Scan:
         result.users_in_scope = len(in_scope)
         if not in_scope:
             return
-        report = member.iam.credential_report()
-        listed = member.secrets.listed()
+        self.report = self.member.iam.credential_report()
+        self.listed = self.member.secrets.listed()
         for user, policy in in_scope:
-            name = secret_name(s.secret_name, user.name, result.account_id)
-            mark = listed.get(name)
+            mark = self.listed.get(self.secret_name(user))
             if mark is not None and mark.paused(self.now.date()):
                 result.paused.append(f"{user.name} (until {mark.paused_until})")
             if resume is not None and user.name <= resume.after:
@@ -164,27 +176,23 @@ class _Scan:
             if result.stopped_after is not None and time_left is not None and time_left() < reserve:
                 break
             result.stopped_after = user.name
-            self.user(member, user, policy, name, mark, report.get(user.arn, []))
+            self.user(user, policy, mark)
         else:
             result.stopped_after = None
         self.flush()
 
-    def user(
-        self,
-        member: MemberAccount,
-        user: IamUser,
-        policy: Policy,
-        name: str,
-        mark: SecretState | None,
-        report_keys: list[ReportKey],
-    ) -> None:
-        """One user: its findings announced, its actions queued; read only if not quiet today."""
-        s, now = self.ports.settings, self.now
+    def secret_name(self, user: IamUser) -> str:
+        return secret_name(self.ports.settings.secret_name, user.name, self.result.account_id)
+
+    def user(self, user: IamUser, policy: Policy, mark: SecretState | None) -> None:
+        """One user (`mark`: its secret as listed): its findings announced, its actions queued;
+        read only if not quiet today."""
+        s, now, member, name = self.ports.settings, self.now, self.member, self.secret_name(user)
         if mark is not None and mark.paused_until is not None:
             pause = mark.bounded(now.date(), s.max_pause_days)[1]
             if pause is not None:
                 self.announce(Event.MISCONFIGURED, Severity.WARNING, pause, user, secret_name=name)
-        if quiet_today(policy, report_keys, mark, s.max_pause_days, now):
+        if quiet_today(policy, self.report.get(user.arn, []), mark, s.max_pause_days, now):
             return
         self.result.users_checked += 1
         # A secret rekey does not own is not listed: absent (a first rotation) or someone else's,
