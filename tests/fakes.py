@@ -5,7 +5,7 @@ third key is LimitExceeded, a missing user or key NotFound, an existing secret C
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -13,6 +13,7 @@ from rekey.domain import errors
 from rekey.domain.entities import Account, IamUser, NewKey, ReportKey, SecretRecord
 from rekey.domain.models import AccessKey, Intent, KeyStatus, KeyUse, SecretState
 from rekey.domain.privilege import Grants, PolicyDoc
+from rekey.domain.secret_policy import digest
 from rekey.messages import Notification, ScanRequest, WorkItem
 from rekey.settings import Settings
 
@@ -91,9 +92,15 @@ class FakeIam:
             raise errors.NotFound(f"no user {name}")
         return self.users[name]
 
-    def access_keys(self, name: str) -> list[AccessKey]:
+    def access_keys(self, name: str, *, with_last_use: bool = True) -> list[AccessKey]:
         self.failures.check("access_keys")
-        return list(self.keys[name])
+        keys = list(self.keys[name])
+        return self.last_use(keys) if with_last_use else [replace(k, last_used=None) for k in keys]
+
+    def last_use(self, keys: list[AccessKey]) -> list[AccessKey]:
+        self.failures.check("last_use")
+        stored = {k.key_id: k for keys in self.keys.values() for k in keys}
+        return [replace(k, last_used=stored[k.key_id].last_used) for k in keys]
 
     def key_owner(self, key_id: str) -> str | None:
         return next((n for n, keys in self.keys.items() if any(k.key_id == key_id for k in keys)), None)
@@ -130,6 +137,8 @@ class FakeSecret:
     revoked: frozenset[str] = frozenset()
     values: dict[str, str] = field(default_factory=dict)  # key id -> secret half
     policy: dict[str, Any] | None = None
+    digest: str | None = None  # the policy's, recorded with the intent
+    policy_puts: int = 0
     deleted: datetime | None = None  # DescribeSecret's DeletedDate: scheduled for deletion
 
     @property
@@ -143,6 +152,7 @@ class FakeSecret:
             self.paused_until,
             self.warned,
             self.revoked,
+            policy_digest=self.digest if self.intent is None else None,
         )
 
 
@@ -174,12 +184,16 @@ class FakeSecrets:
 
     def begin_rotation(self, name: str, *, exists: bool, owner_user_id: str, known_key_ids: list[str],
                        at: datetime, policy: dict[str, Any], kms_key_id: str | None, replaces: str | None = None,
-                       replicas: list[dict[str, str]] | None = None) -> None:  # fmt: skip
+                       replicas: list[dict[str, str]] | None = None,
+                       policy_in_place: bool = False) -> None:  # fmt: skip
         self.failures.check("begin_rotation")
         if not exists and name in self.secrets:
             raise errors.Conflict(f"{name} exists")
         secret = self._writable(name) if exists else self.secrets.setdefault(name, FakeSecret(owner_user_id))
-        secret.intent, secret.replaced, secret.policy = Intent(at, frozenset(known_key_ids)), replaces, policy
+        secret.intent, secret.replaced, secret.digest = Intent(at, frozenset(known_key_ids)), replaces, digest(policy)
+        if not (policy_in_place and exists):
+            secret.policy = policy
+            secret.policy_puts += 1
 
     def replicate(self, name: str, replicas: list[dict[str, str]]) -> None:
         self.failures.check("replicate")
@@ -188,9 +202,10 @@ class FakeSecrets:
         self.failures.check("stage")
         secret = self._writable(name)
         secret.values[key.key_id] = key.secret_access_key
-        secret.pending = key.key_id
         if first:
             secret.current = key.key_id
+        else:
+            secret.pending = key.key_id
 
     def staged_secret(self, name: str, key_id: str) -> str:
         return self.secrets[name].values[key_id]
@@ -202,9 +217,12 @@ class FakeSecrets:
             secret.previous, secret.current = secret.current, key_id
         secret.pending = None
 
-    def clear_intent(self, name: str) -> None:
+    def clear_intent(self, name: str, *, policy_put: bool = False) -> None:
         self.failures.check("clear_intent")
-        self.secrets[name].intent = None
+        secret = self.secrets[name]
+        secret.intent = None
+        if not policy_put:
+            secret.digest = None
 
     def mark_revoked(self, name: str, key_id: str, revoked: frozenset[str]) -> None:
         self.secrets[name].revoked = revoked | {key_id}

@@ -42,8 +42,7 @@ ROTATION = [
     ("secretsmanager", "DescribeSecret"),
     ("secretsmanager", "CreateSecret"),
     ("secretsmanager", "PutResourcePolicy"),
-    ("secretsmanager", "PutSecretValue"),
-    ("secretsmanager", "UpdateSecretVersionStage"),
+    ("secretsmanager", "PutSecretValue"),  # a first rotation: current at once, no UpdateSecretVersionStage
     ("secretsmanager", "UntagResource"),
     ("sts", "GetCallerIdentity"),
 ]
@@ -53,7 +52,11 @@ CREDENTIAL_REPORT = {("iam", "GenerateCredentialReport"), ("iam", "GetCredential
 OPERATOR = {("sts", "GetCallerIdentity")}  # who the operator is (rekey.runtime.Clients.as_person)
 CALLS: dict[str, list[tuple[str, str]]] = {
     "run": sorted({*SCAN, ("sqs", "SendMessageBatch"), *DRAIN, *ROTATION, PUBLISH}),
-    "work": sorted({*DRAIN, ("organizations", "ListAccounts"), ("sts", "AssumeRole"), *ROTATION, PUBLISH}),
+    # One key and no intent: the worker does not ask when it was last used (an operator does).
+    "work": sorted(
+        {*DRAIN, ("organizations", "ListAccounts"), ("sts", "AssumeRole"), *ROTATION, PUBLISH}
+        - {("iam", "GetAccessKeyLastUsed")}
+    ),
     # A first rotation: the scan does not ask DescribeSecret about a secret the listing shows absent.
     "sweep": sorted({*SCAN, ("sqs", "SendMessageBatch"), PUBLISH} - {("secretsmanager", "DescribeSecret")}),
     "plan": sorted({*OPERATOR, *SCAN} - {("secretsmanager", "ListSecrets"), *CREDENTIAL_REPORT}),

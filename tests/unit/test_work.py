@@ -15,6 +15,7 @@ import pytest
 from rekey.domain import errors
 from rekey.domain.entities import ReportKey
 from rekey.domain.models import Intent, KeyStatus, Policy, SecretState
+from rekey.domain.secret_policy import digest, secret_policy
 from rekey.handlers import worker
 from rekey.messages import WorkItem
 from rekey.use_cases.scan import quiet_today, report_view, scan_account, suspect_secret
@@ -104,6 +105,51 @@ def test_an_operator_rotates_a_key_that_is_not_due(ports: FakePorts) -> None:
 
     assert outcome.status == "done" and len(ports.iam.status("svc")) == 2
     assert "requested by arn:aws:iam::999988887777:user/alice" in ports.outbox.notifications[0].message
+
+
+def _policy_of_svc(ports: FakePorts) -> dict[str, Any]:
+    s = ports.settings
+    return secret_policy(ports.iam.users["svc"].arn, s.spoke_role_arn(ACCOUNT), s.break_glass_role_arn)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "puts"),
+    [("the same", 0), ("another", 1), (None, 1)],
+    ids=["unchanged-policy-not-put", "changed-policy-put", "no-digest-put"],
+)
+def test_a_routine_rotation_puts_the_secrets_policy_only_when_it_changed(
+    ports: FakePorts, recorded: str | None, puts: int
+) -> None:
+    (old,) = ports.iam.add_user("svc", TAG, key_ages=(91,))
+    other = {"Version": "2012-10-17", "Statement": []}
+    known = {"the same": digest(_policy_of_svc(ports)), "another": digest(other), None: None}[recorded]
+    secret = stored(ports, current=old, values={old: ports.iam.secrets[old]}, digest=known)
+
+    assert work(ports, "rotate", old).status == "done"
+
+    assert secret.policy_puts == puts and secret.digest == digest(_policy_of_svc(ports))
+
+
+def test_a_rotation_after_an_interrupted_one_puts_the_policy_whatever_the_digest_says(ports: FakePorts) -> None:
+    """The digest is written with the intent, before the policy: while an intent is recorded, it
+    may name a policy that was never put."""
+    (old,) = ports.iam.add_user("svc", TAG, key_ages=(91,))
+    started = NOW - timedelta(hours=1)
+    intent = Intent(started, frozenset({old}))
+    secret = stored(ports, current=old, intent=intent, digest=digest(_policy_of_svc(ports)))
+
+    assert work(ports, "rotate", old).status == "done"
+
+    assert secret.policy_puts == 1
+
+
+def test_an_operators_rotation_always_puts_the_policy(ports: FakePorts) -> None:
+    (old,) = ports.iam.add_user("svc", TAG, key_ages=(10,))
+    secret = stored(ports, current=old, digest=digest(_policy_of_svc(ports)))
+
+    work(ports, "rotate", old, request=OperatorRequest("arn:aws:iam::999988887777:user/alice"))
+
+    assert secret.policy_puts == 1
 
 
 def test_an_orphan_of_a_crashed_attempt_is_deleted_before_the_rotation_starts_again(ports: FakePorts) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -233,20 +234,24 @@ class IamAdapter:
             user = dict(self._client.get_user(UserName=name)["User"])
         return self._user(user, self._read_grants(user) if with_grants else None)
 
-    def access_keys(self, name: str) -> list[AccessKey]:
-        """The user's keys with their last use: 1 + one call per key (at most 2)."""
+    def access_keys(self, name: str, *, with_last_use: bool = True) -> list[AccessKey]:
+        """The user's keys, with their last use unless not `with_last_use` (see `last_use`): 1 call."""
         with aws_call("iam:ListAccessKeys"):
             metadata = self._client.list_access_keys(UserName=name)["AccessKeyMetadata"]
-        keys = []
-        for meta in metadata:
+        keys = [AccessKey(m["AccessKeyId"], KeyStatus(m["Status"]), _utc(m["CreateDate"])) for m in metadata]
+        return self.last_use(keys) if with_last_use else keys
+
+    def last_use(self, keys: list[AccessKey]) -> list[AccessKey]:
+        """`keys` with when each was last used: one call per key (at most 2)."""
+        found = []
+        for key in keys:
             with aws_call("iam:GetAccessKeyLastUsed"):
-                used = self._client.get_access_key_last_used(AccessKeyId=meta["AccessKeyId"])
-            last = used.get("AccessKeyLastUsed", {})
+                last = self._client.get_access_key_last_used(AccessKeyId=key.key_id).get("AccessKeyLastUsed", {})
             use = None
             if last.get("LastUsedDate"):
                 use = KeyUse(_utc(last["LastUsedDate"]), last.get("ServiceName"), last.get("Region"))
-            keys.append(AccessKey(meta["AccessKeyId"], KeyStatus(meta["Status"]), _utc(meta["CreateDate"]), use))
-        return keys
+            found.append(replace(key, last_used=use))
+        return found
 
     def key_owner(self, key_id: str) -> str | None:
         """The name of the user `key_id` belongs to; None when there is no such key."""

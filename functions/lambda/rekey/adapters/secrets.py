@@ -11,6 +11,7 @@ from typing import Any
 from ..domain.entities import NewKey, SecretRecord
 from ..domain.errors import NotFound
 from ..domain.models import Intent, SecretState
+from ..domain.secret_policy import digest
 from .errors import aws_call
 from .paging import every_item
 
@@ -58,6 +59,9 @@ MAX_REVOKED = 10
 # A current version someone else wrote (a handed-over secret) that rekey read and found usable:
 # the scan need not have it read again until a new version appears.
 CHECKED_TAG = "rekey:checked-version"
+# The digest of the resource policy put with the rotation intent (read only once the intent is
+# cleared, that is, once the policy was put).
+POLICY_TAG = "rekey:policy-digest"
 
 
 def version_token(key_id: str) -> str:
@@ -155,14 +159,17 @@ class SecretsAdapter:
         kms_key_id: str | None,
         replaces: str | None = None,
         replicas: list[dict[str, str]] | None = None,
+        policy_in_place: bool = False,
     ) -> None:
-        """Record the intent (creating the secret, empty, if needed) and apply the policy.
+        """Record the intent (creating the secret, empty, if needed) and put the policy, unless
+        `policy_in_place` (the secret's recorded digest is this policy's).
         `replaces`: the key being replaced, kept after the rotation (for a rollback).
         `replicas`: AddReplicaRegions for a new secret (an existing one: see `replicate`)."""
         tags = [
             {"Key": OWNER_TAG, "Value": owner_user_id},
             {"Key": INTENT_AT_TAG, "Value": at.strftime("%Y-%m-%dT%H:%M:%SZ")},
             {"Key": INTENT_KEYS_TAG, "Value": " ".join(sorted(known_key_ids)) or NO_KEYS},
+            {"Key": POLICY_TAG, "Value": digest(policy)},
         ]
         if replaces:
             tags.append({"Key": REPLACED_KEY_TAG, "Value": replaces})
@@ -181,6 +188,8 @@ class SecretsAdapter:
                 kwargs["AddReplicaRegions"] = replicas
             with aws_call(f"secretsmanager:CreateSecret {name}"):
                 self._client.create_secret(**kwargs)
+        if policy_in_place and exists:
+            return
         with aws_call(f"secretsmanager:PutResourcePolicy {name}"):
             self._client.put_resource_policy(SecretId=name, ResourcePolicy=json.dumps(policy), BlockPublicPolicy=True)
 
@@ -192,7 +201,7 @@ class SecretsAdapter:
 
     def stage(self, name: str, key: NewKey, *, first: bool = False) -> None:
         """Store the new key as AWSPENDING; retrying with the same key is a no-op. `first`: the
-        secret has no current version, so the new one is labelled AWSCURRENT too, explicitly
+        secret has no current version, so the new one is labelled AWSCURRENT instead, explicitly
         (Secrets Manager does so implicitly for a first value, but a retried call must not
         depend on it: the emulator re-applies the labels asked for, dropping AWSCURRENT)."""
         value = json.dumps({"AccessKey": key.key_id, "SecretKey": key.secret_access_key})
@@ -201,7 +210,7 @@ class SecretsAdapter:
                 SecretId=name,
                 SecretString=value,
                 ClientRequestToken=version_token(key.key_id),
-                VersionStages=[CURRENT, PENDING] if first else [PENDING],
+                VersionStages=[CURRENT] if first else [PENDING],
             )
 
     def staged_secret(self, name: str, key_id: str) -> str:
@@ -211,21 +220,26 @@ class SecretsAdapter:
         return json.loads(value["SecretString"])["SecretKey"]
 
     def promote(self, name: str, key_id: str, current_version_id: str | None) -> None:
-        """Make the staged version AWSCURRENT (the old one becomes AWSPREVIOUS), unstage it.
-        `current_version_id` is the version that was current before staging; None means the
-        secret had no version, so Secrets Manager made the staged one current already."""
+        """Make the staged version AWSCURRENT (the old one becomes AWSPREVIOUS): 1 call, none
+        when `current_version_id` is None (the secret had no version, so the staged one is
+        current already). AWSPENDING stays on the new current version, where it means nothing
+        (rekey's state reads a pending version only when it is not current) and from where the
+        next rotation's PutSecretValue moves it: removing it would cost a call every rotation."""
         token = version_token(key_id)
-        if current_version_id is not None and current_version_id != token:
-            with aws_call(f"secretsmanager:UpdateSecretVersionStage {name}"):
-                self._client.update_secret_version_stage(
-                    SecretId=name, VersionStage=CURRENT, MoveToVersionId=token, RemoveFromVersionId=current_version_id
-                )
+        if current_version_id is None or current_version_id == token:
+            return
         with aws_call(f"secretsmanager:UpdateSecretVersionStage {name}"):
-            self._client.update_secret_version_stage(SecretId=name, VersionStage=PENDING, RemoveFromVersionId=token)
+            self._client.update_secret_version_stage(
+                SecretId=name, VersionStage=CURRENT, MoveToVersionId=token, RemoveFromVersionId=current_version_id
+            )
 
-    def clear_intent(self, name: str) -> None:
+    def clear_intent(self, name: str, *, policy_put: bool = False) -> None:
+        """Clear the rotation intent; unless `policy_put` (the rotation that recorded it put the
+        policy, in this run), the policy digest recorded with it goes too: an interrupted
+        rotation may have stopped before the policy was put."""
+        keys = [INTENT_AT_TAG, INTENT_KEYS_TAG] + ([] if policy_put else [POLICY_TAG])
         with aws_call(f"secretsmanager:UntagResource {name}"):
-            self._client.untag_resource(SecretId=name, TagKeys=[INTENT_AT_TAG, INTENT_KEYS_TAG])
+            self._client.untag_resource(SecretId=name, TagKeys=keys)
 
     def pause(self, name: str, until: date) -> None:
         """Pause the user's lifecycle until `until` (inclusive)."""
@@ -259,6 +273,7 @@ def _listed_state(stages: dict[str, list[str]], tags: dict[str, str]) -> SecretS
     someone else wrote leaves the current key unknown, and unread unless it was checked."""
     current = _staged(stages, CURRENT)
     current_key = _key_of(current)
+    intent = _intent(tags)
     return SecretState(
         exists=True,
         current_key_id=current_key,
@@ -266,11 +281,13 @@ def _listed_state(stages: dict[str, list[str]], tags: dict[str, str]) -> SecretS
         # AWSPREVIOUS names the key the last completed rotation replaced; the tag covers a
         # first rotation. A foreign previous version: see stage_key_id.
         previous_key_id=_key_of(_staged(stages, PREVIOUS)) or tags.get(REPLACED_KEY_TAG),
-        intent=_intent(tags),
+        intent=intent,
         paused_until=_day(tags.get(PAUSED_UNTIL_TAG)),
         in_use_warned=_warned(tags.get(IN_USE_WARNED_TAG)),
         revoked_key_ids=frozenset(tags.get(REVOKED_TAG, "").split()),
         current_unread=bool(current and current_key is None and tags.get(CHECKED_TAG) != current),
+        # With an intent recorded, the policy written with it may not have been put yet.
+        policy_digest=tags.get(POLICY_TAG) if intent is None and INTENT_AT_TAG not in tags else None,
     )
 
 

@@ -149,6 +149,14 @@ def created_under(key: AccessKey, intent: Intent) -> bool:
     )
 
 
+def use_matters(keys: Sequence[AccessKey], secret: SecretState) -> bool:
+    """Whether decide() can depend on when the keys were last used: to settle an interrupted
+    rotation (a key someone used is not an orphan to remove) and to retire an active key that has
+    a newer active one (warn, defer, wait for adoption). For any other user the worker does not
+    ask IAM (a call per key)."""
+    return secret.intent is not None or sum(k.active for k in keys) > 1
+
+
 def newest_active(keys: Sequence[AccessKey]) -> AccessKey | None:
     """The key a rotation replaces: the most recently created active one."""
     active = [k for k in keys if k.active]

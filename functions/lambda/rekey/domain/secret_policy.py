@@ -17,6 +17,8 @@ the user anyway); the hub's audit trail is CloudTrail."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 READ_VALUE = "secretsmanager:GetSecretValue"
@@ -82,3 +84,9 @@ def secret_policy(user_arn: str, writer_role_arn: str, break_glass_role_arn: str
             }
         )
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def digest(policy: dict[str, Any]) -> str:
+    """A short fingerprint of a policy document, recorded on the secret with the rotation intent:
+    a routine rotation puts the policy again only when the one rekey would put has changed."""
+    return hashlib.sha256(json.dumps(policy, sort_keys=True).encode()).hexdigest()[:32]

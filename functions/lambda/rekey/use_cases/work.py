@@ -12,13 +12,20 @@ from typing import Any
 
 from ..domain import errors
 from ..domain.entities import IamUser, NewKey
-from ..domain.lifecycle import created_under, current_problem, decide, describe_use, rotation_in_flight
+from ..domain.lifecycle import (
+    created_under,
+    current_problem,
+    decide,
+    describe_use,
+    rotation_in_flight,
+    use_matters,
+)
 from ..domain.manual import Request, decide_request
 from ..domain.models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, KeyStatus, Policy
 from ..domain.naming import secret_name
 from ..domain.policy import OptIn, opt_in
 from ..domain.scope import Scope
-from ..domain.secret_policy import secret_policy
+from ..domain.secret_policy import digest, secret_policy
 from ..messages import Event, Notification, Severity, WorkItem
 from ..ports import Ports
 from .announce import foreign_secret, notice, publish, unwritable_secret
@@ -235,7 +242,11 @@ class _Worker:
             return self.outcome("rejected", "secret name collision")
         # A pause longer than rekey ever sets was written by hand: ignored (the scan announces it).
         self.record = replace(record, state=record.state.bounded(self.now.date(), s.max_pause_days)[0])
-        self.listed = self.iam.access_keys(user.name)
+        listed = self.iam.access_keys(user.name, with_last_use=False)
+        # When the keys were last used matters only to some plans (an operator's: always read).
+        if self.request is not None or use_matters(listed, self.record.state):
+            listed = self.iam.last_use(listed)
+        self.listed = listed
         self.keys = {k.key_id: k for k in self.listed}
         self._mark_checked()
         if rotation_in_flight(self.record.state, self.now):
@@ -346,6 +357,10 @@ class _Worker:
             # its user's rotation, before the new key exists. Secrets Manager keeps every replica's
             # versions, stages, tags and resource policy in sync with the primary from then on.
             self.secrets.replicate(self.name, missing)
+        policy = secret_policy(self.user.arn, s.spoke_role_arn(self.item.account_id), s.break_glass_role_arn)
+        # A routine rotation puts the policy only when it changed since the last completed
+        # rotation put it (only rekey can change either); a repair or an operator's request always.
+        in_place = self.request is None and not action.repairs and self.record.state.policy_digest == digest(policy)
         try:
             self.secrets.begin_rotation(
                 self.name,
@@ -353,10 +368,11 @@ class _Worker:
                 owner_user_id=self.user.user_id,
                 known_key_ids=sorted(self.keys),
                 at=self.now,
-                policy=secret_policy(self.user.arn, s.spoke_role_arn(self.item.account_id), s.break_glass_role_arn),
+                policy=policy,
                 kms_key_id=s.kms_key_id,
                 replaces=action.key_id,
                 replicas=replicas,  # a new secret is created with its replicas
+                policy_in_place=in_place,
             )
         except errors.Conflict:
             # The secret was created since it was read: by another worker rotating this user
@@ -388,7 +404,7 @@ class _Worker:
         )
         # Cleared only once announced: a run that finds the intent with the new key current
         # announces the rotation if this one died before it could (see _clear_intent).
-        self.secrets.clear_intent(self.name)
+        self.secrets.clear_intent(self.name, policy_put=True)
 
     def _finish_rotation(self, action: Action) -> None:
         """An interrupted rotation staged its key: verify it, make it current."""
