@@ -47,18 +47,18 @@ ROTATION = [
     ("sts", "GetCallerIdentity"),
 ]
 PUBLISH = ("sns", "Publish")
+# Not asked by the scan or the worker about a user with one key and no intent (its plan cannot
+# depend on it); `plan` and `report` show it.
+LAST_USE = ("iam", "GetAccessKeyLastUsed")
 # Each command, the calls it makes on the day set up for it (in no particular order).
 CREDENTIAL_REPORT = {("iam", "GenerateCredentialReport"), ("iam", "GetCredentialReport")}
 OPERATOR = {("sts", "GetCallerIdentity")}  # who the operator is (rekey.runtime.Clients.as_person)
 CALLS: dict[str, list[tuple[str, str]]] = {
-    "run": sorted({*SCAN, ("sqs", "SendMessageBatch"), *DRAIN, *ROTATION, PUBLISH}),
+    "run": sorted({*SCAN, ("sqs", "SendMessageBatch"), *DRAIN, *ROTATION, PUBLISH} - {LAST_USE}),
     # One key and no intent: the worker does not ask when it was last used (an operator does).
-    "work": sorted(
-        {*DRAIN, ("organizations", "ListAccounts"), ("sts", "AssumeRole"), *ROTATION, PUBLISH}
-        - {("iam", "GetAccessKeyLastUsed")}
-    ),
+    "work": sorted({*DRAIN, ("organizations", "ListAccounts"), ("sts", "AssumeRole"), *ROTATION, PUBLISH} - {LAST_USE}),
     # A first rotation: the scan does not ask DescribeSecret about a secret the listing shows absent.
-    "sweep": sorted({*SCAN, ("sqs", "SendMessageBatch"), PUBLISH} - {("secretsmanager", "DescribeSecret")}),
+    "sweep": sorted({*SCAN, ("sqs", "SendMessageBatch"), PUBLISH} - {("secretsmanager", "DescribeSecret"), LAST_USE}),
     "plan": sorted({*OPERATOR, *SCAN} - {("secretsmanager", "ListSecrets"), *CREDENTIAL_REPORT}),
     "report": sorted({*OPERATOR, *SCAN} - {("secretsmanager", "ListSecrets")}),
     "rotate-now": sorted({*OPERATOR, ("organizations", "ListAccounts"), ("sts", "AssumeRole"), *ROTATION, PUBLISH}),

@@ -10,13 +10,13 @@ from typing import Any
 
 from ..domain import errors
 from ..domain.entities import Account, IamUser, ReportKey, SecretRecord
-from ..domain.lifecycle import decide, newest_active
+from ..domain.lifecycle import decide, newest_active, use_matters
 from ..domain.models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, KeyStatus, Policy, SecretState
 from ..domain.naming import secret_name
 from ..domain.privilege import refusal
 from ..domain.scope import Assessment, Scope, assess
 from ..messages import Event, Notification, ScanRequest, Severity, WorkAction, WorkItem
-from ..ports import MemberAccount, Ports
+from ..ports import AccountIam, MemberAccount, Ports
 from .announce import foreign_secret, notice, unwritable_secret
 
 log = logging.getLogger(__name__)
@@ -203,8 +203,8 @@ class _Scan:
         if record.foreign:
             self.announce(Event.CONFLICT, Severity.ERROR, foreign_secret(name, user), user, secret_name=name)
             return
-        keys = member.iam.access_keys(user.name)
         state = record.state.bounded(now.date(), s.max_pause_days)[0]
+        keys = read_keys(member.iam, user.name, state)
         unwritable = unwritable_secret(name, record, user)
         plan = decide(keys, state, policy, now)
         if not any(a.kind is ActionKind.ROTATE for a in plan):
@@ -251,6 +251,13 @@ class _Scan:
         except errors.RekeyError as exc:
             raise _Unqueued(f"{exc.code}: could not queue work items: {exc}") from exc
         self._batch = []
+
+
+def read_keys(iam: AccountIam, user_name: str, state: SecretState, *, last_use: bool = False) -> list[AccessKey]:
+    """The user's keys, with when each was last used only if `last_use` or the plan can depend
+    on it (lifecycle.use_matters): that is a call per key."""
+    keys = iam.access_keys(user_name, with_last_use=False)
+    return iam.last_use(keys) if last_use or use_matters(keys, state) else keys
 
 
 def quiet_today(

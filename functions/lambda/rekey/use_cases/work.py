@@ -12,14 +12,7 @@ from typing import Any
 
 from ..domain import errors
 from ..domain.entities import IamUser, NewKey
-from ..domain.lifecycle import (
-    created_under,
-    current_problem,
-    decide,
-    describe_use,
-    rotation_in_flight,
-    use_matters,
-)
+from ..domain.lifecycle import created_under, current_problem, decide, describe_use, rotation_in_flight
 from ..domain.manual import Request, decide_request
 from ..domain.models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, KeyStatus, Policy
 from ..domain.naming import secret_name
@@ -29,7 +22,7 @@ from ..domain.secret_policy import digest, secret_policy
 from ..messages import Event, Notification, Severity, WorkItem
 from ..ports import Ports
 from .announce import foreign_secret, notice, publish, unwritable_secret
-from .scan import assess_user
+from .scan import assess_user, read_keys
 from .sweep import accounts_to_sweep
 
 log = logging.getLogger(__name__)
@@ -242,11 +235,8 @@ class _Worker:
             return self.outcome("rejected", "secret name collision")
         # A pause longer than rekey ever sets was written by hand: ignored (the scan announces it).
         self.record = replace(record, state=record.state.bounded(self.now.date(), s.max_pause_days)[0])
-        listed = self.iam.access_keys(user.name, with_last_use=False)
-        # When the keys were last used matters only to some plans (an operator's: always read).
-        if self.request is not None or use_matters(listed, self.record.state):
-            listed = self.iam.last_use(listed)
-        self.listed = listed
+        # An operator's request reads when the keys were last used whatever the plan.
+        self.listed = read_keys(self.iam, user.name, self.record.state, last_use=self.request is not None)
         self.keys = {k.key_id: k for k in self.listed}
         self._mark_checked()
         if rotation_in_flight(self.record.state, self.now):
