@@ -11,10 +11,12 @@ everything."""
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import sys
 import time
+import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -118,6 +120,24 @@ def _rekey_sweep(sweep_id: str, meter: Meter, accounts: int) -> tuple[dict[str, 
         items=len(result.items),
     )
     return phase, result
+
+
+def _retained_kb(sweep_id: str) -> float:
+    """What a sweep leaves allocated once it is over and its garbage collected (tracemalloc: live
+    Python memory, not the resident set, which neither shrinks when memory is freed nor tells
+    garbage waiting for the cyclic collector from memory still held): a leak shows here."""
+    from rekey.use_cases.sweep import sweep
+
+    rt = _runtime(Meter())
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        sweep(rt, sweep_id)
+        gc.collect()  # `rt` is still held, as a warm Lambda or a CLI run holds it
+        return (tracemalloc.get_traced_memory()[0] - before) / 1024
+    finally:
+        tracemalloc.stop()
 
 
 def _naive(accounts: list[str], users: int, user_stride: int) -> dict[str, Any]:
@@ -226,6 +246,8 @@ def measure(accounts: int, users: int, *, sample: int | None = 10) -> dict[str, 
 
         _new_day(org)
         out["quiet_rekey"], _ = _rekey_sweep("bench-quiet", Meter(), accounts)
+        _new_day(org)
+        out["quiet_rekey"]["retained_kb"] = _retained_kb("bench-retained")
 
         for account in subset:
             org.age_user_keys(account, due, ROTATE_AGE_DAYS)

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_benchmark_runs_and_measures_what_it_claims(tmp_path: Path) -> None:
     out, raw = tmp_path / "results.md", tmp_path / "results.json"
     env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL" and not k.startswith("REKEY_")}
-    tiny = ["--sizes", "2x10", "--throttled", "2x10", "--sample", "1"]
+    tiny = ["--sizes", "2x10", "--throttled", "2x10", "--sample", "1", "--steady", "3"]
     done = subprocess.run(
         [sys.executable, "-m", "bench.run", *tiny, "--out", str(out), "--raw", str(raw)],
         cwd=ROOT,
@@ -30,7 +30,7 @@ def test_the_benchmark_runs_and_measures_what_it_claims(tmp_path: Path) -> None:
     # fewer than a per-user scan's; anything else is a crash.
     assert done.returncode in (0, 1), done.stderr[-2000:]
     text = out.read_text()
-    assert "| 2 × 10 | none |" in text and "**Throttling**" in text
+    assert "| 2 × 10 | none |" in text and "**Throttling**" in text and "**The steady state**" in text
     assert "met: no-action sweep within ⌈U/1000⌉ + 6 IAM/STS calls per account, none per user" in text
     assert "met: the wave rotated every due key, and only those" in text
     assert "met: throttled sweep of 2 accounts misses none" in text
@@ -43,6 +43,10 @@ def test_the_benchmark_runs_and_measures_what_it_claims(tmp_path: Path) -> None:
     assert naive["operations"]["iam:ListUserTags"] == 10 and naive["due"] == size["due_per_account"] == 2
     assert size["wave_sweep"]["items"] == worker["done"] == size["wave_users_with_two_keys"] == 2
     assert 0 < worker["seconds_in_aws_calls"] <= worker["seconds"]
+    steady = data["steady"]
+    # Keys 0-88.5 days old at the start: on day 3, two are past 90, rotated, and the naive scan sees them.
+    assert steady["days"] == 3 and steady["tagged"] == 60 and steady["rotations"] == steady["naive_due"] == 2
+    assert 0 < steady["sweep_iam_sts_per_day"] < steady["naive_iam_sts_per_day"]
     throttled = data["throttled"]["throttled"]
     assert throttled["http_attempts"] == throttled["total"] + throttled["throttled_responses"]
 
