@@ -319,10 +319,16 @@ def measure_due_account(users: int, *, rate: float, share: float, seed: int = 6)
         org.age_user_keys(account, names, ROTATE_AGE_DAYS)
         os.environ.update(org.environment())
         _warm_up()
+        sqs = boto3.client("sqs", region_name=REGION)
         with peak_memory() as memory, stopwatch() as clock:
-            day = run_day(_runtime, boto3.client("sqs", region_name=REGION), rate=rate, share=share, seed=seed)
+            day = run_day(_runtime, sqs, rate=rate, share=share, seed=seed)
         out = {"users": users, "rate": rate, "share": share, **day.summary()}
         out.update(
+            dead_lettered=sum(
+                int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"][name])
+                for url in (org.hub.scan_dlq_url, org.hub.work_dlq_url)
+                for name in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")
+            ),
             seconds=clock.seconds,
             peak_mb=memory.peak_mb,
             users_with_two_keys=sum(1 for keys in Organization.key_counts(account).values() if keys == 2),

@@ -36,6 +36,9 @@ FULL_THROTTLED, QUICK_THROTTLED = "100x50", "20x50"
 # Days of the steady-state account (bench.steady): a year, or one cycle and 20 days.
 FULL_STEADY_DAYS, QUICK_STEADY_DAYS = 365, 130
 STEADY_RATIO = 80  # the issue's target: the steady-state sweep against the naive scan, IAM/STS calls
+# Users of the account where every tagged user is due at once (bench.due_account, simulated time
+# at 10 calls/s with 20% throttled): 5,000 takes 1.5 h here, so `make bench` plays 300 (--due N).
+FULL_DUE, QUICK_DUE = 300, 0
 SAMPLE = 10  # the naive scan and the rotation wave run in this many accounts (0: every account)
 
 
@@ -94,7 +97,12 @@ def _per_account_seconds(phase: dict[str, Any], accounts: int, key: str = "secon
     return phase[key] / accounts
 
 
-def tables(results: list[dict[str, Any]], throttled: dict[str, Any] | None, steady: dict[str, Any] | None) -> str:
+def tables(
+    results: list[dict[str, Any]],
+    throttled: dict[str, Any] | None,
+    steady: dict[str, Any] | None,
+    due_account: dict[str, Any] | None = None,
+) -> str:
     lines: list[str] = []
     add = lines.append
 
@@ -163,6 +171,26 @@ def tables(results: list[dict[str, Any]], throttled: dict[str, Any] | None, stea
             f"| {t['accounts_in_scope']} of {throttled['accounts']} "
             f"| {t['seconds'] / p['seconds']:.1f}× ({t['seconds']:.0f} s against {p['seconds']:.0f} s) |"
         )
+    if due_account:
+        d = due_account
+        add("")
+        add(
+            f"**One account, every tagged user due at once** — {d['users']:,} users, production's Lambda path "
+            f"in simulated time, {d['rate']:g} calls/s per service and {d['share']:.0%} throttled anyway."
+        )
+        add("")
+        add(
+            "| scan parts (longest) | worker invocations (longest) | calls | throttled / attempts "
+            "| rotated | failed, dead-lettered | simulated day |"
+        )
+        add("|---|---|---|---|---|---|---|")
+        add(
+            f"| {d['scan_invocations']} ({d['scan_longest_seconds']:.0f} s) "
+            f"| {d['worker_invocations']} ({d['worker_longest_seconds']:.0f} s) | {d['calls']:,} "
+            f"| {d['throttled_responses']:,} / {d['http_attempts']:,} | {d['rotations']:,} "
+            f"| {d['scan_failures'] + d['work_failures']}, {d['dead_lettered']} "
+            f"| {_duration(d['simulated_seconds'])} |"
+        )
     if steady:
         st = steady
         add("")
@@ -186,8 +214,15 @@ def tables(results: list[dict[str, Any]], throttled: dict[str, Any] | None, stea
     return "\n".join(lines)
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
 def targets(
-    results: list[dict[str, Any]], throttled: dict[str, Any] | None, steady: dict[str, Any] | None = None
+    results: list[dict[str, Any]],
+    throttled: dict[str, Any] | None,
+    steady: dict[str, Any] | None = None,
+    due: dict[str, Any] | None = None,
 ) -> list[tuple[str, bool, str]]:
     """The issue's targets, checked against this run."""
     out: list[tuple[str, bool, str]] = []
@@ -244,6 +279,17 @@ def targets(
                 f"{steady['naive_iam_sts_per_day']:,} a day)",
             )
         )
+    if due:
+        whole = due["rotations"] == due["users_with_two_keys"] == due["users"]
+        clean = not (due["scan_failures"] or due["work_failures"] or due["dead_lettered"] or due["over_timeout"])
+        out.append(
+            (
+                f"every one of {due['users']:,} due users in one account rotated within the day, at "
+                f"{due['rate']:g} calls/s with {due['share']:.0%} throttled: none failed, dead-lettered or timed out",
+                whole and clean and due["simulated_seconds"] < 24 * 3600,
+                f"{due['rotations']:,} rotated in {_duration(due['simulated_seconds'])} simulated",
+            )
+        )
     if throttled:
         t = throttled["throttled"]
         ok = not t["accounts_failed"] and t["accounts_in_scope"] == throttled["accounts"]
@@ -255,6 +301,7 @@ def report(
     results: list[dict[str, Any]],
     throttled: dict[str, Any] | None,
     steady: dict[str, Any] | None,
+    due: dict[str, Any] | None,
     command: str,
     elapsed: float,
 ) -> str:
@@ -273,12 +320,12 @@ def report(
         "and GetAccessKeyLastUsed per key. Calls include sts:AssumeRole; rekey's also include its SQS and SNS",
         "calls. Memory is the peak a phase needed above what the process held when it began.",
         "",
-        tables(results, throttled, steady),
+        tables(results, throttled, steady, due),
         "",
         "**Targets**",
         "",
     ]
-    for name, ok, detail in targets(results, throttled, steady):
+    for name, ok, detail in targets(results, throttled, steady, due):
         lines.append(f"- {'met' if ok else 'MISSED'}: {name}{f' — {detail}' if detail else ''}")
     lines += [
         "",
@@ -315,6 +362,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--measure-throttled", help=argparse.SUPPRESS)
     parser.add_argument("--measure-steady", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--measure-due", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--due",
+        type=int,
+        help=f"users of the all-due account (default {FULL_DUE}, --quick {QUICK_DUE}; 5000 takes 1.5 h; 0 to skip)",
+    )
     parser.add_argument(
         "--steady",
         type=int,
@@ -323,14 +376,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    if args.measure or args.measure_throttled or args.measure_steady:
-        from .measure import measure, measure_throttled
+    if args.measure or args.measure_throttled or args.measure_steady or args.measure_due:
+        from .measure import measure, measure_due_account, measure_throttled
         from .steady import measure_steady
 
         if args.measure:
             result = measure(*_size(args.measure), sample=args.sample or None)
         elif args.measure_steady:
             result = measure_steady(days=args.measure_steady)
+        elif args.measure_due:
+            result = measure_due_account(args.measure_due, rate=10, share=0.2)
         else:
             result = measure_throttled(*_size(args.measure_throttled), rate=10, burst=10, share=0.2)
         args.json_out.write_text(json.dumps(result))
@@ -358,18 +413,26 @@ def main(argv: list[str] | None = None) -> int:
         began = time.perf_counter()
         steady = _child(["--measure-steady", str(days)])
         print(f"{time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
+    due = None
+    due_users = args.due if args.due is not None else (QUICK_DUE if args.quick else FULL_DUE)
+    if due_users:
+        print(f"measuring one account of {due_users:,} due users ...", file=sys.stderr, end=" ", flush=True)
+        began = time.perf_counter()
+        due = _child(["--measure-due", str(due_users)])
+        print(f"{time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
     command = (
         COMMAND
-        if not (args.quick or args.sizes or args.throttled or args.steady is not None)
+        if not (args.quick or args.sizes or args.throttled or args.steady is not None or args.due is not None)
         else "python -m bench.run " + " ".join(sys.argv[1:] if argv is None else argv)
     )
-    text = report(results, throttled, steady, command, time.perf_counter() - started)
+    text = report(results, throttled, steady, due, command, time.perf_counter() - started)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     args.raw.parent.mkdir(parents=True, exist_ok=True)
-    args.raw.write_text(json.dumps({"sizes": results, "throttled": throttled, "steady": steady}, indent=1))
-    return 0 if all(ok for _, ok, _ in targets(results, throttled, steady)) else 1
+    raw = {"sizes": results, "throttled": throttled, "steady": steady, "due": due}
+    args.raw.write_text(json.dumps(raw, indent=1))
+    return 0 if all(ok for _, ok, _ in targets(results, throttled, steady, due)) else 1
 
 
 if __name__ == "__main__":

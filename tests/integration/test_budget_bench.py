@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_benchmark_runs_and_measures_what_it_claims(tmp_path: Path) -> None:
     out, raw = tmp_path / "results.md", tmp_path / "results.json"
     env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL" and not k.startswith("REKEY_")}
-    tiny = ["--sizes", "2x10", "--throttled", "2x10", "--sample", "1", "--steady", "3"]
+    tiny = ["--sizes", "2x10", "--throttled", "2x10", "--sample", "1", "--steady", "3", "--due", "5"]
     done = subprocess.run(
         [sys.executable, "-m", "bench.run", *tiny, "--out", str(out), "--raw", str(raw)],
         cwd=ROOT,
@@ -34,6 +34,7 @@ def test_the_benchmark_runs_and_measures_what_it_claims(tmp_path: Path) -> None:
     assert "met: no-action sweep within ⌈U/1000⌉ + 6 IAM/STS calls per account, none per user" in text
     assert "met: the wave rotated every due key, and only those" in text
     assert "met: throttled sweep of 2 accounts misses none" in text
+    assert "met: every one of 5 due users in one account rotated within the day" in text
 
     data = json.loads(raw.read_text())
     (size,) = data["sizes"]
