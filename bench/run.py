@@ -345,6 +345,15 @@ def report(
 # --------------------------------------------------------------------------- entry point
 
 
+def _measured(what: str, child_args: list[str]) -> dict[str, Any]:
+    """One measurement in a process of its own (_child), its time said on stderr."""
+    print(f"measuring {what} ...", file=sys.stderr, end=" ", flush=True)
+    began = time.perf_counter()
+    result = _child(child_args)
+    print(f"{time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help=f"sizes {', '.join(QUICK_SIZES)}; throttled 20x50")
@@ -396,30 +405,18 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     results = []
     for size in sizes:
-        print(f"measuring {size} ...", file=sys.stderr, end=" ", flush=True)
-        began = time.perf_counter()
-        results.append(_child(["--measure", size, "--sample", "0" if args.full else str(args.sample)]))
-        print(f"{time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
+        results.append(_measured(size, ["--measure", size, "--sample", "0" if args.full else str(args.sample)]))
     throttled = None
     if throttled_size != "none":
-        print(f"measuring {throttled_size} throttled ...", file=sys.stderr, end=" ", flush=True)
-        began = time.perf_counter()
-        throttled = _child(["--measure-throttled", throttled_size])
-        print(f"{time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
+        throttled = _measured(f"{throttled_size} throttled", ["--measure-throttled", throttled_size])
     steady = None
     days = args.steady if args.steady is not None else (QUICK_STEADY_DAYS if args.quick else FULL_STEADY_DAYS)
     if days:
-        print(f"measuring the steady state, {days} days ...", file=sys.stderr, end=" ", flush=True)
-        began = time.perf_counter()
-        steady = _child(["--measure-steady", str(days)])
-        print(f"{time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
+        steady = _measured(f"the steady state, {days} days", ["--measure-steady", str(days)])
     due = None
     due_users = args.due if args.due is not None else (QUICK_DUE if args.quick else FULL_DUE)
     if due_users:
-        print(f"measuring one account of {due_users:,} due users ...", file=sys.stderr, end=" ", flush=True)
-        began = time.perf_counter()
-        due = _child(["--measure-due", str(due_users)])
-        print(f"{time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
+        due = _measured(f"one account of {due_users:,} due users", ["--measure-due", str(due_users)])
     command = (
         COMMAND
         if not (args.quick or args.sizes or args.throttled or args.steady is not None or args.due is not None)

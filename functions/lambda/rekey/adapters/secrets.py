@@ -273,7 +273,6 @@ def _listed_state(stages: dict[str, list[str]], tags: dict[str, str]) -> SecretS
     someone else wrote leaves the current key unknown, and unread unless it was checked."""
     current = _staged(stages, CURRENT)
     current_key = _key_of(current)
-    intent = _intent(tags)
     return SecretState(
         exists=True,
         current_key_id=current_key,
@@ -281,13 +280,13 @@ def _listed_state(stages: dict[str, list[str]], tags: dict[str, str]) -> SecretS
         # AWSPREVIOUS names the key the last completed rotation replaced; the tag covers a
         # first rotation. A foreign previous version: see stage_key_id.
         previous_key_id=_key_of(_staged(stages, PREVIOUS)) or tags.get(REPLACED_KEY_TAG),
-        intent=intent,
+        intent=_intent(tags),
         paused_until=_day(tags.get(PAUSED_UNTIL_TAG)),
         in_use_warned=_warned(tags.get(IN_USE_WARNED_TAG)),
         revoked_key_ids=frozenset(tags.get(REVOKED_TAG, "").split()),
         current_unread=bool(current and current_key is None and tags.get(CHECKED_TAG) != current),
         # With an intent recorded, the policy written with it may not have been put yet.
-        policy_digest=tags.get(POLICY_TAG) if intent is None and INTENT_AT_TAG not in tags else None,
+        policy_digest=tags.get(POLICY_TAG) if INTENT_AT_TAG not in tags else None,
     )
 
 
