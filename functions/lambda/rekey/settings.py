@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Collection, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .domain.controls import PRESETS, Preset, preset_ceiling
 from .domain.errors import ConfigurationError
 from .domain.models import InUsePolicy, Policy
 from .domain.naming import check_template
@@ -24,6 +25,7 @@ ENVIRONMENT = {
     "REKEY_SPOKE_READER_ROLE_NAME": "spoke_reader_role_name",
     "REKEY_BREAK_GLASS_ROLE_ARN": "break_glass_role_arn",
     "REKEY_TAG_KEY": "tag_key",
+    "REKEY_POLICY_PRESET": "policy_preset",
     "REKEY_ROTATE_AFTER_DAYS": "rotate_after_days",
     "REKEY_DEACTIVATE_AFTER_DAYS": "deactivate_after_days",
     "REKEY_DELETE_AFTER_DAYS": "delete_after_days",
@@ -94,6 +96,9 @@ class Settings(BaseModel):
     # Besides the writer, the only role that may change a user's secret (rekey.domain.secret_policy).
     break_glass_role_arn: str | None = None
     tag_key: str = Field(default="rekey:rotate", min_length=1, max_length=128)
+    # The ages below default to the preset's (rekey.domain.controls.PRESETS); under `cis`, no
+    # policy (org-wide or a user's tags) may keep a replaced key active past the preset's age.
+    policy_preset: Preset = Preset.RECIPE
     rotate_after_days: int = 90
     deactivate_after_days: int = 100
     delete_after_days: int = 110
@@ -213,6 +218,20 @@ class Settings(BaseModel):
         check_template(value)
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_ages(cls, values: Any) -> Any:
+        """Ages not given explicitly are the preset's (an unknown preset fails its own field)."""
+        if not isinstance(values, dict) or values.get("policy_preset", Preset.RECIPE) not in set(Preset):
+            return values
+        ages = PRESETS[Preset(values.get("policy_preset", Preset.RECIPE))]
+        return {
+            "rotate_after_days": ages.rotate_after_days,
+            "deactivate_after_days": ages.deactivate_after_days,
+            "delete_after_days": ages.delete_after_days,
+            **values,
+        }
+
     @model_validator(mode="after")
     def _policy_in_bounds(self) -> Settings:
         try:
@@ -259,6 +278,7 @@ class Settings(BaseModel):
             max_delete_after_days=self.max_delete_after_days,
             min_overlap_days=self.min_overlap_days,
             max_exempt_days=self.max_exempt_days,
+            max_active_days=preset_ceiling(self.policy_preset),
         )
 
     @property

@@ -142,6 +142,14 @@ class Policy:
         room = self.delete_after_days - self.deactivate_after_days - 1
         return max(0, min(self.in_use_max_defer_days, room))
 
+    @property
+    def latest_deactivation_days(self) -> int:
+        """The oldest a replaced key can be while still active: its deactivation age, or later
+        while `defer` waits for it to fall silent or `adopt` for its replacement to be used."""
+        if self.in_use_policy is InUsePolicy.ADOPT:
+            return self.deactivate_deadline
+        return self.deactivate_after_days + self.max_defer_days
+
     def describe(self) -> str:
         return f"{self.rotate_after_days}/{self.deactivate_after_days}/{self.delete_after_days}"
 

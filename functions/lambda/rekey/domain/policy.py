@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from .models import Policy
+from .models import InUsePolicy, Policy
 
 ROTATE_TAG = "rekey:rotate-after-days"
 DEACTIVATE_TAG = "rekey:deactivate-after-days"
@@ -36,6 +36,9 @@ class Bounds:
     min_overlap_days: int = 7
     # The furthest an exemption (rekey:exempt-until) may reach from today.
     max_exempt_days: int = 90
+    # The oldest a replaced key may be while still active (Policy.latest_deactivation_days);
+    # the cis preset's, so no tag can make a key fail the 90-day controls. None: no ceiling.
+    max_active_days: int | None = None
 
 
 class PolicyError(ValueError):
@@ -102,6 +105,16 @@ def check_policy(policy: Policy, bounds: Bounds) -> None:
         raise PolicyError(
             f"deactivate-after-days {deactivate} leaves the replacement only {deactivate - rotate} day(s) "
             f"before the old key is deactivated; the allowed minimum overlap is {bounds.min_overlap_days}"
+        )
+    latest = policy.latest_deactivation_days
+    if bounds.max_active_days is not None and latest > bounds.max_active_days:
+        how = {
+            InUsePolicy.DEFER: f" (deactivate-after-days {deactivate} and up to {policy.max_defer_days} days deferred)",
+            InUsePolicy.ADOPT: " (the adopt policy's deadline, REKEY_MAX_DEACTIVATE_AFTER_DAYS)",
+        }.get(policy.in_use_policy, "")
+        raise PolicyError(
+            f"a replaced key could stay active until {latest} days old{how}; the cis preset deactivates it by "
+            f"{bounds.max_active_days} days, so that no active key reaches 90"
         )
     if delete > bounds.max_delete_after_days:
         raise PolicyError(f"delete-after-days {delete} exceeds the allowed maximum {bounds.max_delete_after_days}")
