@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
+from rekey.domain.controls import Failure, first_failure
 from rekey.domain.lifecycle import decide
 from rekey.domain.models import WARNINGS, AccessKey, Action, ActionKind, KeyStatus, Policy, SecretState
 
@@ -44,12 +45,11 @@ def simulate(
     days: int,
     policy_on: PolicyOn,
     *,
-    stop_when_all_keys_acted: bool = False,
+    stop_when_acted: frozenset[ActionKind] | None = None,
 ) -> list[Planned]:
     """What happens to the user's keys on each of the `days` days from `now` (today first).
     `policy_on(moment)` is the user's policy that day, or None while out of scope (exempt).
-    With `stop_when_all_keys_acted`, stop once every existing key has a planned action other
-    than a warning (enough to know each key's next action)."""
+    With `stop_when_acted`, stop once every existing key has had one of those actions."""
     state = _State(list(keys), secret)
     planned: list[Planned] = []
     open_repeats: dict[tuple[ActionKind, str | None, str], int] = {}
@@ -71,12 +71,12 @@ def simulate(
                     continue
                 open_repeats[slot] = len(planned)
             planned.append(Planned(moment.date(), moment.date(), action.kind, key_id, action.reason))
-            if action.kind not in WARNINGS:
+            if stop_when_acted is not None and action.kind in stop_when_acted:
                 waiting.discard(key_id or "")
             state.apply(action, moment)
         for slot in set(open_repeats) - seen_repeats:
             del open_repeats[slot]
-        if stop_when_all_keys_acted and not waiting:
+        if stop_when_acted is not None and not waiting:
             break
     return planned
 
@@ -86,10 +86,29 @@ def next_actions(
 ) -> dict[str, Planned]:
     """Each existing key's next action (warnings aside) within `horizon` days, if any."""
     found: dict[str, Planned] = {}
-    for entry in simulate(keys, secret, now, horizon, policy_on, stop_when_all_keys_acted=True):
+    for entry in simulate(keys, secret, now, horizon, policy_on, stop_when_acted=_ACTIONS):
         if entry.key_id and entry.kind not in WARNINGS:
             found.setdefault(entry.key_id, entry)
     return found
+
+
+def control_failures(
+    keys: Sequence[AccessKey], secret: SecretState, now: datetime, horizon: int, policy_on: PolicyOn
+) -> dict[str, Failure | None]:
+    """When each of the user's active keys first fails the 90-day controls (CIS 2.12, IAM.3) if
+    the forecast holds: the day it turns 90 if its deactivation (or deletion) comes later or not
+    within `horizon` days; None if it is retired first."""
+    retired: dict[str, date] = {}
+    for entry in simulate(keys, secret, now, horizon, policy_on, stop_when_acted=_RETIREMENTS):
+        if entry.key_id and entry.kind in _RETIREMENTS:
+            # Retired by that day's sweep: active on that day until then.
+            retired.setdefault(entry.key_id, entry.first)
+    today = now.date()
+    return {k.key_id: first_failure(k.created.date(), retired.get(k.key_id), today) for k in keys if k.active}
+
+
+_ACTIONS = frozenset(ActionKind) - WARNINGS
+_RETIREMENTS = frozenset({ActionKind.DEACTIVATE, ActionKind.DELETE, ActionKind.DELETE_ORPHAN})
 
 
 class _State:

@@ -7,13 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from rekey.domain import errors
+from rekey.domain.controls import Failure
 from rekey.domain.entities import Account
 from rekey.domain.models import Policy
 from rekey.domain.scope import Scope
 from rekey.runtime import Runtime
 
-from .forecast import Planned, simulate
+from .forecast import Planned, control_failures, simulate
 from .inventory import AccountView, UserView, inventory, policy_on
+
+# How far `rekey plan` looks for each active key's deactivation: past the longest allowed lifecycle.
+CONTROL_HORIZON_DAYS = 800
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,18 @@ class PlanRow:
     entry: Planned
 
 
+@dataclass(frozen=True)
+class KeyControl:
+    """One active key of a managed user: when it first fails the 90-day controls if the plan
+    holds (None: it is deactivated before it turns 90)."""
+
+    account: Account
+    user_name: str
+    key_id: str
+    created: datetime
+    failure: Failure | None
+
+
 @dataclass
 class PlanResult:
     generated_at: datetime
@@ -30,6 +46,7 @@ class PlanResult:
     policy: Policy
     rows: list[PlanRow]
     accounts: list[AccountView]
+    controls: list[KeyControl]
 
     @property
     def failed(self) -> list[AccountView]:
@@ -52,11 +69,20 @@ def plan(rt: Runtime, days: int = 30, progress: Callable[[int, int], None] | Non
     now = rt.now()
     accounts = inventory(rt, every_user=False, progress=progress)
     rows: list[PlanRow] = []
+    controls: list[KeyControl] = []
     for view in accounts:
         for user in view.users:
             if user.keys is None or user.assessment.scope in (Scope.OUT, Scope.MISCONFIGURED, Scope.REFUSED):
                 continue
-            for entry in simulate(user.keys, user.secret, now, days, policy_on(rt, user.user.tags)):
+            policy = policy_on(rt, user.user.tags)
+            for entry in simulate(user.keys, user.secret, now, days, policy):
                 rows.append(PlanRow(view.account, user.user.name, entry))
+            failures = control_failures(user.keys, user.secret, now, CONTROL_HORIZON_DAYS, policy)
+            controls += [
+                KeyControl(view.account, user.user.name, k.key_id, k.created, failures[k.key_id])
+                for k in user.keys
+                if k.key_id in failures
+            ]
     rows.sort(key=lambda r: (r.entry.first, r.account.account_id, r.user_name, r.entry.kind.value))
-    return PlanResult(now, days, rt.settings.policy, rows, accounts)
+    controls.sort(key=lambda c: (c.failure is None, c.failure.first if c.failure else c.created.date(), c.key_id))
+    return PlanResult(now, days, rt.settings.policy, rows, accounts, controls)

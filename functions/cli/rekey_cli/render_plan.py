@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from rekey.domain.controls import CONTROL_TITLES, MAX_KEY_AGE_DAYS, Control, Failure, failing_days
 from rekey.domain.scope import Scope
 
 from .forecast import Planned
 from .formats import csv_table, iso, policy_json, policy_text
 from .plan import PlanResult, PlanRow
+
+CONTROLS = f"{CONTROL_TITLES[Control.CIS_2_12]}, {CONTROL_TITLES[Control.IAM_3]}"
 
 
 def _plan_key(row: PlanRow) -> str:
@@ -41,6 +44,7 @@ def plan_text(result: PlanResult) -> str:
             f"  {_plan_dates(row.entry):<22} {account:<24} {row.user_name:<20} {_plan_key(row):<22} "
             f"{row.entry.kind.value:<12} {row.entry.reason}"
         )
+    lines += _controls_text(result)
     for account, user in result.users(Scope.EXEMPT):
         lines.append(f"  exempt: {account.account_id} {user.user.name}: {user.assessment.why}")
     for account, user in result.users(Scope.MISCONFIGURED):
@@ -50,6 +54,28 @@ def plan_text(result: PlanResult) -> str:
     for account, user in result.users(Scope.REFUSED):
         lines.append(f"  refused (never touched): {account.account_id} {user.user.name}: {user.assessment.why}")
     return "\n".join(lines)
+
+
+def _controls_text(result: PlanResult) -> list[str]:
+    """Each active key's first day failing CIS 2.12 / IAM.3 under the plan, failing ones first."""
+    failing = [c for c in result.controls if c.failure is not None]
+    days = failing_days(result.policy)
+    lines = [
+        f"  {CONTROLS} (no active key {MAX_KEY_AGE_DAYS} days old or older): {len(failing)} of "
+        f"{len(result.controls)} active key(s) would fail; this policy fails a rotated user "
+        + (f"{days} day(s) every cycle" if days else "on no day")
+    ]
+    for c in result.controls:
+        account = f"{c.account.account_id} {c.account.name}".strip()
+        lines.append(f"    {account:<24} {c.user_name:<20} {c.key_id:<22} {_failure_text(c.failure)}")
+    return lines
+
+
+def _failure_text(failure: Failure | None) -> str:
+    if failure is None:
+        return "passes: deactivated before it turns 90"
+    until = f"until {failure.last}" if failure.last else "until it is retired, past the forecast"
+    return f"FAILS from {failure.first} {until}"
 
 
 def plan_json(result: PlanResult) -> dict[str, Any]:
@@ -84,6 +110,21 @@ def plan_json(result: PlanResult) -> dict[str, Any]:
             for a, u in result.users(Scope.REFUSED)
         ],
         "failed_accounts": [{"account_id": v.account.account_id, "error": v.error} for v in result.failed],
+        "controls": {
+            "controls": CONTROLS,
+            "failing_days_per_cycle": failing_days(result.policy),
+            "keys": [
+                {
+                    "account_id": c.account.account_id,
+                    "user_name": c.user_name,
+                    "key_id": c.key_id,
+                    "created": iso(c.created),
+                    "first_failure": iso(c.failure.first) if c.failure else None,
+                    "failing_until": iso(c.failure.last) if c.failure else None,
+                }
+                for c in result.controls
+            ],
+        },
     }
 
 

@@ -56,8 +56,9 @@ def verdicts(active: bool, age_days: int, policy: Policy | None) -> dict[Control
 
 
 def failing_days(policy: Policy) -> int:
-    """Days of each cycle a rotated user's old key is active at 90 days or older under `policy`
-    when every sweep runs (0: the 90-day controls pass every day)."""
+    """Days of each cycle on which a rotated user's old key is active at 90 days or older under
+    `policy` when every sweep runs, its deactivation day included (it is active until that
+    day's sweep); 0: the 90-day controls pass every day."""
     return max(0, policy.latest_deactivation_days - MAX_KEY_AGE_DAYS + 1)
 
 
@@ -72,8 +73,8 @@ class Failure:
 
 def first_failure(created: date, active_until: date | None, today: date) -> Failure | None:
     """A key's first day failing the 90-day controls: the day it turns 90 if it is still active
-    then (`active_until`: the last day it is active, None if it stays active), or today if it
-    already fails; None if it is deactivated first."""
+    then (`active_until`: the last day it is active, at least until that day's sweep; None if it
+    stays active), or today if it already fails; None if it is deactivated first."""
     turns = created + timedelta(days=MAX_KEY_AGE_DAYS)
     if active_until is not None and active_until < turns:
         return None
