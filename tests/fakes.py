@@ -232,10 +232,31 @@ class FakeSecrets:
 
 
 @dataclass
+class FakeFindings:
+    """Security Hub in the member account: findings by Id, as BatchImportFindings leaves them."""
+
+    failures: Failures
+    by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
+    imports: int = 0
+
+    def import_findings(self, findings: Any) -> None:
+        for start in range(0, len(findings), 100):
+            self.failures.check("BatchImportFindings")
+            self.imports += 1
+            for f in findings[start : start + 100]:
+                self.by_id[f["Id"]] = {**self.by_id.get(f["Id"], {}), **f}
+
+    def active_findings(self, account_id: str) -> list[dict[str, Any]]:
+        self.failures.check("GetFindings")
+        return [f for f in self.by_id.values() if f["RecordState"] == "ACTIVE" and f["AwsAccountId"] == account_id]
+
+
+@dataclass
 class FakeAccount:
     account_id: str
     iam: FakeIam
     secrets: FakeSecrets
+    findings: FakeFindings
 
 
 @dataclass
@@ -286,6 +307,7 @@ class FakePorts:
         self.failures = Failures()
         self.iam = FakeIam(ACCOUNT, self.failures)
         self.secrets = FakeSecrets(self.failures)
+        self.findings = FakeFindings(self.failures)
         self.outbox = Outbox()
         self.org = FakeOrganizations([Account(ACCOUNT, "payments")])
         self.sts_answers: list[str] = []  # what STS says for a new key, when not its user's ARN
@@ -293,7 +315,7 @@ class FakePorts:
     def account(self, account_id: str, *, write: bool = False) -> FakeAccount:
         if account_id != ACCOUNT:
             raise errors.AccessDenied(f"cannot assume a role in {account_id}")
-        return FakeAccount(account_id, self.iam, self.secrets)
+        return FakeAccount(account_id, self.iam, self.secrets, self.findings)
 
     def organizations(self) -> FakeOrganizations:
         return self.org

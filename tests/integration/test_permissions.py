@@ -128,6 +128,11 @@ def test_the_reader_can_change_nothing_and_never_reads_a_secret_value(org: Any) 
     # Every read verb only: no IAM or Secrets Manager action that creates, changes or deletes.
     writes = ("Create", "Update", "Delete", "Put", "Tag", "Untag", "Attach", "Detach", "Replicate", "Add", "Remove")
     assert [a for a in granted if a.split(":")[1].startswith(writes)] == []
+    # Its one write: the scan's findings, into the account's own Security Hub product only.
+    statements, _ = spoke_granted(org.client("iam", account_id), READER)
+    (imports,) = [s for s in statements if "securityhub:BatchImportFindings" in as_list(s["Action"])]
+    assert as_list(imports["Action"]) == ["securityhub:BatchImportFindings"]
+    assert imports["Resource"] == f"arn:aws:securityhub:*:{account_id}:product/{account_id}/default"
 
 
 def test_the_spoke_roles_declared_per_role_cover_every_spoke_group() -> None:

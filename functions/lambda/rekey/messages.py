@@ -133,6 +133,9 @@ class Event(StrEnum):
     # with what would let rekey repair it.
     SECRET_BROKEN = "secret-broken"
     ACCOUNT_UNREACHABLE = "account-unreachable"
+    # The scan could not import the account's Security Hub findings (not enabled, a spoke role
+    # without the permission): the keys are rotated all the same.
+    FINDINGS_FAILED = "findings-failed"
     # A work item failed on its queue's last attempt (maxReceiveCount): it moves to the DLQ.
     DEAD_LETTERED = "dead-lettered"
     # Once per sweep: the counts per account and what needs a human (rekey.digest).

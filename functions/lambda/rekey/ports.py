@@ -77,6 +77,14 @@ class UserSecrets(Protocol):
     def mark_in_use_warned(self, name: str, key_id: str, day: date) -> None: ...
 
 
+class AccountFindings(Protocol):
+    """Security Hub in one member account: rekey's findings (rekey.domain.findings)."""
+
+    def import_findings(self, findings: Sequence[dict[str, Any]]) -> None: ...
+
+    def active_findings(self, account_id: str) -> list[dict[str, Any]]: ...
+
+
 class MemberAccount(Protocol):
     """What a use case acts on inside one member account."""
 
@@ -88,6 +96,9 @@ class MemberAccount(Protocol):
 
     @property
     def secrets(self) -> UserSecrets: ...
+
+    @property
+    def findings(self) -> AccountFindings: ...
 
 
 class Organization(Protocol):

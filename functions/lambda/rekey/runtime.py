@@ -9,6 +9,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import boto3
@@ -18,6 +19,7 @@ from .adapters.iam import IamAdapter
 from .adapters.organizations import OrganizationsAdapter
 from .adapters.pace import Pace
 from .adapters.secrets import SecretsAdapter
+from .adapters.securityhub import SecurityHubAdapter
 from .adapters.sns import Notifier
 from .adapters.sqs import DigestQueue, ScanQueue, WorkQueue
 from .adapters.sts import Credentials, StsAdapter, person_of, safe_name
@@ -45,7 +47,7 @@ ACCOUNT_CACHE_SIZE = 32
 # reader enumerates and judges users and finds rotations in flight; it never writes a key
 # and never reads a secret's value. The writer acts on one user at a time.
 SPOKE_ROLE_GROUPS = {
-    "reader": ("spoke_enumerate", "spoke_read", "spoke_authz", "spoke_list", "spoke_describe"),
+    "reader": ("spoke_enumerate", "spoke_read", "spoke_authz", "spoke_list", "spoke_describe", "spoke_findings"),
     "writer": ("spoke_read", "spoke_authz", "spoke_key_write", "spoke_describe", "spoke_secret"),
 }
 # Session names in member accounts' CloudTrail when a function, not a person, assumes the role:
@@ -67,6 +69,12 @@ class AccountAdapters:
     account_id: str
     iam: IamAdapter
     secrets: SecretsAdapter
+    # Built on first use: only the scan imports findings, and a client costs ~0.4 MB.
+    _findings: Callable[[], SecurityHubAdapter] = field(repr=False)
+
+    @cached_property
+    def findings(self) -> SecurityHubAdapter:
+        return self._findings()
 
 
 class Clients:
@@ -168,7 +176,13 @@ class Clients:
         iam, secrets = self.client("iam", credentials), self.client("secretsmanager", credentials)
         for client in (iam, secrets):
             self.pace.install(client, account_id)
-        adapters = AccountAdapters(account_id, IamAdapter(iam), SecretsAdapter(secrets))
+
+        def findings() -> SecurityHubAdapter:
+            client = self.client("securityhub", credentials)
+            self.pace.install(client, account_id)
+            return SecurityHubAdapter(client)
+
+        adapters = AccountAdapters(account_id, IamAdapter(iam), SecretsAdapter(secrets), findings)
         expiry = expires if isinstance(expires, datetime) else utcnow() + timedelta(minutes=15)
         with self._lock:
             self._accounts[key] = (expiry if expiry.tzinfo else expiry.replace(tzinfo=UTC), adapters)

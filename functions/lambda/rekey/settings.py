@@ -34,6 +34,7 @@ ENVIRONMENT = {
     "REKEY_SECRET_NAME": "secret_name",
     "REKEY_KMS_KEY_ID": "kms_key_id",
     "REKEY_EXCLUDED_ACCOUNTS": "excluded_accounts",
+    "REKEY_SECURITY_HUB_FINDINGS": "security_hub_findings",
     "REKEY_SCAN_CONCURRENCY": "scan_concurrency",
     "REKEY_MEMBER_CALLS_PER_SECOND": "member_calls_per_second",
     "REKEY_TARGET_OUS": "target_ous",
@@ -107,6 +108,9 @@ class Settings(BaseModel):
     secret_name: str = "rekey/{user_name}"
     kms_key_id: str | None = None
     excluded_accounts: frozenset[str] = frozenset()
+    # Each scan imports every tagged user's finding into Security Hub in its member account
+    # (rekey.domain.findings); false where Security Hub is not used.
+    security_hub_findings: bool = True
     scan_concurrency: int = Field(default=8, ge=1, le=64)
     # Each process's calls per second into one member account, per service (rekey.adapters.pace);
     # 0: not paced (the emulator has no rate to keep under).

@@ -16,6 +16,8 @@ _BY_CODE: dict[str, type[errors.RekeyError]] = {
     "AWSOrganizationsNotInUseException": errors.AccessDenied,
     "InvalidClientTokenId": errors.AccessDenied,
     "ExpiredToken": errors.AccessDenied,
+    # Security Hub's answer in an account where it is not enabled.
+    "InvalidAccessException": errors.AccessDenied,
     "NoSuchEntity": errors.NotFound,
     "ResourceNotFoundException": errors.NotFound,
     "AWS.SimpleQueueService.NonExistentQueue": errors.NotFound,

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..domain import errors
 from ..domain.entities import Account, IamUser, ReportKey, SecretRecord
+from ..domain.findings import KeyState, UserFinding, archived, asff, stale
 from ..domain.lifecycle import decide, newest_active, use_matters
 from ..domain.models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, KeyStatus, Policy, SecretState
 from ..domain.naming import secret_name
@@ -150,6 +151,8 @@ class _Scan:
         self.member: MemberAccount
         self.report: dict[str, list[ReportKey]] = {}
         self.listed: dict[str, SecretState] = {}
+        # Each tagged user this part judged, for its Security Hub finding.
+        self._judged: list[tuple[IamUser, KeyState, str]] = []
 
     def run(self, resume: Resume | None, time_left: Callable[[], float] | None) -> None:
         s, result = self.ports.settings, self.result
@@ -158,14 +161,18 @@ class _Scan:
         users = sorted(self.member.iam.users_with_tag(s.tag_key), key=lambda u: u.name)
         in_scope: list[tuple[IamUser, Policy]] = []
         for user in users:
-            # A continuation does not announce again what the account's first part announced.
-            policy = _user_policy(self.ports, result.account_id, user, self.now, result, speak=resume is None)
-            if policy is not None:
-                in_scope.append((user, policy))
+            # A continuation does not announce (or judge) again what the account's first part did.
+            assessment = _assessed(self.ports, result.account_id, user, self.now, result, speak=resume is None)
+            if assessment.policy is not None and assessment.in_scope:
+                in_scope.append((user, assessment.policy))
+            elif resume is None:
+                self._judged.append((user, _STATE_OUT_OF_SCOPE[assessment.scope], assessment.why))
         result.users_in_scope = len(in_scope)
+        if in_scope or (self._judged and s.security_hub_findings):  # the findings show key ages
+            self.report = self.member.iam.credential_report()
         if not in_scope:
+            self.report_findings(users)
             return
-        self.report = self.member.iam.credential_report()
         self.listed = self.member.secrets.listed()
         for user, policy in in_scope:
             mark = self.listed.get(self.secret_name(user))
@@ -176,24 +183,25 @@ class _Scan:
             if result.stopped_after is not None and time_left is not None and time_left() < reserve:
                 break
             result.stopped_after = user.name
-            self.user(user, policy, mark)
+            self._judged.append((user, *self.user(user, policy, mark)))
         else:
             result.stopped_after = None
         self.flush()
+        self.report_findings(users)
 
     def secret_name(self, user: IamUser) -> str:
         return secret_name(self.ports.settings.secret_name, user.name, self.result.account_id)
 
-    def user(self, user: IamUser, policy: Policy, mark: SecretState | None) -> None:
+    def user(self, user: IamUser, policy: Policy, mark: SecretState | None) -> tuple[KeyState, str]:
         """One user (`mark`: its secret as listed): its findings announced, its actions queued;
-        read only if not quiet today."""
+        read only if not quiet today. Returns where its keys stand, and why."""
         s, now, member, name = self.ports.settings, self.now, self.member, self.secret_name(user)
         if mark is not None and mark.paused_until is not None:
             pause = mark.bounded(now.date(), s.max_pause_days)[1]
             if pause is not None:
                 self.announce(Event.MISCONFIGURED, Severity.WARNING, pause, user, secret_name=name)
         if quiet_today(policy, self.report.get(user.arn, []), mark, s.max_pause_days, now):
-            return
+            return KeyState.COMPLIANT, f"nothing is due today under its policy {policy.describe()}"
         self.result.users_checked += 1
         # A secret rekey does not own is not listed: absent (a first rotation) or someone else's,
         # which the worker, reading it before anything else, announces as a conflict. Not asked
@@ -202,22 +210,26 @@ class _Scan:
         record = member.secrets.read(name, resolve_foreign=False) if mark is not None else SecretRecord(SecretState())
         if record.foreign:
             self.announce(Event.CONFLICT, Severity.ERROR, foreign_secret(name, user), user, secret_name=name)
-            return
+            return KeyState.BLOCKED, foreign_secret(name, user)
         state = record.state.bounded(now.date(), s.max_pause_days)[0]
         keys = read_keys(member.iam, user.name, state)
         unwritable = unwritable_secret(name, record, user)
         plan = decide(keys, state, policy, now)
         if not any(a.kind is ActionKind.ROTATE for a in plan):
             plan += _check_current(keys, state)
+        blocked: list[str] = []
         for action in plan:
             fields = {"key_id": action.key_id, "secret_name": name}
             if action.kind is ActionKind.ROTATE and unwritable is not None:
                 # Announced here, once a sweep, rather than queued for a worker that would refuse it.
                 self.announce(Event.SECRET_UNWRITABLE, Severity.ERROR, unwritable, user, **fields)
+                blocked.append(unwritable)
             elif action.kind is ActionKind.SECRET_BROKEN:
                 self.announce(Event.SECRET_BROKEN, Severity.ERROR, action.reason, user, **fields)
+                blocked.append(action.reason)
             elif action.kind in ANNOUNCE_ONLY:
                 self.announce(Event.BLOCKED, Severity.WARNING, action.reason, user, **fields)
+                blocked.append(action.reason)
             else:
                 self.queue(
                     WorkItem(
@@ -229,6 +241,42 @@ class _Scan:
                         sweep_id=self.sweep_id,
                     )
                 )
+        queued = [f"{a.kind.value} {a.key_id or ''}: {a.reason}" for a in plan if a.kind not in ANNOUNCE_ONLY]
+        if blocked:
+            return KeyState.BLOCKED, blocked[0]
+        if queued:
+            return KeyState.DUE, queued[0]
+        return KeyState.COMPLIANT, f"nothing is due today under its policy {policy.describe()}"
+
+    def report_findings(self, tagged: list[IamUser]) -> None:
+        """Import the finding of every user this part judged; in the account's last part, archive
+        rekey's active findings of users no longer tagged. A failure is announced, and the scan
+        goes on: tomorrow's sweep imports every finding again."""
+        s, account_id, now = self.ports.settings, self.result.account_id, self.now
+        if not s.security_hub_findings:
+            return
+        findings = [
+            asff(
+                UserFinding(u.arn, u.name, state, why, self.report.get(u.arn, [])),
+                account_id,
+                s.region,
+                s.partition,
+                now,
+            )
+            for u, state, why in self._judged
+        ]
+        try:
+            self.member.findings.import_findings(findings)
+            if self.result.stopped_after is None:
+                active = self.member.findings.active_findings(account_id)
+                gone = stale(active, {u.arn for u in tagged})
+                why = f"the user is no longer tagged {s.tag_key}, or no longer exists"
+                self.member.findings.import_findings([archived(f, now, why) for f in gone])
+        except errors.RekeyError as exc:
+            message = f"Security Hub findings were not imported: {exc.code}: {exc}"
+            self.result.notifications.append(
+                notice(Event.FINDINGS_FAILED, Severity.WARNING, account_id, message, now, sweep_id=self.sweep_id)
+            )
 
     def announce(self, event: Event, severity: Severity, message: str, user: IamUser, **fields: Any) -> None:
         self.result.notifications.append(
@@ -332,11 +380,19 @@ def assess_user(ports: Ports, user: IamUser, account_id: str, now: datetime) -> 
     return assess(user.tags, s.tag_key, s.policy, s.bounds, now, refused)
 
 
-def _user_policy(
+_STATE_OUT_OF_SCOPE = {
+    Scope.EXEMPT: KeyState.NOT_ADOPTED,
+    Scope.OUT: KeyState.NOT_ADOPTED,
+    Scope.MISCONFIGURED: KeyState.MISCONFIGURED,
+    Scope.REFUSED: KeyState.REFUSED,
+}
+
+
+def _assessed(
     ports: Ports, account_id: str, user: IamUser, now: datetime, result: ScanResult, *, speak: bool
-) -> Policy | None:
-    """The user's policy if in scope today; an exempt user is left alone quietly (the report and
-    the digest list it), a misconfigured or refused one is announced (if `speak`) and left alone."""
+) -> Assessment:
+    """The user's standing today; an exempt user is left alone quietly (the report and the
+    digest list it), a misconfigured or refused one is announced (if `speak`) and left alone."""
     assessment = assess_user(ports, user, account_id, now)
     if assessment.scope is Scope.EXEMPT and assessment.exemption is not None:
         result.exempt.append(f"{user.name} (until {assessment.exemption.until})")
@@ -346,4 +402,4 @@ def _user_policy(
     elif speak and assessment.scope is Scope.REFUSED:
         message = f"refused, never touched: {assessment.why}"
         result.notifications.append(notice(Event.REFUSED, Severity.ERROR, account_id, message, now, user=user))
-    return assessment.policy if assessment.in_scope else None
+    return assessment
