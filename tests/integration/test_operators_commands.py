@@ -119,25 +119,27 @@ def test_report_lists_every_key_in_and_out_of_scope(org: Org, capsys: pytest.Cap
         "in scope",
         "90/100/110",
     )
-    assert (k["next_action"], k["days_to_next_action"], k["over_90_days"]) == ("rotate", 80, False)
+    assert (k["next_action"], k["days_to_next_action"]) == ("rotate", 80)
+    assert (k["cis_2_12"], k["securityhub_iam_3"], k["org_policy"]) == ("pass", "pass", "pass")
 
     legacy = keys["legacy"]
     assert (legacy["key_id"], legacy["key_slot"], legacy["scope"], legacy["age_days"]) == (None, 1, "out of scope", 10)
     assert legacy["next_action"] is None
 
     v = keys["vendor"]
-    assert (v["key_id"], v["scope"], v["over_90_days"]) == (vendor, "exempt", True)
+    assert (v["key_id"], v["scope"], v["cis_2_12"], v["securityhub_iam_3"]) == (vendor, "exempt", "fail", "fail")
     assert v["exempt_until"] == str(today() + timedelta(days=10))
     assert v["exempt_reason"] == "vendor migration CHG-1234"
     assert (v["next_action"], v["days_to_next_action"]) == ("rotate", 11)  # the day it lapses
-    assert keys["break-glass"]["scope"] == "out of scope" and keys["break-glass"]["over_90_days"]
+    assert keys["break-glass"]["scope"] == "out of scope" and keys["break-glass"]["cis_2_12"] == "fail"
+    assert keys["break-glass"]["org_policy"] == "n/a"  # not managed by rekey
     assert keys["typo"]["scope"] == "misconfigured" and "not a valid date" in keys["typo"]["scope_reason"]
 
     accounts = {a["account_name"]: a for a in rep["accounts"]}
-    assert accounts["analytics"]["active_over_90_days"] == 2
-    assert accounts["payments"]["active_over_90_days"] == 0
+    assert accounts["analytics"]["failing"]["cis_2_12"] == 2
+    assert accounts["payments"]["failing"]["cis_2_12"] == 0
     assert (accounts["payments"]["users_in_scope"], accounts["payments"]["users_out_of_scope"]) == (1, 1)
-    assert rep["totals"]["active_over_90_days"] == 2
+    assert rep["totals"]["failing"]["cis_2_12"] == 2
     exemptions = {e["user_name"]: e for e in rep["exemptions"]}
     assert exemptions["vendor"]["until"] == str(today() + timedelta(days=10)) and exemptions["vendor"]["active"]
     assert exemptions["break-glass"] == {
@@ -148,11 +150,11 @@ def test_report_lists_every_key_in_and_out_of_scope(org: Org, capsys: pytest.Cap
         "active": True,
     }
     rows = list(csv.DictReader(csv_path.open()))
-    assert len(rows) == 5 and {r["over_90_days"] for r in rows} == {"True", "False"}
+    assert len(rows) == 5 and {r["cis_2_12"] for r in rows} == {"pass", "fail"}
 
     code, out, _ = run_cli(capsys, "report")
     assert code == 0
-    assert "2 active key(s) over 90 days" in out
+    assert "2 fail CIS AWS Foundations 2.12, 2 fail Security Hub IAM.3" in out
     assert "vendor: until" in out and "vendor migration CHG-1234" in out
     assert "break-glass: no expiry" in out
 
@@ -164,7 +166,7 @@ def test_report_and_plan_report_an_unreachable_account_and_go_on(org: Org, fault
     faults.fail("sts", "AssumeRole", code="AccessDenied", status=403, times=0, match=lambda p: payments in p["RoleArn"])
     rep = compliance.report(faulty_runtime)
     (failed,) = rep.failed
-    assert failed.account.account_id == payments and failed.error.startswith("access-denied")
+    assert failed.account.account_id == payments and failed.reason.startswith("access-denied")
     assert [k.user_name for k in rep.keys] == ["etl"]
     forecast = plan.plan(faulty_runtime, 30)
     assert [v.account.account_id for v in forecast.failed] == [payments]

@@ -10,8 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from rekey_cli.compliance import ComplianceReport, NotChecked, Unchecked, left_out
 from rekey_cli.forecast import next_actions, simulate
+from rekey_cli.render_report import failing_days_text, not_checked_text
 
+from rekey.domain.controls import PRESETS, Preset
+from rekey.domain.entities import Account
 from rekey.domain.errors import Refused
 from rekey.domain.lifecycle import decide
 from rekey.domain.manual import Request, decide_request, plan_rollback
@@ -375,3 +379,53 @@ def test_operator_settings_from_the_environment() -> None:
         Settings.from_env({**env, "REKEY_IN_USE_POLICY": "sometimes"}, require=())
     with pytest.raises(ConfigurationError, match=r"REKEY_TARGET_OUS: .*not OU or root ids"):
         Settings.from_env({**env, "REKEY_TARGET_OUS": "prod"}, require=())
+
+
+# --------------------------------------------------------------------------- the compliance report
+
+
+MANAGEMENT = Account("111111111111", "management")
+PAYMENTS = Account("222222222222", "payments")
+SANDBOX = Account("333333333333", "sandbox")
+
+
+def test_the_report_names_every_listed_account_it_did_not_read() -> None:
+    found = left_out([MANAGEMENT, PAYMENTS, SANDBOX], [PAYMENTS], frozenset({"111111111111", "999999999999"}))
+    assert [(n.account, n.kind, n.reason) for n in found] == [
+        (MANAGEMENT, Unchecked.EXCLUDED, "excluded by REKEY_EXCLUDED_ACCOUNTS"),
+        # Neither read nor excluded: only REKEY_TARGET_OUS leaves an account out otherwise.
+        (SANDBOX, Unchecked.OUTSIDE_TARGET_OUS, "outside REKEY_TARGET_OUS"),
+        # An excluded id the organization does not list (a typo, a closed account) shows too.
+        (
+            Account("999999999999", ""),
+            Unchecked.EXCLUDED,
+            "excluded by REKEY_EXCLUDED_ACCOUNTS (not an ACTIVE account of the organization)",
+        ),
+    ]
+    assert left_out([PAYMENTS], [PAYMENTS], frozenset()) == []
+
+
+def empty_report(not_checked: list[NotChecked], preset: Preset = Preset.RECIPE) -> ComplianceReport:
+    return ComplianceReport(NOW, "arn:x", None, preset, PRESETS[preset], Bounds(), [], [], not_checked, [])
+
+
+def test_the_coverage_line_counts_excluded_and_unreachable_even_at_zero() -> None:
+    assert not_checked_text(empty_report([])) == "0 account(s) checked, 0 not checked (excluded 0, unreachable 0)"
+    rep = empty_report(
+        [
+            NotChecked(MANAGEMENT, Unchecked.EXCLUDED, "excluded by REKEY_EXCLUDED_ACCOUNTS"),
+            NotChecked(PAYMENTS, Unchecked.UNREACHABLE, "access-denied: sts:AssumeRole"),
+            NotChecked(SANDBOX, Unchecked.OUTSIDE_TARGET_OUS, "outside REKEY_TARGET_OUS"),
+        ]
+    )
+    assert not_checked_text(rep) == (
+        "0 account(s) checked, 3 not checked (excluded 1, unreachable 1, outside target OUs 1)"
+    )
+    assert [n.account for n in rep.failed] == [PAYMENTS]  # only the unreachable make the command fail
+
+
+def test_the_days_a_policy_fails_the_90_day_controls() -> None:
+    assert empty_report([]).failing_days == 11  # active from 90 days old until the sweep on its 100th
+    assert "11 day(s) each cycle" in failing_days_text(empty_report([]))
+    assert empty_report([], Preset.CIS).failing_days == 0
+    assert failing_days_text(empty_report([], Preset.CIS)).startswith("no active key reaches 90 days")

@@ -1,22 +1,26 @@
 """The compliance report (`rekey report`): every key of every user in rekey's accounts, with its
-age, status, last use, standing, policy and next action."""
+age, status, last use, standing, policy, next action and verdict under each control; every
+account it did not check, and why; who ran it and the policy in force."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 
+from rekey.adapters.sts import StsAdapter
+from rekey.domain import controls, errors
+from rekey.domain.controls import Control, Preset, Verdict
 from rekey.domain.entities import Account
 from rekey.domain.models import ActionKind, KeyStatus, KeyUse, Policy
+from rekey.domain.policy import Bounds
 from rekey.domain.scope import Scope
 from rekey.runtime import Runtime
 
 from .forecast import Planned, next_actions
 from .inventory import UserView, inventory, policy_on
 
-# CIS AWS Foundations 2.12 / Security Hub IAM.3: active keys are rotated within 90 days.
-COMPLIANCE_MAX_AGE_DAYS = 90
 # How far the report looks for each key's next action: past the longest allowed lifecycle.
 REPORT_HORIZON_DAYS = 800
 
@@ -42,25 +46,49 @@ class KeyLine:
     exempt_until: date | None
     exempt_reason: str | None
     paused_until: date | None
+    verdicts: dict[Control, Verdict] = field(default_factory=dict)
+
+    def fails(self, control: Control) -> bool:
+        return self.verdicts.get(control) is Verdict.FAIL
 
     @property
-    def over_limit(self) -> bool:
-        """Active and older than 90 days: what CIS 2.12 and Security Hub IAM.3 flag."""
-        return self.status is KeyStatus.ACTIVE and self.age_days > COMPLIANCE_MAX_AGE_DAYS
+    def failing(self) -> bool:
+        """Fails at least one control (the renderings flag it)."""
+        return Verdict.FAIL in self.verdicts.values()
 
 
 @dataclass(frozen=True)
 class AccountSummary:
+    """One account rekey read: its users' standing and its keys failing each control."""
+
     account: Account
     users: int
     keys: int
     active: int
-    over_limit: int
+    failing: dict[Control, int]
     in_scope: int
     exempt: int
     out_of_scope: int
     misconfigured: int
-    error: str | None
+
+
+class Unchecked(StrEnum):
+    EXCLUDED = "excluded"
+    UNREACHABLE = "unreachable"
+    OUTSIDE_TARGET_OUS = "outside target OUs"
+
+
+EXCLUDED_REASON = "excluded by REKEY_EXCLUDED_ACCOUNTS"
+
+
+@dataclass(frozen=True)
+class NotChecked:
+    """An account whose keys the report does not show: an auditor must not read its absence as
+    compliance."""
+
+    account: Account
+    kind: Unchecked
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -75,30 +103,52 @@ class ExemptionLine:
 @dataclass
 class ComplianceReport:
     generated_at: datetime
+    caller_arn: str | None  # None: GetCallerIdentity failed (caller_error says why)
+    caller_error: str | None
+    preset: Preset
     policy: Policy
+    bounds: Bounds
     keys: list[KeyLine]
-    accounts: list[AccountSummary]
+    accounts: list[AccountSummary]  # the accounts checked
+    not_checked: list[NotChecked]
     exemptions: list[ExemptionLine]
 
     @property
-    def failed(self) -> list[AccountSummary]:
-        return [a for a in self.accounts if a.error]
+    def failed(self) -> list[NotChecked]:
+        """The accounts rekey could not read (the command exits non-zero)."""
+        return self.unchecked(Unchecked.UNREACHABLE)
+
+    def unchecked(self, kind: Unchecked) -> list[NotChecked]:
+        return [n for n in self.not_checked if n.kind is kind]
+
+    def failing(self, control: Control) -> list[KeyLine]:
+        return [k for k in self.keys if k.fails(control)]
 
     @property
-    def over_limit(self) -> list[KeyLine]:
-        return [k for k in self.keys if k.over_limit]
+    def failing_days(self) -> int:
+        """Days of each cycle the default policy lets a rotated user's old key fail the 90-day
+        controls."""
+        return controls.failing_days(self.policy)
 
 
 def report(rt: Runtime, progress: Callable[[int, int], None] | None = None) -> ComplianceReport:
     """Every key of every user in rekey's accounts, in scope or not, with its age, status,
-    last use, standing, policy and next action; per-account counts; exemptions. `progress` as
-    for `inventory`."""
+    last use, standing, policy, next action and verdicts; per-account counts; the accounts not
+    checked and why; exemptions; who ran it. `progress` as for `inventory`."""
     now = rt.now()
     today = now.date()
+    s = rt.settings
     lines: list[KeyLine] = []
     summaries: list[AccountSummary] = []
     exemptions: list[ExemptionLine] = []
-    for view in inventory(rt, every_user=True, progress=progress):
+    views = inventory(rt, every_user=True, progress=progress)
+    # The organization is listed again (inventory lists only the accounts it reads) to name
+    # what it left out: an excluded account is evidence too, never a silent gap.
+    unchecked = left_out(rt.organizations().active_accounts(), [v.account for v in views], s.excluded_accounts)
+    for view in views:
+        if view.error:
+            unchecked.append(NotChecked(view.account, Unchecked.UNREACHABLE, view.error))
+            continue
         account_lines: list[KeyLine] = []
         for user in view.users:
             account_lines += _key_lines(rt, view.account, user, now)
@@ -115,15 +165,55 @@ def report(rt: Runtime, progress: Callable[[int, int], None] | None = None) -> C
                 users=len(view.users),
                 keys=len(account_lines),
                 active=sum(k.status is KeyStatus.ACTIVE for k in account_lines),
-                over_limit=sum(k.over_limit for k in account_lines),
+                failing={c: sum(k.fails(c) for k in account_lines) for c in Control},
                 in_scope=scopes.count(Scope.IN),
                 exempt=scopes.count(Scope.EXEMPT),
                 out_of_scope=scopes.count(Scope.OUT),
                 misconfigured=scopes.count(Scope.MISCONFIGURED),
-                error=view.error,
             )
         )
-    return ComplianceReport(now, rt.settings.policy, lines, summaries, exemptions)
+    arn, caller_error = _caller(rt)
+    return ComplianceReport(
+        generated_at=now,
+        caller_arn=arn,
+        caller_error=caller_error,
+        preset=s.policy_preset,
+        policy=s.policy,
+        bounds=s.bounds,
+        keys=lines,
+        accounts=summaries,
+        not_checked=unchecked,
+        exemptions=exemptions,
+    )
+
+
+def left_out(listed: list[Account], read: list[Account], excluded: frozenset[str]) -> list[NotChecked]:
+    """The accounts of the organization's listing that were not read: excluded (an excluded id
+    the listing lacks too, so a typo or a closed account shows), else outside REKEY_TARGET_OUS
+    (the only other filter between the listing and the accounts read)."""
+    read_ids = {a.account_id for a in read}
+    listed_ids = {a.account_id for a in listed}
+    found = [
+        NotChecked(a, Unchecked.EXCLUDED, EXCLUDED_REASON)
+        if a.account_id in excluded
+        else NotChecked(a, Unchecked.OUTSIDE_TARGET_OUS, "outside REKEY_TARGET_OUS")
+        for a in listed
+        if a.account_id not in read_ids
+    ]
+    found += [
+        NotChecked(Account(a, ""), Unchecked.EXCLUDED, f"{EXCLUDED_REASON} (not an ACTIVE account of the organization)")
+        for a in sorted(excluded - listed_ids)
+    ]
+    return found
+
+
+def _caller(rt: Runtime) -> tuple[str | None, str | None]:
+    """Who runs the report (the caller's ARN), or why it could not be read: the report is still
+    worth having without it."""
+    try:
+        return StsAdapter(rt.clients.hub("sts")).caller_arn(), None
+    except errors.RekeyError as exc:
+        return None, f"{exc.code}: {exc}"
 
 
 def _key_lines(rt: Runtime, account: Account, user: UserView, now: datetime) -> list[KeyLine]:
@@ -139,6 +229,9 @@ def _key_lines(rt: Runtime, account: Account, user: UserView, now: datetime) -> 
         "exempt_reason": exempt.reason if exempt else None,
         "paused_until": user.secret.paused_until if user.secret.paused(now.date()) else None,
     }
+    # The org policy judges only the users rekey manages (in scope or exempt), by their own
+    # policy: a user's tags may shorten the org's ages.
+    managed = standing.policy if standing.scope in (Scope.IN, Scope.EXEMPT) else None
     if user.keys is None:  # not tagged: the credential report's view, no key ids
         return [
             KeyLine(
@@ -147,6 +240,7 @@ def _key_lines(rt: Runtime, account: Account, user: UserView, now: datetime) -> 
                 status=KeyStatus.ACTIVE if k.active else KeyStatus.INACTIVE,
                 created=k.created,
                 age_days=k.age_days(now),
+                verdicts=controls.verdicts(k.active, k.age_days(now), managed),
                 last_used=k.last_used,
                 next_action=None,
                 next_action_on=None,
@@ -168,6 +262,7 @@ def _key_lines(rt: Runtime, account: Account, user: UserView, now: datetime) -> 
                 status=key.status,
                 created=key.created,
                 age_days=key.age_days(now),
+                verdicts=controls.verdicts(key.status is KeyStatus.ACTIVE, key.age_days(now), managed),
                 last_used=key.last_used,
                 next_action=nxt.kind if nxt else None,
                 next_action_on=nxt.first if nxt else None,

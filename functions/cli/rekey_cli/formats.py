@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from rekey.domain.models import KeyUse, Policy
+from rekey.domain.policy import Bounds
 
 
 def policy_json(policy: Policy) -> dict[str, Any]:
@@ -33,6 +34,32 @@ def policy_text(policy: Policy) -> str:
     return (
         f"rotate at {policy.rotate_after_days}, deactivate at {policy.deactivate_after_days}, "
         f"delete at {policy.delete_after_days} days ({in_use})"
+    )
+
+
+def bounds_json(bounds: Bounds) -> dict[str, Any]:
+    """The limits a per-user policy (tags) must stay inside, as JSON fields."""
+    return {
+        "min_rotate_after_days": bounds.min_rotate_after_days,
+        "max_rotate_after_days": bounds.max_rotate_after_days,
+        "min_overlap_days": bounds.min_overlap_days,
+        "max_delete_after_days": bounds.max_delete_after_days,
+        "max_exempt_days": bounds.max_exempt_days,
+        "max_active_days": bounds.max_active_days,
+    }
+
+
+def bounds_text(bounds: Bounds) -> str:
+    """The bounds in one line of text."""
+    ceiling = (
+        f"a replaced key active at most {bounds.max_active_days} days (the preset's ceiling)"
+        if bounds.max_active_days is not None
+        else "no ceiling on a replaced key's active days (no preset ceiling)"
+    )
+    return (
+        f"rotate between {bounds.min_rotate_after_days} and {bounds.max_rotate_after_days} days, overlap at least "
+        f"{bounds.min_overlap_days}, delete by {bounds.max_delete_after_days}, exempt at most "
+        f"{bounds.max_exempt_days} days ahead; {ceiling}"
     )
 
 

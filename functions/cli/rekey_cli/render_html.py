@@ -1,5 +1,6 @@
 """The compliance report (`rekey report --html`) as one self-contained HTML file: inline CSS and
-SVG, no external asset, no script."""
+SVG, no external asset, no script; printable (a printed key table repeats its header on every
+page)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,27 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
+from rekey.domain.controls import CONTROL_TITLES, MAX_KEY_AGE_DAYS, Verdict
 from rekey.domain.models import KeyStatus
 
-from .compliance import COMPLIANCE_MAX_AGE_DAYS, ComplianceReport, KeyLine
-from .formats import key_use_text, policy_text
-from .render_report import CONTROLS, next_action_text
+from .compliance import ComplianceReport, KeyLine
+from .formats import bounds_text, key_use_text, policy_text
+from .render_report import (
+    CONTROL_COLUMNS,
+    CONTROL_RULES,
+    caller_text,
+    failing_days_text,
+    next_action_text,
+    not_checked_text,
+)
 
-# Key age bands of the chart: (upper bound in days inclusive, label, colour).
+# Key age bands of the chart: (upper bound in days inclusive, label, colour). The 90-day
+# controls fail an active key from its 90th day: orange and red start there.
 AGE_BANDS: tuple[tuple[int | None, str, str], ...] = (
     (30, "0-30 days", "#2e7d32"),
     (60, "31-60", "#7cb342"),
-    (COMPLIANCE_MAX_AGE_DAYS, "61-90", "#f9a825"),
-    (180, "91-180", "#ef6c00"),
+    (MAX_KEY_AGE_DAYS - 1, f"61-{MAX_KEY_AGE_DAYS - 1}", "#f9a825"),
+    (180, f"{MAX_KEY_AGE_DAYS}-180", "#ef6c00"),
     (None, "over 180", "#c62828"),
 )
 
@@ -32,9 +42,32 @@ padding-bottom:4px}
 .tile b{display:block;font-size:24px}.tile.bad b{color:#c62828}.tile.ok b{color:#2e7d32}
 table{border-collapse:collapse;width:100%;font-size:13px}th,td{border-bottom:1px solid #eaeef2;
 padding:4px 8px;text-align:left;vertical-align:top}th{background:#f6f8fa}
+table.meta{width:auto}table.meta th{background:none;font-weight:600;white-space:nowrap}
 td.num,th.num{text-align:right}tr.flag td{background:#fff1f0}.tag{display:inline-block;padding:0 6px;
-border-radius:10px;font-size:12px;background:#eaeef2}.tag.flag{background:#c62828;color:#fff}
+border-radius:10px;font-size:12px;background:#eaeef2}.tag.fail{background:#c62828;color:#fff}
+.tag.pass{background:#dafbe1}.tag.na{background:#eaeef2;color:#57606a}
 .tag.exempt{background:#ddf4ff}.tag.out{background:#eaeef2}.tag.misconfigured{background:#fff8c5}
+tr.unchecked td{background:#fff8c5}
+svg{max-width:100%;height:auto}
+@media print{
+/* Landscape: the key table's thirteen columns stay readable. */
+@page{size:landscape;margin:10mm}
+body{margin:0;font-size:11px}
+h2{break-after:avoid;page-break-after:avoid}
+/* A long key table spans pages: its header row (a <thead>) repeats on each, no row cut in two. */
+thead{display:table-header-group}
+tr{break-inside:avoid;page-break-inside:avoid}
+/* Ink, not fills: browsers print no background, so a verdict white on red would vanish; a failing
+one is red ink, bold and boxed (boxed and bold on a black and white printer too). */
+th,tr.flag td,tr.unchecked td,.tag,.tag.pass,.tag.na{background:none!important;color:#1b1f24}
+.tag{border:1px solid #8c959f;padding:0 4px}
+.tag.fail{background:none!important;color:#c62828;border:1.5px solid #c62828;font-weight:700}
+th{border-bottom:1.5px solid #1b1f24}
+.tile{border-color:#8c959f}
+table{font-size:10px}th,td{padding:2px 4px}
+/* The chart scales to the page's width and stays on one page. */
+svg{max-width:100%;height:auto;break-inside:avoid}
+}
 """
 
 
@@ -65,7 +98,7 @@ def age_chart_svg(rep: ComplianceReport) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="Active key ages per account">',
         f'<text x="0" y="16" font-size="13" font-weight="600">Active keys per account, by age '
-        f"(over {COMPLIANCE_MAX_AGE_DAYS} days: orange and red)</text>",
+        f"({MAX_KEY_AGE_DAYS} days or older, failing CIS 2.12 and IAM.3 if active: orange and red)</text>",
     ]
     for i, (label, counts) in enumerate(rows):
         y = top + i * row_h
@@ -108,15 +141,38 @@ def _scope_tag(k: KeyLine) -> str:
     return f'<td><span class="tag {cls}" title="{escape(k.scope_reason)}">{escape(k.scope.value)}</span></td>'
 
 
+def _verdict(verdict: Verdict) -> str:
+    cls = {Verdict.PASS: "pass", Verdict.FAIL: "fail", Verdict.NOT_APPLICABLE: "na"}[verdict]
+    return f'<td><span class="tag {cls}">{escape(verdict.value)}</span></td>'
+
+
+def _head(*cells: str) -> str:
+    """A table's header row, in a <thead>: printed, it repeats on every page the table spans."""
+    return (
+        "<thead><tr>"
+        + "".join(f"<th{' class=num' * c.startswith('#')}>{c.lstrip('#')}</th>" for c in cells)
+        + ("</tr></thead><tbody>")
+    )
+
+
 def report_html(rep: ComplianceReport) -> str:
-    over = rep.over_limit
+    failing = {c: rep.failing(c) for c in CONTROL_COLUMNS}
     tiles = [
-        ("accounts", len(rep.accounts), ""),
+        ("accounts checked", len(rep.accounts), ""),
+        ("accounts not checked", len(rep.not_checked), "bad" if rep.not_checked else "ok"),
         ("keys", len(rep.keys), ""),
         ("active keys", sum(a.active for a in rep.accounts), ""),
-        (f"active over {COMPLIANCE_MAX_AGE_DAYS} days", len(over), "bad" if over else "ok"),
+        *((f"failing {CONTROL_TITLES[c]}", len(keys), "bad" if keys else "ok") for c, keys in failing.items()),
         ("exemptions in force", sum(e.active for e in rep.exemptions), ""),
-        ("accounts failed", len(rep.failed), "bad" if rep.failed else "ok"),
+    ]
+    meta = [
+        ("Generated", f"{rep.generated_at:%Y-%m-%d %H:%M} UTC"),
+        ("Run by", caller_text(rep)),
+        *((CONTROL_TITLES[c], CONTROL_RULES[c]) for c in CONTROL_COLUMNS),
+        (f"Policy in force ({rep.preset.value} preset)", policy_text(rep.policy)),
+        ("Bounds on per-user policies", bounds_text(rep.bounds)),
+        ("Under this policy", failing_days_text(rep)),
+        ("Coverage", not_checked_text(rep)),
     ]
     html = [
         "<!DOCTYPE html>",
@@ -125,22 +181,31 @@ def report_html(rep: ComplianceReport) -> str:
         f"<title>rekey compliance report {rep.generated_at:%Y-%m-%d}</title>",
         f"<style>{_CSS}</style></head><body>",
         "<h1>rekey: access key compliance report</h1>",
-        f'<p class="muted">Generated {rep.generated_at:%Y-%m-%d %H:%M} UTC. Evidence for {CONTROLS}: '
-        f"active access keys are at most {COMPLIANCE_MAX_AGE_DAYS} days old. Policy: "
-        f"{escape(policy_text(rep.policy))}.</p>",
+        '<table class="meta"><tbody>',
+        *(f"<tr><th>{escape(label)}</th><td>{escape(value)}</td></tr>" for label, value in meta),
+        "</tbody></table>",
         '<div class="tiles">',
     ]
     for label, value, cls in tiles:
         html.append(f'<div class="tile {cls}"><b>{value}</b>{escape(label)}</div>')
     html += ["</div>", "<h2>Key ages per account</h2>", age_chart_svg(rep), "<h2>Accounts</h2>", "<table>"]
     html.append(
-        "<tr><th>account</th><th>name</th><th class=num>users</th><th class=num>keys</th>"
-        "<th class=num>active</th><th class=num>active &gt; 90 days</th><th class=num>in scope</th>"
-        "<th class=num>exempt</th><th class=num>out of scope</th><th class=num>misconfigured</th><th>error</th></tr>"
+        _head(
+            "account",
+            "name",
+            "#users",
+            "#keys",
+            "#active",
+            *(f"#failing {escape(CONTROL_TITLES[c])}" for c in CONTROL_COLUMNS),
+            "#in scope",
+            "#exempt",
+            "#out of scope",
+            "#misconfigured",
+        )
     )
     for a in rep.accounts:
         html.append(
-            f'<tr class="{"flag" if a.over_limit or a.error else ""}">'
+            f'<tr class="{"flag" if any(a.failing.values()) else ""}">'
             + _cell(a.account.account_id)
             + _cell(a.account.name)
             + "".join(
@@ -149,20 +214,27 @@ def report_html(rep: ComplianceReport) -> str:
                     a.users,
                     a.keys,
                     a.active,
-                    a.over_limit,
+                    *(a.failing[c] for c in CONTROL_COLUMNS),
                     a.in_scope,
                     a.exempt,
                     a.out_of_scope,
                     a.misconfigured,
                 )
             )
-            + _cell(a.error)
             + "</tr>"
         )
-    html.append("</table>")
+    # Not checked: in the same table, so that a missing account is seen where the others are.
+    for n in rep.not_checked:
+        html.append(
+            '<tr class="unchecked">'
+            + _cell(n.account.account_id)
+            + _cell(n.account.name)
+            + f'<td colspan="{7 + len(CONTROL_COLUMNS)}"><b>not checked</b>: {escape(n.reason)}</td></tr>'
+        )
+    html.append("</tbody></table>")
     html.append("<h2>Exemptions</h2>")
     if rep.exemptions:
-        html.append("<table><tr><th>account</th><th>user</th><th>until</th><th>reason</th><th>state</th></tr>")
+        html.append("<table>" + _head("account", "user", "until", "reason", "state"))
         for e in rep.exemptions:
             until = e.until.isoformat() if e.until else "no expiry (rekey:rotate=false)"
             html.append(
@@ -174,30 +246,40 @@ def report_html(rep: ComplianceReport) -> str:
                 + _cell("in force" if e.active else "lapsed")
                 + "</tr>"
             )
-        html.append("</table>")
+        html.append("</tbody></table>")
     else:
         html.append('<p class="muted">None.</p>')
-    html.append("<h2>Every access key</h2><table>")
+    html.append('<h2>Every access key</h2><table class="keys">')
     html.append(
-        "<tr><th>account</th><th>user</th><th>key</th><th>status</th><th class=num>age (days)</th>"
-        "<th>last used</th><th>scope</th><th>policy</th><th>next action</th></tr>"
+        _head(
+            "account",
+            "user",
+            "key",
+            "status",
+            "#age (days)",
+            *(escape(CONTROL_TITLES[c]) for c in CONTROL_COLUMNS),
+            "last used",
+            "scope",
+            "policy",
+            "next action",
+        )
     )
     for k in rep.keys:
         key = escape(k.key_id or f"(key {k.slot}, from the credential report)")
-        flag = f' <span class="tag flag">over {COMPLIANCE_MAX_AGE_DAYS} days</span>' if k.over_limit else ""
         html.append(
-            f'<tr class="{"flag" if k.over_limit else ""}">'
+            f'<tr class="{"flag" if k.failing else ""}">'
             + _cell(f"{k.account.account_id} {k.account.name}".strip())
             + _cell(k.user_name)
-            + f"<td><code>{key}</code>{flag}</td>"
+            + f"<td><code>{key}</code></td>"
             + _cell(k.status.value)
             + _cell(k.age_days, "num")
+            + "".join(_verdict(k.verdicts[c]) for c in CONTROL_COLUMNS)
             + _cell(key_use_text(k.last_used))
             + _scope_tag(k)
             + _cell(k.policy or "-")
             + _cell(next_action_text(k) + (f"; paused until {k.paused_until}" if k.paused_until else ""))
             + "</tr>"
         )
-    html += ["</table>", '<p class="muted">rekey report: one self-contained file, no external assets.</p>']
+    html += ["</tbody></table>", '<p class="muted">rekey report: one self-contained file, no external assets.</p>']
     html.append("</body></html>")
     return "\n".join(html)

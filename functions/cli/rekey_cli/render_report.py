@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from rekey.domain.controls import CONTROL_TITLES, MAX_KEY_AGE_DAYS, Control, Verdict
 from rekey.domain.scope import Scope
 
-from .compliance import COMPLIANCE_MAX_AGE_DAYS, ComplianceReport, KeyLine
-from .formats import csv_table, iso, key_use_text, policy_json, policy_text
+from .compliance import ComplianceReport, KeyLine, Unchecked
+from .formats import bounds_json, bounds_text, csv_table, iso, key_use_text, policy_json, policy_text
 
-CONTROLS = "CIS AWS Foundations 2.12, AWS Security Hub IAM.3"
+# Each control's column in the CSV and JSON, and its short label in the text's tables.
+CONTROL_COLUMNS = {Control.CIS_2_12: "cis_2_12", Control.IAM_3: "securityhub_iam_3", Control.ORG_POLICY: "org_policy"}
+CONTROL_LABELS = {Control.CIS_2_12: "2.12", Control.IAM_3: "IAM.3", Control.ORG_POLICY: "org"}
+CONTROL_RULES = {
+    Control.CIS_2_12: f"an active key {MAX_KEY_AGE_DAYS} days old or older fails",
+    Control.IAM_3: f"an active key {MAX_KEY_AGE_DAYS} days old or older fails",
+    Control.ORG_POLICY: (
+        "a managed user's key active past its policy's deactivation age, or kept past its deletion age, fails "
+        "(n/a: users rekey does not manage)"
+    ),
+}
 
 
 KEY_COLUMNS = [
@@ -21,7 +32,7 @@ KEY_COLUMNS = [
     "status",
     "created",
     "age_days",
-    "over_90_days",
+    *CONTROL_COLUMNS.values(),
     "last_used_at",
     "last_used_service",
     "last_used_region",
@@ -48,7 +59,7 @@ def _key_values(k: KeyLine) -> list[Any]:
         k.status.value,
         iso(k.created),
         k.age_days,
-        k.over_limit,
+        *(k.verdicts[c].value for c in CONTROL_COLUMNS),
         iso(use.at) if use else None,
         use.service if use else None,
         use.region if use else None,
@@ -68,17 +79,60 @@ def report_csv(rep: ComplianceReport) -> str:
     return csv_table(KEY_COLUMNS, (_key_values(k) for k in rep.keys))
 
 
+def _counts(failing: dict[Control, int]) -> dict[str, int]:
+    return {CONTROL_COLUMNS[c]: n for c, n in failing.items()}
+
+
+def caller_text(rep: ComplianceReport) -> str:
+    """Who ran the report, or why that is unknown, in one line."""
+    return rep.caller_arn or f"the caller could not be read ({rep.caller_error})"
+
+
+def not_checked_text(rep: ComplianceReport) -> str:
+    """E.g. "3 account(s) checked, 2 not checked (excluded 1, unreachable 1)"."""
+    # Excluded and unreachable always, even at 0 (the auditor asks); outside the target OUs
+    # only when REKEY_TARGET_OUS left some out.
+    kinds = [
+        f"{kind.value} {len(rep.unchecked(kind))}"
+        for kind in Unchecked
+        if kind is not Unchecked.OUTSIDE_TARGET_OUS or rep.unchecked(kind)
+    ]
+    return f"{len(rep.accounts)} account(s) checked, {len(rep.not_checked)} not checked ({', '.join(kinds)})"
+
+
+def failing_days_text(rep: ComplianceReport) -> str:
+    """What the policy in force means for the 90-day controls, cycle after cycle."""
+    days = rep.failing_days
+    if not days:
+        return f"no active key reaches {MAX_KEY_AGE_DAYS} days when every sweep runs: the 90-day controls pass daily"
+    return (
+        f"a rotated user's old key stays active at {MAX_KEY_AGE_DAYS} days or older {days} day(s) each cycle: "
+        f"the 90-day controls fail it those days"
+    )
+
+
 def report_json(rep: ComplianceReport) -> dict[str, Any]:
     return {
         "generated_at": iso(rep.generated_at),
-        "controls": CONTROLS,
-        "max_age_days": COMPLIANCE_MAX_AGE_DAYS,
-        "policy": policy_json(rep.policy),
+        "caller_arn": rep.caller_arn,
+        "caller_error": rep.caller_error,
+        "controls": {
+            CONTROL_COLUMNS[c]: {"title": CONTROL_TITLES[c], "rule": CONTROL_RULES[c]} for c in CONTROL_COLUMNS
+        },
+        "max_key_age_days": MAX_KEY_AGE_DAYS,
+        "policy": {
+            "preset": rep.preset.value,
+            **policy_json(rep.policy),
+            "bounds": bounds_json(rep.bounds),
+            "days_failing_90_day_controls_per_cycle": rep.failing_days,
+        },
         "totals": {
-            "accounts": len(rep.accounts),
+            "accounts_checked": len(rep.accounts),
+            "accounts_not_checked": len(rep.not_checked),
+            **{f"accounts_{kind.name.lower()}": len(rep.unchecked(kind)) for kind in Unchecked},
             "keys": len(rep.keys),
             "active": sum(a.active for a in rep.accounts),
-            "active_over_90_days": len(rep.over_limit),
+            "failing": {CONTROL_COLUMNS[c]: len(rep.failing(c)) for c in CONTROL_COLUMNS},
         },
         "accounts": [
             {
@@ -87,14 +141,22 @@ def report_json(rep: ComplianceReport) -> dict[str, Any]:
                 "users": a.users,
                 "keys": a.keys,
                 "active": a.active,
-                "active_over_90_days": a.over_limit,
+                "failing": _counts(a.failing),
                 "users_in_scope": a.in_scope,
                 "users_exempt": a.exempt,
                 "users_out_of_scope": a.out_of_scope,
                 "users_misconfigured": a.misconfigured,
-                "error": a.error,
             }
             for a in rep.accounts
+        ],
+        "not_checked": [
+            {
+                "account_id": n.account.account_id,
+                "account_name": n.account.name,
+                "why": n.kind.value,
+                "reason": n.reason,
+            }
+            for n in rep.not_checked
         ],
         "keys": [dict(zip(KEY_COLUMNS, _key_values(k), strict=True)) for k in rep.keys],
         "exemptions": [
@@ -118,40 +180,52 @@ def next_action_text(k: KeyLine) -> str:
     return f"{k.next_action.value} {when} ({k.next_action_on})"
 
 
+def verdict_text(verdict: Verdict) -> str:
+    """A verdict in a table: FAIL stands out."""
+    return "FAIL" if verdict is Verdict.FAIL else verdict.value
+
+
 def report_text(rep: ComplianceReport) -> str:
+    failing = ", ".join(f"{len(rep.failing(c))} fail {CONTROL_TITLES[c]}" for c in CONTROL_COLUMNS)
     lines = [
-        f"compliance report {rep.generated_at:%Y-%m-%d %H:%M} UTC ({CONTROLS}: active keys at most "
-        f"{COMPLIANCE_MAX_AGE_DAYS} days old)",
-        f"  policy: {policy_text(rep.policy)}",
-        f"  {len(rep.accounts)} account(s), {len(rep.keys)} key(s), "
-        f"{len(rep.over_limit)} active key(s) over {COMPLIANCE_MAX_AGE_DAYS} days",
+        f"compliance report {rep.generated_at:%Y-%m-%d %H:%M} UTC, run by {caller_text(rep)}",
+        *(f"  {CONTROL_TITLES[c]}: {CONTROL_RULES[c]}" for c in CONTROL_COLUMNS),
+        f"  policy in force ({rep.preset.value} preset): {policy_text(rep.policy)}",
+        f"  bounds on per-user policies: {bounds_text(rep.bounds)}",
+        f"  under this policy {failing_days_text(rep)}",
+        f"  {not_checked_text(rep)}",
+        f"  {len(rep.keys)} key(s): {failing}",
         "",
-        f"  {'account':<28} {'users':>5} {'keys':>5} {'active':>6} {'>90d':>5} {'in':>4} {'exempt':>6} {'out':>4} "
-        f"{'misconf':>7}",
+        f"  {'account':<28} {'users':>5} {'keys':>5} {'active':>6} "
+        + " ".join(f"{CONTROL_LABELS[c]:>5}" for c in CONTROL_COLUMNS)
+        + f" {'in':>4} {'exempt':>6} {'out':>4} {'misconf':>7}",
     ]
     for a in rep.accounts:
         label = f"{a.account.account_id} {a.account.name}".strip()
-        if a.error:
-            lines.append(f"  {label:<28} FAILED {a.error}")
-            continue
         lines.append(
-            f"  {label:<28} {a.users:>5} {a.keys:>5} {a.active:>6} {a.over_limit:>5} {a.in_scope:>4} "
-            f"{a.exempt:>6} {a.out_of_scope:>4} {a.misconfigured:>7}"
+            f"  {label:<28} {a.users:>5} {a.keys:>5} {a.active:>6} "
+            + " ".join(f"{a.failing[c]:>5}" for c in CONTROL_COLUMNS)
+            + f" {a.in_scope:>4} {a.exempt:>6} {a.out_of_scope:>4} {a.misconfigured:>7}"
         )
+    for n in rep.not_checked:
+        label = f"{n.account.account_id} {n.account.name}".strip()
+        lines.append(f"  {label:<28} not checked: {n.reason}")
     lines += [
         "",
-        f"  {'account':<13} {'user':<20} {'key':<22} {'status':<8} {'age':>4}  {'last used':<28} "
-        f"{'scope':<13} {'policy':<11} next",
+        f"  {'account':<13} {'user':<20} {'key':<22} {'status':<8} {'age':>4}  "
+        + " ".join(f"{CONTROL_LABELS[c]:<5}" for c in CONTROL_COLUMNS)
+        + f"  {'last used':<28} {'scope':<13} {'policy':<11} next",
     ]
     for k in rep.keys:
-        flag = "!" if k.over_limit else " "
+        flag = "!" if k.failing else " "
         key = k.key_id or f"(key {k.slot})"
         lines.append(
             f" {flag}{k.account.account_id:<13} {k.user_name:<20} {key:<22} {k.status.value:<8} {k.age_days:>4}  "
-            f"{key_use_text(k.last_used):<28} {k.scope.value:<13} {k.policy or '-':<11} {next_action_text(k)}"
+            + " ".join(f"{verdict_text(k.verdicts[c]):<5}" for c in CONTROL_COLUMNS)
+            + f"  {key_use_text(k.last_used):<28} {k.scope.value:<13} {k.policy or '-':<11} {next_action_text(k)}"
         )
-    if rep.over_limit:
-        lines.append(f"  ! active and over {COMPLIANCE_MAX_AGE_DAYS} days")
+    if any(k.failing for k in rep.keys):
+        lines.append("  ! fails at least one control")
     if rep.exemptions:
         lines += ["", "  exemptions:"]
         for e in rep.exemptions:
