@@ -48,12 +48,13 @@ def add_parsers(sub: Any) -> None:
         summary="compliance evidence: every key, its age, status, use, policy and next action",
         description="Compliance evidence (CIS AWS Foundations 2.12, Security Hub IAM.3): every access key of "
         "every user in rekey's accounts, in scope or not, with its age, status, last use, policy and days to "
-        "its next action; counts per account; active keys over 90 days flagged; exemptions with their expiry "
-        "and reason. Prints a summary; --html, --csv and --json write the full report. Writes nothing in AWS.",
+        "its next action; each key's verdict under CIS 2.12, IAM.3 and the org policy; the accounts not checked "
+        "(excluded, unreachable) and why; who ran it; the policy in force; exemptions with their expiry and reason. "
+        "Prints a summary; --html, --csv and --json write the full report. Writes nothing in AWS.",
         examples=[
             "rekey report",
             "rekey report --html compliance.html --csv keys.csv",
-            "rekey report --json | jq '.keys[] | select(.over_90_days)'",
+            "rekey report --json | jq '.keys[] | select(.cis_2_12 == \"fail\")'",
         ],
     )
     p.add_argument("--html", type=Path, metavar="PATH", help="write one self-contained HTML file")

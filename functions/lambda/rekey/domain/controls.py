@@ -3,7 +3,8 @@
 CIS AWS Foundations 2.12, AWS Security Hub IAM.3 and Prowler's iam_rotate_access_key_90_days
 all fail a user with an *active* key 90 days old or older. Under the recipe's defaults
 (rotate 90, deactivate 100, delete 110) the replaced key stays active from 90 days to 100: a
-daily scanner fails every rotated user for 10 days of each cycle. The `cis` preset moves the
+daily scanner fails every rotated user on 11 days of each cycle (90 to 100: on the deactivation
+day the key is active until the sweep). The `cis` preset moves the
 whole cycle earlier so the old key is deactivated well before 90 days."""
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def first_failure(created: date, active_until: date | None, today: date) -> Fail
 
 
 class Preset(StrEnum):
-    RECIPE = "recipe"  # 90/100/110, AWS's sample's ages: fails the 90-day controls 10 days a cycle
+    RECIPE = "recipe"  # 90/100/110, AWS's sample's ages: fails the 90-day controls 11 days a cycle
     CIS = "cis"
 
 
