@@ -201,7 +201,7 @@ class _Scan:
             if pause is not None:
                 self.announce(Event.MISCONFIGURED, Severity.WARNING, pause, user, secret_name=name)
         if quiet_today(policy, self.report.get(user.arn, []), mark, s.max_pause_days, now):
-            return KeyState.COMPLIANT, f"nothing is due today under its policy {policy.describe()}"
+            return _nothing_due(policy)
         self.result.users_checked += 1
         # A secret rekey does not own is not listed: absent (a first rotation) or someone else's,
         # which the worker, reading it before anything else, announces as a conflict. Not asked
@@ -241,12 +241,12 @@ class _Scan:
                         sweep_id=self.sweep_id,
                     )
                 )
-        queued = [f"{a.kind.value} {a.key_id or ''}: {a.reason}" for a in plan if a.kind not in ANNOUNCE_ONLY]
         if blocked:
             return KeyState.BLOCKED, blocked[0]
-        if queued:
-            return KeyState.DUE, queued[0]
-        return KeyState.COMPLIANT, f"nothing is due today under its policy {policy.describe()}"
+        queued = next((a for a in plan if a.kind not in ANNOUNCE_ONLY), None)
+        if queued is not None:
+            return KeyState.DUE, f"{queued.kind.value} {queued.key_id or ''}: {queued.reason}"
+        return _nothing_due(policy)
 
     def report_findings(self, tagged: list[IamUser]) -> None:
         """Import the finding of every user this part judged; in the account's last part, archive
@@ -378,6 +378,10 @@ def assess_user(ports: Ports, user: IamUser, account_id: str, now: datetime) -> 
     s = ports.settings
     refused = refusal(user.arn, account_id, user.grants, s.guard) if user.grants is not None else None
     return assess(user.tags, s.tag_key, s.policy, s.bounds, now, refused)
+
+
+def _nothing_due(policy: Policy) -> tuple[KeyState, str]:
+    return KeyState.COMPLIANT, f"nothing is due today under its policy {policy.describe()}"
 
 
 _STATE_OUT_OF_SCOPE = {
