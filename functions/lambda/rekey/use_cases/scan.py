@@ -245,7 +245,7 @@ class _Scan:
             return KeyState.BLOCKED, blocked[0]
         queued = next((a for a in plan if a.kind not in ANNOUNCE_ONLY), None)
         if queued is not None:
-            return KeyState.DUE, f"{queued.kind.value} {queued.key_id or ''}: {queued.reason}"
+            return KeyState.DUE, f"{queued.kind.value} {queued.key_id or 'a first key'}: {queued.reason}"
         return _nothing_due(policy)
 
     def report_findings(self, tagged: list[IamUser]) -> None:
