@@ -7,7 +7,7 @@ import csv
 from pathlib import Path
 
 import pytest
-from rekey_cli import compliance
+from rekey_cli import compliance, plan
 from rekey_cli.render_html import report_html
 from rekey_cli.render_report import report_json, report_text
 from rekey_dev.emulator import MANAGEMENT_ACCOUNT
@@ -73,7 +73,9 @@ def test_an_excluded_id_the_organization_does_not_list_is_shown_too(
     assert rep["totals"]["accounts_excluded"] == 2
 
 
-def test_an_unreachable_account_is_not_checked_and_says_why(org: Org, faulty_runtime: Runtime, faults: Faults) -> None:
+def test_an_unreachable_account_is_not_checked_says_why_and_the_report_and_plan_go_on(
+    org: Org, faulty_runtime: Runtime, faults: Faults
+) -> None:
     org.create_user("payments", "svc", TAG)
     org.create_user("analytics", "etl", TAG)
     payments = org.accounts["payments"]
@@ -82,6 +84,10 @@ def test_an_unreachable_account_is_not_checked_and_says_why(org: Org, faulty_run
 
     (failed,) = rep.failed
     assert failed.account.account_id == payments and failed.reason.startswith("access-denied")
+    assert [k.user_name for k in rep.keys] == ["etl"]
+    forecast = plan.plan(faulty_runtime, 30)
+    assert [v.account.account_id for v in forecast.failed] == [payments]
+    assert forecast.keys_in_scope == 1
     # Not a row of zeros among the accounts checked: only among those not checked.
     assert payments not in [a.account.account_id for a in rep.accounts]
     data = report_json(rep)

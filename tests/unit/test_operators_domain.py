@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from rekey_cli.compliance import ComplianceReport, NotChecked, Unchecked, left_out
 from rekey_cli.forecast import next_actions, simulate
-from rekey_cli.render_report import failing_days_text, not_checked_text
+from rekey_cli.formats import failing_days_text
+from rekey_cli.render_report import not_checked_text
 
 from rekey.domain.controls import PRESETS, Preset
 from rekey.domain.entities import Account
@@ -426,6 +427,6 @@ def test_the_coverage_line_counts_excluded_and_unreachable_even_at_zero() -> Non
 
 def test_the_days_a_policy_fails_the_90_day_controls() -> None:
     assert empty_report([]).failing_days == 11  # active from 90 days old until the sweep on its 100th
-    assert "11 day(s) each cycle" in failing_days_text(empty_report([]))
+    assert "11 day(s) each cycle" in failing_days_text(empty_report([]).policy)
     assert empty_report([], Preset.CIS).failing_days == 0
-    assert failing_days_text(empty_report([], Preset.CIS)).startswith("no active key reaches 90 days")
+    assert failing_days_text(empty_report([], Preset.CIS).policy).startswith("no active key reaches 90 days")

@@ -6,9 +6,11 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
+from rekey.domain.controls import MAX_KEY_AGE_DAYS, failing_days
 from rekey.domain.models import KeyUse, Policy
 from rekey.domain.policy import Bounds
 
@@ -39,14 +41,7 @@ def policy_text(policy: Policy) -> str:
 
 def bounds_json(bounds: Bounds) -> dict[str, Any]:
     """The limits a per-user policy (tags) must stay inside, as JSON fields."""
-    return {
-        "min_rotate_after_days": bounds.min_rotate_after_days,
-        "max_rotate_after_days": bounds.max_rotate_after_days,
-        "min_overlap_days": bounds.min_overlap_days,
-        "max_delete_after_days": bounds.max_delete_after_days,
-        "max_exempt_days": bounds.max_exempt_days,
-        "max_active_days": bounds.max_active_days,
-    }
+    return asdict(bounds)
 
 
 def bounds_text(bounds: Bounds) -> str:
@@ -60,6 +55,17 @@ def bounds_text(bounds: Bounds) -> str:
         f"rotate between {bounds.min_rotate_after_days} and {bounds.max_rotate_after_days} days, overlap at least "
         f"{bounds.min_overlap_days}, delete by {bounds.max_delete_after_days}, exempt at most "
         f"{bounds.max_exempt_days} days ahead; {ceiling}"
+    )
+
+
+def failing_days_text(policy: Policy) -> str:
+    """What `policy` means for the 90-day controls (CIS 2.12, IAM.3), cycle after cycle."""
+    days = failing_days(policy)
+    if not days:
+        return f"no active key reaches {MAX_KEY_AGE_DAYS} days when every sweep runs: the 90-day controls pass daily"
+    return (
+        f"a rotated user's old key stays active at {MAX_KEY_AGE_DAYS} days or older {days} day(s) each cycle: "
+        f"the 90-day controls fail it those days"
     )
 
 

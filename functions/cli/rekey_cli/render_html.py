@@ -12,12 +12,11 @@ from rekey.domain.controls import CONTROL_TITLES, MAX_KEY_AGE_DAYS, Verdict
 from rekey.domain.models import KeyStatus
 
 from .compliance import ComplianceReport, KeyLine
-from .formats import bounds_text, key_use_text, policy_text
+from .formats import bounds_text, failing_days_text, key_use_text, policy_text
 from .render_report import (
     CONTROL_COLUMNS,
     CONTROL_RULES,
     caller_text,
-    failing_days_text,
     next_action_text,
     not_checked_text,
 )
@@ -171,7 +170,7 @@ def report_html(rep: ComplianceReport) -> str:
         *((CONTROL_TITLES[c], CONTROL_RULES[c]) for c in CONTROL_COLUMNS),
         (f"Policy in force ({rep.preset.value} preset)", policy_text(rep.policy)),
         ("Bounds on per-user policies", bounds_text(rep.bounds)),
-        ("Under this policy", failing_days_text(rep)),
+        ("Under this policy", failing_days_text(rep.policy)),
         ("Coverage", not_checked_text(rep)),
     ]
     html = [

@@ -9,7 +9,7 @@ from rekey.domain.controls import CONTROL_TITLES, MAX_KEY_AGE_DAYS, Control, Fai
 from rekey.domain.scope import Scope
 
 from .forecast import Planned
-from .formats import csv_table, iso, policy_json, policy_text
+from .formats import csv_table, failing_days_text, iso, policy_json, policy_text
 from .plan import PlanResult, PlanRow
 
 CONTROLS = f"{CONTROL_TITLES[Control.CIS_2_12]}, {CONTROL_TITLES[Control.IAM_3]}"
@@ -59,11 +59,9 @@ def plan_text(result: PlanResult) -> str:
 def _controls_text(result: PlanResult) -> list[str]:
     """Each active key's first day failing CIS 2.12 / IAM.3 under the plan, failing ones first."""
     failing = [c for c in result.controls if c.failure is not None]
-    days = failing_days(result.policy)
     lines = [
         f"  {CONTROLS} (no active key {MAX_KEY_AGE_DAYS} days old or older): {len(failing)} of "
-        f"{len(result.controls)} active key(s) would fail; this policy fails a rotated user "
-        + (f"{days} day(s) every cycle" if days else "on no day")
+        f"{len(result.controls)} active key(s) would fail; under this policy {failing_days_text(result.policy)}"
     ]
     for c in result.controls:
         account = f"{c.account.account_id} {c.account.name}".strip()

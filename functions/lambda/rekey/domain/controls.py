@@ -43,10 +43,15 @@ class Verdict(StrEnum):
     NOT_APPLICABLE = "n/a"  # the org policy, for a user rekey does not manage
 
 
+def too_old(active: bool, age_days: int) -> bool:
+    """What the 90-day controls fail: an active key 90 days old or older."""
+    return active and age_days >= MAX_KEY_AGE_DAYS
+
+
 def verdicts(active: bool, age_days: int, policy: Policy | None) -> dict[Control, Verdict]:
     """One key's standing under each control. The org policy holds a managed user's keys to its
     own policy: no active key past its deactivation age, no key at all past its deletion age."""
-    old = Verdict.FAIL if active and age_days >= MAX_KEY_AGE_DAYS else Verdict.PASS
+    old = Verdict.FAIL if too_old(active, age_days) else Verdict.PASS
     if policy is None:
         org = Verdict.NOT_APPLICABLE
     elif (active and age_days >= policy.latest_deactivation_days) or age_days >= policy.delete_after_days:

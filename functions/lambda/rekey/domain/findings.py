@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from .controls import CONTROL_TITLES, MAX_KEY_AGE_DAYS, Control
+from .controls import CONTROL_TITLES, MAX_KEY_AGE_DAYS, Control, too_old
 from .entities import ReportKey
 
 GENERATOR_ID = "rekey-access-key-rotation"
@@ -54,7 +54,7 @@ class UserFinding:
     keys: Sequence[ReportKey]
 
     def too_old(self, now: datetime) -> list[ReportKey]:
-        return [k for k in self.keys if k.active and k.age_days(now) >= MAX_KEY_AGE_DAYS]
+        return [k for k in self.keys if too_old(k.active, k.age_days(now))]
 
     def compliance(self, now: datetime) -> str:
         if self.too_old(now):
