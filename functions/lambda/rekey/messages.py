@@ -7,7 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .domain.models import ActionKind
 
@@ -90,6 +90,37 @@ class ClassicManualEvent(BaseModel):
             reason=f"classic manual event {self.action!r}",
             sweep_id=f"manual-{at:%Y%m%dT%H%M%SZ}",
         )
+
+
+class OperatorCommand(_Message):
+    """An operator's request, the body of a SigV4-signed POST to the hub's operator endpoint (a
+    function URL, AuthType AWS_IAM). It names what to do and on whom, never who asks: the hub
+    takes that from the signature AWS verified. A body with any other field (a `requested_by`,
+    say) is refused as malformed."""
+
+    schema_version: Literal[1] = 1
+    command: Literal["rotate-now", "rollback"]
+    account_id: str = Field(max_length=64)
+    user_name: str = Field(pattern=USER_NAME)
+    # rotate-now: deactivate the old key as soon as its replacement is stored (a leaked key).
+    revoke_old: bool = False
+    # rollback: the last day of the pause (inclusive, UTC); None: the hub's default.
+    until: date | None = None
+
+    @field_validator("account_id")
+    @classmethod
+    def _account(cls, value: str) -> str:
+        if not (value.isdigit() and len(value) == 12):
+            raise ValueError(f"{value!r} is not a 12-digit account id")
+        return value
+
+    @model_validator(mode="after")
+    def _options(self) -> OperatorCommand:
+        if self.revoke_old and self.command != "rotate-now":
+            raise ValueError("revoke_old is an option of rotate-now only")
+        if self.until is not None and self.command != "rollback":
+            raise ValueError("until is an option of rollback only")
+        return self
 
 
 class ScanRequest(_Message):
@@ -218,6 +249,9 @@ class Notification(_Message):
     last_used_region: str | None = None
     # For `rolled-back`: the last day of the pause.
     paused_until: date | None = None
+    # Who asked, for what an operator's request did or was refused: the caller's ARN as AWS
+    # authenticated it at the hub's operator endpoint (or the classic manual event's label).
+    requested_by: str | None = None
     # For `digest`: the same summary as `message`, for programs.
     digest: DigestSummary | None = None
     # The same fact announced twice (SNS delivers at least once; an action found done but not

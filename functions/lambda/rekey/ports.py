@@ -76,6 +76,10 @@ class UserSecrets(Protocol):
 
     def mark_in_use_warned(self, name: str, key_id: str, day: date) -> None: ...
 
+    def stage_key_id(self, name: str, stage: str) -> str | None: ...
+
+    def pause(self, name: str, until: date) -> None: ...
+
 
 class AccountFindings(Protocol):
     """Security Hub in one member account: rekey's findings (rekey.domain.findings)."""
@@ -145,6 +149,11 @@ class Ports(Protocol):
 
     def account(self, account_id: str, *, write: bool = False) -> MemberAccount:
         """Ports in `account_id`: through the spoke reader role, or with `write` the writer."""
+        ...
+
+    def act_for(self, caller_arn: str) -> None:
+        """Name the sessions opened in member accounts from now on after this operator (the
+        caller the hub authenticated), in their accounts' CloudTrail."""
         ...
 
     def organizations(self) -> Organization: ...

@@ -13,6 +13,7 @@ from .domain.controls import PRESETS, Preset, preset_ceiling
 from .domain.errors import ConfigurationError
 from .domain.models import InUsePolicy, Policy
 from .domain.naming import check_template
+from .domain.operators import OperatorGrant, parse_operators
 from .domain.policy import Bounds, PolicyError, check_policy
 from .domain.privilege import Guard
 
@@ -54,6 +55,7 @@ ENVIRONMENT = {
     "REKEY_ORG_ROLE_ARN": "org_role_arn",
     "REKEY_SECRET_REPLICA_REGIONS": "secret_replica_regions",
     "REKEY_SECRET_REPLICA_KMS_KEYS": "secret_replica_kms_keys",
+    "REKEY_OPERATORS": "operators",
 }
 REQUIRED = ("REKEY_WORK_QUEUE_URL", "REKEY_TOPIC_ARN")
 _OU_ID = re.compile(r"(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})")
@@ -144,6 +146,9 @@ class Settings(BaseModel):
     # (`region=key,...`; a region without one uses aws/secretsmanager there).
     secret_replica_regions: tuple[str, ...] = ()
     secret_replica_kms_keys: dict[str, str] = Field(default_factory=dict)
+    # Who may ask the hub's operator endpoint for rotate-now and rollback, and on which accounts
+    # (rekey.domain.operators): `<role ARN>=<*|account|OU>,...;...`. Empty: nobody.
+    operators: tuple[OperatorGrant, ...] = ()
 
     @field_validator("target_ous")
     @classmethod
@@ -209,6 +214,11 @@ class Settings(BaseModel):
             keys[region] = key
         return keys
 
+    @field_validator("operators", mode="before")
+    @classmethod
+    def _operators(cls, value: object) -> object:
+        return parse_operators(value) if isinstance(value, str) else value
+
     @field_validator("org_role_arn", "break_glass_role_arn")
     @classmethod
     def _org_role(cls, value: str | None) -> str | None:
@@ -256,6 +266,9 @@ class Settings(BaseModel):
                 raise ValueError(f"REKEY_SECRET_REPLICA_REGIONS: {region} is the hub's own region (the primary)")
             if partition_of(region) != self.partition:
                 raise ValueError(f"REKEY_SECRET_REPLICA_REGIONS: {region} is not in the {self.partition} partition")
+        for grant in self.operators:
+            if grant.role.partition != self.partition:
+                raise ValueError(f"REKEY_OPERATORS: {grant.role_arn} is not in the hub's partition ({self.partition})")
         stray = sorted(set(self.secret_replica_kms_keys) - set(self.secret_replica_regions))
         if stray:
             raise ValueError(f"REKEY_SECRET_REPLICA_KMS_KEYS names regions without a replica: {', '.join(stray)}")
@@ -306,7 +319,8 @@ class Settings(BaseModel):
         ]
 
     def spoke_role_arn(self, account_id: str) -> str:
-        """The spoke writer role in `account_id` (the worker's, rotate-now's and rollback's)."""
+        """The spoke writer role in `account_id` (the worker's, for the work queue and for the
+        operators' requests to the hub)."""
         return f"arn:{self.partition}:iam::{account_id}:role/{self.spoke_role_name}"
 
     def spoke_reader_role_arn(self, account_id: str) -> str:

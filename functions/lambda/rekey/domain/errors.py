@@ -59,3 +59,10 @@ class Refused(RekeyError):
     """An operator's request would break an invariant, or has nothing to act on."""
 
     code = "refused"
+
+
+class Forbidden(RekeyError):
+    """The caller may not ask this: not an operator of the hub (REKEY_OPERATORS), or not for
+    this account."""
+
+    code = "forbidden"

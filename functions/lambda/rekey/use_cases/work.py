@@ -44,10 +44,11 @@ class WorkOutcome:
 
 @dataclass(frozen=True)
 class OperatorRequest:
-    """An operator's request (`rekey rotate-now`, the classic manual event): acts regardless of
-    age and exemption, within the same invariants (rekey.domain.manual). Never read from a
-    queue: it is built in-process, under the caller's own credentials. `requested_by` is the
-    caller's ARN as STS tells it (or the classic event's fixed label), never text a sender chose."""
+    """An operator's request (`rekey rotate-now` through the hub's operator endpoint, the
+    classic manual event): acts regardless of age and exemption, within the same invariants
+    (rekey.domain.manual). Never read from a queue: the hub builds it for a caller it
+    authenticated. `requested_by` is the caller's ARN as AWS authenticated it (or the classic
+    event's fixed label), never text a sender chose."""
 
     requested_by: str
     revoke_old: bool = False
@@ -157,6 +158,8 @@ class _Worker:
         self, event: Event, severity: Severity, message: str, user: IamUser | None, late: bool = False, **fields: Any
     ) -> None:
         """Announce at once: an action's announcement follows it before anything else is done."""
+        if self.request is not None:
+            fields["requested_by"] = self.request.requested_by
         if late:
             fields["late"] = True
             message += " (announced late: the attempt that did it stopped before announcing it)"
