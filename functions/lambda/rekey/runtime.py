@@ -83,9 +83,11 @@ class Clients:
     `cache_size` accounts used most recently). Thread-safe.
 
     Every session rekey opens in another account is attributable: a function's is named after
-    it (`rekey-scan`, `rekey-worker`); once `as_person()` has run (the operators' commands),
-    sessions are `rekey-op-<person>` and carry the person as SourceIdentity, which CloudTrail
-    records on every call made with them."""
+    it (`rekey-scan`, `rekey-worker`); one opened for an operator is `rekey-op-<person>`, the
+    person being the caller the hub authenticated (`act_for`, the operator endpoint) or, for
+    the CLI's commands that only read, the caller STS reports (`as_person`). No session carries
+    a SourceIdentity: a value the caller sets is not attribution, and no role trusts
+    sts:SetSourceIdentity."""
 
     def __init__(
         self, settings: Settings, make_client: ClientMaker | None = None, cache_size: int = ACCOUNT_CACHE_SIZE
@@ -97,29 +99,36 @@ class Clients:
         self._accounts: OrderedDict[str, tuple[datetime, AccountAdapters]] = OrderedDict()
         self._cache_size = cache_size
         self._organizations: tuple[datetime, Any] | None = None
+        self._caller: str | None = None
         self._person: str | None = None
         # Shared by every client of an account, so that it outlives the clients it paces.
         self.pace = Pace(settings.member_calls_per_second)
 
     def as_person(self) -> str:
-        """Act for the person running this process (an operator's command): who it is comes from
-        STS (the caller's ARN), never from an argument. Returns the caller's ARN. Sessions opened
-        from now on are named after the person and carry it as SourceIdentity."""
+        """Act for the person running this process (the CLI's plan and report): who it is comes
+        from STS (the caller's ARN), never from an argument. Returns the caller's ARN."""
         arn = StsAdapter(self.hub("sts")).caller_arn()
-        with self._lock:
-            self._person = person_of(arn)
-            self._accounts.clear()  # sessions opened before were not the person's
-            self._organizations = None
+        self.act_for(arn)
         return arn
 
-    def _session(self, role: str) -> tuple[str, str | None]:
-        """RoleSessionName and SourceIdentity for assuming `role` (reader, writer or org)."""
+    def act_for(self, caller_arn: str) -> None:
+        """Name the sessions opened from now on after `caller_arn`'s person (`rekey-op-<person>`);
+        those opened for anyone else before are not reused."""
+        with self._lock:
+            if self._caller == caller_arn:
+                return
+            self._caller, self._person = caller_arn, person_of(caller_arn)
+            self._accounts.clear()
+            self._organizations = None
+
+    def _session(self, role: str) -> str:
+        """RoleSessionName for assuming `role` (reader, writer or org)."""
         if self._person:
-            return safe_name(f"rekey-op-{self._person}"), self._person
+            return safe_name(f"rekey-op-{self._person}")
         if role in FUNCTION_SESSIONS:
-            return FUNCTION_SESSIONS[role], None
+            return FUNCTION_SESSIONS[role]
         # The organization role serves the sweep and the worker: the function's own name.
-        return safe_name(os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or "rekey"), None
+        return safe_name(os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or "rekey")
 
     def client(self, service: str, credentials: Credentials | None = None) -> Any:
         kwargs = credentials.as_client_kwargs() if credentials else {}
@@ -146,10 +155,7 @@ class Clients:
             cached = self._organizations
         if cached and cached[0] - CREDENTIAL_MARGIN > utcnow():
             return cached[1]
-        session, person = self._session("org")
-        credentials, expires = StsAdapter(self.hub("sts")).assume(
-            role_arn, session_name=session, source_identity=person
-        )
+        credentials, expires = StsAdapter(self.hub("sts")).assume(role_arn, session_name=self._session("org"))
         client = self.client("organizations", credentials)
         expiry = expires if isinstance(expires, datetime) else utcnow() + timedelta(minutes=15)
         with self._lock:
@@ -158,7 +164,8 @@ class Clients:
 
     def account(self, account_id: str, *, write: bool = False) -> AccountAdapters:
         """Adapters acting in `account_id` through the spoke reader role, or with `write` the
-        writer role (the worker, rotate-now, rollback): a scan cannot change anything."""
+        writer role (the worker, and the operators' requests to the hub): a scan cannot change
+        anything."""
         role = "writer" if write else "reader"
         key = f"{account_id}/{role}"
         with self._lock:
@@ -169,10 +176,7 @@ class Clients:
             return cached[1]
         s = self._settings
         role_arn = s.spoke_role_arn(account_id) if write else s.spoke_reader_role_arn(account_id)
-        session, person = self._session(role)
-        credentials, expires = StsAdapter(self.hub("sts")).assume(
-            role_arn, session_name=session, source_identity=person
-        )
+        credentials, expires = StsAdapter(self.hub("sts")).assume(role_arn, session_name=self._session(role))
         iam, secrets = self.client("iam", credentials), self.client("secretsmanager", credentials)
         for client in (iam, secrets):
             self.pace.install(client, account_id)
@@ -213,6 +217,10 @@ class Runtime:
     def account(self, account_id: str, *, write: bool = False) -> AccountAdapters:
         """Adapters in `account_id` through the spoke reader role, or with `write` the writer."""
         return self.clients.account(account_id, write=write)
+
+    def act_for(self, caller_arn: str) -> None:
+        """Sessions opened in member accounts from now on are the operator `caller_arn`'s."""
+        self.clients.act_for(caller_arn)
 
     def organizations(self) -> OrganizationsAdapter:
         """The organization, as the hub (or REKEY_ORG_ROLE_ARN) sees it."""

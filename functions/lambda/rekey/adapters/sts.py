@@ -11,7 +11,7 @@ from .errors import aws_call
 PERMISSIONS = {"hub": ("sts:AssumeRole",), "key": ("sts:GetCallerIdentity",)}
 
 SESSION_NAME = "rekey"
-# RoleSessionName and SourceIdentity: 2 to 64 of these characters.
+# RoleSessionName: 2 to 64 of these characters.
 _UNSAFE = re.compile(r"[^\w+=,.@-]")
 
 
@@ -38,15 +38,11 @@ class StsAdapter:
     def __init__(self, client: Any) -> None:
         self._client = client
 
-    def assume(
-        self, role_arn: str, *, session_name: str = SESSION_NAME, source_identity: str | None = None
-    ) -> tuple[Credentials, Any]:
+    def assume(self, role_arn: str, *, session_name: str = SESSION_NAME) -> tuple[Credentials, Any]:
         """Credentials for `role_arn` and their expiry. `session_name` names the session in the
-        role's account's CloudTrail; `source_identity` (a person's name) stays with the session,
-        and with every session chained from it, whatever the session name."""
-        kwargs = {"SourceIdentity": source_identity} if source_identity else {}
+        role's account's CloudTrail."""
         with aws_call(f"sts:AssumeRole {role_arn}"):
-            response = self._client.assume_role(RoleArn=role_arn, RoleSessionName=session_name, **kwargs)
+            response = self._client.assume_role(RoleArn=role_arn, RoleSessionName=session_name)
         c = response["Credentials"]
         return Credentials(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"]), c["Expiration"]
 
@@ -56,7 +52,7 @@ class StsAdapter:
 
 
 def person_of(caller_arn: str) -> str:
-    """Who a caller is, as SourceIdentity and session names accept it: the user of
+    """Who a caller is, as a session name accepts it: the user of
     `...:user/path/alice`, the session of `...:assumed-role/Role/alice@example.com` (what
     IAM Identity Center and most identity providers set to the person's name), else the
     last part of the ARN."""
@@ -67,6 +63,6 @@ def person_of(caller_arn: str) -> str:
 
 
 def safe_name(value: str) -> str:
-    """`value` as a RoleSessionName or SourceIdentity: allowed characters only, 2 to 64 of them."""
+    """`value` as a RoleSessionName: allowed characters only, 2 to 64 of them."""
     cleaned = _UNSAFE.sub("-", value)[:64]
     return cleaned if len(cleaned) >= 2 else f"{cleaned}--"[:2]
