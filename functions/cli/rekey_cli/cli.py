@@ -121,7 +121,8 @@ Rotate IAM user access keys across an AWS Organization.
 
 Configured by environment variables (the same as the Lambdas): REKEY_WORK_QUEUE_URL and
 REKEY_TOPIC_ARN are required; see README.md for the rest. AWS_ENDPOINT_URL points every
-client at an emulator.
+client at an emulator. rotate-now and rollback need only REKEY_OPERATOR_URL: the hub carries
+them out.
 """
 
 EPILOG = """\
@@ -248,6 +249,8 @@ def failure(exc: Exception) -> tuple[int, str]:
 def _command(args: argparse.Namespace, errors: ErrorsLogged) -> int:
     if args.command == "credential-process":  # a consumer's machine: no REKEY_* configuration
         return consumer.run_cli(args)
+    if args.command in operations_cli.HUB_COMMANDS:  # the hub acts; this shell only asks it
+        return operations_cli.ask_hub(args)
     plugin = _plugins().get(args.command)
     if isinstance(plugin, str):
         print(f"rekey: {args.command}: {plugin}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""The operators' subcommands of `rekey`: plan, report, rotate-now, rollback."""
+"""The operators' subcommands of `rekey`: plan and report (read here, through the member reader
+role), rotate-now and rollback (asked of the hub, which acts through the member writer role)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,27 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rekey.domain.errors import UsageError
+from rekey.domain.errors import Unavailable, UsageError
 from rekey.runtime import Runtime
+from rekey.use_cases.operator import DEFAULT_PAUSE_DAYS
 
-from . import compliance, interventions, plan
+from . import compliance, hub_requests, plan
 from .arguments import add_command, day, days
 from .progress import Progress
 from .render_html import report_html
 from .render_plan import plan_csv, plan_json, plan_text
 from .render_report import report_csv, report_json, report_text
 
-COMMANDS = ("plan", "report", "rotate-now", "rollback")
+COMMANDS = ("plan", "report")
+# Carried out by the hub for the caller it authenticates: this shell needs no rekey settings
+# but REKEY_OPERATOR_URL, and never enters a member account.
+HUB_COMMANDS = ("rotate-now", "rollback")
+HUB = (
+    "Carried out by the hub, not this shell: the request is a POST to the hub's operator endpoint "
+    "(REKEY_OPERATOR_URL, the hub stack's OperatorUrl output) signed with your AWS credentials (SigV4). "
+    "The hub takes who you are from that signature, checks that REKEY_OPERATORS lets your role act on the "
+    "account, and acts through the member writer role, which no operator holds."
+)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -67,7 +78,8 @@ def add_parsers(sub: Any) -> None:
         summary="incident response: rotate a user's key at once",
         description="Rotate the user's newest active key now, whatever its age and even if exempt, through the "
         "worker's own code path: the opt-in tag is required, the new key is stored and tested before it "
-        "becomes the secret's current version, and a user with two active keys is refused. Announced.",
+        "becomes the secret's current version, and a user with two active keys is refused. Announced, naming "
+        "you. " + HUB,
         examples=[
             "rekey rotate-now --account 111122223333 --user svc-deploy",
             "rekey rotate-now --account 111122223333 --user svc-deploy --revoke-old   # leaked key",
@@ -89,7 +101,7 @@ def add_parsers(sub: Any) -> None:
         description="Reactivate the key that rekey's last rotation replaced and deactivated (possible until it "
         "is deleted), and pause the user's lifecycle until a date: no rotation, deactivation or deletion "
         "before then (in-use warnings continue). The secret keeps the new key as current. Announced as "
-        "`rolled-back`.",
+        "`rolled-back`, naming you. " + HUB,
         examples=[
             "rekey rollback --account 111122223333 --user svc-deploy",
             "rekey rollback --account 111122223333 --user svc-deploy --until 2026-12-15",
@@ -101,23 +113,29 @@ def add_parsers(sub: Any) -> None:
         "--until",
         type=day,
         metavar="YYYY-MM-DD",
-        help=f"last day of the pause, UTC (default: {interventions.DEFAULT_PAUSE_DAYS} days from today; "
+        help=f"last day of the pause, UTC (default: {DEFAULT_PAUSE_DAYS} days from today; "
         "at most REKEY_MAX_PAUSE_DAYS)",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def run(args: argparse.Namespace, rt: Runtime) -> int:
-    """Run an operator's subcommand; domain errors propagate to `rekey_cli.cli.main`."""
-    rt.clients.as_person()  # sessions in member accounts carry the operator's identity
+    """Run plan or report; domain errors propagate to `rekey_cli.cli.main`."""
+    rt.clients.as_person()  # sessions in member accounts are named after the operator
     if args.command == "plan":
         return _plan(rt, args)
     if args.command == "report":
         return _report(rt, args)
+    raise UsageError(f"unknown command {args.command}")
+
+
+def ask_hub(args: argparse.Namespace) -> int:
+    """Send rotate-now or rollback to the hub and print its answer; domain errors (the hub's
+    refusals among them) propagate to `rekey_cli.cli.main`."""
     if args.command == "rotate-now":
-        return _rotate_now(rt, args)
+        return _rotate_now(args)
     if args.command == "rollback":
-        return _rollback(rt, args)
+        return _rollback(args)
     raise UsageError(f"unknown command {args.command}")
 
 
@@ -157,35 +175,28 @@ def _report(rt: Runtime, args: argparse.Namespace) -> int:
     return EXIT_FAILED if rep.failed else EXIT_OK
 
 
-def _rotate_now(rt: Runtime, args: argparse.Namespace) -> int:
-    outcome = interventions.rotate_now(rt, args.account, args.user, revoke_old=args.revoke_old)
-    events = [n.model_dump(mode="json", exclude_none=True) for n in outcome.notifications]
+def _rotate_now(args: argparse.Namespace) -> int:
+    request = hub_requests.command(
+        command="rotate-now", account_id=args.account, user_name=args.user, revoke_old=args.revoke_old
+    )
+    answer = hub_requests.send(request)
+    status, detail, events = answer.get("status"), answer.get("detail"), answer.get("events") or []
     if args.json:
-        print(json.dumps({"status": outcome.status, "detail": outcome.detail, "events": events}, indent=2))
+        print(json.dumps({"status": status, "detail": detail, "events": events}, indent=2))
     else:
-        print(f"rotate-now {args.account}/{args.user}: {outcome.status}: {outcome.detail}")
-        for n in outcome.notifications:
-            print(f"  {n.event.value:<12} {n.message}")
-    return EXIT_OK if outcome.status == "done" else EXIT_FAILED
+        print(f"rotate-now {args.account}/{args.user}: {status}: {detail}")
+        for event in events:
+            print(f"  {event.get('event', ''):<12} {event.get('message', '')}")
+    return EXIT_OK if status == "done" else EXIT_FAILED
 
 
-def _rollback(rt: Runtime, args: argparse.Namespace) -> int:
-    result = interventions.rollback(rt, args.account, args.user, until=args.until)
+def _rollback(args: argparse.Namespace) -> int:
+    request = hub_requests.command(command="rollback", account_id=args.account, user_name=args.user, until=args.until)
+    answer = hub_requests.send(request)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "account_id": result.account.account_id,
-                    "user_name": result.user_name,
-                    "key_id": result.key_id,
-                    "reactivated": result.reactivated,
-                    "paused_until": result.paused_until.isoformat(),
-                    "secret_name": result.secret_name,
-                    "message": result.message,
-                },
-                indent=2,
-            )
-        )
+        print(json.dumps({k: v for k, v in answer.items() if k not in ("command", "unannounced")}, indent=2))
     else:
-        print(f"rollback {args.account}/{args.user}: {result.message}")
+        print(f"rollback {args.account}/{args.user}: {answer.get('message')}")
+    if answer.get("unannounced"):
+        raise Unavailable(f"rolled back, but the hub could not announce it: {answer['unannounced']}")
     return EXIT_OK
