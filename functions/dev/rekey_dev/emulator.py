@@ -8,17 +8,22 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 from urllib.request import Request, urlopen
 
 import boto3
 
+from .function_url import Function, FunctionUrl
+
 MANAGEMENT_ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
+# The hub's worker role under the hub stack's default RoleNamePrefix: the operator function's role.
+HUB_WORKER_ROLE = "rekey-hub-worker"
+OPERATOR_URL = "REKEY_OPERATOR_URL"
 DUMMY_ENV = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_ACCESS_KEY_ID": "testing",
@@ -38,12 +43,28 @@ class ClientSource(Protocol):
 class Emulator:
     url: str
     server: Any
+    # The hub's operator endpoint (a function URL with AuthType AWS_IAM, rekey_dev.function_url).
+    operator_endpoint: FunctionUrl | None = None
+    # Function URLs of functions deployed by a stack (served until the next reset).
+    function_urls: list[FunctionUrl] = field(default_factory=list)
 
     def reset(self) -> None:
+        for served in self.function_urls:
+            served.stop()
+        self.function_urls.clear()
         urlopen(Request(f"{self.url}/moto-api/reset", method="POST"), timeout=10).read()
 
     def stop(self) -> None:
+        for served in [*self.function_urls, self.operator_endpoint]:
+            if served is not None:
+                served.stop()
         self.server.stop()
+
+    def serve_function_url(self, function: Function) -> str:
+        """Serve `function` behind a function URL (AuthType AWS_IAM) until the next reset; its URL."""
+        served = FunctionUrl(function).start()
+        self.function_urls.append(served)
+        return served.url
 
     def client(self, service: str, **kwargs: Any) -> Any:
         return boto3.client(service, region_name=REGION, endpoint_url=self.url, **kwargs)
@@ -114,7 +135,29 @@ def start(quiet: bool = True) -> Emulator:
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
     os.environ["AWS_ENDPOINT_URL"] = url
-    return Emulator(url, server)
+    endpoint = operator_endpoint().start()
+    os.environ[OPERATOR_URL] = endpoint.url
+    return Emulator(url, server, endpoint)
+
+
+def operator_endpoint(
+    role_name: str = HUB_WORKER_ROLE, environment: Callable[[], Mapping[str, str]] | None = None
+) -> FunctionUrl:
+    """The hub's operator function behind its URL, as the hub stack deploys it: the production
+    handler (rekey.handlers.operator), run as the hub's worker role (the one role the member
+    writer trusts), configured by `environment` (default: this process's, read per request)."""
+    from rekey.handlers import operator
+
+    function = Function(
+        handler=operator.process,
+        account_id=MANAGEMENT_ACCOUNT,
+        role_arn=f"arn:aws:iam::{MANAGEMENT_ACCOUNT}:role/{role_name}",
+        name="rekey-hub-OperatorFunction",
+        region=REGION,
+        environment=environment or (lambda: dict(os.environ)),
+        requires=operator.REQUIRES,
+    )
+    return FunctionUrl(function)
 
 
 @contextmanager

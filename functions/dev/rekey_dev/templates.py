@@ -201,6 +201,7 @@ def _wait(cfn: Any, stack_name: str) -> dict[str, Any]:
 
 TOOLS_VENV = ROOT / ".tools" / "sam"
 HUB_STACK_NAME = "rekey-hub"
+REGION = "us-east-1"  # the emulator's (rekey_dev.emulator.REGION)
 ARTIFACT_BUCKET = "rekey-artifacts"
 ARTIFACT_KEY = "functions.zip"
 
@@ -243,14 +244,45 @@ def translate_hub(template: Path | str = HUB_TEMPLATE, *, code_uri: str | None =
     return json.loads(result.stdout)
 
 
+def _function_urls(translated: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The template without its AWS::Lambda::Url resources and the outputs naming them (moto's
+    CloudFormation has none: the emulator plays them, rekey_dev.function_url), and, by output
+    name, the logical id of the function each URL served."""
+    resources = translated["Resources"]
+    urls = {
+        name: resource["Properties"]["TargetFunctionArn"]["Ref"]
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::Lambda::Url"
+    }
+    outputs = {}
+    kept = {}
+    for name, output in translated.get("Outputs", {}).items():
+        target = output["Value"].get("Fn::GetAtt", [None])[0] if isinstance(output["Value"], dict) else None
+        if target in urls:
+            outputs[name] = urls[target]
+        else:
+            kept[name] = output
+    template = {
+        **translated,
+        "Resources": {n: r for n, r in resources.items() if n not in urls},
+        "Outputs": kept,
+    }
+    return template, outputs
+
+
 def deploy_hub_stack(
     emulator: Any, translated: dict[str, Any], *, code: bytes | None = None, **params: str
 ) -> dict[str, str]:
     """Create the translated hub template as a stack in the emulator's management account, as
     `sam deploy` would after `sam package`; returns the stack's outputs. `code` is the functions'
-    zip (any bytes: the emulator never runs them)."""
+    zip (any bytes: the emulator never runs them, but it serves their function URLs itself:
+    each such output is the URL of the deployed function, run in-process)."""
     import io
     import zipfile
+
+    from .function_url import deployed_function
+
+    translated, url_outputs = _function_urls(translated)
 
     if code is None:
         buffer = io.BytesIO()
@@ -268,4 +300,14 @@ def deploy_hub_stack(
         Capabilities=["CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
     )
     stack = _wait(cfn, HUB_STACK_NAME)
-    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    # moto's DescribeStackResource fails on a stack with skipped resources: list them instead.
+    physical = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cfn.list_stack_resources(StackName=HUB_STACK_NAME)["StackResourceSummaries"]
+    }
+    for output, function in url_outputs.items():
+        name = physical[function]
+        configuration = emulator.client("lambda").get_function_configuration(FunctionName=name)
+        outputs[output] = emulator.serve_function_url(deployed_function(configuration, region=REGION))
+    return outputs
