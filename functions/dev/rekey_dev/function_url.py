@@ -274,7 +274,8 @@ def deployed_function(configuration: Mapping[str, Any], *, region: str) -> Funct
 
     module = importlib.import_module(str(configuration["Handler"]).rsplit(".", 1)[0])
     role_arn = str(configuration["Role"])
-    variables = dict(configuration.get("Environment", {}).get("Variables", {}))
+    # As Lambda passes them: strings (moto keeps the template's numbers as numbers).
+    variables = {name: str(value) for name, value in configuration.get("Environment", {}).get("Variables", {}).items()}
     return Function(
         handler=module.process,
         account_id=role_arn.split(":")[4],
