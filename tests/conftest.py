@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import boto3
 import pytest
 from rekey_dev import emulator as em
 
@@ -118,6 +119,75 @@ def build_org(emulator: em.Emulator, setenv: Callable[[str, str], None]) -> Org:
     # The management account hosts the hub and has no spoke role.
     setenv("REKEY_EXCLUDED_ACCOUNTS", em.MANAGEMENT_ACCOUNT)
     return Org(emulator, hub, organization.accounts, events_url)
+
+
+OPERATORS_ROLE = "platform-operators"
+
+
+@dataclass(frozen=True)
+class Operator:
+    """A person who runs rekey's operator commands: a session of a role in the hub account,
+    whose credentials are the shell's (the environment's)."""
+
+    arn: str  # the session, as AWS authenticates it: arn:aws:sts::<hub>:assumed-role/<role>/<session>
+    role_arn: str
+    # AccessKeyId, SecretAccessKey, SessionToken: never printed.
+    credentials: dict[str, str] = field(repr=False, compare=False, default_factory=dict)
+
+
+def become_operator(
+    org: Org,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    scopes: str | None = "*",
+    role: str = OPERATORS_ROLE,
+    session: str = "alice",
+    account: str = em.MANAGEMENT_ACCOUNT,
+) -> Operator:
+    """Run this test's shell as a session of `role` in `account` (its credentials in the
+    environment, boto3's default session started afresh, as in a new shell), and (unless
+    `scopes` is None) name the role in the hub's REKEY_OPERATORS with those scopes."""
+    iam = org.emulator.client("iam") if account == em.MANAGEMENT_ACCOUNT else org.client("iam", account)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    role_arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    answer = org.emulator.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=session)
+    credentials = answer["Credentials"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", credentials["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", credentials["SecretAccessKey"])
+    monkeypatch.setenv("AWS_SESSION_TOKEN", credentials["SessionToken"])
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    if scopes is not None:
+        monkeypatch.setenv("REKEY_OPERATORS", f"{role_arn}={scopes}")
+    return Operator(answer["AssumedRoleUser"]["Arn"], role_arn, credentials)
+
+
+@pytest.fixture
+def operator(org: Org, monkeypatch: pytest.MonkeyPatch) -> Operator:
+    """The shell is an operator's, allowed on every account rekey covers."""
+    return become_operator(org, monkeypatch)
+
+
+@pytest.fixture
+def assumed(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+    """Every member role rekey assumes from now on: (role name, session name, who assumed it,
+    as STS names the credentials that made the call)."""
+    import rekey.runtime as runtime_module
+
+    calls: list[tuple[str, str, str]] = []
+    real = runtime_module.StsAdapter.assume
+
+    def assume(self: Any, role_arn: str, **kwargs: Any) -> Any:
+        caller = self._client.get_caller_identity()["Arn"]
+        calls.append((role_arn.rsplit("/", 1)[1], kwargs.get("session_name", ""), caller))
+        return real(self, role_arn, **kwargs)
+
+    monkeypatch.setattr(runtime_module.StsAdapter, "assume", assume)
+    return calls
 
 
 @pytest.fixture

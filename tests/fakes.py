@@ -311,11 +311,15 @@ class FakePorts:
         self.outbox = Outbox()
         self.org = FakeOrganizations([Account(ACCOUNT, "payments")])
         self.sts_answers: list[str] = []  # what STS says for a new key, when not its user's ARN
+        self.acting_for: str | None = None  # the operator member sessions are named after
 
     def account(self, account_id: str, *, write: bool = False) -> FakeAccount:
         if account_id != ACCOUNT:
             raise errors.AccessDenied(f"cannot assume a role in {account_id}")
         return FakeAccount(account_id, self.iam, self.secrets, self.findings)
+
+    def act_for(self, caller_arn: str) -> None:
+        self.acting_for = caller_arn
 
     def organizations(self) -> FakeOrganizations:
         return self.org

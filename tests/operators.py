@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from rekey_cli import cli
+from rekey_dev import emulator as em
 
 from rekey.runtime import Runtime
 from rekey.settings import Settings
@@ -15,6 +16,8 @@ from rekey.use_cases.sweep import new_sweep_id, sweep
 from tests.conftest import Org, drain_work
 
 TAG = {"rekey:rotate": "true"}
+# The operator function's role as the emulator runs it, as Lambda would: the hub's worker role.
+HUB_WORKER = f"arn:aws:sts::{em.MANAGEMENT_ACCOUNT}:assumed-role/rekey-hub-worker/rekey-hub-OperatorFunction"
 
 
 def today() -> date:
@@ -76,3 +79,34 @@ def current_key(org: Org, account: str, user: str) -> str:
     return json.loads(sm.get_secret_value(SecretId=f"rekey/{user}", VersionStage="AWSCURRENT")["SecretString"])[
         "AccessKey"
     ]
+
+
+def signed_post(
+    url: str,
+    body: str,
+    credentials: dict[str, str],
+    *,
+    service: str = "lambda",
+    tamper: str | None = None,
+    signed_at: datetime | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """POST `body` to `url` signed with SigV4 as `credentials` (AccessKeyId, SecretAccessKey,
+    SessionToken), as the CLI does; `tamper` replaces the body after signing; `signed_at`
+    signs at another time. The status and the JSON answer."""
+    from unittest import mock
+
+    import botocore.auth
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    from botocore.httpsession import URLLib3Session
+
+    request = AWSRequest(method="POST", url=url, data=body.encode(), headers={"Content-Type": "application/json"})
+    keys = Credentials(credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials.get("SessionToken"))
+    when = (signed_at or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+    with mock.patch.object(botocore.auth, "get_current_datetime", return_value=when):
+        SigV4Auth(keys, service, em.REGION).add_auth(request)
+    if tamper is not None:
+        request.data = tamper.encode()
+    response = URLLib3Session(timeout=60).send(request.prepare())
+    return response.status_code, json.loads(response.content or b"{}")

@@ -2,8 +2,9 @@
 around them, for the documents moto stores but never enforces (queue and topic policies,
 conditions on aws:PrincipalArn, aws:SourceArn, aws:SecureTransport...).
 
-It follows AWS's evaluation logic for one account's resource policy plus the caller's identity
-policy: an explicit Deny anywhere wins; a principal of the resource's account needs an Allow in
+It follows AWS's evaluation logic for one account's resource policy (a role's trust policy
+too) plus the caller's identity policy: an explicit Deny anywhere wins; a principal of the
+resource's account needs an Allow in
 either document, a principal of another account in both, a service principal in the resource
 policy. Conditions: the String*, Arn*, Bool and Null operators, `...IfExists`, and AWS's rule
 for a key missing from the request (false, but true for the negated operators). Not modelled:
@@ -12,6 +13,7 @@ policies. It refuses (raises) what it does not model rather than guess."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -130,7 +132,9 @@ def statement_matches(statement: Mapping[str, Any], request: Request, *, resourc
             return False
     elif any(fnmatchcase(action, a.lower()) for a in as_list(statement["NotAction"])):
         return False
-    if not any(r == "*" or _arn_like(r, request.resource) for r in as_list(statement["Resource"])):
+    # A role's trust policy names no Resource: it is the role it is attached to.
+    resources = statement.get("Resource", "*") if resource_policy else statement["Resource"]
+    if not any(r == "*" or _arn_like(r, request.resource) for r in as_list(resources)):
         return False
     keys = request.keys()
     return all(
@@ -322,4 +326,13 @@ class Stack:
             if "Condition" in resource and not self.conditions[resource["Condition"]]:
                 continue
             documents.append(resource["Properties"]["PolicyDocument"])
-        return [s for d in documents for s in as_list(self.resolve(d)["Statement"])]
+        return [s for d in documents for s in as_list(self._document(d)["Statement"])]
+
+    def trust_policy(self, logical_id: str) -> dict[str, Any]:
+        """A role's trust policy (AssumeRolePolicyDocument), resolved."""
+        return self._document(self.template["Resources"][logical_id]["Properties"]["AssumeRolePolicyDocument"])
+
+    def _document(self, node: Any) -> dict[str, Any]:
+        """A policy document, resolved: a mapping, or the JSON text a !Sub makes of one."""
+        document = self.resolve(node)
+        return json.loads(document) if isinstance(document, str) else document

@@ -1,6 +1,7 @@
 """Every command with each of its AWS calls failing in turn: one line on stderr, never a
 traceback, a non-zero exit after the rest was done; `rekey run` still does the work it can and
-still attempts the digest.
+still attempts the digest. rotate-now and rollback make their calls in the hub (the emulator's
+operator endpoint, in this process): a failure there comes back as the hub's answer.
 
 Which calls each command makes is recorded on the emulator (test_the_calls_are_the_ones_listed),
 so a command that starts making a new call fails that test until the call is listed here."""
@@ -11,11 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from rekey_cli import interventions
 
 from rekey.runtime import Runtime
+from rekey.use_cases import operator
 from rekey.use_cases.sweep import new_sweep_id, sweep
-from tests.conftest import Org
+from tests.conftest import Operator, Org
 from tests.faults import Faults
 from tests.operators import TAG, run_cli
 
@@ -56,6 +57,8 @@ LAST_USE = ("iam", "GetAccessKeyLastUsed")
 # Each command, the calls it makes on the day set up for it (in no particular order).
 CREDENTIAL_REPORT = {("iam", "GenerateCredentialReport"), ("iam", "GetCredentialReport")}
 OPERATOR = {("sts", "GetCallerIdentity")}  # who the operator is (rekey.runtime.Clients.as_person)
+# rotate-now and rollback: the hub's calls (the operator's shell makes none; the hub learns who
+# asks from the request's signature).
 CALLS: dict[str, list[tuple[str, str]]] = {
     "run": sorted({*SCAN, *FINDINGS, ("sqs", "SendMessageBatch"), *DRAIN, *ROTATION, PUBLISH} - {LAST_USE}),
     # One key and no intent: the worker does not ask when it was last used (an operator does).
@@ -66,9 +69,9 @@ CALLS: dict[str, list[tuple[str, str]]] = {
     ),
     "plan": sorted({*OPERATOR, *SCAN} - {("secretsmanager", "ListSecrets"), *CREDENTIAL_REPORT}),
     "report": sorted({*OPERATOR, *SCAN} - {("secretsmanager", "ListSecrets")}),
-    "rotate-now": sorted({*OPERATOR, ("organizations", "ListAccounts"), ("sts", "AssumeRole"), *ROTATION, PUBLISH}),
+    "rotate-now": sorted({("organizations", "ListAccounts"), ("sts", "AssumeRole"), *ROTATION, PUBLISH}),
     "rollback": sorted(
-        {*OPERATOR, ("organizations", "ListAccounts"), ("sts", "AssumeRole"), *ROTATION[:6]}
+        {("organizations", "ListAccounts"), ("sts", "AssumeRole"), *ROTATION[:6]}
         | {("secretsmanager", "DescribeSecret"), ("secretsmanager", "TagResource"), PUBLISH}
     ),
 }
@@ -86,7 +89,7 @@ def set_up(command: str, org: Org, runtime: Runtime) -> None:
     once already for `rollback`)."""
     org.create_user("payments", "svc", TAG)
     if command == "rollback":
-        interventions.rotate_now(runtime, org.accounts["payments"], "svc")
+        operator.rotate_now(runtime, "arn:aws:sts::123456789012:assumed-role/ops/bob", org.accounts["payments"], "svc")
     elif command != "rotate-now":
         org.age(91)
     if command == "work":
@@ -96,9 +99,10 @@ def set_up(command: str, org: Org, runtime: Runtime) -> None:
 
 
 @pytest.fixture
-def faulty_cli(org: Org, monkeypatch: pytest.MonkeyPatch) -> Faults:
-    """The CLI's runtime with calls counted and faults injected (botocore's retries decide,
-    their backoff is not slept; IAM propagation waits are skipped)."""
+def faulty_cli(org: Org, operator: Operator, monkeypatch: pytest.MonkeyPatch) -> Faults:
+    """The CLI's runtime (and the hub's, serving rotate-now and rollback in this process) with
+    calls counted and faults injected (botocore's retries decide, their backoff is not slept;
+    IAM propagation waits are skipped). The shell is an operator's."""
     faults = Faults(instant_backoff=True)
     build = Runtime.build.__func__  # type: ignore[attr-defined]
 

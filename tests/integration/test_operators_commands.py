@@ -1,5 +1,6 @@
-"""The operators' commands on the emulator, through the CLI: plan, report, rotate-now,
-rollback, and the classic manual event on the worker function."""
+"""The operators' commands on the emulator, through the CLI: plan, report, rotate-now and
+rollback (asked of the hub's operator endpoint, signed with the operator's credentials), and
+the classic manual event on the worker function."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from rekey.handlers import worker
 from rekey.runtime import Runtime
-from tests.conftest import Org
+from tests.conftest import Operator, Org
 from tests.operators import (
     TAG,
     current_key,
@@ -161,7 +162,7 @@ def test_report_lists_every_key_in_and_out_of_scope(org: Org, capsys: pytest.Cap
 # --------------------------------------------------------------------------- rotate-now
 
 
-def test_rotate_now_replaces_a_fresh_key_at_once(org: Org, capsys: pytest.CaptureFixture) -> None:
+def test_rotate_now_replaces_a_fresh_key_at_once(org: Org, operator: Operator, capsys: pytest.CaptureFixture) -> None:
     (old,) = org.create_user("payments", "svc", {**TAG, "rekey:owner": "team-payments"})
     org.age(5)
     code, out, err = run_cli(capsys, "rotate-now", "--account", org.accounts["payments"], "--user", "svc")
@@ -171,12 +172,13 @@ def test_rotate_now_replaces_a_fresh_key_at_once(org: Org, capsys: pytest.Captur
     assert new != old and org.keys("payments", "svc") == {old: "Active", new: "Active"}
     (event,) = org.events("rotated")
     assert event["key_id"] == old and event["new_key_id"] == new and event["owner"] == "team-payments"
-    assert "rekey rotate-now" in event["message"] and "requested by" in event["message"]
+    assert "rekey rotate-now" in event["message"] and f"requested by {operator.arn}" in event["message"]
+    assert event["requested_by"] == operator.arn  # the caller AWS authenticated
     # The old key now follows the normal lifecycle: deactivated once the new one is 10 days old.
     assert secret_tags(org, "payments", "rekey/svc")["rekey:replaced-key"] == old
 
 
-def test_rotate_now_with_revoke_old_deactivates_the_old_key_once_stored(org: Org, capsys) -> None:
+def test_rotate_now_with_revoke_old_deactivates_the_old_key_once_stored(org: Org, operator: Operator, capsys) -> None:
     (old,) = org.create_user("payments", "svc", TAG)
     code, _, err = run_cli(capsys, "rotate-now", "--account", org.accounts["payments"], "--user", "svc", "--revoke-old")
     assert code == 0, err
@@ -185,7 +187,9 @@ def test_rotate_now_with_revoke_old_deactivates_the_old_key_once_stored(org: Org
     assert [e["event"] for e in org.events()] == ["rotated", "deactivated"]
 
 
-def test_rotate_now_refuses_a_user_with_two_active_keys(org: Org, capsys: pytest.CaptureFixture) -> None:
+def test_rotate_now_refuses_a_user_with_two_active_keys(
+    org: Org, operator: Operator, capsys: pytest.CaptureFixture
+) -> None:
     k1, k2 = org.create_user("payments", "svc", TAG, keys=2)
     code, out, _ = run_cli(capsys, "rotate-now", "--account", org.accounts["payments"], "--user", "svc")
     assert code == 1
@@ -195,7 +199,7 @@ def test_rotate_now_refuses_a_user_with_two_active_keys(org: Org, capsys: pytest
     assert "refused" in event["message"]
 
 
-def test_rotate_now_acts_on_an_exempt_user(org: Org, capsys: pytest.CaptureFixture) -> None:
+def test_rotate_now_acts_on_an_exempt_user(org: Org, operator: Operator, capsys: pytest.CaptureFixture) -> None:
     (old,) = org.create_user("payments", "vendor", exempt_until(30))
     code, _, err = run_cli(capsys, "rotate-now", "--account", org.accounts["payments"], "--user", "vendor")
     assert code == 0, err
@@ -217,7 +221,9 @@ def test_rotate_now_acts_on_an_exempt_user(org: Org, capsys: pytest.CaptureFixtu
         ("management", "svc", 2, "rekey: account 123456789012 is excluded (REKEY_EXCLUDED_ACCOUNTS)"),
     ],
 )
-def test_commands_fail_in_one_clear_line(org: Org, capsys, account: str, user: str, code: int, message: str) -> None:
+def test_commands_fail_in_one_clear_line(
+    org: Org, operator: Operator, capsys, account: str, user: str, code: int, message: str
+) -> None:
     org.create_user("payments", "svc", TAG)
     (human,) = org.create_user("payments", "human", {})
     account_id = {"payments": org.accounts["payments"], "management": "123456789012"}.get(account, account)
@@ -280,7 +286,7 @@ def test_classic_manual_event_for_an_untagged_user_or_malformed_is_not_acted_upo
 
 
 def test_rollback_reactivates_the_deactivated_key_and_pauses_the_lifecycle(
-    org: Org, runtime: Runtime, capsys: pytest.CaptureFixture
+    org: Org, runtime: Runtime, operator: Operator, capsys: pytest.CaptureFixture
 ) -> None:
     (k1,) = org.create_user("payments", "svc", TAG)
     org.age(91)
@@ -302,6 +308,7 @@ def test_rollback_reactivates_the_deactivated_key_and_pauses_the_lifecycle(
     assert current_key(org, "payments", "svc") == k2  # consumers of the secret are not moved back
     (event,) = org.events("rolled-back")
     assert (event["key_id"], event["paused_until"], event["severity"]) == (k1, str(until), "warning")
+    assert event["requested_by"] == operator.arn and f"at the request of {operator.arn}" in event["message"]
     assert secret_tags(org, "payments", "rekey/svc")["rekey:paused-until"] == str(until)
 
     # While paused, the sweep plans nothing for the user, and a stale deactivation is a no-op.
@@ -321,7 +328,7 @@ def test_rollback_reactivates_the_deactivated_key_and_pauses_the_lifecycle(
     assert org.keys("payments", "svc") == {k1: "Inactive", k2: "Active"}
 
 
-def test_rollback_before_deactivation_keeps_the_key_active(org: Org, runtime, capsys) -> None:
+def test_rollback_before_deactivation_keeps_the_key_active(org: Org, runtime, operator: Operator, capsys) -> None:
     (k1,) = org.create_user("payments", "svc", TAG)
     org.age(91)
     run_day(runtime)
@@ -334,7 +341,7 @@ def test_rollback_before_deactivation_keeps_the_key_active(org: Org, runtime, ca
     assert org.keys("payments", "svc")[k1] == "Active"
 
 
-def test_rollback_refuses_what_it_cannot_undo(org: Org, runtime: Runtime, capsys) -> None:
+def test_rollback_refuses_what_it_cannot_undo(org: Org, runtime: Runtime, operator: Operator, capsys) -> None:
     account = org.accounts["payments"]
     org.create_user("payments", "fresh", TAG)
     code, out, err = run_cli(capsys, "rollback", "--account", account, "--user", "fresh")

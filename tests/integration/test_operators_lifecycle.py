@@ -11,7 +11,7 @@ from rekey.messages import WorkItem
 from rekey.runtime import Runtime
 from rekey.use_cases.sweep import accounts_to_sweep
 from rekey.use_cases.work import run_work_item
-from tests.conftest import Org
+from tests.conftest import Operator, Org
 from tests.operators import (
     TAG,
     current_key,
@@ -165,7 +165,7 @@ def test_first_key_for_a_tagged_user_without_keys_only_when_configured(org: Org,
 # --------------------------------------------------------------------------- OU scoping
 
 
-def test_target_ous_limit_the_sweep_and_the_commands(org: Org, monkeypatch, capsys) -> None:
+def test_target_ous_limit_the_sweep_and_the_commands(org: Org, operator: Operator, monkeypatch, capsys) -> None:
     organizations = org.emulator.client("organizations")
     root = organizations.list_roots()["Roots"][0]["Id"]
     prod = organizations.create_organizational_unit(ParentId=root, Name="prod")["OrganizationalUnit"]["Id"]

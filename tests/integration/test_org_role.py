@@ -117,7 +117,7 @@ def test_the_org_role_trusts_operators_only_when_named_and_only_inside_the_organ
     functions, people = role["AssumeRolePolicyDocument"]["Statement"]
     assert functions["Sid"] == "HubFunctionsInsideTheOrganization"
     assert people["Sid"] == "OperatorsInsideTheOrganization"
-    assert people["Action"] == ["sts:AssumeRole", "sts:SetSourceIdentity"]
+    assert people["Action"] == "sts:AssumeRole"  # no SourceIdentity: the caller would choose it
     assert sorted(as_list(people["Principal"]["AWS"])) == sorted(operators.split(","))
     assert people["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": organization_id(org)}}
 

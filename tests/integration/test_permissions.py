@@ -28,6 +28,7 @@ from rekey.settings import Settings
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")  # moto skips alarms
 
 READER, WRITER = "rekey-spoke-reader", "rekey-spoke"  # the default role names
+OPERATORS_ROLE = f"arn:aws:iam::{em.MANAGEMENT_ACCOUNT}:role/platform-operators"  # the hub's Operators
 FORBIDDEN = ("iam:Put", "iam:Attach", "iam:PassRole", "iam:*", "*")
 # What no read may do: every write the writer has (IAM keys, secrets) and a secret's value.
 READER_MUST_NOT = ("iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey", "secretsmanager:GetSecretValue")
@@ -68,12 +69,20 @@ def spoke_granted(iam: Any, role_name: str) -> tuple[list[dict[str, Any]], set[s
 
 
 @pytest.mark.parametrize(
-    ("params", "tag_key", "prefix"),
-    [({}, "rekey:rotate", "rekey/"), ({"TagKey": "team:rotate", "SecretNamePrefix": "keys/"}, "team:rotate", "keys/")],
-    ids=["defaults", "custom-tag-and-prefix"],
+    ("params", "tag_key", "prefix", "path"),
+    [
+        ({}, "rekey:rotate", "rekey/", "/"),
+        (
+            {"TagKey": "team:rotate", "SecretNamePrefix": "keys/", "UserPathPrefix": "/apps/ci/"},
+            "team:rotate",
+            "keys/",
+            "/apps/ci/",
+        ),
+    ],
+    ids=["defaults", "custom-tag-prefix-and-path"],
 )
 def test_spoke_roles_grant_exactly_the_declared_actions_scoped(
-    org: Any, params: dict[str, str], tag_key: str, prefix: str
+    org: Any, params: dict[str, str], tag_key: str, prefix: str, path: str
 ) -> None:
     account_id = org.accounts["payments"]
     t.deploy_spoke_role(
@@ -93,8 +102,8 @@ def test_spoke_roles_grant_exactly_the_declared_actions_scoped(
             assert statement["Effect"] == "Allow"
             assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}  # no NotAction/NotResource
         by_action = {action: s for s in statements for action in as_list(s["Action"])}
-        for action in declared("spoke_key_write") & granted:
-            assert by_action[action]["Resource"] == users
+        for action in declared("spoke_key_write") & granted:  # keys only of users under the path
+            assert by_action[action]["Resource"] == f"arn:aws:iam::{account_id}:user{path}*"
             assert by_action[action]["Condition"] == {"StringEqualsIgnoreCase": {f"iam:ResourceTag/{tag_key}": "true"}}
         for action in declared("spoke_secret", "spoke_describe") & granted:
             assert by_action[action]["Resource"] == secrets
@@ -189,23 +198,30 @@ def test_the_reader_trusts_only_the_scan_role_and_the_writer_only_the_worker_rol
         assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": organization_id(org)}}
 
 
-def test_operator_roles_are_trusted_only_when_named_only_inside_the_organization_and_may_say_who_they_are(
+def test_operator_roles_may_assume_the_reader_only_and_the_writer_only_the_worker_and_break_glass(
     org: Any,
 ) -> None:
     account_id = org.accounts["sandbox"]
     operators = "arn:aws:iam::210987654321:role/secops,arn:aws:iam::210987654321:role/oncall"
+    break_glass = "arn:aws:iam::210987654321:role/break-glass"
     t.deploy_spoke_role(
         org.emulator, account_id, hub_account_id="210987654321", organization_id=organization_id(org),
-        OperatorRoleArns=operators,
+        OperatorRoleArns=operators, BreakGlassRoleArn=break_glass,
     )  # fmt: skip
     iam = org.client("iam", account_id)
-    for role, sid in ((READER, "HubScanInsideTheOrganization"), (WRITER, "HubWorkerInsideTheOrganization")):
-        functions, people = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]["Statement"]
-        assert functions["Sid"] == sid and functions["Action"] == "sts:AssumeRole"  # functions set no identity
-        assert people["Sid"] == "OperatorsInsideTheOrganization"
-        assert people["Action"] == ["sts:AssumeRole", "sts:SetSourceIdentity"]
-        assert sorted(as_list(people["Principal"]["AWS"])) == sorted(operators.split(","))
-        assert people["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": organization_id(org)}}
+    scan, people = iam.get_role(RoleName=READER)["Role"]["AssumeRolePolicyDocument"]["Statement"]
+    assert scan["Sid"] == "HubScanInsideTheOrganization" and scan["Action"] == "sts:AssumeRole"
+    assert people["Sid"] == "OperatorsInsideTheOrganization"
+    # No sts:SetSourceIdentity: a value the caller chooses is not attribution.
+    assert people["Action"] == "sts:AssumeRole"
+    assert sorted(as_list(people["Principal"]["AWS"])) == sorted(operators.split(","))
+    assert people["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": organization_id(org)}}
+    worker, glass = iam.get_role(RoleName=WRITER)["Role"]["AssumeRolePolicyDocument"]["Statement"]
+    assert worker["Principal"] == {"AWS": "arn:aws:iam::210987654321:role/rekey-hub-worker"}
+    assert glass["Sid"] == "BreakGlassInsideTheOrganization" and glass["Principal"] == {"AWS": break_glass}
+    for statement in (worker, glass):
+        assert statement["Action"] == "sts:AssumeRole"
+        assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": organization_id(org)}}
 
 
 ROLE_ARNS_OK = [
@@ -235,6 +251,8 @@ ROLE_ARNS_REFUSED = [
         ("org-role.yaml", "OperatorRoleArns"),
         ("stackset.yaml", "OperatorRoleArns"),
         ("hub", "BreakGlassRoleArn"),
+        ("spoke-role.yaml", "BreakGlassRoleArn"),
+        ("stackset.yaml", "BreakGlassRoleArn"),
     ],
 )
 def test_role_parameters_accept_role_arns_only(template: str, parameter: str) -> None:
@@ -245,7 +263,7 @@ def test_role_parameters_accept_role_arns_only(template: str, parameter: str) ->
     path = t.HUB_TEMPLATE if template == "hub" else t.SPOKE_TEMPLATES / template
     definition = t.load_template(path)["Parameters"][parameter]
     pattern = re.compile(definition["AllowedPattern"])
-    comma_string = definition["Type"] == "String" and template == "stackset.yaml"
+    comma_string = parameter == "OperatorRoleArns" and template == "stackset.yaml"
     for value in ROLE_ARNS_OK:
         assert pattern.fullmatch(value), value
     for value in ROLE_ARNS_REFUSED:
@@ -404,7 +422,11 @@ def deployed(emulator: em.Emulator) -> Iterator[Deployed]:
         for name in ("payments", "analytics")
     }
     outputs = t.deploy_hub_stack(
-        emulator, translated_hub(), ExcludedAccounts=em.MANAGEMENT_ACCOUNT, OrganizationId=org_id
+        emulator,
+        translated_hub(),
+        ExcludedAccounts=em.MANAGEMENT_ACCOUNT,
+        OrganizationId=org_id,
+        Operators=f"{OPERATORS_ROLE}=*",
     )
     for account_id in accounts.values():
         t.deploy_spoke_role(emulator, account_id, hub_account_id=em.MANAGEMENT_ACCOUNT, organization_id=org_id)
@@ -420,7 +442,7 @@ def deployed(emulator: em.Emulator) -> Iterator[Deployed]:
         awslambda.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
     functions = awslambda.list_functions()["Functions"]
     runtimes = {f["Handler"].split(".")[2]: _function_runtime(emulator, f) for f in functions}
-    assert set(runtimes) == {"sweep", "scan", "worker", "digest"}
+    assert set(runtimes) == {"sweep", "scan", "worker", "digest", "operator"}
     t.subscribe_digest_queue(emulator, outputs["TopicArn"], outputs["DigestQueueUrl"])
     yield Deployed(emulator, accounts, outputs, runtimes, events_url)
     emulator.reset()
@@ -543,3 +565,37 @@ def test_a_whole_lifecycle_runs_through_the_deployed_roles_with_iam_enforced(dep
     for key in ("ScanDeadLetterQueueUrl", "WorkDeadLetterQueueUrl"):
         attributes = sqs.get_queue_attributes(QueueUrl=deployed.outputs[key], AttributeNames=["All"])["Attributes"]
         assert attributes["ApproximateNumberOfMessages"] == "0"
+
+
+@pytest.mark.slow
+def test_an_operators_requests_run_through_the_deployed_operator_function_with_iam_enforced(
+    deployed: Deployed, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """rotate-now and rollback from an operator's shell: a signed request to the stack's
+    OperatorUrl, served as the deployed function (its environment, its role: the worker's),
+    whose calls IAM authorizes. The operator's own credentials enter no member account."""
+    from tests.operators import run_cli
+
+    emulator, payments = deployed.emulator, deployed.accounts["payments"]
+    iam = emulator.account_client("iam", payments)
+    iam.create_user(UserName="alice", Tags=[{"Key": "rekey:rotate", "Value": "true"}])
+    old = iam.create_access_key(UserName="alice")["AccessKey"]["AccessKeyId"]
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+             "Principal": {"AWS": f"arn:aws:iam::{em.MANAGEMENT_ACCOUNT}:root"}}]}  # fmt: skip
+    emulator.client("iam").create_role(RoleName="platform-operators", AssumeRolePolicyDocument=json.dumps(trust))
+    session = emulator.client("sts").assume_role(RoleArn=OPERATORS_ROLE, RoleSessionName="alice")
+    for name, key in [("AWS_ACCESS_KEY_ID", "AccessKeyId"), ("AWS_SECRET_ACCESS_KEY", "SecretAccessKey"),
+                      ("AWS_SESSION_TOKEN", "SessionToken")]:  # fmt: skip
+        monkeypatch.setenv(name, session["Credentials"][key])
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    monkeypatch.setenv("REKEY_OPERATOR_URL", deployed.outputs["OperatorUrl"])
+
+    with enforced(emulator):
+        code, out, err = run_cli(capsys, "rotate-now", "--account", payments, "--user", "alice")
+        assert code == 0, err
+        code, out, err = run_cli(capsys, "rollback", "--account", payments, "--user", "alice")
+        assert code == 0, err
+        assert "paused until" in out and session["AssumedRoleUser"]["Arn"] in out
+
+    keys = {k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName="alice")["AccessKeyMetadata"]}
+    assert len(keys) == 2 and keys[old] == "Active"

@@ -27,7 +27,7 @@ HUB_ROLES = ("SweepRole", "ScanRole", "WorkerRole", "DigestRole")
 QUEUES = ("ScanQueue", "ScanDeadLetterQueue", "WorkQueue", "WorkDeadLetterQueue", "DigestQueue")
 
 DEFAULTS: dict[str, Any] = {}
-CONFIGURED = {"OperatorRoleArns": OPERATOR, "TopicSubscriberAccounts": OTHER}
+CONFIGURED = {"Operators": f"{OPERATOR}=*", "TopicSubscriberAccounts": OTHER}
 
 
 @functools.cache
@@ -46,12 +46,12 @@ def required_parameters() -> dict[str, str]:
 
 @functools.cache
 def _stack(operators: str, subscribers: str) -> Stack:
-    parameters = {k: v for k, v in (("OperatorRoleArns", operators), ("TopicSubscriberAccounts", subscribers)) if v}
+    parameters = {k: v for k, v in (("Operators", operators), ("TopicSubscriberAccounts", subscribers)) if v}
     return Stack(translated_hub(), {**required_parameters(), **parameters}, account=HUB)
 
 
 def stack(parameters: dict[str, str]) -> Stack:
-    return _stack(parameters.get("OperatorRoleArns", ""), parameters.get("TopicSubscriberAccounts", ""))
+    return _stack(parameters.get("Operators", ""), parameters.get("TopicSubscriberAccounts", ""))
 
 
 class Hub:
@@ -132,12 +132,12 @@ def test_only_the_scans_queue_work(hub: Hub) -> None:
     assert hub.decide(f"arn:aws:iam::{OTHER}:role/rekey-hub-scan", "sqs:SendMessage", "WorkQueue") == "Deny"
 
 
-def test_operators_send_only_when_named(hub: Hub) -> None:
-    named = OPERATOR in as_list(hub.stack.values["OperatorRoleArns"])
-    for queue in ("ScanQueue", "WorkQueue"):  # `rekey run` in-process; a DLQ's redrive sends as its caller
-        assert hub.allowed(OPERATOR, "sqs:SendMessage", queue) is named
-    assert hub.allowed(OPERATOR, "sns:Publish", "Topic") is named
-    assert not hub.allowed(OPERATOR, "sqs:SendMessage", "DigestQueue")
+def test_operators_never_queue_nor_announce(hub: Hub) -> None:
+    """An operator's request goes to the operator endpoint, which authenticates its caller; a
+    work item an operator queued, or an announcement it published, would be its own word."""
+    for queue in ("ScanQueue", "WorkQueue", "DigestQueue"):
+        assert hub.decide(OPERATOR, "sqs:SendMessage", queue) == "Deny", queue
+    assert hub.decide(OPERATOR, "sns:Publish", "Topic") == "Deny"
 
 
 def test_the_digest_queue_takes_the_sweep_the_scans_and_the_topic(hub: Hub) -> None:
@@ -196,11 +196,17 @@ def _allowed_values(name: str, values: list[str]) -> list[str]:
     return [v for v in values if re.fullmatch(pattern, v)]
 
 
-def test_operator_roles_are_role_arns_only() -> None:
-    good = [OPERATOR, "arn:aws-us-gov:iam::111122223333:role/path/ops", ""]
-    bad = ["*", f"arn:aws:iam::{HUB}:root", HUB, f"arn:aws:iam::{HUB}:role/*", "arn:aws:iam::*:role/ops"]
-    bad += [f"arn:aws:iam::{HUB}:user/alice", f"arn:aws:sts::{HUB}:assumed-role/ops/alice"]
-    assert _allowed_values("OperatorRoleArns", good + bad) == good
+def test_operators_are_role_arns_with_scopes() -> None:
+    pattern = t.load_template(t.HUB_TEMPLATE)["Parameters"]["Operators"]["AllowedPattern"]
+    good = [
+        "",
+        f"{OPERATOR}=*",
+        f"arn:aws-us-gov:iam::111122223333:role/path/ops={OTHER},ou-ab12-34567890;{OPERATOR}=r-ab12",
+    ]
+    principals = ["*", f"arn:aws:iam::{HUB}:root", HUB, f"arn:aws:iam::{HUB}:role/*", "arn:aws:iam::*:role/ops"]
+    principals += [f"arn:aws:iam::{HUB}:user/alice", f"arn:aws:sts::{HUB}:assumed-role/ops/alice"]
+    bad = [f"{p}=*" for p in principals] + [OPERATOR, f"{OPERATOR}=", f"{OPERATOR}=*;", f"{OPERATOR}=Account"]
+    assert [v for v in good + bad if re.fullmatch(pattern, v)] == good
 
 
 def test_subscriber_accounts_are_account_ids() -> None:
@@ -218,9 +224,12 @@ def test_the_hub_deploys_with_operators_and_subscriber_accounts(emulator: em.Emu
     creates the stack, skipping the policies themselves) with the optional parameters set."""
     emulator.reset()
     template = translated_hub()
-    operators = [f"arn:aws:iam::{em.MANAGEMENT_ACCOUNT}:role/ops-a", f"arn:aws:iam::{em.MANAGEMENT_ACCOUNT}:role/ops-b"]
+    operators = [
+        f"arn:aws:iam::{em.MANAGEMENT_ACCOUNT}:role/ops-a=*",
+        f"arn:aws:iam::{em.MANAGEMENT_ACCOUNT}:role/ops-b=*",
+    ]
     outputs = t.deploy_hub_stack(
-        emulator, template, OperatorRoleArns=",".join(operators), TopicSubscriberAccounts=OTHER, **required_parameters()
+        emulator, template, Operators=";".join(operators), TopicSubscriberAccounts=OTHER, **required_parameters()
     )
     assert outputs["TopicArn"].endswith(":rekey-events")
     emulator.reset()

@@ -26,6 +26,7 @@ FUNCTIONS = {
     "ScanFunction": "rekey.handlers.scan.handler",
     "WorkerFunction": "rekey.handlers.worker.handler",
     "DigestFunction": "rekey.handlers.digest.handler",
+    "OperatorFunction": "rekey.handlers.operator.handler",
 }
 
 
@@ -98,14 +99,14 @@ def test_sam_build_makes_a_self_contained_package_for_every_function(tmp_path: P
         )
         assert probe.returncode == 0, probe.stderr[-3000:]
         assert probe.stdout.strip().startswith(str(package))  # from the artifact, not this machine
-        # The artifact's own code is exactly what the four handlers import: no CLI, no demo, no
+        # The artifact's own code is exactly what the handlers import: no CLI, no demo, no
         # emulator helpers, no operators' reports.
         packaged = {str(p.relative_to(package)) for p in (package / "rekey").rglob("*.py")}
         assert packaged == handlers_import_closure(), name
 
 
 def handlers_import_closure() -> set[str]:
-    """The rekey modules (as paths under the package root) the four handlers import, found by
+    """The rekey modules (as paths under the package root) the handlers import, found by
     importing them in a fresh interpreter."""
     probe = subprocess.run(
         [
@@ -196,6 +197,8 @@ def test_the_translated_hub_creates_functions_queues_and_schedule(emulator: em.E
         "rekey.handlers.scan.handler": "rekey-hub-scan",
         "rekey.handlers.worker.handler": "rekey-hub-worker",
         "rekey.handlers.digest.handler": "rekey-hub-digest",
+        # Operators' requests act through the member writer: the worker's role, the one it trusts.
+        "rekey.handlers.operator.handler": "rekey-hub-worker",
     }
     for function in functions.values():
         assert function["Runtime"] == "python3.11"
@@ -230,6 +233,7 @@ def test_the_translated_hub_creates_functions_queues_and_schedule(emulator: em.E
     worker = by_handler["rekey.handlers.worker.handler"]
     assert by_handler["rekey.handlers.sweep.handler"] is None
     assert by_handler["rekey.handlers.digest.handler"] is None  # it empties its queue itself, once a day
+    assert by_handler["rekey.handlers.operator.handler"] is None  # its URL is its only way in
     assert scan["EventSourceArn"] == queues["scan"]["QueueArn"]
     assert worker["EventSourceArn"] == queues["work"]["QueueArn"]
     for mapping in (scan, worker):

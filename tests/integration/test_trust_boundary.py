@@ -11,7 +11,6 @@ from typing import Any
 
 import boto3
 import pytest
-from rekey_cli import interventions
 from rekey_dev import emulator as em
 from rekey_dev.authz import enforced
 
@@ -20,11 +19,14 @@ from rekey.handlers import worker
 from rekey.messages import WorkItem
 from rekey.runtime import Runtime
 from rekey.settings import Settings
+from rekey.use_cases import operator
 from rekey.use_cases.work import run_work_item
 from tests.conftest import Org, drain_work
 from tests.operators import TAG, later, run_day, run_json, secret_tags
 
 ADMIN_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
+# The caller the hub authenticated, for the operators' use cases called directly.
+OPERATOR = f"arn:aws:sts::{em.MANAGEMENT_ACCOUNT}:assumed-role/platform-operators/alice"
 IAM_STAR = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:*", "Resource": "*"}]}
 PASS_ANY_ROLE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}]}
 READ_BUCKET = {
@@ -159,7 +161,8 @@ def test_an_allowed_exception_is_rotated(managed_policies: None, org: Org, monke
 
 
 def test_every_path_refuses_a_privileged_user(managed_policies: None, org: Org, capsys: Any) -> None:
-    """The queue, the classic manual event and the operators' rotate-now: each re-judges."""
+    """The queue, the classic manual event and an operator's rotate-now (the hub's use case):
+    each re-judges."""
     keys = privileged_org(org)
     org.client("iam", "payments").tag_user(UserName="admin", Tags=[{"Key": "rekey:rotate", "Value": "true"}])
     org.age(91)
@@ -170,7 +173,7 @@ def test_every_path_refuses_a_privileged_user(managed_policies: None, org: Org, 
     manual = {"action": "create", "username": "iam-star", "account_id": account}
     assert worker.process(manual, rt)["status"] == "rejected"
     with pytest.raises(errors.Refused, match="is refused: it is privileged"):
-        interventions.rotate_now(rt, account, "deployer", revoke_old=True)
+        operator.rotate_now(rt, OPERATOR, account, "deployer", revoke_old=True)
     for user in ("admin", "iam-star", "deployer"):
         assert org.keys("payments", user) == {keys[user][0]: "Active"}, user
     assert {n["user_name"] for n in org.events("refused")} == {"admin", "iam-star"}
@@ -187,7 +190,7 @@ def send_raw(org: Org, rt: Runtime, body: dict[str, Any]) -> None:
 
 def test_the_work_queue_carries_no_authority(org: Org) -> None:
     """An item claiming to be an operator's request that revokes a young key, requested by the
-    CISO, is refused as malformed: operators act in-process, as themselves."""
+    CISO, is refused as malformed: operators ask the hub, which authenticates them."""
     (young,) = org.create_user("payments", "svc", TAG)
     rt = rt_from_env()
     account = org.accounts["payments"]
@@ -249,9 +252,9 @@ def test_rollback_never_reactivates_a_key_revoked_as_leaked(org: Org) -> None:
     rt = rt_from_env()
     account = org.accounts["payments"]
     org.age(1)
-    assert interventions.rotate_now(rt, account, "svc", revoke_old=True).status == "done"
+    assert operator.rotate_now(rt, OPERATOR, account, "svc", revoke_old=True).status == "done"
     assert org.keys("payments", "svc")[leaked] == "Inactive"
     assert leaked in secret_tags(org, "payments", "rekey/svc")["rekey:revoked-keys"].split()
     with pytest.raises(errors.Refused, match="revoked by `rekey rotate-now --revoke-old`"):
-        interventions.rollback(later(rt, 0), account, "svc", until=(datetime.now(UTC) + timedelta(days=2)).date())
+        operator.rollback(later(rt, 0), OPERATOR, account, "svc", until=(datetime.now(UTC) + timedelta(days=2)).date())
     assert org.keys("payments", "svc")[leaked] == "Inactive"

@@ -1,6 +1,7 @@
 """Which spoke role each use case enters a member account with, and how every session it opens
-there is named: attributable to a function (`rekey-scan`, `rekey-worker`) or to the person who
-runs an operator's command (`rekey-op-<person>`, SourceIdentity <person>)."""
+there is named: attributable to a function (`rekey-scan`, `rekey-worker`) or to the operator
+it acts for (`rekey-op-<person>`: the caller the hub authenticated, or for the CLI's reads the
+caller STS reports). No session sets a SourceIdentity: no role trusts sts:SetSourceIdentity."""
 
 from __future__ import annotations
 
@@ -70,23 +71,28 @@ def test_the_role_names_follow_the_settings() -> None:
     assert [a["RoleArn"].rsplit("/", 1)[1] for a in sts.assumed] == ["key-reader", "key-rotator"]
 
 
-def test_a_persons_sessions_carry_who_they_are_from_sts() -> None:
+def test_a_persons_sessions_are_named_after_who_sts_says_it_is() -> None:
     c, sts = clients(caller="arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Ops_0a1b/alice@example.com")
     c.account(ACCOUNT)  # opened before: not reused for the person
     assert c.as_person() == "arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Ops_0a1b/alice@example.com"
     c.account(ACCOUNT)
-    c.account(ACCOUNT, write=True)
     assert sts.assumed[1:] == [
-        {
-            "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/rekey-spoke-reader",
-            "RoleSessionName": "rekey-op-alice@example.com",
-            "SourceIdentity": "alice@example.com",
-        },
-        {
-            "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/rekey-spoke",
-            "RoleSessionName": "rekey-op-alice@example.com",
-            "SourceIdentity": "alice@example.com",
-        },
+        {"RoleArn": f"arn:aws:iam::{ACCOUNT}:role/rekey-spoke-reader", "RoleSessionName": "rekey-op-alice@example.com"}
+    ]
+
+
+def test_the_hub_names_its_writer_sessions_after_the_caller_it_authenticated() -> None:
+    c, sts = clients(caller="arn:aws:sts::111111111111:assumed-role/rekey-hub-worker/rekey-hub-OperatorFunction")
+    c.act_for("arn:aws:sts::111111111111:assumed-role/secops/alice")
+    c.account(ACCOUNT, write=True)
+    c.act_for("arn:aws:sts::111111111111:assumed-role/secops/alice")  # the same caller again: kept
+    c.account(ACCOUNT, write=True)
+    c.act_for("arn:aws:sts::111111111111:assumed-role/oncall/bob")  # another one: not reused
+    c.account(ACCOUNT, write=True)
+    writer = f"arn:aws:iam::{ACCOUNT}:role/rekey-spoke"
+    assert sts.assumed == [
+        {"RoleArn": writer, "RoleSessionName": "rekey-op-alice"},
+        {"RoleArn": writer, "RoleSessionName": "rekey-op-bob"},
     ]
 
 
@@ -98,7 +104,7 @@ def test_the_org_role_session_is_attributable_too(monkeypatch: pytest.MonkeyPatc
     assert sts.assumed == [{"RoleArn": org_role, "RoleSessionName": "rekey-hub-WorkerFunction-AbC123"}]
     c.as_person()
     c.hub("organizations")  # assumed again, as the person
-    assert sts.assumed[1]["SourceIdentity"] == "fn"
+    assert sts.assumed[1] == {"RoleArn": org_role, "RoleSessionName": "rekey-op-fn"}
 
 
 @pytest.mark.parametrize(
