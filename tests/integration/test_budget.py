@@ -139,7 +139,8 @@ def test_each_action_makes_only_the_calls_it_needs(org: Org, faults: Faults, mon
         {
             **READS,
             "secretsmanager:TagResource": 1,  # the secret exists: the intent is a tag
-            # No PutResourcePolicy: the policy the first rotation put (its digest is a tag) holds.
+            # Put again, every rotation: no tag may vouch for what the secret's policy is.
+            "secretsmanager:PutResourcePolicy": 1,
             "iam:CreateAccessKey": 1,
             "secretsmanager:PutSecretValue": 1,
             "sts:GetCallerIdentity": 1,
@@ -148,7 +149,7 @@ def test_each_action_makes_only_the_calls_it_needs(org: Org, faults: Faults, mon
             "sns:Publish": 1,
         }
     )
-    assert _in_member_account(calls) == 12
+    assert _in_member_account(calls) == 13
     assert len(org.keys("payments", "svc")) == 2
 
 

@@ -18,7 +18,7 @@ from ..domain.models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, KeySta
 from ..domain.naming import secret_name
 from ..domain.policy import OptIn, opt_in
 from ..domain.scope import Scope
-from ..domain.secret_policy import digest, secret_policy
+from ..domain.secret_policy import is_rekeys, secret_policy
 from ..messages import Event, Notification, Severity, WorkItem
 from ..ports import Ports
 from .announce import foreign_secret, notice, publish, unwritable_secret
@@ -77,8 +77,8 @@ def run_work_item(
         return worker.run()
     except _Deferred as deferred:  # another worker got there first: not a failure
         return worker.outcome("noop", str(deferred))
-    except _Unwritable as unwritable:  # announced; retrying cannot help until a human acts
-        return worker.outcome("rejected", str(unwritable))
+    except _HumanNeeded as stopped:  # announced; retrying cannot help until a human acts
+        return worker.outcome("rejected", str(stopped))
 
 
 def failure_notice(
@@ -130,9 +130,9 @@ class _Deferred(Exception):
     one read them): this one stops quietly; the next sweep re-reads and re-decides."""
 
 
-class _Unwritable(Exception):
-    """The user's secret cannot take a new key (rekey.use_cases.announce.unwritable_secret): the
-    rotation stops before anything is created."""
+class _HumanNeeded(Exception):
+    """The user's secret cannot take a new key (rekey.use_cases.announce.unwritable_secret), or
+    is not provably rekey's (a conflict): announced, and the item stops with nothing changed."""
 
 
 class _Worker:
@@ -335,7 +335,7 @@ class _Worker:
             # Known from what was read: a key created now could not be stored, only deleted again.
             fields = {"key_id": action.key_id, "secret_name": self.name}
             self.notice(Event.SECRET_UNWRITABLE, Severity.ERROR, unwritable, self.user, **fields)
-            raise _Unwritable(f"{self.name} is scheduled for deletion")
+            raise _HumanNeeded(f"{self.name} is scheduled for deletion")
         if action.repairs:
             message = f"{action.repairs}; rotating now to repair it"
             self.notice(Event.SECRET_BROKEN, Severity.ERROR, message, self.user, secret_name=self.name)
@@ -347,10 +347,6 @@ class _Worker:
             # its user's rotation, before the new key exists. Secrets Manager keeps every replica's
             # versions, stages, tags and resource policy in sync with the primary from then on.
             self.secrets.replicate(self.name, missing)
-        policy = secret_policy(self.user.arn, s.spoke_role_arn(self.item.account_id), s.break_glass_role_arn)
-        # A routine rotation puts the policy only when it changed since the last completed
-        # rotation put it (only rekey can change either); a repair or an operator's request always.
-        in_place = self.request is None and not action.repairs and self.record.state.policy_digest == digest(policy)
         try:
             self.secrets.begin_rotation(
                 self.name,
@@ -358,16 +354,21 @@ class _Worker:
                 owner_user_id=self.user.user_id,
                 known_key_ids=sorted(self.keys),
                 at=self.now,
-                policy=policy,
+                policy=self._policy(),
                 kms_key_id=s.kms_key_id,
                 replaces=action.key_id,
                 replicas=replicas,  # a new secret is created with its replicas
-                policy_in_place=in_place,
             )
         except errors.Conflict:
             # The secret was created since it was read: by another worker rotating this user
             # (or under another user's name, which the next attempt's owner check reports).
             raise _Deferred(f"{self.name} was created meanwhile; rotation left to whoever created it") from None
+        except errors.AccessDenied as denied:
+            if not self.record.state.exists:
+                raise
+            # rekey's writer may not tag the secret or put its policy: someone else's policy
+            # (or key policy) holds it. A key created now could go where rekey cannot close.
+            self._conflict(f"rekey's writer may not put its resource policy on {self.name} ({denied})")
         try:
             new = self.iam.create_key(self.user.name)
         except errors.LimitExceeded:
@@ -394,7 +395,7 @@ class _Worker:
         )
         # Cleared only once announced: a run that finds the intent with the new key current
         # announces the rotation if this one died before it could (see _clear_intent).
-        self.secrets.clear_intent(self.name, policy_put=True)
+        self.secrets.clear_intent(self.name)
 
     def _finish_rotation(self, action: Action) -> None:
         """An interrupted rotation staged its key: verify it, make it current."""
@@ -494,8 +495,17 @@ class _Worker:
     def _delete(self, action: Action) -> None:
         """Delete an inactive key, or an orphan (retired first: never delete an active key)."""
         key_id = _key(action)
+        orphan = action.kind is ActionKind.DELETE_ORPHAN
+        if orphan and not is_rekeys(self.secrets.resource_policy(self.name), self._policy()):
+            # The intent that makes the key look orphaned is a tag. rekey creates a key only once
+            # its policy is on the secret, after which nobody else can tag it: without that
+            # policy, the intent is anyone's word, and the key may be a person's.
+            self._conflict(
+                f"{self.name} records a rotation that would make {key_id} its orphan, but the secret does not carry "
+                "rekey's resource policy, so rekey cannot have written that record; the key is left alone"
+            )
         try:
-            if action.kind is ActionKind.DELETE_ORPHAN:
+            if orphan:
                 self.iam.set_status(self.user.name, key_id, KeyStatus.INACTIVE)
             self.iam.delete_key(self.user.name, key_id)
         except errors.NotFound:
@@ -510,6 +520,17 @@ class _Worker:
             key_id=key_id,
             secret_name=self.name,
         )
+
+    def _policy(self) -> dict[str, Any]:
+        """The resource policy rekey puts on the user's secret."""
+        s = self.settings
+        return secret_policy(self.user.arn, s.spoke_role_arn(self.item.account_id), s.break_glass_role_arn)
+
+    def _conflict(self, why: str) -> None:
+        """Stop: the secret is not provably rekey's. Announced; a human decides."""
+        message = f"{why}. Move or delete the secret (rekey then creates its own), or repair it as break-glass"
+        self.notice(Event.CONFLICT, Severity.ERROR, message, self.user, secret_name=self.name)
+        raise _HumanNeeded(why)
 
     def _use_fields(self, action: Action) -> dict[str, Any]:
         use = action.in_use
