@@ -158,8 +158,11 @@ def test_an_allowed_exception_is_rotated(managed_policies: None, org: Org, monke
     assert {n["user_name"] for n in org.events("refused")} == {"iam-star", "deployer"}
 
 
-def test_every_path_refuses_a_privileged_user(managed_policies: None, org: Org, capsys: Any) -> None:
-    """The queue, the classic manual event and the operators' rotate-now: each re-judges."""
+def test_every_path_refuses_a_privileged_user(
+    managed_policies: None, org: Org, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The queue, the classic manual event (switched on) and the operators' rotate-now: each re-judges."""
+    monkeypatch.setenv("REKEY_CLASSIC_EVENT", "true")
     keys = privileged_org(org)
     org.client("iam", "payments").tag_user(UserName="admin", Tags=[{"Key": "rekey:rotate", "Value": "true"}])
     org.age(91)

@@ -44,13 +44,15 @@ class WorkOutcome:
 
 @dataclass(frozen=True)
 class OperatorRequest:
-    """An operator's request (`rekey rotate-now`, the classic manual event): acts regardless of
-    age and exemption, within the same invariants (rekey.domain.manual). Never read from a
-    queue: it is built in-process, under the caller's own credentials. `requested_by` is the
-    caller's ARN as STS tells it (or the classic event's fixed label), never text a sender chose."""
+    """An operator's request (`rekey rotate-now`): acts regardless of age and exemption, within
+    the same invariants (rekey.domain.manual). Never read from a queue: it is built in-process,
+    under the caller's own credentials. `requested_by` is the caller's ARN as STS tells it (or
+    the classic event's fixed label), never text a sender chose. `classic`: the classic manual
+    event, which is no operator: exemptions and policy tags hold, and the floors bound it."""
 
     requested_by: str
     revoke_old: bool = False
+    classic: bool = False
 
 
 def run_work_item(
@@ -206,12 +208,18 @@ class _Worker:
             self.notice(Event.REFUSED, Severity.ERROR, f"refused, never touched: {assessment.why}", user)
             return self.outcome("rejected", assessment.why)
         # An operator's request acts regardless of an exemption or invalid policy tags: it
-        # uses no ages, and the opt-in tag (all the spoke role checks) is there.
+        # uses no ages, and the opt-in tag (all the spoke role checks) is there. The classic
+        # event is no operator.
         self.policy: Policy = assessment.policy or self.settings.policy
-        if self.request is None and assessment.scope is Scope.MISCONFIGURED:
+        operator = self.request is not None and not self.request.classic
+        if not operator and assessment.scope is Scope.MISCONFIGURED:
             self.notice(Event.MISCONFIGURED, Severity.WARNING, f"left untouched: {assessment.why}", user)
             return self.outcome("rejected", assessment.why)
-        if self.request is None and assessment.scope is Scope.EXEMPT:
+        if not operator and assessment.scope is Scope.EXEMPT:
+            if self.request is not None:  # the classic event's sender is told
+                refused = f"the classic manual event refused: {assessment.why}"
+                self.notice(Event.REJECTED, Severity.WARNING, refused, user)
+                return self.outcome("rejected", assessment.why)
             return self.outcome("noop", assessment.why)
         self.user = user
         return None
@@ -302,6 +310,7 @@ class _Worker:
             revoke_old=operator.revoke_old,
             create_first_key=self.policy.create_first_key,
             reason=f"requested{who}" + (f": {item.reason}" if item.reason else ""),
+            floor=self.settings.min_overlap_days if operator.classic else None,
         )
         plan = decide_request(request, keys, self.record.state, self.now)
         for action in plan.actions:
