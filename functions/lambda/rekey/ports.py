@@ -141,7 +141,7 @@ class Ports(Protocol):
     # None: time.sleep (tests skip IAM's propagation waits).
     sleep: Callable[[float], None] | None
     # [listed at, account ids]: the organization's accounts in rekey's scope, as the worker last
-    # listed them (rekey.use_cases.work.account_refusal).
+    # listed them (rekey.use_cases.scope.account_refusal).
     accounts_in_scope: list[Any]
 
     def account(self, account_id: str, *, write: bool = False) -> MemberAccount:

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from ..domain import errors
@@ -23,12 +23,10 @@ from ..messages import Event, Notification, Severity, WorkItem
 from ..ports import Ports
 from .announce import foreign_secret, notice, publish, unwritable_secret
 from .scan import assess_user, read_keys
-from .sweep import accounts_to_sweep
+from .scope import account_refusal
 
 log = logging.getLogger(__name__)
 
-# How long the worker trusts its list of the organization's accounts.
-ACCOUNTS_TTL = timedelta(minutes=10)
 # Backoff while a new key propagates through IAM (eventually consistent: seconds).
 VERIFY_DELAYS = (1, 2, 4, 8, 15)
 
@@ -109,22 +107,6 @@ def failure_notice(
         key_id=item.key_id,
         sweep_id=item.sweep_id,
     )
-
-
-def account_refusal(ports: Ports, account_id: str) -> str | None:
-    """Why rekey must not act in this account (excluded, outside REKEY_TARGET_OUS, not an
-    ACTIVE member of the organization), or None. The organization's accounts are listed at
-    most every ACCOUNTS_TTL per process."""
-    if account_id in ports.settings.excluded_accounts:
-        return f"account {account_id} is excluded (REKEY_EXCLUDED_ACCOUNTS)"
-    cache = ports.accounts_in_scope
-    now = ports.now()
-    if not cache or now - cache[0] > ACCOUNTS_TTL or now < cache[0]:
-        cache[:] = [now, frozenset(a.account_id for a in accounts_to_sweep(ports))]
-    if account_id not in cache[1]:
-        where = " inside REKEY_TARGET_OUS" if ports.settings.target_ous else ""
-        return f"account {account_id} is not an ACTIVE account of the organization{where}"
-    return None
 
 
 class _Deferred(Exception):
