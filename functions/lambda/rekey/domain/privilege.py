@@ -37,10 +37,11 @@ with IAM's semantics where they are certain and conservatively where they are no
   user's own policies allow `sts:AssumeRole` on that role) counts with its own policies, and so
   on from role to role. A role in another account (or an account wildcard) cannot be read:
   allowing `sts:AssumeRole` on it is privileged;
-- conditions are not credited, except `iam:PassedToService` on `iam:PassRole` (a role passed
-  only to services with no path, e.g. AmazonDynamoDBFullAccess's DAX and Application Auto
-  Scaling); `iam:PassRole` on every role with no such condition is privileged on its own (a role
-  can be passed to services no catalogue lists yet). A Deny is credited only when unconditional
+- conditions are not credited, except `iam:PassedToService` on `iam:PassRole`: a role passed only
+  to HARMLESS_PASS_TARGETS (AmazonDynamoDBFullAccess's DAX and Application Auto Scaling) does not
+  count; passed to a service of a path, it counts with that path's other actions; passed to any
+  other service, or with no such condition, it is privileged on its own (a role can be passed to
+  services no catalogue lists yet). A Deny is credited only when unconditional
   on every resource (`"Resource": "*"`); permissions boundaries and SCPs are not;
 - unknown or unreadable fails closed: a document, statement, action or resource rekey cannot
   read makes the principal privileged, and so does a trust policy it cannot read (the role is
@@ -260,7 +261,16 @@ PATHS: tuple[Path, ...] = (
         "bedrock-agentcore:InvokeCodeInterpreter",
     ),
     # Last, so that a complete path through iam:PassRole is named when there is one.
-    Path("PassRole", ("iam:PassRole",), "hand any role to services that run code as it"),
+    Path("PassRole", ("iam:PassRole",), "hand a role to a service that may run code as it"),
+)
+
+# The services a role may be passed to without counting: they use it for their own managed work
+# and run nothing the caller chooses (AmazonDynamoDBFullAccess passes roles to these). A pass to
+# any other service counts, as a path when the catalogues name one, else on its own.
+HARMLESS_PASS_TARGETS = (
+    "application-autoscaling.amazonaws.com",
+    "application-autoscaling.amazonaws.com.cn",
+    "dax.amazonaws.com",
 )
 
 _CREDENTIAL = frozenset(a.lower() for a in CREDENTIAL_ACTIONS)
@@ -412,6 +422,12 @@ def powerful(document: Mapping[str, Any] | str | None) -> str | None:
     return _Abilities.of(_principal("", (PolicyDoc("it", document),))).why
 
 
+def escalation(document: Mapping[str, Any] | str | None) -> Path | None:
+    """The first path a principal holding only `document` completes; None when none (or when
+    the document is privileged for being unreadable, or for a role in another account)."""
+    return _Abilities.of(_principal("", (PolicyDoc("it", document),))).path
+
+
 # --- What one principal may do ---------------------------------------------------------------
 
 
@@ -435,6 +451,7 @@ class _Abilities:
     passes: list[_Allowed] = field(default_factory=list)  # iam:PassRole grants, restricted or not
     assume: list[tuple[str, str]] = field(default_factory=list)  # sts:AssumeRole on named roles: (source, arn)
     why: str | None = None
+    path: Path | None = None
 
     @classmethod
     def of(cls, principal: _Principal) -> _Abilities:
@@ -497,11 +514,13 @@ class _Abilities:
                     self.assume.append((source, _substitute(resource, principal)))
 
     def _grant(self, action: str, allowed: _Allowed, services: tuple[str, ...] | None) -> None:
-        if action == _PASS:
-            self.passes.append(_Allowed(allowed.source, allowed.via, allowed.resource, services))
-            if services is not None:
-                return
-        self.allowed.setdefault(action, allowed)
+        if action != _PASS:
+            self.allowed.setdefault(action, allowed)
+        elif services is None:
+            self.passes.append(allowed)
+        elif not all(any(_pattern(s).fullmatch(h) for h in HARMLESS_PASS_TARGETS) for s in services):
+            via = f"{allowed.via} when passed to {_and(list(services))}"
+            self.passes.append(_Allowed(allowed.source, via, allowed.resource, services))
 
     def _deny(self, key: str, patterns: list[str]) -> None:
         def hit(action: str) -> bool:
@@ -527,13 +546,15 @@ class _Abilities:
             found: list[_Allowed] = []
             for action in path.actions:
                 key = action.lower()
-                allowed = self.allowed.get(key)
-                if allowed is None and key == _PASS and path.passed_to:
+                if key == _PASS:
                     allowed = next((p for p in self.passes if _passes_to(p.services, path.passed_to)), None)
+                else:
+                    allowed = self.allowed.get(key)
                 if allowed is None:
                     break
                 found.append(allowed)
             else:
+                self.path = path
                 return _say(path, found)
         return None
 
@@ -653,7 +674,7 @@ def _passed_to(condition: Any) -> tuple[str, ...] | None:
 
 
 def _passes_to(services: tuple[str, ...] | None, passed_to: tuple[str, ...]) -> bool:
-    if services is None:
+    if services is None or not passed_to:
         return True
     return any(_pattern(s).fullmatch(f"{target}.amazonaws.com") for s in services for target in passed_to)
 
