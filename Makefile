@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration e2e bench soak clean tools consumers browser
+.PHONY: demo test lint unit integration e2e bench soak clean tools consumers judges browser
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ TOOLS := .tools/sam
 TOOLS_STAMP := $(TOOLS)/.installed
 CONSUMERS := .tools/consumers
 CONSUMERS_STAMP := $(CONSUMERS)/.installed
+# Judges of the privilege guard that nobody here wrote (cloudsplaining, policy_sentry): the tests
+# run them as subprocesses over every AWS managed policy moto ships (issue 27).
+JUDGES_STAMP := .tools/judges/.installed
 
 .tools/%/.installed: tools/requirements-%.txt
 	test -x .tools/$*/bin/python || $(PYTHON) -m venv .tools/$*
@@ -35,6 +38,8 @@ CONSUMERS_STAMP := $(CONSUMERS)/.installed
 tools: $(TOOLS_STAMP)
 
 consumers: $(CONSUMERS_STAMP)
+
+judges: $(JUDGES_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/rekey demo
@@ -54,13 +59,13 @@ browser:
 PYTEST_WORKERS ?= auto
 PARALLEL := -n $(PYTEST_WORKERS) --dist worksteal
 
-test: lint tools consumers browser
+test: lint tools consumers judges browser
 	$(BIN)/pytest $(PARALLEL)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-integration: $(STAMP) $(TOOLS_STAMP)
+integration: $(STAMP) $(TOOLS_STAMP) $(JUDGES_STAMP)
 	$(BIN)/pytest $(PARALLEL) tests/integration
 
 e2e: $(STAMP) $(CONSUMERS_STAMP)

@@ -13,7 +13,6 @@ from rekey.domain import errors
 from rekey.domain.entities import Account, IamUser, NewKey, ReportKey, SecretRecord
 from rekey.domain.models import AccessKey, Intent, KeyStatus, KeyUse, SecretState
 from rekey.domain.privilege import Grants, PolicyDoc
-from rekey.domain.secret_policy import digest
 from rekey.messages import Notification, ScanRequest, WorkItem
 from rekey.settings import Settings
 
@@ -137,7 +136,6 @@ class FakeSecret:
     revoked: frozenset[str] = frozenset()
     values: dict[str, str] = field(default_factory=dict)  # key id -> secret half
     policy: dict[str, Any] | None = None
-    digest: str | None = None  # the policy's, recorded with the intent
     policy_puts: int = 0
     deleted: datetime | None = None  # DescribeSecret's DeletedDate: scheduled for deletion
 
@@ -152,7 +150,6 @@ class FakeSecret:
             self.paused_until,
             self.warned,
             self.revoked,
-            policy_digest=self.digest if self.intent is None else None,
         )
 
 
@@ -184,16 +181,18 @@ class FakeSecrets:
 
     def begin_rotation(self, name: str, *, exists: bool, owner_user_id: str, known_key_ids: list[str],
                        at: datetime, policy: dict[str, Any], kms_key_id: str | None, replaces: str | None = None,
-                       replicas: list[dict[str, str]] | None = None,
-                       policy_in_place: bool = False) -> None:  # fmt: skip
+                       replicas: list[dict[str, str]] | None = None) -> None:  # fmt: skip
         self.failures.check("begin_rotation")
         if not exists and name in self.secrets:
             raise errors.Conflict(f"{name} exists")
         secret = self._writable(name) if exists else self.secrets.setdefault(name, FakeSecret(owner_user_id))
-        secret.intent, secret.replaced, secret.digest = Intent(at, frozenset(known_key_ids)), replaces, digest(policy)
-        if not (policy_in_place and exists):
-            secret.policy = policy
-            secret.policy_puts += 1
+        secret.intent, secret.replaced = Intent(at, frozenset(known_key_ids)), replaces
+        secret.policy = policy
+        secret.policy_puts += 1
+
+    def resource_policy(self, name: str) -> dict[str, Any] | None:
+        self.failures.check("resource_policy")
+        return self.secrets[name].policy
 
     def replicate(self, name: str, replicas: list[dict[str, str]]) -> None:
         self.failures.check("replicate")
@@ -217,12 +216,9 @@ class FakeSecrets:
             secret.previous, secret.current = secret.current, key_id
         secret.pending = None
 
-    def clear_intent(self, name: str, *, policy_put: bool = False) -> None:
+    def clear_intent(self, name: str) -> None:
         self.failures.check("clear_intent")
-        secret = self.secrets[name]
-        secret.intent = None
-        if not policy_put:
-            secret.digest = None
+        self.secrets[name].intent = None
 
     def mark_revoked(self, name: str, key_id: str, revoked: frozenset[str]) -> None:
         self.secrets[name].revoked = revoked | {key_id}

@@ -39,6 +39,7 @@ ROTATION = [
     ("iam", "ListAttachedUserPolicies"),
     ("iam", "ListGroupsForUser"),
     ("iam", "ListUserPolicies"),
+    ("iam", "GetAccountAuthorizationDetails"),  # the account's roles, judged with the user (issue 27)
     ("iam", "CreateAccessKey"),
     ("secretsmanager", "DescribeSecret"),
     ("secretsmanager", "CreateSecret"),
@@ -71,7 +72,7 @@ CALLS: dict[str, list[tuple[str, str]]] = {
     "report": sorted({*OPERATOR, *SCAN} - {("secretsmanager", "ListSecrets")}),
     "rotate-now": sorted({("organizations", "ListAccounts"), ("sts", "AssumeRole"), *ROTATION, PUBLISH}),
     "rollback": sorted(
-        {("organizations", "ListAccounts"), ("sts", "AssumeRole"), *ROTATION[:6]}
+        {("organizations", "ListAccounts"), ("sts", "AssumeRole"), *ROTATION[:7]}
         | {("secretsmanager", "DescribeSecret"), ("secretsmanager", "TagResource"), PUBLISH}
     ),
 }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -21,6 +21,7 @@ from tests.operators import (
     run_cli,
     run_day,
     run_json,
+    runtime_from_env,
     secret_tags,
     today,
 )
@@ -241,42 +242,96 @@ def invoke(rt: Runtime, event: dict) -> dict:
     return worker.process(event, rt)
 
 
-def test_classic_manual_events_take_the_safe_paths(org: Org, runtime: Runtime) -> None:
+@pytest.fixture
+def classic(org: Org, monkeypatch: pytest.MonkeyPatch) -> Runtime:
+    """The production runtime with the classic manual event switched on (REKEY_CLASSIC_EVENT)."""
+    monkeypatch.setenv("REKEY_CLASSIC_EVENT", "true")
+    return runtime_from_env()
+
+
+def test_the_classic_manual_event_is_off_by_default(org: Org, runtime: Runtime) -> None:
+    """Its only authority is lambda:InvokeFunction on the worker: nothing is done unless the hub
+    asked for it."""
+    (k1,) = org.create_user("payments", "svc", TAG)
+    org.age(91)
+    answer = invoke(runtime, {"action": "create", "username": "svc", "account_id": org.accounts["payments"]})
+    assert answer["status"] == "rejected" and "REKEY_CLASSIC_EVENT" in answer["detail"]
+    assert org.keys("payments", "svc") == {k1: "Active"}
+    (rejected,) = org.events()
+    assert rejected["event"] == "rejected" and "REKEY_CLASSIC_EVENT" in rejected["message"]
+
+
+def test_classic_manual_events_take_the_safe_paths(org: Org, classic: Runtime) -> None:
     (k1,) = org.create_user("payments", "svc", TAG)
     org.age(3)
     event = {"username": "svc", "account_id": org.accounts["payments"]}
 
-    assert invoke(runtime, {**event, "action": "create"})["status"] == "done"
+    assert invoke(classic, {**event, "action": "create"})["status"] == "done"
     k2 = current_key(org, "payments", "svc")
     assert org.keys("payments", "svc") == {k1: "Active", k2: "Active"}
+    (rotated,) = org.events("rotated")
+    assert "the classic manual event" in rotated["message"]
     # A retried or repeated event does not rotate twice.
-    repeat = invoke(runtime, {**event, "action": "create"})
+    repeat = invoke(classic, {**event, "action": "create"})
     assert repeat["status"] == "noop" and "less than an hour ago" in repeat["detail"]
     assert len(org.keys("payments", "svc")) == 2
 
     # Deleting an active key is refused, and announced.
-    refused = invoke(runtime, {**event, "action": "delete"})
+    refused = invoke(classic, {**event, "action": "delete"})
     assert refused["status"] == "rejected" and "never deletes an active key" in refused["detail"]
+    # Deactivating the old key before consumers had REKEY_MIN_OVERLAP_DAYS to move is refused.
+    early = invoke(classic, {**event, "action": "deactivate"})
+    assert early["status"] == "rejected" and "REKEY_MIN_OVERLAP_DAYS" in early["detail"]
     assert org.keys("payments", "svc") == {k1: "Active", k2: "Active"}
-    assert len(org.events("rejected")) == 1
+    assert len(org.events("rejected")) == 2
 
-    # deactivate: the old key, never the current one; then delete removes it.
-    assert invoke(runtime, {**event, "action": "deactivate"})["status"] == "done"
+    # Past the floor: the old key, never the current one; then delete removes it.
+    org.age(7)
+    assert invoke(classic, {**event, "action": "deactivate"})["status"] == "done"
     assert org.keys("payments", "svc") == {k1: "Inactive", k2: "Active"}
-    assert invoke(runtime, {**event, "action": "delete"})["status"] == "done"
+    assert invoke(classic, {**event, "action": "delete"})["status"] == "done"
     assert org.keys("payments", "svc") == {k2: "Active"}
     # Nothing old is left: the current key is never deactivated or deleted on request.
-    assert invoke(runtime, {**event, "action": "deactivate"})["status"] == "noop"
-    assert invoke(runtime, {**event, "action": "delete"})["status"] == "noop"
+    assert invoke(classic, {**event, "action": "deactivate"})["status"] == "noop"
+    assert invoke(classic, {**event, "action": "delete"})["status"] == "noop"
     assert org.keys("payments", "svc") == {k2: "Active"}
-    assert [e["event"] for e in org.events()] == ["rotated", "rejected", "deactivated", "deleted"]
+    assert [e["event"] for e in org.events()] == ["rotated", "rejected", "rejected", "deactivated", "deleted"]
 
 
-def test_classic_manual_event_for_an_untagged_user_or_malformed_is_not_acted_upon(org: Org, runtime) -> None:
+def test_the_classic_event_never_deactivates_a_key_still_in_use(org: Org, classic: Runtime) -> None:
+    """The attack: `{"action": "deactivate"}` one day into the overlap, and again past the floor
+    while a consumer still signs with the old key."""
+    (old,) = org.create_user("payments", "svc", TAG)
+    org.age(91)
+    run_day(classic)
+    new = current_key(org, "payments", "svc")
+    event = {"action": "deactivate", "username": "svc", "account_id": org.accounts["payments"]}
+    org.age(1)
+    org.emulator.use_key(org.accounts["payments"], old)
+    assert invoke(classic, event)["status"] == "rejected"
+    org.age(7)
+    org.emulator.use_key(org.accounts["payments"], old)
+    answer = invoke(classic, event)
+    assert answer["status"] == "rejected" and "used after its replacement" in answer["detail"]
+    assert org.keys("payments", "svc") == {old: "Active", new: "Active"}
+
+
+def test_the_classic_event_leaves_exempt_and_misconfigured_users_alone(org: Org, classic: Runtime) -> None:
+    until = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
+    (exempt,) = org.create_user("payments", "exempt", {**TAG, "rekey:exempt-until": until})
+    (odd,) = org.create_user("payments", "odd", {**TAG, "rekey:rotate-after-days": "3"})
+    for user in ("exempt", "odd"):
+        answer = invoke(classic, {"action": "create", "username": user, "account_id": org.accounts["payments"]})
+        assert answer["status"] == "rejected", user
+    assert org.keys("payments", "exempt") == {exempt: "Active"} and org.keys("payments", "odd") == {odd: "Active"}
+    assert {(e["event"], e["user_name"]) for e in org.events()} == {("rejected", "exempt"), ("misconfigured", "odd")}
+
+
+def test_classic_manual_event_for_an_untagged_user_or_malformed_is_not_acted_upon(org: Org, classic: Runtime) -> None:
     (key,) = org.create_user("payments", "human", {})
-    rejected = invoke(runtime, {"action": "create", "username": "human", "account_id": org.accounts["payments"]})
+    rejected = invoke(classic, {"action": "create", "username": "human", "account_id": org.accounts["payments"]})
     assert rejected["status"] == "rejected"
-    malformed = invoke(runtime, {"action": "explode", "username": "human", "account_id": org.accounts["payments"]})
+    malformed = invoke(classic, {"action": "explode", "username": "human", "account_id": org.accounts["payments"]})
     assert malformed["status"] == "rejected" and "action" in malformed["detail"]
     assert org.keys("payments", "human") == {key: "Active"}
     assert [e["event"] for e in org.events()] == ["rejected", "rejected"]

@@ -103,7 +103,7 @@ def test_the_org_role_grants_exactly_the_declared_listing_and_trusts_only_the_hu
 
     (trust,) = iam.get_role(RoleName="rekey-org-reader")["Role"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {
-        "AWS": [f"arn:aws:iam::{hub}:role/rekey-hub-sweep", f"arn:aws:iam::{hub}:role/rekey-hub-worker"]
+        "AWS": [f"arn:aws:iam::{hub}:role/rekey-hub-{role}" for role in ("sweep", "scan", "worker")]
     }
     assert trust["Action"] == "sts:AssumeRole"
     assert trust["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": organization_id(org)}}
@@ -129,7 +129,7 @@ def test_the_org_role_follows_the_hub_role_prefix(org: Org) -> None:
     )
     (trust,) = org.emulator.client("iam").get_role(RoleName="x")["Role"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {
-        "AWS": [f"arn:aws:iam::{hub}:role/sec-rekey-sweep", f"arn:aws:iam::{hub}:role/sec-rekey-worker"]
+        "AWS": [f"arn:aws:iam::{hub}:role/sec-rekey-{role}" for role in ("sweep", "scan", "worker")]
     }
 
 

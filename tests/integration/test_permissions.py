@@ -111,7 +111,8 @@ def test_spoke_roles_grant_exactly_the_declared_actions_scoped(
         for action in declared("spoke_read") & granted:
             assert by_action[action]["Resource"] == users
         everywhere[role] = {a for a, s in by_action.items() if s["Resource"] == "*"}
-    # Only what has no narrower resource in IAM's authorization reference, and only the reader.
+    # Only what has no narrower resource in IAM's authorization reference: the writer reads the
+    # account's roles and policies with it to judge a user again before acting (issue 27).
     assert everywhere == {
         "reader": {
             "iam:GetAccountAuthorizationDetails",
@@ -119,7 +120,7 @@ def test_spoke_roles_grant_exactly_the_declared_actions_scoped(
             "iam:GetCredentialReport",
             "secretsmanager:ListSecrets",
         },
-        "writer": set(),
+        "writer": {"iam:GetAccountAuthorizationDetails"},
     }
 
 
@@ -310,9 +311,10 @@ def test_hub_roles_grant_the_hub_actions_and_enter_only_spoke_roles() -> None:
     assert not any(a.startswith("iam:") or a.startswith("secretsmanager:") for a in granted)  # only via spoke
     assert declared("org") <= actions["SweepRole"]  # a hub in the management account or a delegated admin
     assert "sts:AssumeRole" not in actions["SweepRole"]  # the sweep never enters a member account
-    # The worker checks each item's account against the organization (ACTIVE, in TargetOus).
+    # The scan and the worker check each request's account against the organization (ACTIVE, in
+    # TargetOus) before they enter it.
     assert declared("org") <= actions["WorkerRole"]
-    assert "organizations:ListAccounts" not in actions["ScanRole"]
+    assert declared("org") <= actions["ScanRole"]
     # The scan may enter member accounts only as the reader, the worker only as the writer, and
     # only in the organization's accounts.
     for name, role in (("ScanRole", "SpokeReaderRoleName"), ("WorkerRole", "SpokeRoleName")):
@@ -345,7 +347,7 @@ def test_with_an_org_role_the_sweep_and_the_worker_may_assume_that_role_only_ins
     }
     assert assumes["SweepRole"] == [through_the_org_role]
     assert through_the_org_role in assumes["WorkerRole"]
-    assert through_the_org_role not in assumes["ScanRole"]
+    assert through_the_org_role in assumes["ScanRole"]
     assert assumes["DigestRole"] == []
     conditions = translated_hub()["Conditions"]
     assert conditions["HasOrgRole"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "OrgRoleArn"}, ""]}]}
@@ -529,9 +531,9 @@ def test_a_whole_lifecycle_runs_through_the_deployed_roles_with_iam_enforced(dep
         assert _denied(reader_secrets.put_secret_value, SecretId="rekey/alice", SecretString="{}")
         assert _denied(reader_secrets.tag_resource, SecretId="rekey/alice", Tags=[{"Key": "k", "Value": "v"}])
         assert _denied(reader_secrets.put_resource_policy, SecretId="rekey/alice", ResourcePolicy="{}")
-        # The worker lists the organization (is the item's account still in scope?), the scan not.
+        # The worker and the scan list the organization (is the request's account still in scope?).
         worker_rt.clients.hub("organizations").list_accounts()
-        assert _denied(scan_rt.clients.hub("organizations").list_accounts)
+        scan_rt.clients.hub("organizations").list_accounts()
         assert _denied(
             worker_rt.clients.hub("sqs").send_message,
             QueueUrl=deployed.outputs["ScanQueueUrl"],

@@ -35,6 +35,16 @@ READ_BUCKET = {
 }
 
 
+MANAGED = (
+    "AdministratorAccess",
+    "AmazonS3ReadOnlyAccess",
+    "AmazonDynamoDBFullAccess",
+    "AmazonSQSFullAccess",
+    "SecretsManagerReadWrite",
+    "AmazonEC2FullAccess",
+)
+
+
 @pytest.fixture
 def managed_policies(org: Org) -> None:
     """A few AWS managed policies, as moto ships them, in the member accounts (loading all of
@@ -45,7 +55,7 @@ def managed_policies(org: Org) -> None:
     data = json.loads(aws_managed_policies_data)
     for account_id in org.accounts.values():
         backend = iam_backends[account_id]["global"]
-        for name in ("AdministratorAccess", "AmazonS3ReadOnlyAccess"):
+        for name in MANAGED:
             policy = AWSManagedPolicy.from_data(name, account_id, backend.region_name, data[name])
             backend.aws_managed_policies.append(policy)
             backend.managed_policies[policy.arn] = policy
@@ -160,9 +170,12 @@ def test_an_allowed_exception_is_rotated(managed_policies: None, org: Org, monke
     assert {n["user_name"] for n in org.events("refused")} == {"iam-star", "deployer"}
 
 
-def test_every_path_refuses_a_privileged_user(managed_policies: None, org: Org, capsys: Any) -> None:
-    """The queue, the classic manual event and an operator's rotate-now (the hub's use case):
-    each re-judges."""
+def test_every_path_refuses_a_privileged_user(
+    managed_policies: None, org: Org, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The queue, the classic manual event (switched on) and an operator's rotate-now (the hub's
+    use case): each re-judges."""
+    monkeypatch.setenv("REKEY_CLASSIC_EVENT", "true")
     keys = privileged_org(org)
     org.client("iam", "payments").tag_user(UserName="admin", Tags=[{"Key": "rekey:rotate", "Value": "true"}])
     org.age(91)
@@ -258,3 +271,108 @@ def test_rollback_never_reactivates_a_key_revoked_as_leaked(org: Org) -> None:
     with pytest.raises(errors.Refused, match="revoked by `rekey rotate-now --revoke-old`"):
         operator.rollback(later(rt, 0), OPERATOR, account, "svc", until=(datetime.now(UTC) + timedelta(days=2)).date())
     assert org.keys("payments", "svc")[leaked] == "Inactive"
+
+
+def trust(*principals: str) -> str:
+    statement = {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": list(principals)}}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def allow(actions: list[str], resource: str = "*") -> str:
+    return json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": resource}]}
+    )
+
+
+def test_a_user_who_can_assume_a_privileged_role_is_refused(
+    managed_policies: None, org: Org, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 27: role trust policies that name the user were never read. BishopFox
+    iam-vulnerable's sre (a role trusting the user, with an administrator's policy) and
+    privesc-AssumeRole (a chain of three roles), and a role trusting the account that the
+    user's own policy lets it assume; the worker judges them again, and a plain user rotates."""
+    iam = org.client("iam", "payments")
+    account = org.accounts["payments"]
+    arn = f"arn:aws:iam::{account}"
+    keys = {u: org.create_user("payments", u, TAG) for u in ("sre", "hopper", "deployer", "app", "reader")}
+    iam.create_role(RoleName="sre-admin", AssumeRolePolicyDocument=trust(f"{arn}:user/sre"))
+    iam.attach_role_policy(RoleName="sre-admin", PolicyArn=ADMIN_ACCESS)
+    for role, trusted in (
+        ("start", f"{arn}:user/hopper"),
+        ("middle", f"{arn}:role/start"),
+        ("end", f"{arn}:role/middle"),
+    ):
+        iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust(trusted))
+    iam.put_role_policy(RoleName="end", PolicyName="high-priv", PolicyDocument=allow(["*"]))
+    iam.create_role(RoleName="deploy", AssumeRolePolicyDocument=trust(f"{arn}:root"))
+    iam.put_role_policy(RoleName="deploy", PolicyName="ops", PolicyDocument=allow(["iam:*"]))
+    iam.put_user_policy(
+        UserName="deployer", PolicyName="hop", PolicyDocument=allow(["sts:AssumeRole"], f"{arn}:role/deploy")
+    )
+    # A role that trusts the user but can do nothing that escalates; and one trusting a service.
+    iam.create_role(RoleName="reports", AssumeRolePolicyDocument=trust(f"{arn}:user/reader"))
+    iam.attach_role_policy(RoleName="reports", PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+    lambda_trust = {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "lambda.amazonaws.com"}}
+    iam.create_role(RoleName="fn", AssumeRolePolicyDocument=json.dumps({"Statement": [lambda_trust]}))
+    iam.attach_role_policy(RoleName="fn", PolicyArn=ADMIN_ACCESS)
+    iam.put_user_policy(UserName="app", PolicyName="read", PolicyDocument=json.dumps(READ_BUCKET))
+    org.age(91)
+    rt = rt_from_env()
+    run_day(rt)
+
+    refused = {n["user_name"]: n["message"] for n in org.events("refused")}
+    assert set(refused) == {"sre", "hopper", "deployer"}
+    assert f"it can assume role {arn}:role/sre-admin (its trust policy names the user)" in refused["sre"]
+    assert "AdministratorAccess" in refused["sre"]
+    assert f"which can assume role {arn}:role/end (its trust policy names role middle); there" in refused["hopper"]
+    assert "inline policy 'hop' allows sts:AssumeRole on it" in refused["deployer"]
+    for user in ("sre", "hopper", "deployer"):
+        assert org.keys("payments", user) == {keys[user][0]: "Active"}, user
+    assert {n["user_name"] for n in org.events("rotated")} == {"app", "reader"}
+    # The worker judges the roles again: an item naming a refused user is rejected.
+    forged = WorkItem(account_id=account, user_name="sre", key_id=keys["sre"][0], action="rotate", sweep_id="x")
+    assert run_work_item(rt, forged).status == "rejected"
+    assert org.keys("payments", "sre") == {keys["sre"][0]: "Active"}
+
+
+# Issue 27's attacks that minted a key, each as a tagged user's policy, beside data-plane users.
+CATALOGUE_USERS = {
+    "instance-connect": ["ec2:DescribeInstances", "ec2-instance-connect:SendSSHPublicKey"],
+    "ssm-command": ["ssm:SendCommand"],
+    "ssm-session": ["ssm:StartSession"],
+    "lambda-code": ["lambda:UpdateFunctionCode"],
+    "glue-endpoint": ["glue:UpdateDevEndpoint"],
+    "notebook-url": ["sagemaker:CreatePresignedNotebookInstanceUrl"],
+    "codebuild": ["codebuild:StartBuild"],
+    "sso": ["sso:*"],
+    "access-key-status": ["iam:UpdateAccessKey"],
+}
+
+
+def test_catalogued_escalations_are_refused_and_data_plane_users_still_rotate(managed_policies: None, org: Org) -> None:
+    iam = org.client("iam", "payments")
+    keys = {}
+    for user, actions in CATALOGUE_USERS.items():
+        keys[user] = org.create_user("payments", user, TAG)
+        iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=allow(actions))
+    keys["five"] = org.create_user("payments", "five", TAG)  # `?` wildcards: user/????? is any 5-letter user
+    iam.put_user_policy(
+        UserName="five", PolicyName="p", PolicyDocument=allow(["iam:CreateAccessKey"], "arn:aws:iam::*:user/?????")
+    )
+    for user, policy in (("secrets-admin", "SecretsManagerReadWrite"), ("ec2-admin", "AmazonEC2FullAccess")):
+        keys[user] = org.create_user("payments", user, TAG)
+        iam.attach_user_policy(UserName=user, PolicyArn=f"arn:aws:iam::aws:policy/{policy}")
+    data = {"tables": "AmazonDynamoDBFullAccess", "queues": "AmazonSQSFullAccess", "bucket": "AmazonS3ReadOnlyAccess"}
+    for user, policy in data.items():
+        org.create_user("payments", user, TAG)
+        iam.attach_user_policy(UserName=user, PolicyArn=f"arn:aws:iam::aws:policy/{policy}")
+    org.age(91)
+    run_day(rt_from_env())
+
+    refused = {n["user_name"]: n["message"] for n in org.events("refused")}
+    assert set(refused) == set(keys)
+    for user in keys:
+        assert org.keys("payments", user) == {keys[user][0]: "Active"}, user
+    assert "ec2-instance-connect:SendSSHPublicKey" in refused["instance-connect"]
+    assert "attached policy SecretsManagerReadWrite allows" in refused["secrets-admin"]
+    assert {n["user_name"] for n in org.events("rotated")} == set(data)

@@ -148,8 +148,48 @@ def test_a_users_policies_are_gathered_across_pages() -> None:
     )
     (found,) = IamAdapter(client).users_with_tag("rekey:rotate")
     assert [c.get("Marker") for c in client.calls] == [None, "m1", "m2"]
-    assert client.calls[0]["Filter"] == ["User", "Group", "LocalManagedPolicy"]
+    assert client.calls[0]["Filter"] == ["User", "Group", "Role", "LocalManagedPolicy"]
     assert found.grants is not None and found.grants.path == "/team/"
     assert found.grants.boundary_arn == "arn:aws:iam::111122223333:policy/b"
     why = refusal(found.arn, "111122223333", found.grants, Guard())
     assert why is not None and "group 'ops''s policy arn:aws:iam::111122223333:policy/keys-for-all" in why
+
+
+def test_roles_the_user_may_assume_are_read_from_the_same_pages() -> None:
+    """Issue 27: a role whose trust policy names the user counts with its own policies (its
+    customer managed one from a later page); a role trusting only a service is not read."""
+    from rekey.adapters.iam import IamAdapter
+    from rekey.domain.privilege import Guard, refusal
+
+    user = {"UserName": "ops", "UserId": "AIDAOPS", "Arn": "arn:aws:iam::111122223333:user/team/ops", "Tags": []}
+    local = "arn:aws:iam::111122223333:policy/ops-admin"
+
+    def role(name: str, principal: dict[str, str]) -> dict[str, object]:
+        trust = {"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": principal}]}
+        return {
+            "RoleName": name,
+            "Arn": f"arn:aws:iam::111122223333:role/{name}",
+            "AssumeRolePolicyDocument": trust,
+            "AttachedManagedPolicies": [{"PolicyName": "ops-admin", "PolicyArn": local}],
+        }
+
+    admin = {"Statement": [{"Effect": "Allow", "Action": "iam:*", "Resource": "*"}]}
+    client = PagedAuthorizationDetails(
+        [
+            {"UserDetailList": [user], "IsTruncated": True, "Marker": "m1"},
+            {
+                "RoleDetailList": [role("fn", {"Service": "lambda.amazonaws.com"}), role("ops", {"AWS": user["Arn"]})],
+                "IsTruncated": True,
+                "Marker": "m2",
+            },
+            {"Policies": [{"Arn": local, "PolicyVersionList": [{"IsDefaultVersion": True, "Document": admin}]}]},
+        ]
+    )
+    (found,) = IamAdapter(client).all_users()
+    assert client.calls[0]["Filter"] == ["User", "Group", "Role", "LocalManagedPolicy"]
+    assert found.grants is not None
+    assert [r.arn for r in found.grants.roles] == ["arn:aws:iam::111122223333:role/ops"]
+    why = refusal(found.arn, "111122223333", found.grants, Guard())
+    assert why is not None
+    assert "it can assume role arn:aws:iam::111122223333:role/ops (its trust policy names the user)" in why
+    assert f"there, attached policy {local} allows iam:CreateAccessKey on * (through iam:*)" in why

@@ -224,6 +224,13 @@ def request(kind: ActionKind, key_id: str | None = None, **kw) -> Request:
         ([key("K0", A, 50), key("NEW", A, 3)], request(K.DELETE), [], "never deletes an active key", None),
         ([key("NEW", A, 3)], request(K.DELETE, "NEW"), [], "never deletes an active key", None),
         ([key("NEW", A, 3)], request(K.DELETE), [], None, "no inactive key"),
+        # the classic event (floor 7): not before the replacement is 7 days old, never a key in use
+        ([key("K0", A, 50), key("NEW", A, 3)], request(K.DEACTIVATE, floor=7), [], "REKEY_MIN_OVERLAP_DAYS", None),
+        ([key("K0", I, 50), key("NEW", A, 3)], request(K.DELETE, floor=7), [], "REKEY_MIN_OVERLAP_DAYS", None),
+        ([key("K0", A, 50, 1), key("NEW", A, 8)], request(K.DEACTIVATE, floor=7), [], "used after its replacement", 0),
+        ([key("K0", A, 50, 9), key("NEW", A, 8)], request(K.DEACTIVATE, floor=7), [(K.DEACTIVATE, "K0")], None, None),
+        ([key("K0", I, 50), key("NEW", A, 8)], request(K.DELETE, floor=7), [(K.DELETE, "K0")], None, None),
+        ([key("K1", A, 0.1)], request(K.ROTATE, floor=7), [(K.ROTATE, "K1")], None, None),  # rotating breaks nobody
     ],
 )
 def test_requests_act_within_the_invariants(keys, req, actions, refused, skipped) -> None:

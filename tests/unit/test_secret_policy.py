@@ -11,11 +11,12 @@ operators on single-valued keys (aws:PrincipalArn)."""
 from __future__ import annotations
 
 import fnmatch
+import json
 from typing import Any
 
 import pytest
 
-from rekey.domain.secret_policy import secret_policy
+from rekey.domain.secret_policy import is_rekeys, secret_policy
 
 ACCOUNT = "222222222222"
 USER = f"arn:aws:iam::{ACCOUNT}:user/svc-billing"
@@ -222,3 +223,18 @@ def test_the_policy_names_no_wildcard_principal_in_an_allow() -> None:
         for statement in secret_policy(USER, WRITER, break_glass)["Statement"]:
             if statement["Effect"] == "Allow":
                 assert statement["Principal"] != "*" and "*" not in str(statement["Principal"])
+
+
+def test_a_policy_is_rekeys_up_to_how_a_service_may_store_it() -> None:
+    expected = secret_policy(USER, WRITER, BREAK_GLASS)
+    stored = json.loads(json.dumps(expected))
+    for statement in stored["Statement"]:  # a one-item list as its item, lists reordered, keys reordered
+        if isinstance(statement.get("Action"), list):
+            statement["Action"] = list(reversed(statement["Action"]))
+        statement["Resource"] = ["*"]
+    stored = {"Statement": list(reversed(stored["Statement"])), "Version": stored["Version"]}
+    assert is_rekeys(stored, expected)
+    widened = json.loads(json.dumps(expected))
+    widened["Statement"][0]["Principal"] = {"AWS": [USER, "arn:aws:iam::111122223333:role/attacker"]}
+    assert not is_rekeys(widened, expected)
+    assert not is_rekeys(None, expected)

@@ -15,7 +15,7 @@ import pytest
 from rekey.domain import errors
 from rekey.domain.entities import ReportKey
 from rekey.domain.models import Intent, KeyStatus, Policy, SecretState
-from rekey.domain.secret_policy import digest, secret_policy
+from rekey.domain.secret_policy import secret_policy
 from rekey.handlers import worker
 from rekey.messages import WorkItem
 from rekey.use_cases.scan import quiet_today, report_view, scan_account, suspect_secret
@@ -60,7 +60,8 @@ def events(ports: FakePorts) -> list[str]:
 
 
 def stored(ports: FakePorts, name: str = SECRET, **fields: Any) -> FakeSecret:
-    """A secret rekey created for svc, with its tags and stages as given."""
+    """A secret rekey created for svc (its resource policy rekey's), with its tags and stages as given."""
+    fields.setdefault("policy", _policy_of_svc(ports))
     secret = FakeSecret(ports.iam.users["svc"].user_id, **fields)
     ports.secrets.secrets[name] = secret
     return secret
@@ -112,44 +113,19 @@ def _policy_of_svc(ports: FakePorts) -> dict[str, Any]:
     return secret_policy(ports.iam.users["svc"].arn, s.spoke_role_arn(ACCOUNT), s.break_glass_role_arn)
 
 
-@pytest.mark.parametrize(
-    ("recorded", "puts"),
-    [("the same", 0), ("another", 1), (None, 1)],
-    ids=["unchanged-policy-not-put", "changed-policy-put", "no-digest-put"],
-)
-def test_a_routine_rotation_puts_the_secrets_policy_only_when_it_changed(
-    ports: FakePorts, recorded: str | None, puts: int
-) -> None:
+@pytest.mark.parametrize("held", ["rekey's", "another", None], ids=["rekeys-policy", "foreign-policy", "no-policy"])
+def test_every_rotation_puts_rekeys_policy_before_the_key_exists(ports: FakePorts, held: str | None) -> None:
+    """Whatever the secret held, and whatever its tags say: the policy is rekey's before the key exists."""
     (old,) = ports.iam.add_user("svc", TAG, key_ages=(91,))
-    other = {"Version": "2012-10-17", "Statement": []}
-    known = {"the same": digest(_policy_of_svc(ports)), "another": digest(other), None: None}[recorded]
-    secret = stored(ports, current=old, values={old: ports.iam.secrets[old]}, digest=known)
+    other = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*"}]}
+    policy = {"rekey's": _policy_of_svc(ports), "another": other, None: None}[held]
+    secret = stored(ports, current=old, values={old: ports.iam.secrets[old]}, policy=policy)
 
     assert work(ports, "rotate", old).status == "done"
 
-    assert secret.policy_puts == puts and secret.digest == digest(_policy_of_svc(ports))
-
-
-def test_a_rotation_after_an_interrupted_one_puts_the_policy_whatever_the_digest_says(ports: FakePorts) -> None:
-    """The digest is written with the intent, before the policy: while an intent is recorded, it
-    may name a policy that was never put."""
-    (old,) = ports.iam.add_user("svc", TAG, key_ages=(91,))
-    started = NOW - timedelta(hours=1)
-    intent = Intent(started, frozenset({old}))
-    secret = stored(ports, current=old, intent=intent, digest=digest(_policy_of_svc(ports)))
-
-    assert work(ports, "rotate", old).status == "done"
-
-    assert secret.policy_puts == 1
-
-
-def test_an_operators_rotation_always_puts_the_policy(ports: FakePorts) -> None:
-    (old,) = ports.iam.add_user("svc", TAG, key_ages=(10,))
-    secret = stored(ports, current=old, digest=digest(_policy_of_svc(ports)))
-
-    work(ports, "rotate", old, request=OperatorRequest("arn:aws:iam::999988887777:user/alice"))
-
-    assert secret.policy_puts == 1
+    assert secret.policy_puts == 1 and secret.policy == _policy_of_svc(ports)
+    calls = ports.failures.calls
+    assert calls.index("begin_rotation") < calls.index("create_key")
 
 
 def test_an_orphan_of_a_crashed_attempt_is_deleted_before_the_rotation_starts_again(ports: FakePorts) -> None:
@@ -165,6 +141,36 @@ def test_an_orphan_of_a_crashed_attempt_is_deleted_before_the_rotation_starts_ag
     assert orphan not in keys and len(keys) == 2 and keys[old] == "Active"
     assert events(ports) == ["deleted", "rotated"]
     assert ports.secrets.secrets[SECRET].intent is None
+
+
+def test_a_secret_whose_policy_refuses_rekeys_writer_is_a_conflict_and_no_key_is_made(ports: FakePorts) -> None:
+    (old,) = ports.iam.add_user("svc", TAG, key_ages=(91,))
+    stored(ports, current=old, values={old: ports.iam.secrets[old]})
+    denied = errors.AccessDenied("secretsmanager:PutResourcePolicy rekey/svc: AccessDeniedException (explicit deny)")
+    ports.failures.fail("begin_rotation", denied)
+
+    outcome = work(ports, "rotate", old)
+
+    assert outcome.status == "rejected" and ports.iam.status("svc") == {old: "Active"}
+    assert events(ports) == ["conflict"] and "explicit deny" in ports.outbox.notifications[0].message
+
+
+@pytest.mark.parametrize("policy", [None, {"Version": "2012-10-17", "Statement": []}], ids=["none", "foreign"])
+def test_an_orphan_is_deleted_only_from_a_secret_carrying_rekeys_policy(
+    ports: FakePorts, policy: dict[str, Any] | None
+) -> None:
+    """Without rekey's policy, anyone could have written the intent: the key may be a person's."""
+    (old,) = ports.iam.add_user("svc", TAG, key_ages=(91,))
+    started = NOW - timedelta(hours=1)
+    secret = stored(ports, current=old, intent=Intent(started, frozenset({old})), policy=policy)
+    person = ports.iam.add_key("svc", started + timedelta(minutes=1))
+
+    outcome = work(ports, "rotate", old)
+
+    assert outcome.status == "rejected"
+    assert ports.iam.status("svc") == {old: "Active", person: "Active"}
+    assert events(ports) == ["conflict"] and secret.policy == policy
+    assert "rekey's resource policy" in ports.outbox.notifications[0].message
 
 
 def test_a_rotation_that_crashed_after_storing_its_key_is_finished(ports: FakePorts) -> None:

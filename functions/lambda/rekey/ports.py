@@ -59,8 +59,9 @@ class UserSecrets(Protocol):
         kms_key_id: str | None,
         replaces: str | None = None,
         replicas: list[dict[str, str]] | None = None,
-        policy_in_place: bool = False,
     ) -> None: ...
+
+    def resource_policy(self, name: str) -> dict[str, Any] | None: ...
 
     def replicate(self, name: str, replicas: list[dict[str, str]]) -> None: ...
 
@@ -70,7 +71,7 @@ class UserSecrets(Protocol):
 
     def promote(self, name: str, key_id: str, current_version_id: str | None) -> None: ...
 
-    def clear_intent(self, name: str, *, policy_put: bool = False) -> None: ...
+    def clear_intent(self, name: str) -> None: ...
 
     def mark_revoked(self, name: str, key_id: str, revoked: frozenset[str]) -> None: ...
 
@@ -144,7 +145,7 @@ class Ports(Protocol):
     # None: time.sleep (tests skip IAM's propagation waits).
     sleep: Callable[[float], None] | None
     # [listed at, account ids]: the organization's accounts in rekey's scope, as the worker last
-    # listed them (rekey.use_cases.work.account_refusal).
+    # listed them (rekey.use_cases.scope.account_refusal).
     accounts_in_scope: list[Any]
 
     def account(self, account_id: str, *, write: bool = False) -> MemberAccount:

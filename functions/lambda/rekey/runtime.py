@@ -207,7 +207,7 @@ class Runtime:
     sleep: Callable[[float], None] | None = None
     _max_receive_count: list[int | None] = field(default_factory=list, repr=False, compare=False)
     # [listed at, account ids]: the organization's accounts in rekey's scope, as the worker last
-    # listed them (rekey.use_cases.work.account_refusal).
+    # listed them (rekey.use_cases.scope.account_refusal).
     accounts_in_scope: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod

@@ -44,6 +44,7 @@ ENVIRONMENT = {
     "REKEY_IN_USE_MAX_DEFER_DAYS": "in_use_max_defer_days",
     "REKEY_MAX_DEACTIVATE_AFTER_DAYS": "max_deactivate_after_days",
     "REKEY_CREATE_FIRST_KEY": "create_first_key",
+    "REKEY_CLASSIC_EVENT": "classic_event",
     "REKEY_MAX_PAUSE_DAYS": "max_pause_days",
     "REKEY_MIN_ROTATE_AFTER_DAYS": "min_rotate_after_days",
     "REKEY_MIN_OVERLAP_DAYS": "min_overlap_days",
@@ -125,6 +126,9 @@ class Settings(BaseModel):
     # replacement was never used (default: the day before its deletion age).
     max_deactivate_after_days: int | None = Field(default=None, ge=1)
     create_first_key: bool = False
+    # The classic recipe's manual event on the worker: off unless asked for (its only authority is
+    # lambda:InvokeFunction); when on, bound by the lifecycle's rules (rekey.domain.manual).
+    classic_event: bool = False
     max_pause_days: int = Field(default=30, ge=1, le=365)
     # Floors of the per-user overrides (rekey:rotate-after-days...), so tags cannot take an
     # in-use key away within days, and the furthest an exemption may reach.

@@ -11,15 +11,15 @@ from typing import Any
 from ..domain.entities import IamUser, NewKey, ReportKey
 from ..domain.errors import NotFound
 from ..domain.models import AccessKey, KeyStatus, KeyUse
-from ..domain.privilege import PRIVILEGED_AWS_MANAGED, Grants, PolicyDoc, aws_managed_name
+from ..domain.privilege import PRIVILEGED_AWS_MANAGED, Grants, PolicyDoc, Role, aws_managed_name, may_be_assumed_from
 from .errors import aws_call
 from .paging import every_item, every_page
 
 # Which spoke role grants which group: rekey.runtime.SPOKE_ROLE_GROUPS.
 PERMISSIONS = {
-    # The scan's (the reader's): every user of the account at once.
+    # The scan's (the reader's): every user of the account at once (with
+    # iam:GetAccountAuthorizationDetails, in spoke_authz).
     "spoke_enumerate": (
-        "iam:GetAccountAuthorizationDetails",
         "iam:GenerateCredentialReport",
         "iam:GetCredentialReport",
     ),
@@ -30,9 +30,12 @@ PERMISSIONS = {
         "iam:GetAccessKeyLastUsed",
     ),
     # Judging a user's privileges (a privileged user is refused): the worker reads one user's
-    # policies; the scan reads them all with GetAccountAuthorizationDetails. AWS managed
-    # policies' documents are read once per process (they are the same in every account).
+    # policies; the scan reads them all with GetAccountAuthorizationDetails. Both read the
+    # account's roles and customer managed policies with GetAccountAuthorizationDetails (a role
+    # the user may assume counts with its own policies). AWS managed policies' documents are
+    # read once per process (they are the same in every account).
     "spoke_authz": (
+        "iam:GetAccountAuthorizationDetails",
         "iam:ListUserPolicies",
         "iam:GetUserPolicy",
         "iam:ListAttachedUserPolicies",
@@ -95,36 +98,73 @@ class IamAdapter:
 
     def all_users(self) -> list[IamUser]:
         """Every user with its tags and its policies (its own, its groups', the managed ones it
-        has): ⌈(users + groups + customer managed policies)/1000⌉ calls, plus one GetPolicy and
-        GetPolicyVersion per AWS managed policy not read before by this process."""
-        users: list[dict[str, Any]] = []
-        groups: dict[str, dict[str, Any]] = {}
-        local: dict[str, Any] = {}
+        has, and the roles it may assume with theirs): ⌈(users + groups + roles + customer managed
+        policies)/1000⌉ calls, plus one GetPolicy and GetPolicyVersion per AWS managed policy not
+        read before by this process (of the users, and of the roles a principal of the account
+        may assume)."""
+        details = self._details(["User", "Group", "Role", "LocalManagedPolicy"])
+        groups = {g["GroupName"]: g for g in details["GroupDetailList"]}
+        local = self._local(details["Policies"])
+        roles = self._roles(details["RoleDetailList"], local)
+        return [
+            self._user(
+                u, self._grants(u, [groups.get(g, {"GroupName": g}) for g in u.get("GroupList", [])], local, roles)
+            )
+            for u in details["UserDetailList"]
+        ]
+
+    def _details(self, entities: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """GetAccountAuthorizationDetails' lists for `entities`, every page."""
+        lists: dict[str, list[dict[str, Any]]] = {
+            k: [] for k in ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")
+        }
         pages = every_page(
             self._client,
             "get_account_authorization_details",
             "iam:GetAccountAuthorizationDetails",
             page_size=PAGE_SIZE,
-            Filter=["User", "Group", "LocalManagedPolicy"],
+            Filter=entities,
         )
         for page in pages:
-            users.extend(page.get("UserDetailList", []))
-            groups.update((g["GroupName"], g) for g in page.get("GroupDetailList", []))
-            for policy in page.get("Policies", []):
-                default = next((v for v in policy.get("PolicyVersionList", []) if v.get("IsDefaultVersion")), None)
-                local[policy["Arn"]] = default.get("Document") if default else None
-        return [
-            self._user(u, self._grants(u, [groups.get(g, {"GroupName": g}) for g in u.get("GroupList", [])], local))
-            for u in users
-        ]
+            for key, items in lists.items():
+                items.extend(page.get(key, []))
+        return lists
+
+    @staticmethod
+    def _local(policies: list[dict[str, Any]]) -> dict[str, Any]:
+        """Customer managed policies' default documents by ARN (None: no default version)."""
+        local: dict[str, Any] = {}
+        for policy in policies:
+            default = next((v for v in policy.get("PolicyVersionList", []) if v.get("IsDefaultVersion")), None)
+            local[policy["Arn"]] = default.get("Document") if default else None
+        return local
+
+    def _roles(self, details: list[dict[str, Any]], local: dict[str, Any]) -> tuple[Role, ...]:
+        """The roles a principal of their account may be able to assume (by their trust
+        policies), with their policies; the others (trusting services, other accounts) are not
+        read further."""
+        roles = []
+        for role in details:
+            arn, trust = role["Arn"], role.get("AssumeRolePolicyDocument")
+            if not may_be_assumed_from(trust, arn.split(":")[4]):
+                continue
+            policies = [
+                PolicyDoc(f"inline policy {p['PolicyName']!r}", p.get("PolicyDocument"))
+                for p in role.get("RolePolicyList", [])
+            ]
+            policies += self._managed(role.get("AttachedManagedPolicies", []), "attached policy", local)
+            roles.append(Role(arn, trust, tuple(policies)))
+        return tuple(roles)
 
     @staticmethod
     def _user(detail: dict[str, Any], grants: Grants | None) -> IamUser:
         return IamUser(detail["UserName"], detail["UserId"], detail["Arn"], _tags(detail.get("Tags")), grants)
 
-    def _grants(self, user: dict[str, Any], groups: list[dict[str, Any]], local: dict[str, Any]) -> Grants:
+    def _grants(
+        self, user: dict[str, Any], groups: list[dict[str, Any]], local: dict[str, Any], roles: tuple[Role, ...]
+    ) -> Grants:
         """The user's policies as documents: inline ones as they are, managed ones from
-        `local` (customer managed, by ARN) or read (AWS managed)."""
+        `local` (customer managed, by ARN) or read (AWS managed); and the account's `roles`."""
         policies: list[PolicyDoc] = [
             PolicyDoc(f"inline policy {p['PolicyName']!r}", p.get("PolicyDocument"))
             for p in user.get("UserPolicyList", [])
@@ -138,7 +178,7 @@ class IamAdapter:
             ]
             policies += self._managed(group.get("AttachedManagedPolicies", []), f"group {name!r}'s policy", local)
         boundary = (user.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
-        return Grants(user.get("Path", "/"), boundary, tuple(policies))
+        return Grants(user.get("Path", "/"), boundary, tuple(policies), roles)
 
     def _managed(self, attached: list[dict[str, str]], what: str, local: dict[str, Any]) -> list[PolicyDoc]:
         docs = []
@@ -164,6 +204,12 @@ class IamAdapter:
             return self._client.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
 
     def _read_grants(self, user: dict[str, Any]) -> Grants:
+        """One user's policies, its groups', and the account's roles and customer managed
+        policies (GetAccountAuthorizationDetails for Role and LocalManagedPolicy: ⌈(roles +
+        customer managed policies)/1000⌉ calls)."""
+        details = self._details(["Role", "LocalManagedPolicy"])
+        local = self._local(details["Policies"])
+        roles = self._roles(details["RoleDetailList"], local)
         name = user["UserName"]
         user["UserPolicyList"] = [
             {"PolicyName": policy, "PolicyDocument": self._user_policy(name, policy)}
@@ -203,7 +249,7 @@ class IamAdapter:
                     ),
                 }
             )
-        return self._grants(user, groups, {})
+        return self._grants(user, groups, local, roles)
 
     def _user_policy(self, user: str, policy: str) -> Any:
         with aws_call("iam:GetUserPolicy"):
@@ -228,8 +274,9 @@ class IamAdapter:
     def get_user(self, name: str, *, with_grants: bool = False) -> IamUser:
         """The user and its tags: 1 call. `with_grants`: its policies, path and boundary too, as
         the worker re-reads them before acting: ListUserPolicies, ListAttachedUserPolicies,
-        ListGroupsForUser (3 calls for a user with no policy of its own and no group), plus a call
-        per inline policy and 2 per group."""
+        ListGroupsForUser, and GetAccountAuthorizationDetails for the account's roles and customer
+        managed policies (4 calls for a user with no policy of its own and no group, in an account
+        of fewer than 1,000 roles and policies), plus a call per inline policy and 2 per group."""
         with aws_call("iam:GetUser"):
             user = dict(self._client.get_user(UserName=name)["User"])
         return self._user(user, self._read_grants(user) if with_grants else None)

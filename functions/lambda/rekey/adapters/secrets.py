@@ -11,7 +11,6 @@ from typing import Any
 from ..domain.entities import NewKey, SecretRecord
 from ..domain.errors import NotFound
 from ..domain.models import Intent, SecretState
-from ..domain.secret_policy import digest
 from .errors import aws_call
 from .paging import every_item
 
@@ -31,6 +30,9 @@ PERMISSIONS = {
         "secretsmanager:PutSecretValue",
         "secretsmanager:UpdateSecretVersionStage",
         "secretsmanager:PutResourcePolicy",
+        # Read back before an orphan key is deleted: only a secret carrying rekey's own policy
+        # can hold an intent rekey wrote (rekey.use_cases.work).
+        "secretsmanager:GetResourcePolicy",
         "secretsmanager:TagResource",
         "secretsmanager:UntagResource",
         # Only with REKEY_SECRET_REPLICA_REGIONS: CreateSecret's AddReplicaRegions needs it too.
@@ -50,7 +52,8 @@ PAUSED_UNTIL_TAG = "rekey:paused-until"
 # `<key id> <YYYY-MM-DD>`: the last in-use warning, so a key is warned about at most once a day.
 IN_USE_WARNED_TAG = "rekey:in-use-warned"
 # The key the latest rotation replaces: names the key to roll back to after a user's first
-# rotation, when the secret has no AWSPREVIOUS version (the old key was never stored).
+# rotation, when the secret has no AWSPREVIOUS version (the old key was never stored). Written
+# by every rotation (NO_KEYS for a first key), so none found on a secret rekey adopted survives.
 REPLACED_KEY_TAG = "rekey:replaced-key"
 # Keys `rekey rotate-now --revoke-old` revoked as leaked (space-separated, at most MAX_REVOKED):
 # a rollback never reactivates them. Revocations are rare; a user with more has bigger problems.
@@ -59,9 +62,6 @@ MAX_REVOKED = 10
 # A current version someone else wrote (a handed-over secret) that rekey read and found usable:
 # the scan need not have it read again until a new version appears.
 CHECKED_TAG = "rekey:checked-version"
-# The digest of the resource policy put with the rotation intent (read only once the intent is
-# cleared, that is, once the policy was put).
-POLICY_TAG = "rekey:policy-digest"
 
 
 def version_token(key_id: str) -> str:
@@ -159,20 +159,19 @@ class SecretsAdapter:
         kms_key_id: str | None,
         replaces: str | None = None,
         replicas: list[dict[str, str]] | None = None,
-        policy_in_place: bool = False,
     ) -> None:
-        """Record the intent (creating the secret, empty, if needed) and put the policy, unless
-        `policy_in_place` (the secret's recorded digest is this policy's).
-        `replaces`: the key being replaced, kept after the rotation (for a rollback).
-        `replicas`: AddReplicaRegions for a new secret (an existing one: see `replicate`)."""
+        """Record the intent (creating the secret, empty, if needed), then put rekey's resource
+        policy, every time: whatever anyone wrote on the secret before (a policy of their own,
+        tags forged to look like rekey's), from here on only rekey changes it and only the user
+        reads it, before any key exists. `replaces`: the key being replaced, kept after the
+        rotation (for a rollback). `replicas`: AddReplicaRegions for a new secret (an existing
+        one: see `replicate`)."""
         tags = [
             {"Key": OWNER_TAG, "Value": owner_user_id},
             {"Key": INTENT_AT_TAG, "Value": at.strftime("%Y-%m-%dT%H:%M:%SZ")},
             {"Key": INTENT_KEYS_TAG, "Value": " ".join(sorted(known_key_ids)) or NO_KEYS},
-            {"Key": POLICY_TAG, "Value": digest(policy)},
+            {"Key": REPLACED_KEY_TAG, "Value": replaces or NO_KEYS},
         ]
-        if replaces:
-            tags.append({"Key": REPLACED_KEY_TAG, "Value": replaces})
         if exists:
             with aws_call(f"secretsmanager:TagResource {name}"):
                 self._client.tag_resource(SecretId=name, Tags=tags)
@@ -188,10 +187,19 @@ class SecretsAdapter:
                 kwargs["AddReplicaRegions"] = replicas
             with aws_call(f"secretsmanager:CreateSecret {name}"):
                 self._client.create_secret(**kwargs)
-        if policy_in_place and exists:
-            return
         with aws_call(f"secretsmanager:PutResourcePolicy {name}"):
             self._client.put_resource_policy(SecretId=name, ResourcePolicy=json.dumps(policy), BlockPublicPolicy=True)
+
+    def resource_policy(self, name: str) -> dict[str, Any] | None:
+        """The secret's resource policy as Secrets Manager holds it (None: it has none, or it
+        is not a JSON object)."""
+        with aws_call(f"secretsmanager:GetResourcePolicy {name}"):
+            text = self._client.get_resource_policy(SecretId=name).get("ResourcePolicy")
+        try:
+            document = json.loads(text) if text else None
+        except ValueError:
+            return None
+        return document if isinstance(document, dict) else None
 
     def replicate(self, name: str, replicas: list[dict[str, str]]) -> None:
         """Replicate an existing secret to more regions. Secrets Manager then keeps each replica's
@@ -233,13 +241,10 @@ class SecretsAdapter:
                 SecretId=name, VersionStage=CURRENT, MoveToVersionId=token, RemoveFromVersionId=current_version_id
             )
 
-    def clear_intent(self, name: str, *, policy_put: bool = False) -> None:
-        """Clear the rotation intent; unless `policy_put` (the rotation that recorded it put the
-        policy, in this run), the policy digest recorded with it goes too: an interrupted
-        rotation may have stopped before the policy was put."""
-        keys = [INTENT_AT_TAG, INTENT_KEYS_TAG] + ([] if policy_put else [POLICY_TAG])
+    def clear_intent(self, name: str) -> None:
+        """Clear the rotation intent."""
         with aws_call(f"secretsmanager:UntagResource {name}"):
-            self._client.untag_resource(SecretId=name, TagKeys=keys)
+            self._client.untag_resource(SecretId=name, TagKeys=[INTENT_AT_TAG, INTENT_KEYS_TAG])
 
     def pause(self, name: str, until: date) -> None:
         """Pause the user's lifecycle until `until` (inclusive)."""
@@ -279,15 +284,17 @@ def _listed_state(stages: dict[str, list[str]], tags: dict[str, str]) -> SecretS
         pending_key_id=_key_of(_staged(stages, PENDING)),
         # AWSPREVIOUS names the key the last completed rotation replaced; the tag covers a
         # first rotation. A foreign previous version: see stage_key_id.
-        previous_key_id=_key_of(_staged(stages, PREVIOUS)) or tags.get(REPLACED_KEY_TAG),
+        previous_key_id=_key_of(_staged(stages, PREVIOUS)) or _replaced(tags.get(REPLACED_KEY_TAG)),
         intent=_intent(tags),
         paused_until=_day(tags.get(PAUSED_UNTIL_TAG)),
         in_use_warned=_warned(tags.get(IN_USE_WARNED_TAG)),
         revoked_key_ids=frozenset(tags.get(REVOKED_TAG, "").split()),
         current_unread=bool(current and current_key is None and tags.get(CHECKED_TAG) != current),
-        # With an intent recorded, the policy written with it may not have been put yet.
-        policy_digest=tags.get(POLICY_TAG) if INTENT_AT_TAG not in tags else None,
     )
+
+
+def _replaced(value: str | None) -> str | None:
+    return None if value in (None, "", NO_KEYS) else value
 
 
 def _parse_value(text: str | None) -> tuple[str | None, str | None]:

@@ -193,7 +193,7 @@ def _retire_active(
     # Days until due: old enough *and* its replacement has existed for the overlap.
     due_in = max(policy.deactivate_after_days - age, policy.overlap_days - newest_age)
     wait = max(due_in, pause_days)
-    in_use = _still_in_use(key, newest)
+    in_use = still_in_use(key, newest)
     today = now.date()
     warned_today = secret.in_use_warned == (key.key_id, today)
     if wait > 0:
@@ -261,7 +261,7 @@ def describe_use(use: KeyUse) -> str:
     return f"last used {use.at:%Y-%m-%d %H:%M} UTC, {service} in {region}"
 
 
-def _still_in_use(key: AccessKey, replacement: AccessKey) -> KeyUse | None:
+def still_in_use(key: AccessKey, replacement: AccessKey) -> KeyUse | None:
     """The old key's last use if it was used after its replacement appeared and the replacement
     has not been used since: a consumer that moved (e.g. through `rekey credential-process`,
     which signs one last read of the secret with the old key) signs with the new key from then on."""

@@ -3,9 +3,13 @@ delete event) may do to a user's keys. Pure, like decide(), and bound by the sam
 never a third key, never zero active keys for a user who had one, never delete an active key,
 never deactivate or delete the secret's current key.
 
-A request acts regardless of the keys' ages and of an exemption: someone asked. A rollback's
-pause still stops a requested deactivation or deletion (the pause exists to keep a key alive);
-it never stops a rotation, which breaks nobody."""
+An operator's request acts regardless of the keys' ages and of an exemption: someone the hub
+authenticated asked. The classic event is not such a request (its only authority is
+lambda:InvokeFunction on the worker): it retires a key only past the organization's floors —
+its replacement at least REKEY_MIN_OVERLAP_DAYS old — and never one still in use since its
+replacement appeared (`Request.floor`). A rollback's pause still stops a requested deactivation
+or deletion (the pause exists to keep a key alive); it never stops a rotation, which breaks
+nobody."""
 
 from __future__ import annotations
 
@@ -14,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .errors import Refused
-from .lifecycle import MAX_KEYS, newest_active, settle_interrupted_rotation
-from .models import AccessKey, Action, ActionKind, SecretState
+from .lifecycle import MAX_KEYS, describe_use, newest_active, settle_interrupted_rotation, still_in_use
+from .models import AccessKey, Action, ActionKind, SecretState, days_old
 
 # A request naming no key (the classic event) does not replace a key younger than this: a
 # retried or repeated event must not rotate twice.
@@ -34,6 +38,9 @@ class Request:
     revoke_old: bool = False
     create_first_key: bool = False
     reason: str = "requested"
+    # The classic event's: a key is deactivated or deleted only once its replacement is this many
+    # days old, and deactivated only if unused since the replacement appeared. None: an operator.
+    floor: int | None = None
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,33 @@ def decide_request(request: Request, keys: Sequence[AccessKey], secret: SecretSt
         plan = _deactivate(request, keys, secret)
     else:
         plan = _delete(request, keys, secret)
+    if plan.actions and request.floor is not None and request.kind is not ActionKind.ROTATE:
+        plan = _within_floors(plan, request.floor, keys, now)
     return RequestPlan([*settle, *plan.actions], plan.refused, plan.skipped)
+
+
+def _within_floors(plan: RequestPlan, floor: int, keys: list[AccessKey], now: datetime) -> RequestPlan:
+    """The classic event's plan, refused if it would retire a key before the floors allow."""
+    newest = newest_active(keys)
+    if newest is None:
+        return plan
+    if days_old(newest.created, now) < floor:
+        return RequestPlan(
+            refused=f"its replacement {newest.key_id} is {days_old(newest.created, now)} days old, under the "
+            f"{floor} days every consumer is given to move (REKEY_MIN_OVERLAP_DAYS)"
+        )
+    by_id = {k.key_id: k for k in keys}
+    for action in plan.actions:
+        key = by_id.get(action.key_id or "")
+        if key is None or not key.active:
+            continue
+        use = still_in_use(key, newest)
+        if use is not None:
+            return RequestPlan(
+                refused=f"{key.key_id} was used after its replacement was created ({describe_use(use)}); "
+                "the lifecycle retires it by the in-use policy"
+            )
+    return plan
 
 
 def _rotate(request: Request, keys: list[AccessKey], secret: SecretState, now: datetime) -> RequestPlan:

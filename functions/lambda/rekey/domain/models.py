@@ -75,9 +75,6 @@ class SecretState:
     # scan's role cannot), so its key is unknown.
     current_unusable: str | None = None
     current_unread: bool = False
-    # The digest (secret_policy.digest) of the resource policy the last completed rotation put:
-    # the secret's policy and tags are rekey's alone to change (the policy says so).
-    policy_digest: str | None = None
 
     def paused(self, today: date) -> bool:
         return self.paused_until is not None and today <= self.paused_until

@@ -17,7 +17,6 @@ the user anyway); the hub's audit trail is CloudTrail."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -86,7 +85,17 @@ def secret_policy(user_arn: str, writer_role_arn: str, break_glass_role_arn: str
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def digest(policy: dict[str, Any]) -> str:
-    """A short fingerprint of a policy document, recorded on the secret with the rotation intent:
-    a routine rotation puts the policy again only when the one rekey would put has changed."""
-    return hashlib.sha256(json.dumps(policy, sort_keys=True).encode()).hexdigest()[:32]
+def is_rekeys(held: Any, expected: dict[str, Any]) -> bool:
+    """Whether the policy a secret holds is the one rekey puts (`expected`), up to how a service
+    may store a document: key order, a one-item list as its item, the order of a list's items.
+    Only a secret carrying rekey's policy has been rekey's alone to change since it was put."""
+    return held is not None and _canonical(held) == _canonical(expected)
+
+
+def _canonical(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _canonical(v) for k, v in sorted(node.items())}
+    if isinstance(node, list):
+        items = sorted((_canonical(v) for v in node), key=lambda v: json.dumps(v, sort_keys=True))
+        return items[0] if len(items) == 1 else items
+    return node

@@ -48,6 +48,10 @@ def process(
         resume, send = Resume.of(request), rt.work_queue().send
         result = scan_account(rt, account, request.sweep_id, resume=resume, send=send, time_left=time_left)
         publish(rt, result.notifications)
+        if result.refused is not None:  # outside rekey's scope: announced, consumed, not retried
+            counted.announced(result.notifications)
+            logger.warning("scan request refused", extra={"account_id": result.account_id, "why": result.refused})
+            return
         _continue(rt, request, result)
         counted.scanned(result)
         now = rt.now()

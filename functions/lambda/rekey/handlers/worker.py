@@ -1,8 +1,9 @@
 """Work queue (FIFO) -> carry out each work item, with partial batch failures.
 
 The same function also takes the classic recipe's manual event, invoked directly
-(`{"action": "create"|"deactivate"|"delete", "username": ..., "account_id": ...}`), mapped
-onto an operator's request and carried out at once through the same re-checks."""
+(`{"action": "create"|"deactivate"|"delete", "username": ..., "account_id": ...}`), when
+REKEY_CLASSIC_EVENT is on: carried out at once through the same re-checks, bound by the
+lifecycle's rules (rekey.domain.manual)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ REQUIRES = ("REKEY_WORK_QUEUE_URL", "REKEY_TOPIC_ARN")
 UNKNOWN_ACCOUNT = "000000000000"
 # The classic manual event names no requester: its authority is lambda:InvokeFunction on the
 # worker function, and it is announced as such (never with text its sender chose).
-CLASSIC_EVENT = OperatorRequest(requested_by="the classic manual event (lambda:InvokeFunction on the worker)")
+CLASSIC_EVENT = OperatorRequest(
+    requested_by="the classic manual event (lambda:InvokeFunction on the worker)", classic=True
+)
 
 
 @dataclass
@@ -149,18 +152,26 @@ def process(
 
 
 def _manual(event: dict[str, Any], rt: Ports, recorder: Recorder) -> dict[str, Any]:
-    """A classic manual event: validated, mapped, run. A malformed one is announced and
-    answered (retrying it cannot help); a failure raises, so Lambda retries the invocation."""
+    """A classic manual event: validated, mapped, run. A malformed one, or any while
+    REKEY_CLASSIC_EVENT is off, is announced and answered (retrying it cannot help); a failure
+    raises, so Lambda retries the invocation."""
+    account = event.get("account_id") if isinstance(event.get("account_id"), str) else None
+    known = account if account and account.isdigit() and len(account) == 12 else UNKNOWN_ACCOUNT
     try:
         request = ClassicManualEvent.model_validate(event)
+        problem = None
     except ValidationError as exc:
-        account = event.get("account_id") if isinstance(event.get("account_id"), str) else None
-        message = f"malformed manual event ({_problems(exc, 'event')}); never acted upon"
-        known = account if account and account.isdigit() and len(account) == 12 else UNKNOWN_ACCOUNT
-        rejected = [notice(Event.REJECTED, Severity.ERROR, known, message, rt.now())]
+        problem = f"malformed manual event ({_problems(exc, 'event')}); never acted upon"
+    if problem is None and not rt.settings.classic_event:
+        problem = (
+            "the classic manual event is off (REKEY_CLASSIC_EVENT, hub parameter ClassicManualEvent); "
+            "never acted upon. Operators use `rekey rotate-now`"
+        )
+    if problem is not None:
+        rejected = [notice(Event.REJECTED, Severity.ERROR, known, problem, rt.now())]
         publish(rt, rejected)
         recorder.announced(rejected)
-        return {"status": "rejected", "detail": message}
+        return {"status": "rejected", "detail": problem}
     item = request.work_item(rt.now())
     announced: list[Notification] = []
     with logger.append_context_keys(account_id=item.account_id, user_name=item.user_name, action=item.action.value):

@@ -19,6 +19,7 @@ from ..domain.scope import Assessment, Scope, assess
 from ..messages import Event, Notification, ScanRequest, Severity, WorkAction, WorkItem
 from ..ports import AccountIam, MemberAccount, Ports
 from .announce import foreign_secret, notice, unwritable_secret
+from .scope import account_refusal
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ class ScanResult:
     items: list[WorkItem] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
     error: str | None = None
+    # Why the account was not entered at all: it is outside rekey's scope (rekey.use_cases.scope).
+    refused: str | None = None
     # Tagged users rekey leaves alone today, for the digest: `name (until YYYY-MM-DD)`.
     exempt: list[str] = field(default_factory=list)
     paused: list[str] = field(default_factory=list)
@@ -114,6 +117,13 @@ def scan_account(
     name order; each part finishes at least one."""
     scan = _Scan(ports, ScanResult(account.account_id, account.name, resumed=resume), sweep_id, send)
     try:
+        # Whoever queued the request: an account outside rekey's scope is never entered.
+        scan.result.refused = account_refusal(ports, account.account_id)
+        if scan.result.refused is not None:
+            message = f"scan request refused, account not entered: {scan.result.refused}"
+            refused = notice(Event.REJECTED, Severity.ERROR, account.account_id, message, scan.now, sweep_id=sweep_id)
+            scan.result.notifications.append(refused)
+            return scan.result
         scan.run(resume, time_left)
     except _Unqueued as exc:
         # Nothing is announced: the retry finds it all again.

@@ -14,6 +14,7 @@ from ..messages import ScanRequest, WorkItem
 from ..ports import Ports
 from .announce import publish
 from .scan import ScanResult, scan_account
+from .scope import accounts_to_sweep
 
 Done = TypeVar("Done")
 
@@ -35,18 +36,6 @@ class SweepResult:
     @property
     def items(self) -> list[WorkItem]:
         return [i for a in self.accounts for i in a.items]
-
-
-def accounts_to_sweep(ports: Ports) -> list[Account]:
-    """ACTIVE accounts, less REKEY_EXCLUDED_ACCOUNTS, and only those under REKEY_TARGET_OUS
-    when set."""
-    s = ports.settings
-    organizations = ports.organizations()
-    accounts = [a for a in organizations.active_accounts() if a.account_id not in s.excluded_accounts]
-    if s.target_ous:
-        under = organizations.accounts_under(sorted(s.target_ous))
-        accounts = [a for a in accounts if a.account_id in under]
-    return accounts
 
 
 def sweep(

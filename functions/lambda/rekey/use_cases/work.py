@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from ..domain import errors
@@ -18,17 +18,15 @@ from ..domain.models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, KeySta
 from ..domain.naming import secret_name
 from ..domain.policy import OptIn, opt_in
 from ..domain.scope import Scope
-from ..domain.secret_policy import digest, secret_policy
+from ..domain.secret_policy import is_rekeys, secret_policy
 from ..messages import Event, Notification, Severity, WorkItem
 from ..ports import Ports
 from .announce import foreign_secret, notice, publish, unwritable_secret
 from .scan import assess_user, read_keys
-from .sweep import accounts_to_sweep
+from .scope import account_refusal
 
 log = logging.getLogger(__name__)
 
-# How long the worker trusts its list of the organization's accounts.
-ACCOUNTS_TTL = timedelta(minutes=10)
 # Backoff while a new key propagates through IAM (eventually consistent: seconds).
 VERIFY_DELAYS = (1, 2, 4, 8, 15)
 
@@ -44,14 +42,16 @@ class WorkOutcome:
 
 @dataclass(frozen=True)
 class OperatorRequest:
-    """An operator's request (`rekey rotate-now` through the hub's operator endpoint, the
-    classic manual event): acts regardless of age and exemption, within the same invariants
-    (rekey.domain.manual). Never read from a queue: the hub builds it for a caller it
-    authenticated. `requested_by` is the caller's ARN as AWS authenticated it (or the classic
-    event's fixed label), never text a sender chose."""
+    """An operator's request (`rekey rotate-now` through the hub's operator endpoint): acts
+    regardless of age and exemption, within the same invariants (rekey.domain.manual). Never
+    read from a queue: the hub builds it for a caller it authenticated. `requested_by` is the
+    caller's ARN as AWS authenticated it (or the classic event's fixed label), never text a
+    sender chose. `classic`: the classic manual event, which is no operator: exemptions and
+    policy tags hold, and the floors bound it."""
 
     requested_by: str
     revoke_old: bool = False
+    classic: bool = False
 
 
 def run_work_item(
@@ -78,8 +78,8 @@ def run_work_item(
         return worker.run()
     except _Deferred as deferred:  # another worker got there first: not a failure
         return worker.outcome("noop", str(deferred))
-    except _Unwritable as unwritable:  # announced; retrying cannot help until a human acts
-        return worker.outcome("rejected", str(unwritable))
+    except _HumanNeeded as stopped:  # announced; retrying cannot help until a human acts
+        return worker.outcome("rejected", str(stopped))
 
 
 def failure_notice(
@@ -110,30 +110,14 @@ def failure_notice(
     )
 
 
-def account_refusal(ports: Ports, account_id: str) -> str | None:
-    """Why rekey must not act in this account (excluded, outside REKEY_TARGET_OUS, not an
-    ACTIVE member of the organization), or None. The organization's accounts are listed at
-    most every ACCOUNTS_TTL per process."""
-    if account_id in ports.settings.excluded_accounts:
-        return f"account {account_id} is excluded (REKEY_EXCLUDED_ACCOUNTS)"
-    cache = ports.accounts_in_scope
-    now = ports.now()
-    if not cache or now - cache[0] > ACCOUNTS_TTL or now < cache[0]:
-        cache[:] = [now, frozenset(a.account_id for a in accounts_to_sweep(ports))]
-    if account_id not in cache[1]:
-        where = " inside REKEY_TARGET_OUS" if ports.settings.target_ous else ""
-        return f"account {account_id} is not an ACTIVE account of the organization{where}"
-    return None
-
-
 class _Deferred(Exception):
     """Another worker is acting on the same user (it created the secret or a key since this
     one read them): this one stops quietly; the next sweep re-reads and re-decides."""
 
 
-class _Unwritable(Exception):
-    """The user's secret cannot take a new key (rekey.use_cases.announce.unwritable_secret): the
-    rotation stops before anything is created."""
+class _HumanNeeded(Exception):
+    """The user's secret cannot take a new key (rekey.use_cases.announce.unwritable_secret), or
+    is not provably rekey's (a conflict): announced, and the item stops with nothing changed."""
 
 
 class _Worker:
@@ -209,12 +193,18 @@ class _Worker:
             self.notice(Event.REFUSED, Severity.ERROR, f"refused, never touched: {assessment.why}", user)
             return self.outcome("rejected", assessment.why)
         # An operator's request acts regardless of an exemption or invalid policy tags: it
-        # uses no ages, and the opt-in tag (all the spoke role checks) is there.
+        # uses no ages, and the opt-in tag (all the spoke role checks) is there. The classic
+        # event is no operator.
         self.policy: Policy = assessment.policy or self.settings.policy
-        if self.request is None and assessment.scope is Scope.MISCONFIGURED:
+        operator = self.request is not None and not self.request.classic
+        if not operator and assessment.scope is Scope.MISCONFIGURED:
             self.notice(Event.MISCONFIGURED, Severity.WARNING, f"left untouched: {assessment.why}", user)
             return self.outcome("rejected", assessment.why)
-        if self.request is None and assessment.scope is Scope.EXEMPT:
+        if not operator and assessment.scope is Scope.EXEMPT:
+            if self.request is not None:  # the classic event's sender is told
+                refused = f"the classic manual event refused: {assessment.why}"
+                self.notice(Event.REJECTED, Severity.WARNING, refused, user)
+                return self.outcome("rejected", assessment.why)
             return self.outcome("noop", assessment.why)
         self.user = user
         return None
@@ -305,6 +295,7 @@ class _Worker:
             revoke_old=operator.revoke_old,
             create_first_key=self.policy.create_first_key,
             reason=f"requested{who}" + (f": {item.reason}" if item.reason else ""),
+            floor=self.settings.min_overlap_days if operator.classic else None,
         )
         plan = decide_request(request, keys, self.record.state, self.now)
         for action in plan.actions:
@@ -338,7 +329,7 @@ class _Worker:
             # Known from what was read: a key created now could not be stored, only deleted again.
             fields = {"key_id": action.key_id, "secret_name": self.name}
             self.notice(Event.SECRET_UNWRITABLE, Severity.ERROR, unwritable, self.user, **fields)
-            raise _Unwritable(f"{self.name} is scheduled for deletion")
+            raise _HumanNeeded(f"{self.name} is scheduled for deletion")
         if action.repairs:
             message = f"{action.repairs}; rotating now to repair it"
             self.notice(Event.SECRET_BROKEN, Severity.ERROR, message, self.user, secret_name=self.name)
@@ -350,10 +341,6 @@ class _Worker:
             # its user's rotation, before the new key exists. Secrets Manager keeps every replica's
             # versions, stages, tags and resource policy in sync with the primary from then on.
             self.secrets.replicate(self.name, missing)
-        policy = secret_policy(self.user.arn, s.spoke_role_arn(self.item.account_id), s.break_glass_role_arn)
-        # A routine rotation puts the policy only when it changed since the last completed
-        # rotation put it (only rekey can change either); a repair or an operator's request always.
-        in_place = self.request is None and not action.repairs and self.record.state.policy_digest == digest(policy)
         try:
             self.secrets.begin_rotation(
                 self.name,
@@ -361,16 +348,21 @@ class _Worker:
                 owner_user_id=self.user.user_id,
                 known_key_ids=sorted(self.keys),
                 at=self.now,
-                policy=policy,
+                policy=self._policy(),
                 kms_key_id=s.kms_key_id,
                 replaces=action.key_id,
                 replicas=replicas,  # a new secret is created with its replicas
-                policy_in_place=in_place,
             )
         except errors.Conflict:
             # The secret was created since it was read: by another worker rotating this user
             # (or under another user's name, which the next attempt's owner check reports).
             raise _Deferred(f"{self.name} was created meanwhile; rotation left to whoever created it") from None
+        except errors.AccessDenied as denied:
+            if not self.record.state.exists:
+                raise
+            # rekey's writer may not tag the secret or put its policy: someone else's policy
+            # (or key policy) holds it. A key created now could go where rekey cannot close.
+            self._conflict(f"rekey's writer may not put its resource policy on {self.name} ({denied})")
         try:
             new = self.iam.create_key(self.user.name)
         except errors.LimitExceeded:
@@ -397,7 +389,7 @@ class _Worker:
         )
         # Cleared only once announced: a run that finds the intent with the new key current
         # announces the rotation if this one died before it could (see _clear_intent).
-        self.secrets.clear_intent(self.name, policy_put=True)
+        self.secrets.clear_intent(self.name)
 
     def _finish_rotation(self, action: Action) -> None:
         """An interrupted rotation staged its key: verify it, make it current."""
@@ -497,8 +489,17 @@ class _Worker:
     def _delete(self, action: Action) -> None:
         """Delete an inactive key, or an orphan (retired first: never delete an active key)."""
         key_id = _key(action)
+        orphan = action.kind is ActionKind.DELETE_ORPHAN
+        if orphan and not is_rekeys(self.secrets.resource_policy(self.name), self._policy()):
+            # The intent that makes the key look orphaned is a tag. rekey creates a key only once
+            # its policy is on the secret, after which nobody else can tag it: without that
+            # policy, the intent is anyone's word, and the key may be a person's.
+            self._conflict(
+                f"{self.name} records a rotation that would make {key_id} its orphan, but the secret does not carry "
+                "rekey's resource policy, so rekey cannot have written that record; the key is left alone"
+            )
         try:
-            if action.kind is ActionKind.DELETE_ORPHAN:
+            if orphan:
                 self.iam.set_status(self.user.name, key_id, KeyStatus.INACTIVE)
             self.iam.delete_key(self.user.name, key_id)
         except errors.NotFound:
@@ -513,6 +514,17 @@ class _Worker:
             key_id=key_id,
             secret_name=self.name,
         )
+
+    def _policy(self) -> dict[str, Any]:
+        """The resource policy rekey puts on the user's secret."""
+        s = self.settings
+        return secret_policy(self.user.arn, s.spoke_role_arn(self.item.account_id), s.break_glass_role_arn)
+
+    def _conflict(self, why: str) -> None:
+        """Stop: the secret is not provably rekey's. Announced; a human decides."""
+        message = f"{why}. Move or delete the secret (rekey then creates its own), or repair it as break-glass"
+        self.notice(Event.CONFLICT, Severity.ERROR, message, self.user, secret_name=self.name)
+        raise _HumanNeeded(why)
 
     def _use_fields(self, action: Action) -> dict[str, Any]:
         use = action.in_use
