@@ -20,6 +20,22 @@ TAG = {"rekey:rotate": "true"}
 HUB_WORKER = f"arn:aws:sts::{em.MANAGEMENT_ACCOUNT}:assumed-role/rekey-hub-worker/rekey-hub-OperatorFunction"
 
 
+OUT_OF_SCOPE = ["excluded", "outside the organization"]
+
+
+def put_out_of_scope(org: Org, monkeypatch: pytest.MonkeyPatch, where: str) -> str:
+    """Take `payments` out of rekey's scope (REKEY_EXCLUDED_ACCOUNTS, or out of the organization,
+    its member roles still trusting the hub). Returns its account id."""
+    from rekey_dev import emulator as em
+
+    account = org.accounts["payments"]
+    if where == "excluded":
+        monkeypatch.setenv("REKEY_EXCLUDED_ACCOUNTS", f"{em.MANAGEMENT_ACCOUNT},{account}")
+    else:
+        org.emulator.client("organizations").remove_account_from_organization(AccountId=account)
+    return account
+
+
 def today() -> date:
     return datetime.now(UTC).date()
 

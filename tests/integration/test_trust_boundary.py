@@ -22,7 +22,7 @@ from rekey.settings import Settings
 from rekey.use_cases import operator
 from rekey.use_cases.work import run_work_item
 from tests.conftest import Org, drain_work
-from tests.operators import TAG, later, run_day, run_json, secret_tags
+from tests.operators import OUT_OF_SCOPE, TAG, later, put_out_of_scope, run_day, run_json, secret_tags
 
 ADMIN_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
 # The caller the hub authenticated, for the operators' use cases called directly.
@@ -216,16 +216,12 @@ def test_the_work_queue_carries_no_authority(org: Org) -> None:
     assert not any("CISO" in n["message"] for n in org.notifications())
 
 
-@pytest.mark.parametrize("where", ["excluded", "outside the organization"])
+@pytest.mark.parametrize("where", OUT_OF_SCOPE)
 def test_items_for_accounts_outside_rekeys_scope_are_refused(
     org: Org, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
     (old,) = org.create_user("payments", "svc", TAG)
-    account = org.accounts["payments"]
-    if where == "excluded":
-        monkeypatch.setenv("REKEY_EXCLUDED_ACCOUNTS", f"{em.MANAGEMENT_ACCOUNT},{account}")
-    else:  # the account leaves the organization; its spoke role still trusts the hub
-        org.emulator.client("organizations").remove_account_from_organization(AccountId=account)
+    account = put_out_of_scope(org, monkeypatch, where)
     org.age(91)
     rt = rt_from_env()
     outcome = run_work_item(

@@ -10,29 +10,24 @@ from typing import Any
 
 import pytest
 from rekey_cli.sqs_source import LambdaContext, drain
-from rekey_dev import emulator as em
 from rekey_dev import templates as t
 
 from rekey.handlers import common, scan
 from tests.conftest import Org
-from tests.operators import TAG, runtime_from_env
+from tests.operators import OUT_OF_SCOPE, TAG, put_out_of_scope, runtime_from_env
 from tests.policy_eval import Request, Stack, decide
 
 EVERYTHING = [{"Effect": "Allow", "Action": "*", "Resource": "*"}]
 
 
-@pytest.mark.parametrize("where", ["excluded", "outside the organization"])
+@pytest.mark.parametrize("where", OUT_OF_SCOPE)
 def test_a_scan_request_for_an_account_outside_rekeys_scope_is_never_carried_out(
     org: Org, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
     """Anyone who may send to the scan queue names an account: the scan checks it, before
     assuming any role there, whoever sent the request."""
     (old,) = org.create_user("payments", "svc", TAG)
-    account = org.accounts["payments"]
-    if where == "excluded":
-        monkeypatch.setenv("REKEY_EXCLUDED_ACCOUNTS", f"{em.MANAGEMENT_ACCOUNT},{account}")
-    else:  # the account left the organization; its reader role still trusts the hub
-        org.emulator.client("organizations").remove_account_from_organization(AccountId=account)
+    account = put_out_of_scope(org, monkeypatch, where)
     org.age(91)
     rt = runtime_from_env()
     entered: list[str] = []
