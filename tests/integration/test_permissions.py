@@ -286,17 +286,19 @@ def translated_hub() -> dict[str, Any]:
 HUB_ROLES = ("SweepRole", "ScanRole", "WorkerRole", "DigestRole")
 
 
-def hub_role_statements(*, org_role: bool = False) -> dict[str, list[dict[str, Any]]]:
-    """Each hub role's statements: its inline policies and the policies attached to it, a
-    conditional one (HasOrgRole) included when the stack's OrgRoleArn is set (`org_role`)."""
+def hub_role_statements(*, org_role: bool = False, kms_key: bool = False) -> dict[str, list[dict[str, Any]]]:
+    """Each hub role's statements: its inline policies and the policies attached to it, the
+    conditional ones included when the stack's OrgRoleArn (`org_role`, HasOrgRole) or its
+    HubKmsKeyArn (`kms_key`, HasHubKmsKey) is set."""
     resources = translated_hub()["Resources"]
+    included = {"HasOrgRole": org_role, "HasHubKmsKey": kms_key}
     roles = {}
     for name in HUB_ROLES:
         documents = [p["PolicyDocument"] for p in resources[name]["Properties"]["Policies"]]
         for resource in resources.values():
             if resource["Type"] == "AWS::IAM::Policy" and {"Ref": name} in resource["Properties"]["Roles"]:
-                assert resource.get("Condition") == "HasOrgRole"  # the only one
-                if org_role:
+                assert resource.get("Condition") in included  # no policy attached unconditionally
+                if included[resource["Condition"]]:
                     documents.append(resource["Properties"]["PolicyDocument"])
         roles[name] = [s for d in documents for s in as_list(d["Statement"])]
     return roles
@@ -351,6 +353,23 @@ def test_with_an_org_role_the_sweep_and_the_worker_may_assume_that_role_only_ins
     assert assumes["DigestRole"] == []
     conditions = translated_hub()["Conditions"]
     assert conditions["HasOrgRole"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "OrgRoleArn"}, ""]}]}
+
+
+def test_with_a_hub_kms_key_each_role_may_use_it_through_sqs_only_and_only_the_senders_encrypt() -> None:
+    without, with_key = hub_role_statements(), hub_role_statements(kms_key=True)
+    key_statements = {
+        name: [s for s in with_key[name] if s not in without[name]] for name in HUB_ROLES
+    }  # fmt: skip
+    through_sqs = {"StringEquals": {"kms:ViaService": {"Fn::Sub": "sqs.${AWS::Region}.${AWS::URLSuffix}"}}}
+    for name, statements in key_statements.items():
+        (statement,) = statements
+        assert statement["Resource"] == {"Ref": "HubKmsKeyArn"} and statement["Condition"] == through_sqs
+        # The sweep and the scan send (a data key per message); the worker and the digest only receive.
+        sends = name in ("SweepRole", "ScanRole")
+        expected = ["kms:GenerateDataKey", "kms:Decrypt"] if sends else ["kms:Decrypt"]
+        assert as_list(statement["Action"]) == expected, name
+    # Without a key no role is granted anything on it.
+    assert not any("HubKmsKeyArn" in json.dumps(s) for statements in without.values() for s in statements)
 
 
 # --------------------------------------------------------------------------- enforced end to end

@@ -258,6 +258,61 @@ def test_the_translated_hub_creates_functions_queues_and_schedule(emulator: em.E
 
     topic = emulator.client("sns").get_topic_attributes(TopicArn=hub_stack["TopicArn"])["Attributes"]
     assert topic.get("KmsMasterKeyId")  # encrypted with the stack's key
+    for queue in queues.values():  # SSE-SQS when HubKmsKeyArn names no key
+        assert "KmsMasterKeyId" not in queue
+
+    # No two sweeps or digests at once (a digest invoked by hand during the day's is refused, not
+    # split); operators' requests at most 5 at once; scan and worker bounded by their event source.
+    reserved = {
+        handler: lam.get_function_concurrency(FunctionName=f["FunctionName"]).get("ReservedConcurrentExecutions")
+        for handler, f in functions.items()
+    }
+    assert reserved == {
+        "rekey.handlers.sweep.handler": 1,
+        "rekey.handlers.digest.handler": 1,
+        "rekey.handlers.operator.handler": 5,
+        "rekey.handlers.scan.handler": None,
+        "rekey.handlers.worker.handler": None,
+    }
+
+
+def test_with_a_kms_key_the_queues_use_it_and_the_roles_may(emulator: em.Emulator) -> None:
+    """HubKmsKeyArn: the five queues (and the log groups, which moto's CloudFormation does not
+    encrypt: checked on the translated template) use the customer managed key; ReserveConcurrency
+    false reserves nothing."""
+    emulator.reset()
+    key = f"arn:aws:kms:{em.REGION}:{em.MANAGEMENT_ACCOUNT}:key/0b3f1b9e-5a6f-4c1e-9a7e-1234567890ab"
+    outputs = t.deploy_hub_stack(
+        emulator, translated_hub(), OrganizationId="o-exampleorgid", HubKmsKeyArn=key, ReserveConcurrency="false"
+    )
+    sqs, lam, iam = emulator.client("sqs"), emulator.client("lambda"), emulator.client("iam")
+    for name in ("Scan", "ScanDeadLetter", "Work", "WorkDeadLetter", "Digest"):
+        attributes = sqs.get_queue_attributes(QueueUrl=outputs[f"{name}QueueUrl"], AttributeNames=["All"])
+        assert attributes["Attributes"]["KmsMasterKeyId"] == key, name
+    for function in lam.list_functions()["Functions"]:
+        assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName=function["FunctionName"])
+    policies = {
+        role: iam.list_role_policies(RoleName=f"rekey-hub-{role}")["PolicyNames"]
+        for role in ("sweep", "scan", "worker", "digest")
+    }
+    assert policies == {
+        "sweep": ["rekey-sweep", "rekey-hub-kms-send"],
+        "scan": ["rekey-scan", "rekey-hub-kms-send"],
+        "worker": ["rekey-worker", "rekey-hub-kms-receive"],
+        "digest": ["rekey-digest", "rekey-hub-kms-receive"],
+    }
+    emulator.reset()
+
+    resources = translated_hub()["Resources"]
+    with_key_or_not = {"Fn::If": ["HasHubKmsKey", {"Ref": "HubKmsKeyArn"}, {"Ref": "AWS::NoValue"}]}
+    queues = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::SQS::Queue"]
+    groups = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
+    assert len(queues) == 5 and len(groups) == len(FUNCTIONS)
+    for queue in queues:
+        assert queue["KmsMasterKeyId"] == with_key_or_not
+        assert queue["SqsManagedSseEnabled"] == {"Fn::If": ["HasHubKmsKey", {"Ref": "AWS::NoValue"}, True]}
+    for group in groups:
+        assert group["KmsKeyId"] == with_key_or_not
 
 
 def test_the_emulator_hub_is_the_deployed_hub(emulator: em.Emulator, hub_stack: dict) -> None:
