@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 
+from rekey.domain.errors import ConfigurationError
 from rekey.domain.secret_policy import READS_METADATA, REPAIRS, ROTATES, USER_READS, is_rekeys, secret_policy
+from rekey.settings import Settings
 from tests.policy_eval import Request, decide
 
 ACCOUNT = "222222222222"
@@ -244,6 +246,16 @@ def test_a_role_named_with_two_different_rights_is_refused() -> None:
     with pytest.raises(ValueError, match="named twice"):
         secret_policy(USER, WRITER, reader_role_arn=READER, rotation_role_arn=READER)
     assert secret_policy(USER, WRITER, WRITER) == secret_policy(USER, WRITER, WRITER)  # both uncapped: fine
+
+
+def test_the_worker_names_the_reader_and_the_organization_from_its_settings() -> None:
+    env = {"AWS_DEFAULT_REGION": "us-east-1", "REKEY_ORGANIZATION_ID": ORG}
+    s = Settings.from_env(env, require=())
+    assert s.secret_policy(USER, ACCOUNT) == secret_policy(USER, WRITER, reader_role_arn=READER, organization_id=ORG)
+    with pytest.raises(ConfigurationError, match="REKEY_SPOKE_READER_ROLE_NAME must differ"):
+        Settings.from_env({**env, "REKEY_SPOKE_READER_ROLE_NAME": "rekey-spoke"}, require=())
+    with pytest.raises(ConfigurationError, match="REKEY_ORGANIZATION_ID"):
+        Settings.from_env({**env, "REKEY_ORGANIZATION_ID": "123456789012"}, require=())
 
 
 def test_a_policy_is_rekeys_up_to_how_a_service_may_store_it() -> None:
