@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration e2e bench soak clean tools consumers judges checkov browser
+.PHONY: demo test lint unit integration e2e bench soak clean tools consumers judges checkov browser prowler prowler-venv
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ JUDGES_STAMP := .tools/judges/.installed
 # checkov, the template scanner: every finding on hub/template.yaml and spoke_templates/ is fixed
 # or skipped inline with its reason (tests/integration/test_scanners.py, docs/compliance.md).
 CHECKOV_STAMP := .tools/checkov/.installed
+# Prowler, a judge of the users' secrets (issue 28): ~2.3 GB, about 3 minutes to install from
+# nothing (once per machine); tests/integration/test_prowler.py runs its checks in about 30 s.
+PROWLER_STAMP := .tools/prowler/.installed
 
 .tools/%/.installed: tools/requirements-%.txt
 	test -x .tools/$*/bin/python || $(PYTHON) -m venv .tools/$*
@@ -45,6 +48,13 @@ consumers: $(CONSUMERS_STAMP)
 judges: $(JUDGES_STAMP)
 
 checkov: $(CHECKOV_STAMP)
+
+prowler-venv: $(PROWLER_STAMP)
+
+# Prowler's Secrets Manager checks on rekey's secrets after a rotation cycle on the emulator: prints
+# each check's verdict on each secret (docs/compliance.md). Also part of `make test`.
+prowler: $(STAMP) $(PROWLER_STAMP)
+	$(BIN)/pytest tests/integration/test_prowler.py
 
 demo: $(STAMP)
 	$(BIN)/rekey demo
@@ -64,13 +74,13 @@ browser:
 PYTEST_WORKERS ?= auto
 PARALLEL := -n $(PYTEST_WORKERS) --dist worksteal
 
-test: lint tools consumers judges checkov browser
+test: lint tools consumers judges checkov prowler-venv browser
 	$(BIN)/pytest $(PARALLEL)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-integration: $(STAMP) $(TOOLS_STAMP) $(JUDGES_STAMP) $(CHECKOV_STAMP)
+integration: $(STAMP) $(TOOLS_STAMP) $(JUDGES_STAMP) $(CHECKOV_STAMP) $(PROWLER_STAMP)
 	$(BIN)/pytest $(PARALLEL) tests/integration
 
 e2e: $(STAMP) $(CONSUMERS_STAMP)

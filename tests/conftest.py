@@ -51,6 +51,7 @@ class Org:
     hub: em.HubResources
     accounts: dict[str, str]
     events_queue_url: str
+    organization_id: str = ""
     received: list[dict[str, Any]] = field(default_factory=list)
 
     def client(self, service: str, account: str) -> Any:
@@ -118,7 +119,9 @@ def build_org(emulator: em.Emulator, setenv: Callable[[str, str], None]) -> Org:
         setenv(variable, value)
     # The management account hosts the hub and has no spoke role.
     setenv("REKEY_EXCLUDED_ACCOUNTS", em.MANAGEMENT_ACCOUNT)
-    return Org(emulator, hub, organization.accounts, events_url)
+    # As the hub stack sets it (OrganizationId): each secret's policy denies principals outside it.
+    setenv("REKEY_ORGANIZATION_ID", organization.organization_id)
+    return Org(emulator, hub, organization.accounts, events_url, organization.organization_id)
 
 
 OPERATORS_ROLE = "platform-operators"

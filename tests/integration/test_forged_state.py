@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rekey.domain.secret_policy import secret_policy
 from rekey.settings import Settings
 from tests.conftest import Org
 from tests.operators import TAG, current_key, run_day, runtime_from_env
@@ -36,7 +35,7 @@ def forge_secret(org: Org, user: str, *, tags: dict[str, str] | None = None) -> 
     account = org.accounts["payments"]
     user_id = org.client("iam", "payments").get_user(UserName=user)["User"]["UserId"]
     s = Settings.from_env()
-    policy = secret_policy(f"arn:aws:iam::{account}:user/{user}", s.spoke_role_arn(account), s.break_glass_role_arn)
+    policy = s.secret_policy(f"arn:aws:iam::{account}:user/{user}", account)
     forged = {
         "rekey:user-id": user_id,
         "rekey:policy-digest": hashlib.sha256(json.dumps(policy, sort_keys=True).encode()).hexdigest()[:32],

@@ -90,7 +90,13 @@ def test_every_arn_rekey_builds_is_in_the_hubs_partition(region: str, partition:
     assert s.topic_arn.startswith(f"arn:{partition}:sns:{region}:")  # the placeholder of commands without a topic
     # The secret's policy names the user (its ARN as IAM gives it) and the spoke role.
     user = f"arn:{partition}:iam::222222222222:user/svc"
-    policy = secret_policy(user, s.spoke_role_arn("222222222222"), f"arn:{partition}:iam::333333333333:role/bg")
+    policy = secret_policy(
+        user,
+        s.spoke_role_arn("222222222222"),
+        f"arn:{partition}:iam::333333333333:role/bg",
+        reader_role_arn=s.spoke_reader_role_arn("222222222222"),
+        rotation_role_arn=f"arn:{partition}:iam::222222222222:role/rotation",
+    )
     assert s.spoke_reader_role_arn("222222222222").startswith(f"arn:{partition}:iam::222222222222:role/")
     arns = re.findall(r"arn:[a-z-]+:", str(policy))
     assert arns and set(arns) == {f"arn:{partition}:"}

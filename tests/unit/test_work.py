@@ -15,7 +15,6 @@ import pytest
 from rekey.domain import errors
 from rekey.domain.entities import ReportKey
 from rekey.domain.models import Intent, KeyStatus, Policy, SecretState
-from rekey.domain.secret_policy import secret_policy
 from rekey.handlers import worker
 from rekey.messages import WorkItem
 from rekey.use_cases.scan import quiet_today, report_view, scan_account, suspect_secret
@@ -110,7 +109,7 @@ def test_an_operator_rotates_a_key_that_is_not_due(ports: FakePorts) -> None:
 
 def _policy_of_svc(ports: FakePorts) -> dict[str, Any]:
     s = ports.settings
-    return secret_policy(ports.iam.users["svc"].arn, s.spoke_role_arn(ACCOUNT), s.break_glass_role_arn)
+    return s.secret_policy(ports.iam.users["svc"].arn, ACCOUNT)
 
 
 @pytest.mark.parametrize("held", ["rekey's", "another", None], ids=["rekeys-policy", "foreign-policy", "no-policy"])

@@ -441,6 +441,7 @@ def demo_settings(org: Org) -> Settings:
     env.update(org.hub.environment())
     env["AWS_REGION"] = em.REGION
     env["REKEY_EXCLUDED_ACCOUNTS"] = org.management_id  # the hub's account has no spoke role
+    env["REKEY_ORGANIZATION_ID"] = org.organization_id  # as the hub stack sets it
     return Settings.from_env(env)
 
 

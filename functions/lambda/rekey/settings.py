@@ -16,6 +16,7 @@ from .domain.naming import check_template
 from .domain.operators import OperatorGrant, parse_operators
 from .domain.policy import Bounds, PolicyError, check_policy
 from .domain.privilege import Guard
+from .domain.secret_policy import secret_policy
 
 # Environment variable -> field name. Documented in README's configuration table.
 ENVIRONMENT = {
@@ -25,6 +26,7 @@ ENVIRONMENT = {
     "REKEY_SPOKE_ROLE_NAME": "spoke_role_name",
     "REKEY_SPOKE_READER_ROLE_NAME": "spoke_reader_role_name",
     "REKEY_BREAK_GLASS_ROLE_ARN": "break_glass_role_arn",
+    "REKEY_ORGANIZATION_ID": "organization_id",
     "REKEY_TAG_KEY": "tag_key",
     "REKEY_POLICY_PRESET": "policy_preset",
     "REKEY_ROTATE_AFTER_DAYS": "rotate_after_days",
@@ -99,6 +101,8 @@ class Settings(BaseModel):
     spoke_reader_role_name: str = Field(default="rekey-spoke-reader", pattern=r"^[A-Za-z0-9_+=,.@/-]{1,64}$")
     # Besides the writer, the only role that may change a user's secret (rekey.domain.secret_policy).
     break_glass_role_arn: str | None = None
+    # The organization (o-...): each secret's policy denies everything to principals outside it.
+    organization_id: str | None = Field(default=None, pattern=r"^o-[a-z0-9]{10,32}$")
     tag_key: str = Field(default="rekey:rotate", min_length=1, max_length=128)
     # The ages below default to the preset's (rekey.domain.controls.PRESETS); under `cis`, no
     # policy (org-wide or a user's tags) may keep a replaced key active past the preset's age.
@@ -259,6 +263,14 @@ class Settings(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _two_member_roles(self) -> Settings:
+        """The secret's policy caps the reader to metadata reads: under the writer's name, the
+        cap would stop every rotation."""
+        if self.spoke_reader_role_name == self.spoke_role_name:
+            raise ValueError("REKEY_SPOKE_READER_ROLE_NAME must differ from REKEY_SPOKE_ROLE_NAME (the writer)")
+        return self
+
+    @model_validator(mode="after")
     def _same_partition(self) -> Settings:
         """ARNs and regions of another partition can never work from this hub: say so at start."""
         if self.org_role_arn and self.org_role_arn.split(":")[1] != self.partition:
@@ -330,6 +342,17 @@ class Settings(BaseModel):
     def spoke_reader_role_arn(self, account_id: str) -> str:
         """The spoke reader role in `account_id` (the scan's, plan's and report's)."""
         return f"arn:{self.partition}:iam::{account_id}:role/{self.spoke_reader_role_name}"
+
+    def secret_policy(self, user_arn: str, account_id: str) -> dict[str, Any]:
+        """The resource policy rekey puts on the secret of `user_arn`, in `account_id`
+        (rekey.domain.secret_policy): the worker's, and what an orphan's secret must hold."""
+        return secret_policy(
+            user_arn,
+            self.spoke_role_arn(account_id),
+            self.break_glass_role_arn,
+            reader_role_arn=self.spoke_reader_role_arn(account_id),
+            organization_id=self.organization_id,
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = REQUIRED) -> Settings:

@@ -1,30 +1,54 @@
-"""The resource policy rekey puts on every user's secret: the secret is rekey's alone to change.
+"""The resource policy rekey puts on every user's secret: deny by default; the secret is rekey's
+alone to change, and the user's alone (with rekey) to read.
 
-- The user reads its own key: GetSecretValue, and DescribeSecret (the AWS caching clients,
-  aws-secretsmanager-caching among them, describe a secret before reading it).
-- Nobody else reads the value but rekey's writer role.
-- Nobody but the writer role (and an optional break-glass role) changes anything: value,
-  version stages, tags, policy, replicas, rotation, deletion. The Deny names what stays open
-  (`NotAction`) rather than the writes it closes, so an action Secrets Manager adds later is
-  closed too. Metadata reads stay open to the account's own IAM policies: rekey's reader role,
-  AWS Config, Security Hub and Access Analyzer describe secrets.
+One statement denies every action to every principal but those named (`DenyAllButRekey`, in the
+shape Prowler's `secretsmanager_has_restrictive_resource_policy` accepts: Principal "*", Action
+`secretsmanager:*`, `StringNotEquals` on `aws:PrincipalArn`, `ArnNotLike` with its `ArnLike`
+twin). The named ones, and what the other statements leave each of them:
+
+- the user: GetSecretValue and DescribeSecret (the AWS caching clients, aws-secretsmanager-caching
+  among them, describe a secret before reading it), granted by this policy (the user needs no
+  identity policy);
+- rekey's writer role: whatever its identity policy grants (spoke-role.yaml);
+- rekey's reader role, and auditor roles if given: the metadata reads only (DescribeSecret,
+  GetResourcePolicy, ListSecretVersionIds: the scan describes rekey's secrets; a scanner reads
+  the policy to judge it);
+- the account's service-linked roles (`role/aws-service-role/*`: AWS Config, Security Hub, Access
+  Analyzer...): the metadata reads only. Nobody can assume one or change what it may do;
+- the rotation function's role, if given: the value's rotation only (DescribeSecret,
+  GetSecretValue, PutSecretValue, UpdateSecretVersionStage);
+- the break-glass role, if given: anything its identity policy grants except reading the value;
+  from another account, the repairs this policy allows (a resource policy must name a
+  cross-account principal).
+
+Nobody else reads the value: the user, the writer and the rotation function's role. Actions
+Secrets Manager adds later are closed to all but the writer and the break-glass role, since each
+cap names what stays open (`NotAction`). With the organization's id, a second statement denies
+everything to principals outside it (`aws:PrincipalOrgID`): the break-glass role must be in the
+organization.
 
 No other reader is admitted, e.g. an application role: a standing reader is a second path to
 every key rekey stores (spoke_templates/example-opted-in-user.yaml says so). Whoever administers
 IAM in the account can still create a role under the writer's name and so pass these Denys: the
 policy keeps everyone else out, not the account's IAM administrators (who can create keys for
-the user anyway); the hub's audit trail is CloudTrail."""
+the user anyway); the hub's audit trail is CloudTrail. The conditions name principals by
+`aws:PrincipalArn` rather than in `Principal`, so a role that does not exist (yet) leaves the
+policy valid: Secrets Manager refuses a policy whose Principal names an unknown role."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 READ_VALUE = "secretsmanager:GetSecretValue"
 DESCRIBE = "secretsmanager:DescribeSecret"
-# Everything else is closed to all but rekey: these are the reads that stay open to identity
-# policies (GetSecretValue only to the user and the writer, by its own statement).
-OPEN_READS = (READ_VALUE, DESCRIBE, "secretsmanager:GetResourcePolicy", "secretsmanager:ListSecretVersionIds")
+# The reads that tell about a secret without its value: the scan's, the auditors', AWS Config's.
+READS_METADATA = (DESCRIBE, "secretsmanager:GetResourcePolicy", "secretsmanager:ListSecretVersionIds")
+# What the user does with its secret: all `credential-process` and the caching clients need.
+USER_READS = (READ_VALUE, DESCRIBE)
+# What a Secrets Manager rotation function does (createSecret, testSecret, finishSecret).
+ROTATES = (DESCRIBE, READ_VALUE, "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage")
 # What the break-glass role may do when it is in another account (a resource policy must allow
 # a cross-account principal): repair or remove the secret, never read its value.
 REPAIRS = (
@@ -41,19 +65,52 @@ REPAIRS = (
     "secretsmanager:StopReplicationToReplica",
     DESCRIBE,
 )
+PRINCIPAL_ARN = "aws:PrincipalArn"
 
 
-def secret_policy(user_arn: str, writer_role_arn: str, break_glass_role_arn: str | None = None) -> dict[str, Any]:
+def service_linked_roles(account_arn: str) -> str:
+    """The ARN pattern of every service-linked role in the account of `account_arn` (any ARN there)."""
+    _, partition, _, _, account, _ = account_arn.split(":", 5)
+    return f"arn:{partition}:iam::{account}:role/aws-service-role/*"
+
+
+def secret_policy(
+    user_arn: str,
+    writer_role_arn: str,
+    break_glass_role_arn: str | None = None,
+    *,
+    reader_role_arn: str | None = None,
+    rotation_role_arn: str | None = None,
+    auditor_role_arns: Sequence[str] = (),
+    organization_id: str | None = None,
+) -> dict[str, Any]:
     """Resource policy of the secret of `user_arn`: the user reads it; only `writer_role_arn`
-    (rekey's spoke writer role in the secret's account) and `break_glass_role_arn` change it."""
-    changers = [writer_role_arn, *([break_glass_role_arn] if break_glass_role_arn else [])]
+    (rekey's spoke writer role in the secret's account) and `break_glass_role_arn` change it;
+    `rotation_role_arn` (the rotation function's) rotates its value; `reader_role_arn` (rekey's
+    spoke reader role), `auditor_role_arns` and the account's service-linked roles read its
+    metadata; nobody outside `organization_id` (if given) does anything."""
+    capped = [a for a in (reader_role_arn, rotation_role_arn, *auditor_role_arns) if a]
+    uncapped = [a for a in (user_arn, writer_role_arn, break_glass_role_arn) if a]
+    if len(set(capped)) != len(capped) or set(capped) & set(uncapped):
+        # A cap on the writer (a reader role under the writer's name...) would stop rekey.
+        raise ValueError(f"a role is named twice in a secret's policy, with different rights: {uncapped + capped}")
+    named = list(dict.fromkeys([*uncapped, *capped]))
+    slr = service_linked_roles(user_arn)
     statements: list[dict[str, Any]] = [
         {
             "Sid": "OwnerReadsOwnKey",
             "Effect": "Allow",
             "Principal": {"AWS": user_arn},
-            "Action": [READ_VALUE, DESCRIBE],  # all `credential-process` and the caching clients need
+            "Action": list(USER_READS),
             "Resource": "*",
+        },
+        {
+            "Sid": "DenyAllButRekey",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "secretsmanager:*",
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {PRINCIPAL_ARN: named}, "ArnNotLike": {PRINCIPAL_ARN: slr}},
         },
         {
             "Sid": "NobodyElseReadsTheKey",
@@ -61,17 +118,28 @@ def secret_policy(user_arn: str, writer_role_arn: str, break_glass_role_arn: str
             "Principal": "*",
             "Action": READ_VALUE,
             "Resource": "*",
-            "Condition": {"ArnNotEquals": {"aws:PrincipalArn": [user_arn, writer_role_arn]}},
+            "Condition": {
+                "StringNotEquals": {PRINCIPAL_ARN: [a for a in (user_arn, writer_role_arn, rotation_role_arn) if a]}
+            },
         },
-        {
-            "Sid": "OnlyRekeyChangesTheSecret",
-            "Effect": "Deny",
-            "Principal": "*",
-            "NotAction": list(OPEN_READS),
-            "Resource": "*",
-            "Condition": {"ArnNotEquals": {"aws:PrincipalArn": changers}},
-        },
+        _only("TheUserOnlyReadsItsKey", "StringEquals", user_arn, USER_READS),
+        _only("ServiceLinkedRolesOnlyReadMetadata", "ArnLike", slr, READS_METADATA),
     ]
+    if readers := [a for a in (reader_role_arn, *auditor_role_arns) if a]:
+        statements.append(_only("ScannersOnlyReadMetadata", "StringEquals", readers, READS_METADATA))
+    if rotation_role_arn:
+        statements.append(_only("RotationOnlyRotatesTheValue", "StringEquals", rotation_role_arn, ROTATES))
+    if organization_id:
+        statements.append(
+            {
+                "Sid": "DenyOutsideTheOrganization",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "secretsmanager:*",
+                "Resource": "*",
+                "Condition": {"StringNotEquals": {"aws:PrincipalOrgID": organization_id}},
+            }
+        )
     if break_glass_role_arn:
         statements.append(
             {
@@ -83,6 +151,18 @@ def secret_policy(user_arn: str, writer_role_arn: str, break_glass_role_arn: str
             }
         )
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _only(sid: str, operator: str, principals: str | list[str], actions: Sequence[str]) -> dict[str, Any]:
+    """A Deny of everything but `actions` to `principals` (ARNs compared with `operator`)."""
+    return {
+        "Sid": sid,
+        "Effect": "Deny",
+        "Principal": "*",
+        "NotAction": list(actions),
+        "Resource": "*",
+        "Condition": {operator: {PRINCIPAL_ARN: principals}},
+    }
 
 
 def is_rekeys(held: Any, expected: dict[str, Any]) -> bool:

@@ -18,7 +18,7 @@ from ..domain.models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, KeySta
 from ..domain.naming import secret_name
 from ..domain.policy import OptIn, opt_in
 from ..domain.scope import Scope
-from ..domain.secret_policy import is_rekeys, secret_policy
+from ..domain.secret_policy import is_rekeys
 from ..messages import Event, Notification, Severity, WorkItem
 from ..ports import Ports
 from .announce import foreign_secret, notice, publish, unwritable_secret
@@ -517,8 +517,7 @@ class _Worker:
 
     def _policy(self) -> dict[str, Any]:
         """The resource policy rekey puts on the user's secret."""
-        s = self.settings
-        return secret_policy(self.user.arn, s.spoke_role_arn(self.item.account_id), s.break_glass_role_arn)
+        return self.settings.secret_policy(self.user.arn, self.item.account_id)
 
     def _conflict(self, why: str) -> None:
         """Stop: the secret is not provably rekey's. Announced; a human decides."""
