@@ -258,6 +258,17 @@ def test_the_worker_names_the_reader_and_the_organization_from_its_settings() ->
         Settings.from_env({**env, "REKEY_ORGANIZATION_ID": "123456789012"}, require=())
 
 
+def test_the_scanners_roles_named_in_the_settings_read_metadata_in_every_account() -> None:
+    env = {"AWS_DEFAULT_REGION": "us-east-1", "REKEY_ORGANIZATION_ID": ORG}
+    names = "security/prowler-scan, cspm"
+    s = Settings.from_env({**env, "REKEY_SECRET_AUDITOR_ROLE_NAMES": names}, require=())
+    auditors = (f"arn:aws:iam::{ACCOUNT}:role/cspm", f"arn:aws:iam::{ACCOUNT}:role/security/prowler-scan")
+    expected = secret_policy(USER, WRITER, reader_role_arn=READER, auditor_role_arns=auditors, organization_id=ORG)
+    assert s.secret_policy(USER, ACCOUNT) == expected
+    with pytest.raises(ConfigurationError, match="not role names"):
+        Settings.from_env({**env, "REKEY_SECRET_AUDITOR_ROLE_NAMES": "arn:aws:iam::*:role/x"}, require=())
+
+
 def test_a_policy_is_rekeys_up_to_how_a_service_may_store_it() -> None:
     expected_policy = Config(break_glass=BREAK_GLASS, rotation=ROTATION).policy()
     stored = json.loads(json.dumps(expected_policy))

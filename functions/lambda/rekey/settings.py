@@ -37,6 +37,7 @@ ENVIRONMENT = {
     "REKEY_SECRET_NAME": "secret_name",
     "REKEY_KMS_KEY_ID": "kms_key_id",
     "REKEY_EXCLUDED_ACCOUNTS": "excluded_accounts",
+    "REKEY_SECRET_AUDITOR_ROLE_NAMES": "secret_auditor_role_names",
     "REKEY_SECURITY_HUB_FINDINGS": "security_hub_findings",
     "REKEY_SCAN_CONCURRENCY": "scan_concurrency",
     "REKEY_MEMBER_CALLS_PER_SECOND": "member_calls_per_second",
@@ -70,6 +71,10 @@ _PATH = re.compile(r"/([A-Za-z0-9_+=,.@-]+/)*")
 
 
 _Strings = TypeVar("_Strings", bound=Collection[str])
+
+
+# A role's name, with its path if it has one (`security/prowler-scan`).
+ROLE_NAME = re.compile(r"(?:[A-Za-z0-9_+=,.@-]+/)*[A-Za-z0-9_+=,.@-]{1,64}")
 
 
 def _all(values: _Strings, valid: Callable[[str], object], problem: str) -> _Strings:
@@ -115,6 +120,10 @@ class Settings(BaseModel):
     secret_name: str = "rekey/{user_name}"
     kms_key_id: str | None = None
     excluded_accounts: frozenset[str] = frozenset()
+    # Roles (by name, in each member account) of the scanners a security team runs (Prowler, a
+    # CSPM, AWS Config rules with their own role): the secrets' deny-by-default policy lets them
+    # read the secrets' metadata and policy, never the value.
+    secret_auditor_role_names: frozenset[str] = frozenset()
     # Each scan imports every tagged user's finding into Security Hub in its member account
     # (rekey.domain.findings); false where Security Hub is not used.
     security_hub_findings: bool = True
@@ -185,7 +194,9 @@ class Settings(BaseModel):
             )
         return value
 
-    @field_validator("excluded_accounts", "target_ous", "privileged_users_allowed", mode="before")
+    @field_validator(
+        "excluded_accounts", "target_ous", "privileged_users_allowed", "secret_auditor_role_names", mode="before"
+    )
     @classmethod
     def _split_accounts(cls, value: object) -> object:
         if isinstance(value, str):
@@ -196,6 +207,13 @@ class Settings(BaseModel):
     @classmethod
     def _account_ids(cls, value: frozenset[str]) -> frozenset[str]:
         return _all(value, lambda a: a.isdigit() and len(a) == 12, "not 12-digit account ids")
+
+    @field_validator("secret_auditor_role_names")
+    @classmethod
+    def _role_names(cls, value: frozenset[str]) -> frozenset[str]:
+        return _all(
+            value, lambda r: re.fullmatch(r"(?:[A-Za-z0-9_+=,.@-]+/)*[A-Za-z0-9_+=,.@-]{1,64}", r), "not role names"
+        )
 
     @field_validator("secret_replica_regions", mode="before")
     @classmethod
@@ -351,6 +369,9 @@ class Settings(BaseModel):
             self.spoke_role_arn(account_id),
             self.break_glass_role_arn,
             reader_role_arn=self.spoke_reader_role_arn(account_id),
+            auditor_role_arns=[
+                f"arn:{self.partition}:iam::{account_id}:role/{name}" for name in sorted(self.secret_auditor_role_names)
+            ],
             organization_id=self.organization_id,
         )
 
