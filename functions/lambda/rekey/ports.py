@@ -144,8 +144,8 @@ class Ports(Protocol):
     now: Callable[[], datetime]
     # None: time.sleep (tests skip IAM's propagation waits).
     sleep: Callable[[float], None] | None
-    # [listed at, account ids]: the organization's accounts in rekey's scope, as the worker last
-    # listed them (rekey.use_cases.scope.account_refusal).
+    # [listed at, {id: account} in rekey's scope, ACTIVE ids]: the organization's accounts as this
+    # process last listed them (rekey.use_cases.scope).
     accounts_in_scope: list[Any]
 
     def account(self, account_id: str, *, write: bool = False) -> MemberAccount:

@@ -206,8 +206,8 @@ class Runtime:
     now: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] | None = None
     _max_receive_count: list[int | None] = field(default_factory=list, repr=False, compare=False)
-    # [listed at, account ids]: the organization's accounts in rekey's scope, as the worker last
-    # listed them (rekey.use_cases.scope.account_refusal).
+    # [listed at, {id: account} in rekey's scope, ACTIVE ids]: the organization's accounts as this
+    # process last listed them (rekey.use_cases.scope).
     accounts_in_scope: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod

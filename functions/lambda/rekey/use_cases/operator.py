@@ -25,6 +25,7 @@ from ..messages import Event, Notification, OperatorCommand, Severity, WorkActio
 from ..ports import MemberAccount, Ports
 from .announce import notice, publish
 from .scan import assess_user
+from .scope import account_in_scope, account_refusal
 from .work import OperatorRequest, WorkOutcome, run_work_item
 
 DEFAULT_PAUSE_DAYS = 7
@@ -195,17 +196,12 @@ def rollback(
 
 
 def find_account(ports: Ports, account_id: str) -> Account:
-    """The account, if rekey works in it; otherwise UsageError saying why not."""
+    """The account, if rekey works in it (rekey.use_cases.scope); otherwise UsageError saying why not."""
     if not (account_id.isdigit() and len(account_id) == 12):
         raise errors.UsageError(f"{account_id!r} is not a 12-digit account id")
-    organizations = ports.organizations()
-    account = next((a for a in organizations.active_accounts() if a.account_id == account_id), None)
+    account = account_in_scope(ports, account_id)
     if account is None:
-        raise errors.UsageError(f"account {account_id} is not an ACTIVE account of the organization")
-    if account_id in ports.settings.excluded_accounts:
-        raise errors.UsageError(f"account {account_id} is excluded (REKEY_EXCLUDED_ACCOUNTS)")
-    if ports.settings.target_ous and account_id not in organizations.accounts_under(sorted(ports.settings.target_ous)):
-        raise errors.UsageError(f"account {account_id} is outside the OUs rekey covers (REKEY_TARGET_OUS)")
+        raise errors.UsageError(str(account_refusal(ports, account_id)))
     return account
 
 

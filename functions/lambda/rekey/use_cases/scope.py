@@ -6,6 +6,7 @@ request (a message on a queue names an account; it does not make it in scope).""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from ..domain.entities import Account
 from ..ports import Ports
@@ -19,12 +20,14 @@ def accounts_to_sweep(ports: Ports) -> list[Account]:
     when set."""
     s = ports.settings
     organizations = ports.organizations()
-    accounts = [a for a in organizations.active_accounts() if a.account_id not in s.excluded_accounts]
+    active = [a for a in organizations.active_accounts() if a.account_id not in s.excluded_accounts]
+    accounts = active
     if s.target_ous:
         under = organizations.accounts_under(sorted(s.target_ous))
-        accounts = [a for a in accounts if a.account_id in under]
-    # What account_refusal checks against, for the next ACCOUNTS_TTL.
-    ports.accounts_in_scope[:] = [ports.now(), frozenset(a.account_id for a in accounts)]
+        accounts = [a for a in active if a.account_id in under]
+    # What account_refusal and account_in_scope check against, for the next ACCOUNTS_TTL: when
+    # listed, the accounts in scope by id, and the ACTIVE ones (to say why one is not in scope).
+    ports.accounts_in_scope[:] = [ports.now(), {a.account_id: a for a in accounts}, {a.account_id for a in active}]
     return accounts
 
 
@@ -34,11 +37,23 @@ def account_refusal(ports: Ports, account_id: str) -> str | None:
     most every ACCOUNTS_TTL per process."""
     if account_id in ports.settings.excluded_accounts:
         return f"account {account_id} is excluded (REKEY_EXCLUDED_ACCOUNTS)"
+    _, in_scope, active = _listed(ports)
+    if account_id in in_scope:
+        return None
+    if account_id in active:
+        return f"account {account_id} is outside the OUs rekey covers (REKEY_TARGET_OUS)"
+    return f"account {account_id} is not an ACTIVE account of the organization"
+
+
+def account_in_scope(ports: Ports, account_id: str) -> Account | None:
+    """The account (with its name) if rekey may act in it, else None (account_refusal says why)."""
+    return None if account_refusal(ports, account_id) else _listed(ports)[1][account_id]
+
+
+def _listed(ports: Ports) -> list[Any]:
+    """The accounts as last listed, listed again when older than ACCOUNTS_TTL."""
     cache = ports.accounts_in_scope
     now = ports.now()
     if not cache or now - cache[0] > ACCOUNTS_TTL or now < cache[0]:
         accounts_to_sweep(ports)
-    if account_id not in cache[1]:
-        where = " inside REKEY_TARGET_OUS" if ports.settings.target_ous else ""
-        return f"account {account_id} is not an ACTIVE account of the organization{where}"
-    return None
+    return cache
