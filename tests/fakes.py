@@ -135,9 +135,21 @@ class FakeSecret:
     warned: tuple[str, date] | None = None
     revoked: frozenset[str] = frozenset()
     values: dict[str, str] = field(default_factory=dict)  # key id -> secret half
+    versions: dict[str, str] = field(default_factory=dict)  # version id -> key id
+    # The empty version Secrets Manager labels AWSPENDING when it starts a rotation (RotateSecret).
+    stub: str | None = None
+    rotations: list[tuple[str, int, bool]] = field(default_factory=list)  # RotateSecret calls
     policy: dict[str, Any] | None = None
     policy_puts: int = 0
     deleted: datetime | None = None  # DescribeSecret's DeletedDate: scheduled for deletion
+
+    def version_of(self, key_id: str | None) -> str | None:
+        if key_id is None:
+            return None
+        return next((v for v, k in self.versions.items() if k == key_id), f"rekey-access-key-{key_id}")
+
+    def key_of(self, version_id: str) -> str:
+        return self.versions.get(version_id) or version_id.removeprefix("rekey-access-key-")
 
     @property
     def state(self) -> SecretState:
@@ -163,8 +175,18 @@ class FakeSecrets:
         secret = self.secrets.get(name)
         if secret is None:
             return SecretRecord(SecretState())
-        version = f"rekey-access-key-{secret.current}" if secret.current else None
-        return SecretRecord(secret.state, secret.owner, version, scheduled_deletion=secret.deleted)
+        version, pending = (secret.version_of(k) for k in (secret.current, secret.pending))
+        pending = secret.stub or pending
+        function, days, _ = secret.rotations[-1] if secret.rotations else (None, None, None)
+        return SecretRecord(
+            secret.state,
+            secret.owner,
+            version,
+            pending_version_id=pending,
+            rotation_function=function,
+            rotation_days=days,
+            scheduled_deletion=secret.deleted,
+        )
 
     def _writable(self, name: str) -> FakeSecret:
         """The secret, to change: AWS refuses any change to one scheduled for deletion."""
@@ -181,12 +203,12 @@ class FakeSecrets:
 
     def begin_rotation(self, name: str, *, exists: bool, owner_user_id: str, known_key_ids: list[str],
                        at: datetime, policy: dict[str, Any], kms_key_id: str | None, replaces: str | None = None,
-                       replicas: list[dict[str, str]] | None = None) -> None:  # fmt: skip
+                       replicas: list[dict[str, str]] | None = None, token: str | None = None) -> None:  # fmt: skip
         self.failures.check("begin_rotation")
         if not exists and name in self.secrets:
             raise errors.Conflict(f"{name} exists")
         secret = self._writable(name) if exists else self.secrets.setdefault(name, FakeSecret(owner_user_id))
-        secret.intent, secret.replaced = Intent(at, frozenset(known_key_ids)), replaces
+        secret.intent, secret.replaced = Intent(at, frozenset(known_key_ids), token), replaces
         secret.policy = policy
         secret.policy_puts += 1
 
@@ -197,24 +219,42 @@ class FakeSecrets:
     def replicate(self, name: str, replicas: list[dict[str, str]]) -> None:
         self.failures.check("replicate")
 
-    def stage(self, name: str, key: NewKey, *, first: bool = False) -> None:
+    def stage(self, name: str, key: NewKey, *, first: bool = False, version_id: str | None = None) -> str:
         self.failures.check("stage")
         secret = self._writable(name)
         secret.values[key.key_id] = key.secret_access_key
+        version = version_id or f"rekey-access-key-{key.key_id}"
+        secret.versions[version] = key.key_id
+        if version == secret.stub:
+            secret.stub = None
         if first:
             secret.current = key.key_id
         else:
             secret.pending = key.key_id
+        return version
 
-    def staged_secret(self, name: str, key_id: str) -> str:
-        return self.secrets[name].values[key_id]
+    def staged_key(self, name: str, version_id: str) -> NewKey | None:
+        secret = self.secrets[name]
+        key_id = secret.key_of(version_id)
+        value = secret.values.get(key_id)
+        return NewKey(key_id, value, datetime(2000, 1, 1, tzinfo=UTC)) if value else None
 
-    def promote(self, name: str, key_id: str, current_version_id: str | None) -> None:
+    def promote(self, name: str, version_id: str, current_version_id: str | None) -> None:
         self.failures.check("promote")
         secret = self.secrets[name]
+        key_id = secret.key_of(version_id)
         if secret.current != key_id:
             secret.previous, secret.current = secret.current, key_id
         secret.pending = None
+
+    def drop_pending(self, name: str, version_id: str) -> None:
+        self.failures.check("drop_pending")
+        secret = self.secrets[name]
+        secret.stub = secret.pending = None
+
+    def rotate(self, name: str, function_arn: str, days: int, *, immediately: bool) -> None:
+        self.failures.check("rotate")
+        self._writable(name).rotations.append((function_arn, days, immediately))
 
     def clear_intent(self, name: str) -> None:
         self.failures.check("clear_intent")

@@ -60,6 +60,7 @@ ENVIRONMENT = {
     "REKEY_SECRET_REPLICA_REGIONS": "secret_replica_regions",
     "REKEY_SECRET_REPLICA_KMS_KEYS": "secret_replica_kms_keys",
     "REKEY_OPERATORS": "operators",
+    "REKEY_ROTATION_RELAY": "rotation_relay",
 }
 REQUIRED = ("REKEY_WORK_QUEUE_URL", "REKEY_TOPIC_ARN")
 _OU_ID = re.compile(r"(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})")
@@ -166,6 +167,10 @@ class Settings(BaseModel):
     # Who may ask the hub's operator endpoint for rotate-now and rollback, and on which accounts
     # (rekey.domain.operators): `<role ARN>=<*|account|OU>,...;...`. Empty: nobody.
     operators: tuple[OperatorGrant, ...] = ()
+    # The rotation function Secrets Manager invokes in each member account (a relay handing each
+    # step to the hub, spoke_templates/spoke-role.yaml): rekey's rotations go through Secrets
+    # Manager's (rekey.use_cases.rotation). None: rekey stores keys itself, rotation not enabled.
+    rotation_relay: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
     @field_validator("target_ous")
     @classmethod
@@ -356,6 +361,12 @@ class Settings(BaseModel):
         """The spoke writer role in `account_id` (the worker's, for the work queue and for the
         operators' requests to the hub)."""
         return f"arn:{self.partition}:iam::{account_id}:role/{self.spoke_role_name}"
+
+    def rotation_function_arn(self, account_id: str) -> str | None:
+        """The relay Secrets Manager invokes to rotate the secrets of `account_id` (None: off)."""
+        if not self.rotation_relay:
+            return None
+        return f"arn:{self.partition}:lambda:{self.region}:{account_id}:function:{self.rotation_relay}"
 
     def spoke_reader_role_arn(self, account_id: str) -> str:
         """The spoke reader role in `account_id` (the scan's, plan's and report's)."""

@@ -35,16 +35,25 @@ PERMISSIONS = {
         "secretsmanager:GetResourcePolicy",
         "secretsmanager:TagResource",
         "secretsmanager:UntagResource",
+        # Secrets Manager's rotation of the secret (its function: the member's relay, which
+        # hands each step to the hub; rekey.use_cases.rotation).
+        "secretsmanager:RotateSecret",
         # Only with REKEY_SECRET_REPLICA_REGIONS: CreateSecret's AddReplicaRegions needs it too.
         "secretsmanager:ReplicateSecretToRegions",
     ),
 }
 
 CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
+# A version holding a key is named after it: its id when rekey stores the key itself (so a
+# retried PutSecretValue is a no-op), else a staging label beside AWSPENDING (Secrets Manager's
+# rotation names the version itself). Either way the key is known without reading the value.
 TOKEN_PREFIX = "rekey-access-key-"
 OWNER_TAG = "rekey:user-id"
 INTENT_AT_TAG = "rekey:rotation-started"
 INTENT_KEYS_TAG = "rekey:rotation-known-keys"
+# The version Secrets Manager's rotation stages the key in (its ClientRequestToken), with the
+# intent: a step retried for the same rotation recognises its own intent.
+INTENT_TOKEN_TAG = "rekey:rotation-token"
 NO_KEYS = "none"
 # Set by `rekey rollback`: the user's lifecycle waits until this day (inclusive). A tag on the
 # secret, so the spoke role needs no IAM write beyond the key calls it already has.
@@ -70,9 +79,11 @@ def version_token(key_id: str) -> str:
     return TOKEN_PREFIX + key_id
 
 
-def _key_of(version_id: str | None) -> str | None:
-    if version_id and version_id.startswith(TOKEN_PREFIX):
-        return version_id[len(TOKEN_PREFIX) :]
+def _key_of(version_id: str | None, stages: dict[str, list[str]] | None = None) -> str | None:
+    """The key a version holds, by its id or a label (see TOKEN_PREFIX); None: unknown."""
+    for name in [version_id, *(stages or {}).get(version_id or "", [])]:
+        if name and name.startswith(TOKEN_PREFIX):
+            return name[len(TOKEN_PREFIX) :]
     return None
 
 
@@ -105,11 +116,15 @@ class SecretsAdapter:
                 log.warning("replica of %s in %s: %s", name, replica.get("Region"), replica.get("StatusMessage"))
         regions = frozenset(r["Region"] for r in replicas if r.get("Region"))
         deleted = meta.get("DeletedDate")  # botocore gives epoch timestamps in local time
+        rotating = bool(meta.get("RotationEnabled"))
         return SecretRecord(
             state,
             owner,
             current,
             _staged(stages, PREVIOUS),
+            _staged(stages, PENDING),
+            meta.get("RotationLambdaARN") if rotating else None,
+            (meta.get("RotationRules") or {}).get("AutomaticallyAfterDays") if rotating else None,
             regions,
             deleted.astimezone(UTC) if deleted else None,
             foreign_current_checked=checked,
@@ -159,17 +174,19 @@ class SecretsAdapter:
         kms_key_id: str | None,
         replaces: str | None = None,
         replicas: list[dict[str, str]] | None = None,
+        token: str | None = None,
     ) -> None:
         """Record the intent (creating the secret, empty, if needed), then put rekey's resource
         policy, every time: whatever anyone wrote on the secret before (a policy of their own,
         tags forged to look like rekey's), from here on only rekey changes it and only the user
         reads it, before any key exists. `replaces`: the key being replaced, kept after the
         rotation (for a rollback). `replicas`: AddReplicaRegions for a new secret (an existing
-        one: see `replicate`)."""
+        one: see `replicate`). `token`: the version Secrets Manager's rotation stages the key in."""
         tags = [
             {"Key": OWNER_TAG, "Value": owner_user_id},
             {"Key": INTENT_AT_TAG, "Value": at.strftime("%Y-%m-%dT%H:%M:%SZ")},
             {"Key": INTENT_KEYS_TAG, "Value": " ".join(sorted(known_key_ids)) or NO_KEYS},
+            {"Key": INTENT_TOKEN_TAG, "Value": token or NO_KEYS},
             {"Key": REPLACED_KEY_TAG, "Value": replaces or NO_KEYS},
         ]
         if exists:
@@ -207,44 +224,73 @@ class SecretsAdapter:
         with aws_call(f"secretsmanager:ReplicateSecretToRegions {name}"):
             self._client.replicate_secret_to_regions(SecretId=name, AddReplicaRegions=replicas)
 
-    def stage(self, name: str, key: NewKey, *, first: bool = False) -> None:
+    def stage(self, name: str, key: NewKey, *, first: bool = False, version_id: str | None = None) -> str:
         """Store the new key as AWSPENDING; retrying with the same key is a no-op. `first`: the
         secret has no current version, so the new one is labelled AWSCURRENT instead, explicitly
         (Secrets Manager does so implicitly for a first value, but a retried call must not
-        depend on it: the emulator re-applies the labels asked for, dropping AWSCURRENT)."""
+        depend on it: the emulator re-applies the labels asked for, dropping AWSCURRENT).
+        `version_id`: the version Secrets Manager's rotation named (its ClientRequestToken),
+        which then also carries the key's label. Returns the version's id."""
         value = json.dumps({"AccessKey": key.key_id, "SecretKey": key.secret_access_key})
+        token = version_token(key.key_id)
+        stages = [CURRENT] if first else [PENDING]
+        if version_id is not None and version_id != token:
+            stages.append(token)
         with aws_call(f"secretsmanager:PutSecretValue {name}"):
             self._client.put_secret_value(
-                SecretId=name,
-                SecretString=value,
-                ClientRequestToken=version_token(key.key_id),
-                VersionStages=[CURRENT] if first else [PENDING],
+                SecretId=name, SecretString=value, ClientRequestToken=version_id or token, VersionStages=stages
             )
+        return version_id or token
 
-    def staged_secret(self, name: str, key_id: str) -> str:
-        """The secret half of a staged key, to finish an interrupted rotation."""
+    def staged_key(self, name: str, version_id: str) -> NewKey | None:
+        """The key a staged version holds (None: the version holds none, e.g. Secrets Manager's
+        empty one, or a value that is not a key): to test it, or finish a rotation."""
         with aws_call(f"secretsmanager:GetSecretValue {name}"):
-            value = self._client.get_secret_value(SecretId=name, VersionId=version_token(key_id))
-        return json.loads(value["SecretString"])["SecretKey"]
+            value = self._client.get_secret_value(SecretId=name, VersionId=version_id)
+        key_id, unusable = _parse_value(value.get("SecretString"))
+        if key_id is None or unusable:
+            return None
+        created = value.get("CreatedDate") or datetime.now(UTC)
+        return NewKey(key_id, json.loads(value["SecretString"])["SecretKey"], created)
 
-    def promote(self, name: str, key_id: str, current_version_id: str | None) -> None:
+    def promote(self, name: str, version_id: str, current_version_id: str | None) -> None:
         """Make the staged version AWSCURRENT (the old one becomes AWSPREVIOUS): 1 call, none
         when `current_version_id` is None (the secret had no version, so the staged one is
         current already). AWSPENDING stays on the new current version, where it means nothing
-        (rekey's state reads a pending version only when it is not current) and from where the
-        next rotation's PutSecretValue moves it: removing it would cost a call every rotation."""
-        token = version_token(key_id)
-        if current_version_id is None or current_version_id == token:
+        (rekey's state reads a pending version only when it is not current; Secrets Manager
+        calls that state a finished rotation) and from where the next rotation moves it:
+        removing it would cost a call every rotation."""
+        if current_version_id is None or current_version_id == version_id:
             return
         with aws_call(f"secretsmanager:UpdateSecretVersionStage {name}"):
             self._client.update_secret_version_stage(
-                SecretId=name, VersionStage=CURRENT, MoveToVersionId=token, RemoveFromVersionId=current_version_id
+                SecretId=name, VersionStage=CURRENT, MoveToVersionId=version_id, RemoveFromVersionId=current_version_id
+            )
+
+    def drop_pending(self, name: str, version_id: str) -> None:
+        """Take AWSPENDING off a version that is not current (a rotation rekey refused or
+        abandoned): Secrets Manager refuses to start another rotation while it is there."""
+        with aws_call(f"secretsmanager:UpdateSecretVersionStage {name}"):
+            self._client.update_secret_version_stage(
+                SecretId=name, VersionStage=PENDING, RemoveFromVersionId=version_id
+            )
+
+    def rotate(self, name: str, function_arn: str, days: int, *, immediately: bool) -> None:
+        """Have Secrets Manager rotate the secret with `function_arn` every `days` days: now
+        (`immediately`; it invokes the function's four steps, asynchronously), or only from the
+        schedule (it then tests the function once: the testSecret step)."""
+        with aws_call(f"secretsmanager:RotateSecret {name}"):
+            self._client.rotate_secret(
+                SecretId=name,
+                RotationLambdaARN=function_arn,
+                RotationRules={"AutomaticallyAfterDays": days},
+                RotateImmediately=immediately,
             )
 
     def clear_intent(self, name: str) -> None:
         """Clear the rotation intent."""
         with aws_call(f"secretsmanager:UntagResource {name}"):
-            self._client.untag_resource(SecretId=name, TagKeys=[INTENT_AT_TAG, INTENT_KEYS_TAG])
+            self._client.untag_resource(SecretId=name, TagKeys=[INTENT_AT_TAG, INTENT_KEYS_TAG, INTENT_TOKEN_TAG])
 
     def pause(self, name: str, until: date) -> None:
         """Pause the user's lifecycle until `until` (inclusive)."""
@@ -277,14 +323,14 @@ def _listed_state(stages: dict[str, list[str]], tags: dict[str, str]) -> SecretS
     """What the staging labels and tags say, without reading a value. A current version
     someone else wrote leaves the current key unknown, and unread unless it was checked."""
     current = _staged(stages, CURRENT)
-    current_key = _key_of(current)
+    current_key = _key_of(current, stages)
     return SecretState(
         exists=True,
         current_key_id=current_key,
-        pending_key_id=_key_of(_staged(stages, PENDING)),
+        pending_key_id=_key_of(_staged(stages, PENDING), stages),
         # AWSPREVIOUS names the key the last completed rotation replaced; the tag covers a
         # first rotation. A foreign previous version: see stage_key_id.
-        previous_key_id=_key_of(_staged(stages, PREVIOUS)) or _replaced(tags.get(REPLACED_KEY_TAG)),
+        previous_key_id=_key_of(_staged(stages, PREVIOUS), stages) or _replaced(tags.get(REPLACED_KEY_TAG)),
         intent=_intent(tags),
         paused_until=_day(tags.get(PAUSED_UNTIL_TAG)),
         in_use_warned=_warned(tags.get(IN_USE_WARNED_TAG)),
@@ -337,4 +383,6 @@ def _intent(tags: dict[str, str]) -> Intent | None:
     except ValueError:
         return None
     known = tags.get(INTENT_KEYS_TAG, NO_KEYS)
-    return Intent(at, frozenset() if known == NO_KEYS else frozenset(known.split()))
+    token = tags.get(INTENT_TOKEN_TAG, NO_KEYS)
+    keys = frozenset() if known == NO_KEYS else frozenset(known.split())
+    return Intent(at, keys, None if token == NO_KEYS else token)

@@ -58,6 +58,13 @@ class SecretRecord:
     owner_user_id: str | None = None
     current_version_id: str | None = None
     previous_version_id: str | None = None
+    # The version labelled AWSPENDING while it is not current: a key a rotation staged, or the
+    # empty version Secrets Manager creates when it starts a rotation (its key id then None).
+    pending_version_id: str | None = None
+    # Secrets Manager's rotation of the secret, as configured: the function it invokes and the
+    # schedule in days (None: rotation is not enabled).
+    rotation_function: str | None = None
+    rotation_days: int | None = None
     # Regions the secret is replicated to (whatever their replication status).
     replica_regions: frozenset[str] = frozenset()
     # DescribeSecret's DeletedDate: the secret is scheduled for deletion (DeleteSecret with a

@@ -50,6 +50,8 @@ class Intent:
 
     started_at: datetime
     known_key_ids: frozenset[str]
+    # Secrets Manager's rotation: the version it stages the key in (its ClientRequestToken).
+    token: str | None = None
 
 
 @dataclass(frozen=True)

@@ -26,3 +26,14 @@ def check_template(template: str) -> None:
         raise ValueError(
             f"the secret name template {template!r} may only use {{user_name}} and {{account_id}}"
         ) from exc
+
+
+def user_of(template: str, name: str, account_id: str) -> str | None:
+    """The user whose secret `name` is under `template` in `account_id`, or None when no user's
+    secret has that name. A user name holding `,` (which secret names cannot) comes back with
+    `_` in its place: the worker then finds no such user, and says so."""
+    literal = re.escape(template).replace(re.escape("{account_id}"), re.escape(account_id))
+    pattern = literal.replace(re.escape("{user_name}"), r"(?P<user_name>[A-Za-z0-9_+=.@-]{1,64})", 1)
+    pattern = pattern.replace(re.escape("{user_name}"), r"(?P=user_name)")
+    match = re.fullmatch(pattern, name)
+    return match.group("user_name") if match else None

@@ -10,12 +10,8 @@ configuration (REKEY_OPERATORS, rekey.use_cases.operator). The body says what to
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser.models import LambdaFunctionUrlModel
 from pydantic import ValidationError
 
 from ..domain import errors
@@ -24,24 +20,17 @@ from ..ports import Ports
 from ..use_cases import operator
 from ..use_cases.work import WorkOutcome
 from .common import logger, runtime
+from .function_url import Refusal, answer, body_text, failure, problems, signed_request
 
 REQUIRES = ("REKEY_TOPIC_ARN",)
-# What each domain error answers, as HTTP status.
-STATUS = {errors.UsageError: 400, errors.InvalidRequest: 400, errors.Forbidden: 403, errors.Refused: 409}
 
 
 def process(event: dict[str, Any], rt: Ports) -> dict[str, Any]:
     """The function URL's answer (statusCode, headers, body) to one request."""
     try:
-        request = LambdaFunctionUrlModel.model_validate(event)
-    except ValidationError:
-        return answer(400, {"error": "invalid-request", "message": "not a function URL request"})
-    iam = request.requestContext.authorizer.iam if request.requestContext.authorizer else None
-    caller = iam.userArn if iam else None
-    if not caller:
-        # A bare invocation, or a URL whose AuthType is not AWS_IAM: nobody was authenticated.
-        message = "no caller authenticated by AWS (requestContext.authorizer.iam): call the function URL signed"
-        return answer(403, {"error": "forbidden", "message": message})
+        request, caller = signed_request(event)
+    except Refusal as refused:
+        return refused.answer
     if request.requestContext.http.method != "POST":
         return answer(405, {"error": "invalid-request", "message": "POST an operator's request"})
     rt.act_for(caller)
@@ -51,9 +40,9 @@ def process(event: dict[str, Any], rt: Ports) -> dict[str, Any]:
         except errors.Forbidden as exc:
             return failure(exc)
         try:
-            command = OperatorCommand.model_validate_json(_body(request.body, request.isBase64Encoded))
+            command = OperatorCommand.model_validate_json(body_text(request))
         except (ValidationError, ValueError) as exc:
-            why = f"malformed request ({_problems(exc)})"
+            why = f"malformed request ({problems(exc)})"
             operator.reject(rt, caller, why)
             return answer(400, {"error": "invalid-request", "message": why})
         logger.info("operator's request", extra={"command": command.command, "account_id": command.account_id})
@@ -78,32 +67,6 @@ def process(event: dict[str, Any], rt: Ports) -> dict[str, Any]:
             "unannounced": done.unannounced,
         },
     )
-
-
-def answer(status: int, body: dict[str, Any]) -> dict[str, Any]:
-    return {"statusCode": status, "headers": {"content-type": "application/json"}, "body": json.dumps(body)}
-
-
-def failure(exc: errors.RekeyError) -> dict[str, Any]:
-    status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 500)
-    return answer(status, {"error": exc.code, "message": str(exc)})
-
-
-def _body(body: Any, encoded: bool) -> str:
-    text = body if isinstance(body, str) else ""
-    if encoded:
-        try:
-            return base64.b64decode(text, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            raise ValueError("body is not base64 of UTF-8 text") from None
-    return text
-
-
-def _problems(error: ValidationError | ValueError) -> str:
-    """What is wrong with a body, by field and error type: never its values."""
-    if not isinstance(error, ValidationError):
-        return str(error)
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['type']}" for e in error.errors()[:5])
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..domain import errors
@@ -41,6 +41,16 @@ class WorkOutcome:
 
 
 @dataclass(frozen=True)
+class RotationStep:
+    """A step of Secrets Manager's rotation of the user's secret (rekey.use_cases.rotation):
+    `step` is createSecret, setSecret, testSecret or finishSecret; `token` the version it
+    rotates to (its ClientRequestToken). Which user, and whether to rotate, rekey decides."""
+
+    step: str
+    token: str
+
+
+@dataclass(frozen=True)
 class OperatorRequest:
     """An operator's request (`rekey rotate-now` through the hub's operator endpoint): acts
     regardless of age and exemption, within the same invariants (rekey.domain.manual). Never
@@ -61,6 +71,7 @@ def run_work_item(
     request: OperatorRequest | None = None,
     announced: list[Notification] | None = None,
     redelivered: bool = False,
+    step: RotationStep | None = None,
 ) -> WorkOutcome:
     """Carry out one work item if it still holds: re-check the account, the tag and the user's
     privileges, re-read keys and secret, re-decide, then perform the fresh plan up to and
@@ -70,8 +81,9 @@ def run_work_item(
     announced, also when it raises (what was done before the failure); each announcement is
     published as soon as its action is done. `redelivered`: an earlier attempt at this item
     stopped (failed, or died) — if it did the item's action and not announce it, this one does,
-    marked late."""
-    worker = _Worker(ports, item, request, redelivered)
+    marked late. With `step`, the item is a step of Secrets Manager's rotation of the user's
+    secret: `rejected` then means the step fails (Secrets Manager records a failed rotation)."""
+    worker = _Worker(ports, item, request, redelivered, step)
     if announced is not None:
         worker.notifications = announced
     try:
@@ -124,13 +136,19 @@ class _Worker:
     """One work item's run. Each check returns the outcome to stop with, or None to go on."""
 
     def __init__(
-        self, ports: Ports, item: WorkItem, request: OperatorRequest | None = None, redelivered: bool = False
+        self,
+        ports: Ports,
+        item: WorkItem,
+        request: OperatorRequest | None = None,
+        redelivered: bool = False,
+        step: RotationStep | None = None,
     ) -> None:
         self.ports = ports
         self.settings = ports.settings
         self.item = item
         self.request = request
         self.redelivered = redelivered
+        self.step = step
         self.intent_cleared = False
         self.now = ports.now()
         self.notifications: list[Notification] = []
@@ -232,7 +250,9 @@ class _Worker:
         self.listed = read_keys(self.iam, user.name, self.record.state, last_use=self.request is not None)
         self.keys = {k.key_id: k for k in self.listed}
         self._mark_checked()
-        if rotation_in_flight(self.record.state, self.now):
+        intent = self.record.state.intent
+        own = self.step is not None and intent is not None and intent.token == self.step.token
+        if rotation_in_flight(self.record.state, self.now) and not own:
             # Its worker may be about to store the key it created: acting now could remove
             # that key as an orphan. The next run settles it if the worker died.
             return self.outcome("noop", "a rotation of this user began minutes ago and may still be running")
@@ -255,6 +275,8 @@ class _Worker:
         """Re-decide, and carry out the fresh plan up to and including the item's action."""
         if self.request is not None:
             return self._act_on_request(self.request, self.listed)
+        if self.step is not None:
+            return self._act_on_step(self.step)
         item, user = self.item, self.user
         plan = decide(self.listed, self.record.state, self.policy, self.now)
         if self.record.state.current_unusable:  # read from the value: the scan could not see it
@@ -317,6 +339,51 @@ class _Worker:
             return self.outcome("noop", plan.skipped, plan.actions)
         return self.outcome("done", "; ".join(a.kind.value for a in plan.actions), plan.actions)
 
+    def _act_on_step(self, step: RotationStep) -> WorkOutcome:
+        """A step of Secrets Manager's rotation: rekey's protocol, cut where Secrets Manager cuts
+        it. createSecret records the intent, creates the key and stages it in the step's version
+        (if the user's policy says a rotation is due now, as for a sweep's item); setSecret has
+        nothing to do (IAM holds the key from its creation); testSecret signs as the user with
+        the staged key; finishSecret makes it current and announces the rotation."""
+        record, token = self.record, step.token
+        if record.current_version_id == token:
+            if step.step == "finishSecret" and record.state.intent is not None:
+                self._clear_intent(Action(ActionKind.CLEAR_INTENT, None, "rotation finished"))
+            return self.outcome("noop", f"{token} is current already: the rotation is done")
+        staged = record.pending_version_id == token and record.state.pending_key_id is not None
+        if step.step == "createSecret":
+            return self._create_step(token) if not staged else self.outcome("noop", f"a key is staged in {token}")
+        if step.step == "setSecret":
+            return self.outcome("noop", "IAM holds the new key since it was created")
+        ours = record.state.intent is not None and record.state.intent.token == token
+        key = self.secrets.staged_key(self.name, token) if record.pending_version_id == token else None
+        if key is None and not ours and step.step == "testSecret":
+            # Rotation being enabled (RotateImmediately false): Secrets Manager tests the function.
+            return self.outcome("noop", f"rekey may rotate {self.user.name}'s keys (a test of the configuration)")
+        if key is None or key.key_id not in self.keys:
+            raise errors.KeyVerificationFailed(f"version {token} of {self.name} holds no key of {self.user.name}")
+        self._verify(key)
+        if step.step == "testSecret":
+            return self.outcome("done", f"{key.key_id} signs as {self.user.name}")
+        self._promote(token, key.key_id)
+        return self.outcome("done", f"{key.key_id} is now current in {self.name}")
+
+    def _create_step(self, token: str) -> WorkOutcome:
+        """createSecret: what a sweep's rotation item would do now, the key staged in `token`."""
+        plan = decide(self.listed, self.record.state, self.policy, self.now)
+        position = next((i for i, a in enumerate(plan) if a.kind is ActionKind.ROTATE), None)
+        if position is None:
+            why = _not_due(self.listed, self.policy, plan)
+            if self.record.pending_version_id == token:
+                self.secrets.drop_pending(self.name, token)  # else Secrets Manager refuses the next rotation
+            message = f"Secrets Manager's rotation of {self.name} refused: {why}; `rekey rotate-now` rotates it now"
+            self.notice(Event.REJECTED, Severity.WARNING, message, self.user, secret_name=self.name)
+            return self.outcome("rejected", why)
+        todo = [a for a in plan[: position + 1] if a.kind not in ANNOUNCE_ONLY]
+        for action in todo:
+            self._perform(action)
+        return self.outcome("done", f"{'; '.join(a.kind.value for a in todo)} (staged in {token})", todo)
+
     # -- the actions (STEPS below says which method carries out which kind)
 
     def _perform(self, action: Action) -> None:
@@ -341,6 +408,11 @@ class _Worker:
             # its user's rotation, before the new key exists. Secrets Manager keeps every replica's
             # versions, stages, tags and resource policy in sync with the primary from then on.
             self.secrets.replicate(self.name, missing)
+        function = s.rotation_function_arn(self.item.account_id)
+        handed, note = self._hand_to_secrets_manager(function) if function and self.step is None else (False, "")
+        if handed:
+            return
+        token = self.step.token if self.step is not None else None
         try:
             self.secrets.begin_rotation(
                 self.name,
@@ -352,6 +424,7 @@ class _Worker:
                 kms_key_id=s.kms_key_id,
                 replaces=action.key_id,
                 replicas=replicas,  # a new secret is created with its replicas
+                token=token,
             )
         except errors.Conflict:
             # The secret was created since it was read: by another worker rotating this user
@@ -370,18 +443,22 @@ class _Worker:
             # was created here; the next sweep re-reads and re-decides.
             raise _Deferred(f"{self.user.name} has two keys already; left to whoever made the second") from None
         try:
-            self.secrets.stage(self.name, new, first=self.record.current_version_id is None)
+            version = self.secrets.stage(
+                self.name, new, first=self.record.current_version_id is None and token is None, version_id=token
+            )
         except errors.RekeyError:
             self._discard(new.key_id)
             raise
+        if token is not None:
+            return  # Secrets Manager's testSecret and finishSecret steps do the rest
         self._verify(new)
         # A secret with no version before this one made the staged version current already.
-        self.secrets.promote(self.name, new.key_id, self.record.current_version_id)
+        self.secrets.promote(self.name, version, self.record.current_version_id)
         replaced = f"to replace {action.key_id}" if action.key_id else "as the user's first key"
         self.notice(
             Event.ROTATED,
             Severity.INFO,
-            f"created {new.key_id} {replaced}: {action.reason}; stored as the current version of {self.name}",
+            f"created {new.key_id} {replaced}: {action.reason}; stored as the current version of {self.name}{note}",
             self.user,
             key_id=action.key_id,
             new_key_id=new.key_id,
@@ -390,18 +467,67 @@ class _Worker:
         # Cleared only once announced: a run that finds the intent with the new key current
         # announces the rotation if this one died before it could (see _clear_intent).
         self.secrets.clear_intent(self.name)
+        self._enable_rotation(function)
+
+    def _hand_to_secrets_manager(self, function: str) -> tuple[bool, str]:
+        """A sweep's rotation of a secret that has a current version: Secrets Manager's own
+        (RotateSecret), which invokes the member's relay, and so the hub, for each step, and
+        records the rotation (LastRotatedDate). Returns whether it was handed over, or why not,
+        as a note for the announcement of the rotation rekey then carries out itself. A first
+        key (Secrets Manager does not rotate an empty secret) and an operator's request (whose
+        answer says what was done) are rekey's own, rotation enabled after."""
+        if self.record.current_version_id is None or self.request is not None:
+            return False, ""
+        record = self.record
+        if record.pending_version_id is not None and record.state.pending_key_id is None:
+            # An empty version a rotation that failed left AWSPENDING on: Secrets Manager would
+            # refuse to start another one.
+            self.secrets.drop_pending(self.name, record.pending_version_id)
+        try:
+            self.secrets.rotate(self.name, function, self._rotation_days(), immediately=True)
+        except (errors.NotFound, errors.AccessDenied, errors.InvalidRequest) as exc:
+            log.warning("Secrets Manager cannot rotate %s with %s: %s", self.name, function, exc)
+            return False, f" (Secrets Manager's rotation unavailable, so stored by rekey itself: {exc})"
+        return True, ""
+
+    def _enable_rotation(self, function: str | None) -> None:
+        """After rekey stored a key itself: Secrets Manager's rotation enabled on the secret, on
+        the user's schedule (it tests the function once: testSecret). A failure only leaves it
+        for the next rotation to enable."""
+        record, days = self.record, self._rotation_days()
+        if function is None or (record.rotation_function == function and record.rotation_days == days):
+            return
+        try:
+            self.secrets.rotate(self.name, function, days, immediately=False)
+        except errors.RekeyError as exc:
+            log.warning("could not enable Secrets Manager's rotation of %s: %s", self.name, exc)
+
+    def _rotation_days(self) -> int:
+        """Secrets Manager's schedule: the user's policy's (its API takes 1 to 1000 days)."""
+        return max(1, min(1000, self.policy.rotate_after_days))
 
     def _finish_rotation(self, action: Action) -> None:
         """An interrupted rotation staged its key: verify it, make it current."""
-        key_id = _key(action)
-        secret = self.secrets.staged_secret(self.name, key_id)
-        self._verify(NewKey(key_id, secret, self.keys[key_id].created))
-        self.secrets.promote(self.name, key_id, self.record.current_version_id)
-        replaced = self.record.state.current_key_id or self.record.state.previous_key_id
+        key_id, version = _key(action), self.record.pending_version_id
+        key = self.secrets.staged_key(self.name, version) if version else None
+        if key is None or key.key_id != key_id:
+            raise errors.KeyVerificationFailed(f"{self.name} has no staged version holding {key_id}")
+        self._verify(key)
+        message = f"finished an interrupted rotation: {key_id} is now current in {self.name}"
+        self._promote(version, key_id, message)  # type: ignore[arg-type]
+        self._enable_rotation(self.settings.rotation_function_arn(self.item.account_id))
+
+    def _promote(self, version: str, key_id: str, message: str | None = None) -> None:
+        """Make the staged `version` (holding `key_id`) current, announce it, clear the intent."""
+        self.secrets.promote(self.name, version, self.record.current_version_id)
+        state = self.record.state
+        replaced = state.current_key_id or state.previous_key_id
         self.notice(
             Event.ROTATED,
             Severity.INFO,
-            f"finished an interrupted rotation: {key_id} is now current in {self.name}",
+            message
+            or f"created {key_id} to replace {replaced or 'no stored key'}; stored as the current version of "
+            f"{self.name} by Secrets Manager's rotation",
             self.user,
             key_id=replaced,
             new_key_id=key_id,
@@ -559,6 +685,17 @@ class _Worker:
                 return
             raise errors.KeyVerificationFailed(f"{key.key_id} signs as {arn}, not {self.user.arn}")
         raise errors.KeyVerificationFailed(f"{key.key_id} was not accepted by STS: {last}")
+
+
+def _not_due(keys: list[AccessKey], policy: Policy, plan: list[Action]) -> str:
+    """Why the user's policy does not rotate now, in one line."""
+    if plan:
+        return "the user's keys need " + ", ".join(a.kind.value for a in plan) + " first, not a rotation"
+    newest = max((k for k in keys if k.active), key=lambda k: k.created, default=None)
+    if newest is None:
+        return "the user has no active key, and its policy creates no first key"
+    due = (newest.created + timedelta(days=policy.rotate_after_days)).date()
+    return f"{newest.key_id} is not due until {due} (rotation every {policy.rotate_after_days} days)"
 
 
 def _key(action: Action) -> str:
