@@ -95,9 +95,14 @@ def test_every_arn_rekey_builds_is_in_the_hubs_partition(region: str, partition:
         s.spoke_role_arn("222222222222"),
         f"arn:{partition}:iam::333333333333:role/bg",
         reader_role_arn=s.spoke_reader_role_arn("222222222222"),
-        rotation_role_arn=f"arn:{partition}:iam::222222222222:role/rotation",
+        auditor_role_arns=[f"arn:{partition}:iam::222222222222:role/prowler"],
     )
     assert s.spoke_reader_role_arn("222222222222").startswith(f"arn:{partition}:iam::222222222222:role/")
+    relay_env = {"AWS_DEFAULT_REGION": region, "REKEY_ROTATION_RELAY": "rekey-rotation-relay"}
+    relay = Settings.from_env(relay_env, require=())
+    assert relay.rotation_function_arn("222222222222") == (
+        f"arn:{partition}:lambda:{region}:222222222222:function:rekey-rotation-relay"
+    )
     arns = re.findall(r"arn:[a-z-]+:", str(policy))
     assert arns and set(arns) == {f"arn:{partition}:"}
     replica = Settings.from_env(

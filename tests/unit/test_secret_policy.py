@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from rekey.domain.errors import ConfigurationError
-from rekey.domain.secret_policy import READS_METADATA, REPAIRS, ROTATES, USER_READS, is_rekeys, secret_policy
+from rekey.domain.secret_policy import READS_METADATA, REPAIRS, USER_READS, is_rekeys, secret_policy
 from rekey.settings import Settings
 from tests.policy_eval import Request, decide
 
@@ -29,7 +29,8 @@ SECRET = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:rekey/svc-billing-A
 USER = f"arn:aws:iam::{ACCOUNT}:user/apps/svc-billing"
 WRITER = f"arn:aws:iam::{ACCOUNT}:role/rekey-spoke"
 READER = f"arn:aws:iam::{ACCOUNT}:role/rekey-spoke-reader"
-ROTATION = f"arn:aws:iam::{ACCOUNT}:role/rekey-rotation"
+# Secrets Manager's rotation function in the account (rekey's relay): it never touches the secret.
+RELAY = f"arn:aws:iam::{ACCOUNT}:role/rekey-rotation-relay"
 AUDITOR = f"arn:aws:iam::{ACCOUNT}:role/ProwlerScan"
 CONFIG = f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig"
 ADMIN = f"arn:aws:iam::{ACCOUNT}:role/AWSReservedSSO_AdministratorAccess_0123456789abcdef"
@@ -71,6 +72,7 @@ WRITER_NEEDS = (
     "TagResource",
     "UntagResource",
     "ReplicateSecretToRegions",
+    "RotateSecret",
 )
 ALL = [{"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"}]
 
@@ -100,7 +102,6 @@ class Config:
     """What the hub may configure around the two roles it always names (writer and reader)."""
 
     break_glass: str | None = None
-    rotation: str | None = None
     auditors: tuple[str, ...] = ()
     organization_id: str | None = ORG
 
@@ -110,7 +111,6 @@ class Config:
             WRITER,
             self.break_glass,
             reader_role_arn=READER,
-            rotation_role_arn=self.rotation,
             auditor_role_arns=self.auditors,
             organization_id=self.organization_id,
         )
@@ -120,8 +120,8 @@ CONFIGS = {
     "bare": Config(),
     "break-glass": Config(break_glass=BREAK_GLASS),
     "local-break-glass": Config(break_glass=LOCAL_BREAK_GLASS),
-    "rotation-and-auditor": Config(rotation=ROTATION, auditors=(AUDITOR,)),
-    "no-organization-id": Config(break_glass=BREAK_GLASS, rotation=ROTATION, organization_id=None),
+    "auditor": Config(auditors=(AUDITOR,)),
+    "no-organization-id": Config(break_glass=BREAK_GLASS, organization_id=None),
 }
 
 
@@ -138,8 +138,6 @@ def expected(config: Config, principal: str) -> frozenset[str]:
         return EVERYTHING
     if principal in (READER, CONFIG) or (principal == AUDITOR and AUDITOR in config.auditors):
         return _names(READS_METADATA)
-    if principal == ROTATION and config.rotation == ROTATION:
-        return _names(ROTATES)
     if principal == LOCAL_BREAK_GLASS and config.break_glass == LOCAL_BREAK_GLASS:
         return EVERYTHING - {"GetSecretValue"}
     if principal == BREAK_GLASS and config.break_glass == BREAK_GLASS:
@@ -151,7 +149,7 @@ PRINCIPALS = (
     USER,
     WRITER,
     READER,
-    ROTATION,
+    RELAY,
     AUDITOR,
     CONFIG,
     ADMIN,
@@ -178,16 +176,14 @@ def test_the_user_reads_its_own_key_as_the_caching_clients_do(config: Config) ->
     assert allowed(config.policy(), USER, identity_allows=False) == {"DescribeSecret", "GetSecretValue"}
 
 
-def test_nobody_but_the_user_the_writer_and_the_rotation_function_reads_the_key(config: Config) -> None:
+def test_nobody_but_the_user_and_the_writer_reads_the_key(config: Config) -> None:
     readers = {p for p in PRINCIPALS if may(config.policy(), p, "GetSecretValue")}
-    assert readers == {USER, WRITER, *([ROTATION] if config.rotation else [])}
+    assert readers == {USER, WRITER}
 
 
 def test_only_the_writer_and_the_break_glass_role_change_anything_but_the_value(config: Config) -> None:
-    """The rotation function changes the value and its stages, nothing else (tags, policy,
-    replicas, deletion, rotation settings: rekey's writer's and the break-glass role's)."""
     policy = config.policy()
-    for action in set(CHANGES) - _names(ROTATES):
+    for action in CHANGES:
         changers = {p for p in PRINCIPALS if may(policy, p, action)}
         assert changers <= {WRITER, config.break_glass}, action
         assert WRITER in changers
@@ -244,7 +240,7 @@ def test_a_role_named_with_two_different_rights_is_refused() -> None:
     with pytest.raises(ValueError, match="named twice"):
         secret_policy(USER, WRITER, reader_role_arn=WRITER)
     with pytest.raises(ValueError, match="named twice"):
-        secret_policy(USER, WRITER, reader_role_arn=READER, rotation_role_arn=READER)
+        secret_policy(USER, WRITER, reader_role_arn=READER, auditor_role_arns=[READER])
     assert secret_policy(USER, WRITER, WRITER) == secret_policy(USER, WRITER, WRITER)  # both uncapped: fine
 
 
@@ -270,7 +266,7 @@ def test_the_scanners_roles_named_in_the_settings_read_metadata_in_every_account
 
 
 def test_a_policy_is_rekeys_up_to_how_a_service_may_store_it() -> None:
-    expected_policy = Config(break_glass=BREAK_GLASS, rotation=ROTATION).policy()
+    expected_policy = Config(break_glass=BREAK_GLASS, auditors=(AUDITOR,)).policy()
     stored = json.loads(json.dumps(expected_policy))
     for statement in stored["Statement"]:  # a one-item list as its item, lists reordered, keys reordered
         for element in ("Action", "NotAction"):
@@ -283,7 +279,7 @@ def test_a_policy_is_rekeys_up_to_how_a_service_may_store_it() -> None:
     widened["Statement"][0]["Principal"] = {"AWS": [USER, "arn:aws:iam::111122223333:role/attacker"]}
     assert not is_rekeys(widened, expected_policy)
     assert not is_rekeys(None, expected_policy)
-    previous = Config(break_glass=BREAK_GLASS).policy()  # e.g. before a rotation role was configured
+    previous = Config(break_glass=BREAK_GLASS).policy()  # e.g. before an auditor role was configured
     assert not is_rekeys(previous, expected_policy)
 
 

@@ -15,13 +15,13 @@ twin). The named ones, and what the other statements leave each of them:
   the policy to judge it);
 - the account's service-linked roles (`role/aws-service-role/*`: AWS Config, Security Hub, Access
   Analyzer...): the metadata reads only. Nobody can assume one or change what it may do;
-- the rotation function's role, if given: the value's rotation only (DescribeSecret,
-  GetSecretValue, PutSecretValue, UpdateSecretVersionStage);
 - the break-glass role, if given: anything its identity policy grants except reading the value;
   from another account, the repairs this policy allows (a resource policy must name a
   cross-account principal).
 
-Nobody else reads the value: the user, the writer and the rotation function's role. Actions
+Nobody else reads the value: the user and the writer. Secrets Manager's rotation of the secret
+needs no principal of its own here: its function (the member's relay) never touches the secret,
+the hub carries each step out as the writer (rekey.use_cases.rotation). Actions
 Secrets Manager adds later are closed to all but the writer and the break-glass role, since each
 cap names what stays open (`NotAction`). With the organization's id, a second statement denies
 everything to principals outside it (`aws:PrincipalOrgID`): the break-glass role must be in the
@@ -47,8 +47,6 @@ DESCRIBE = "secretsmanager:DescribeSecret"
 READS_METADATA = (DESCRIBE, "secretsmanager:GetResourcePolicy", "secretsmanager:ListSecretVersionIds")
 # What the user does with its secret: all `credential-process` and the caching clients need.
 USER_READS = (READ_VALUE, DESCRIBE)
-# What a Secrets Manager rotation function does (createSecret, testSecret, finishSecret).
-ROTATES = (DESCRIBE, READ_VALUE, "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage")
 # What the break-glass role may do when it is in another account (a resource policy must allow
 # a cross-account principal): repair or remove the secret, never read its value.
 REPAIRS = (
@@ -80,16 +78,15 @@ def secret_policy(
     break_glass_role_arn: str | None = None,
     *,
     reader_role_arn: str | None = None,
-    rotation_role_arn: str | None = None,
     auditor_role_arns: Sequence[str] = (),
     organization_id: str | None = None,
 ) -> dict[str, Any]:
     """Resource policy of the secret of `user_arn`: the user reads it; only `writer_role_arn`
     (rekey's spoke writer role in the secret's account) and `break_glass_role_arn` change it;
-    `rotation_role_arn` (the rotation function's) rotates its value; `reader_role_arn` (rekey's
+    `reader_role_arn` (rekey's
     spoke reader role), `auditor_role_arns` and the account's service-linked roles read its
     metadata; nobody outside `organization_id` (if given) does anything."""
-    capped = [a for a in (reader_role_arn, rotation_role_arn, *auditor_role_arns) if a]
+    capped = [a for a in (reader_role_arn, *auditor_role_arns) if a]
     uncapped = [a for a in (user_arn, writer_role_arn, break_glass_role_arn) if a]
     if len(set(capped)) != len(capped) or set(capped) & set(uncapped):
         # A cap on the writer (a reader role under the writer's name...) would stop rekey.
@@ -118,17 +115,13 @@ def secret_policy(
             "Principal": "*",
             "Action": READ_VALUE,
             "Resource": "*",
-            "Condition": {
-                "StringNotEquals": {PRINCIPAL_ARN: [a for a in (user_arn, writer_role_arn, rotation_role_arn) if a]}
-            },
+            "Condition": {"StringNotEquals": {PRINCIPAL_ARN: [user_arn, writer_role_arn]}},
         },
         _only("TheUserOnlyReadsItsKey", "StringEquals", user_arn, USER_READS),
         _only("ServiceLinkedRolesOnlyReadMetadata", "ArnLike", slr, READS_METADATA),
     ]
     if readers := [a for a in (reader_role_arn, *auditor_role_arns) if a]:
         statements.append(_only("ScannersOnlyReadMetadata", "StringEquals", readers, READS_METADATA))
-    if rotation_role_arn:
-        statements.append(_only("RotationOnlyRotatesTheValue", "StringEquals", rotation_role_arn, ROTATES))
     if organization_id:
         statements.append(
             {
