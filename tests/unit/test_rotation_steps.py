@@ -209,3 +209,14 @@ def test_a_rotation_rekey_settles_after_secrets_manager_stopped_is_announced_onc
     assert (secret.current, secret.pending, secret.intent) == (new, None, None)
     assert step(native, "finishSecret", token) == "noop"  # Secrets Manager's retry finds it done
     assert events(native) == ["rotated"]
+
+
+def test_a_secret_from_before_rotation_was_enabled_gets_it_at_its_users_next_action(native: FakePorts) -> None:
+    (old,) = native.iam.add_user("svc", TAG, key_ages=(101,))
+    new = native.iam.add_key("svc", NOW - timedelta(days=11))
+    secret = stored(native, current=new, previous=old)  # rotated before REKEY_ROTATION_RELAY was set
+
+    assert work(native, "deactivate", old).status == "done"
+    assert secret.rotations == [(FUNCTION, 90, False)]  # enabled, not rotated
+    assert work(native, "delete", old).status in ("done", "noop")
+    assert len(secret.rotations) == 1  # configured already: no call

@@ -150,6 +150,9 @@ class _Worker:
         self.redelivered = redelivered
         self.step = step
         self.intent_cleared = False
+        # Secrets Manager's rotation of the secret is configured as the user's policy says (or
+        # handed a rotation, which configures it): see _enable_rotation.
+        self.rotation_configured = False
         self.now = ports.now()
         self.notifications: list[Notification] = []
 
@@ -305,6 +308,8 @@ class _Worker:
         todo = [a for a in plan[: position + 1] if a.kind not in ANNOUNCE_ONLY]
         for action in todo:
             self._perform(action)
+        if self.record.current_version_id is not None:  # e.g. a secret from before rotation was enabled
+            self._enable_rotation(self.settings.rotation_function_arn(item.account_id))
         return self.outcome("done", "; ".join(a.kind.value for a in todo), todo)
 
     def _act_on_request(self, operator: OperatorRequest, keys: list[AccessKey]) -> WorkOutcome:
@@ -488,6 +493,7 @@ class _Worker:
         except (errors.NotFound, errors.AccessDenied, errors.InvalidRequest) as exc:
             log.warning("Secrets Manager cannot rotate %s with %s: %s", self.name, function, exc)
             return False, f" (Secrets Manager's rotation unavailable, so stored by rekey itself: {exc})"
+        self.rotation_configured = True
         return True, ""
 
     def _enable_rotation(self, function: str | None) -> None:
@@ -495,7 +501,10 @@ class _Worker:
         the user's schedule (it tests the function once: testSecret). A failure only leaves it
         for the next rotation to enable."""
         record, days = self.record, self._rotation_days()
-        if function is None or (record.rotation_function == function and record.rotation_days == days):
+        if function is None or self.rotation_configured:
+            return
+        self.rotation_configured = True
+        if record.rotation_function == function and record.rotation_days == days:
             return
         try:
             self.secrets.rotate(self.name, function, days, immediately=False)
