@@ -78,6 +78,9 @@ def carry_out(ports: Ports, caller_arn: str, request: StepRequest) -> WorkOutcom
         reason=f"Secrets Manager's rotation ({request.step})",
         sweep_id=SOURCE,
     )
+    if request.step == "setSecret":
+        # The service's side of a rotation: IAM holds the key from its creation in createSecret.
+        return WorkOutcome(item, "noop", "IAM holds the new key since createSecret created it")
     try:
         return run_work_item(ports, item, step=RotationStep(request.step, request.token))
     except errors.RekeyError as exc:

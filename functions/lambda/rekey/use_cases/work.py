@@ -358,8 +358,6 @@ class _Worker:
         staged = record.pending_version_id == token and record.state.pending_key_id is not None
         if step.step == "createSecret":
             return self._create_step(token) if not staged else self.outcome("noop", f"a key is staged in {token}")
-        if step.step == "setSecret":
-            return self.outcome("noop", "IAM holds the new key since it was created")
         ours = record.state.intent is not None and record.state.intent.token == token
         key = self.secrets.staged_key(self.name, token) if record.pending_version_id == token else None
         if key is None and not ours and step.step == "testSecret":
