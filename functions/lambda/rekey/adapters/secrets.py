@@ -37,7 +37,11 @@ PERMISSIONS = {
         "secretsmanager:UntagResource",
         # Only with REKEY_SECRET_REPLICA_REGIONS: CreateSecret's AddReplicaRegions needs it too.
         "secretsmanager:ReplicateSecretToRegions",
+        "secretsmanager:RotateSecret",
     ),
+    # RotateSecret's caller must be allowed to invoke the rotation function it names: the
+    # account's rotation relay (spoke_templates/spoke-role.yaml), and only it.
+    "spoke_rotation": ("lambda:InvokeFunction",),
 }
 
 CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
