@@ -51,13 +51,17 @@ class StandInHub:
             token = request["ClientRequestToken"]
             if step == "createSecret":
                 secrets.put_secret_value(
-                    SecretId=request["SecretId"], ClientRequestToken=token, SecretString=NEW_VALUE,
+                    SecretId=request["SecretId"],
+                    ClientRequestToken=token,
+                    SecretString=NEW_VALUE,
                     VersionStages=["AWSPENDING"],
                 )
             if step == "finishSecret":
                 current = stage_of(secrets.describe_secret(SecretId=request["SecretId"]), "AWSCURRENT")
                 secrets.update_secret_version_stage(
-                    SecretId=request["SecretId"], VersionStage="AWSCURRENT", MoveToVersionId=token,
+                    SecretId=request["SecretId"],
+                    VersionStage="AWSCURRENT",
+                    MoveToVersionId=token,
                     RemoveFromVersionId=current,
                 )
         return answer(200, {"step": step, "status": "done", "detail": ""})
@@ -206,7 +210,9 @@ def test_a_failed_step_leaves_the_pending_stub_and_no_rotation_date(
     assert "previous rotation isn't complete" in refused.value.response["Error"]["Message"]
 
 
-def test_the_relays_error_names_the_step_and_the_hubs_message_when_invoked(org: Org, hub: StandInHub, member: str) -> None:
+def test_the_relays_error_names_the_step_and_the_hubs_message_when_invoked(
+    org: Org, hub: StandInHub, member: str
+) -> None:
     """Invoked by hand (the writer may: RotateSecret requires it), the relay fails as Lambda
     reports a function's error: the step and the hub's one-line message."""
     hub.refuse = "setSecret"
@@ -224,7 +230,9 @@ def test_rotate_immediately_false_tests_the_configuration_and_rotates_nothing(
 ) -> None:
     writer = as_writer(org, member)
     writer.rotate_secret(
-        SecretId=SECRET, RotationLambdaARN=relay_arn(member), RotationRules={"AutomaticallyAfterDays": 7},
+        SecretId=SECRET,
+        RotationLambdaARN=relay_arn(member),
+        RotationRules={"AutomaticallyAfterDays": 7},
         RotateImmediately=False,
     )
     assert [r["Step"] for r in hub.requests()] == ["testSecret"]
@@ -245,7 +253,9 @@ def test_a_relay_secrets_manager_may_not_invoke_is_refused(org: Org, hub: StandI
 
 def test_deploy_relay_adds_the_relay_to_an_account_with_a_spoke_stack(org: Org, hub: StandInHub) -> None:
     account_id = org.accounts["sandbox"]
-    t.deploy_spoke_role(org.emulator, account_id, hub_account_id=em.MANAGEMENT_ACCOUNT, organization_id=org.organization_id)
+    t.deploy_spoke_role(
+        org.emulator, account_id, hub_account_id=em.MANAGEMENT_ACCOUNT, organization_id=org.organization_id
+    )
     arn = rotation.deploy_relay(org.emulator, account_id, rotation_url=serve(org, hub))
     assert arn == relay_arn(account_id)
     org.client("secretsmanager", account_id).create_secret(Name=SECRET, SecretString=OLD_VALUE)

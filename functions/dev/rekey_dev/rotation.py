@@ -50,7 +50,12 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 RELAY_NAME = "rekey-rotation-relay"  # spoke-role.yaml's RotationRelayName default
-RELAY_RESOURCES = ("RotationRelayRole", "RotationRelayFunction", "RotationRelaySecretsManagerPermission", "RotationRelayLogGroup")
+RELAY_RESOURCES = (
+    "RotationRelayRole",
+    "RotationRelayFunction",
+    "RotationRelaySecretsManagerPermission",
+    "RotationRelayLogGroup",
+)
 RELAY_STACK_NAME = "rekey-rotation-relay"
 SECRETS_MANAGER = "secretsmanager.amazonaws.com"
 PENDING, CURRENT = "AWSPENDING", "AWSCURRENT"
@@ -104,7 +109,7 @@ def load_relay(
     """The relay's code (the template's unless `code` is given) as a module of its own: its
     `os.environ` is `environment` (not this process's), its `credentials()` is `credentials`."""
     module = types.ModuleType("index")
-    exec(compile(code or relay_code(), "spoke-role.yaml:RotationRelayFunction", "exec"), module.__dict__)  # noqa: S102
+    exec(compile(code or relay_code(), "spoke-role.yaml:RotationRelayFunction", "exec"), module.__dict__)
     module.os = types.SimpleNamespace(environ=dict(environment))  # type: ignore[attr-defined]
     module.credentials = credentials  # type: ignore[attr-defined]
     return module
@@ -190,7 +195,9 @@ def _patched_rotate_secret(original: Callable[..., Any]) -> Callable[..., Any]:
 
         secret = self.secrets[secret_id] if self._is_valid_identifier(secret_id) else None
         if secret is None or isinstance(secret, ReplicaSecret) or secret.is_deleted():
-            return original(self, secret_id, client_request_token, rotation_lambda_arn, rotation_rules, rotate_immediately)
+            return original(
+                self, secret_id, client_request_token, rotation_lambda_arn, rotation_rules, rotate_immediately
+            )
         rotation_lambda_arn = rotation_lambda_arn or secret.rotation_lambda_arn or None
         function = _function(self.account_id, self.region_name, rotation_lambda_arn)
         if function is not None and is_relay(function) and not _secrets_manager_may_invoke(function, self.account_id):
@@ -209,11 +216,15 @@ def _patched_rotate_secret(original: Callable[..., Any]) -> Callable[..., Any]:
         before = set(secret.versions)
         running = _rotating.set(True)
         try:
-            answer = original(self, secret_id, client_request_token, rotation_lambda_arn, rotation_rules, rotate_immediately)
+            answer = original(
+                self, secret_id, client_request_token, rotation_lambda_arn, rotation_rules, rotate_immediately
+            )
         except StepFailed as failed:
             # AWS answered before this step ran: the rotation stops where it failed.
             log.info("rotation of %s stopped: %s", secret.name, failed)
-            stub = next((v for v in set(secret.versions) - before if PENDING in secret.versions[v]["version_stages"]), None)
+            stub = next(
+                (v for v in set(secret.versions) - before if PENDING in secret.versions[v]["version_stages"]), None
+            )
             answer = secret.to_short_dict(version_id=stub)
         finally:
             _rotating.reset(running)
