@@ -35,9 +35,11 @@ PERMISSIONS = {
         "secretsmanager:GetResourcePolicy",
         "secretsmanager:TagResource",
         "secretsmanager:UntagResource",
+        # Secrets Manager's rotation of the secret (its function: the member's relay, which
+        # hands each step to the hub; rekey.use_cases.rotation).
+        "secretsmanager:RotateSecret",
         # Only with REKEY_SECRET_REPLICA_REGIONS: CreateSecret's AddReplicaRegions needs it too.
         "secretsmanager:ReplicateSecretToRegions",
-        "secretsmanager:RotateSecret",
     ),
     # RotateSecret's caller must be allowed to invoke the rotation function it names: the
     # account's rotation relay (spoke_templates/spoke-role.yaml), and only it.
