@@ -115,7 +115,7 @@ def test_a_url_that_names_no_region_is_signed_for_the_functions_own() -> None:
     assert "/ap-southeast-2/lambda/aws4_request" in hub.requests[0].headers["Authorization"]
 
 
-@pytest.mark.parametrize("status", [429, 503])
+@pytest.mark.parametrize("status", [429, 502, 503])
 def test_throttling_and_unavailability_are_retried_with_backoff_each_signed_afresh(
     status: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -182,3 +182,13 @@ def test_no_answer_at_all_is_retried_then_raised_without_detail() -> None:
     with pytest.raises(module.StepFailed, match=r"the hub answered None: EndpointConnectionError$"):
         module.handler(EVENT, Context())
     assert len(hub.requests) == 4
+
+
+def test_a_step_the_hub_did_and_failed_is_not_retried() -> None:
+    """500 is rekey's answer for a step it carried out and that failed (announced once):
+    Secrets Manager retries the rotation, the relay does not repeat the step."""
+    hub = Hub(Response(500, {"error": "failed", "message": "testSecret failed"}), Response(200, {}))
+    module = relay(hub)
+    with pytest.raises(module.StepFailed, match=r"the hub answered 500: testSecret failed$"):
+        module.handler(EVENT, Context())
+    assert len(hub.requests) == 1 and module.time.slept == []

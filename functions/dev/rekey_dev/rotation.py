@@ -26,8 +26,10 @@ Lambda function (no Docker), so `install()` patches moto, in this process, to pl
   and accepts the first;
 - RotateSecret without RotationLambdaARN uses the secret's configured rotation function, as AWS
   does (moto forgets it, then moves AWSCURRENT to an empty stub);
-- RotateImmediately=false runs testSecret only (as moto and AWS do) and, as AWS documents, removes
-  the AWSPENDING version it created for the test; it is no rotation, so LastRotatedDate stays.
+- RotateImmediately=false runs testSecret only (as moto and AWS do) on an AWSPENDING version holding
+  the current value (moto copies the value the secret was *created* with: none for a secret
+  created empty; whether AWS's test version holds a value at all is not documented) and, as AWS
+  documents, removes that version afterwards; it is no rotation, so LastRotatedDate stays.
 
 Not modelled: Secrets Manager's own retries of a failed rotation, the rotation window and schedule
 (nothing rotates by itself), the RotateSecret caller's lambda:InvokeFunction on the function (moto
@@ -214,6 +216,12 @@ def _patched_rotate_secret(original: Callable[..., Any]) -> Callable[..., Any]:
 
         last_rotated = secret.last_rotation_date
         before = set(secret.versions)
+        created_with = secret.secret_string, secret.secret_binary
+        if not rotate_immediately and secret.default_version_id in secret.versions:
+            # moto copies the value the secret was created with into the test's version: the
+            # current one's, as it means to.
+            current = secret.versions[secret.default_version_id]
+            secret.secret_string, secret.secret_binary = current.get("secret_string"), current.get("secret_binary")
         running = _rotating.set(True)
         try:
             answer = original(
@@ -228,6 +236,7 @@ def _patched_rotate_secret(original: Callable[..., Any]) -> Callable[..., Any]:
             answer = secret.to_short_dict(version_id=stub)
         finally:
             _rotating.reset(running)
+            secret.secret_string, secret.secret_binary = created_with
         if not rotate_immediately:  # only a test of the configuration: no rotation happened
             for version_id in set(secret.versions) - before:
                 if secret.versions[version_id]["version_stages"] == [PENDING]:
