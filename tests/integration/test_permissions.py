@@ -110,6 +110,9 @@ def test_spoke_roles_grant_exactly_the_declared_actions_scoped(
             assert "Condition" not in by_action[action]
         for action in declared("spoke_read") & granted:
             assert by_action[action]["Resource"] == users
+        for action in declared("spoke_rotation") & granted:  # the account's rotation relay only
+            relay = f"arn:aws:lambda:{em.REGION}:{account_id}:function:rekey-rotation-relay"
+            assert by_action[action]["Resource"] == relay and "Condition" not in by_action[action]
         everywhere[role] = {a for a, s in by_action.items() if s["Resource"] == "*"}
     # Only what has no narrower resource in IAM's authorization reference: the writer reads the
     # account's roles and policies with it to judge a user again before acting (issue 27).
@@ -463,7 +466,7 @@ def deployed(emulator: em.Emulator) -> Iterator[Deployed]:
         awslambda.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
     functions = awslambda.list_functions()["Functions"]
     runtimes = {f["Handler"].split(".")[2]: _function_runtime(emulator, f) for f in functions}
-    assert set(runtimes) == {"sweep", "scan", "worker", "digest", "operator"}
+    assert set(runtimes) == {"sweep", "scan", "worker", "digest", "operator", "rotation"}
     t.subscribe_digest_queue(emulator, outputs["TopicArn"], outputs["DigestQueueUrl"])
     yield Deployed(emulator, accounts, outputs, runtimes, events_url)
     emulator.reset()

@@ -27,6 +27,7 @@ FUNCTIONS = {
     "WorkerFunction": "rekey.handlers.worker.handler",
     "DigestFunction": "rekey.handlers.digest.handler",
     "OperatorFunction": "rekey.handlers.operator.handler",
+    "RotationFunction": "rekey.handlers.rotation.handler",
 }
 
 
@@ -199,6 +200,8 @@ def test_the_translated_hub_creates_functions_queues_and_schedule(emulator: em.E
         "rekey.handlers.digest.handler": "rekey-hub-digest",
         # Operators' requests act through the member writer: the worker's role, the one it trusts.
         "rekey.handlers.operator.handler": "rekey-hub-worker",
+        # Secrets Manager's rotation steps too (the member accounts' relays post them).
+        "rekey.handlers.rotation.handler": "rekey-hub-worker",
     }
     for function in functions.values():
         assert function["Runtime"] == "python3.11"
@@ -234,6 +237,7 @@ def test_the_translated_hub_creates_functions_queues_and_schedule(emulator: em.E
     assert by_handler["rekey.handlers.sweep.handler"] is None
     assert by_handler["rekey.handlers.digest.handler"] is None  # it empties its queue itself, once a day
     assert by_handler["rekey.handlers.operator.handler"] is None  # its URL is its only way in
+    assert by_handler["rekey.handlers.rotation.handler"] is None  # so is this one's
     assert scan["EventSourceArn"] == queues["scan"]["QueueArn"]
     assert worker["EventSourceArn"] == queues["work"]["QueueArn"]
     for mapping in (scan, worker):
@@ -262,7 +266,8 @@ def test_the_translated_hub_creates_functions_queues_and_schedule(emulator: em.E
         assert "KmsMasterKeyId" not in queue
 
     # No two sweeps or digests at once (a digest invoked by hand during the day's is refused, not
-    # split); operators' requests at most 5 at once; scan and worker bounded by their event source.
+    # split); operators' requests at most 5 at once, rotation steps 20; scan and worker bounded by
+    # their event source.
     reserved = {
         handler: lam.get_function_concurrency(FunctionName=f["FunctionName"]).get("ReservedConcurrentExecutions")
         for handler, f in functions.items()
@@ -271,6 +276,7 @@ def test_the_translated_hub_creates_functions_queues_and_schedule(emulator: em.E
         "rekey.handlers.sweep.handler": 1,
         "rekey.handlers.digest.handler": 1,
         "rekey.handlers.operator.handler": 5,
+        "rekey.handlers.rotation.handler": 20,
         "rekey.handlers.scan.handler": None,
         "rekey.handlers.worker.handler": None,
     }

@@ -17,13 +17,15 @@ from urllib.request import Request, urlopen
 
 import boto3
 
-from .function_url import Function, FunctionUrl
+from .function_url import Function, FunctionUrl, handler_module
 
 MANAGEMENT_ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
 # The hub's worker role under the hub stack's default RoleNamePrefix: the operator function's role.
 HUB_WORKER_ROLE = "rekey-hub-worker"
 OPERATOR_URL = "REKEY_OPERATOR_URL"
+# The hub's rotation endpoint (what each member account's relay posts to: HubRotationUrl).
+ROTATION_URL = "REKEY_ROTATION_URL"
 DUMMY_ENV = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_ACCESS_KEY_ID": "testing",
@@ -45,6 +47,8 @@ class Emulator:
     server: Any
     # The hub's operator endpoint (a function URL with AuthType AWS_IAM, rekey_dev.function_url).
     operator_endpoint: FunctionUrl | None = None
+    # The hub's rotation endpoint (rekey.handlers.rotation behind its URL, rekey_dev.rotation).
+    rotation_endpoint: FunctionUrl | None = None
     # Function URLs of functions deployed by a stack (served until the next reset).
     function_urls: list[FunctionUrl] = field(default_factory=list)
 
@@ -55,7 +59,7 @@ class Emulator:
         urlopen(Request(f"{self.url}/moto-api/reset", method="POST"), timeout=10).read()
 
     def stop(self) -> None:
-        for served in [*self.function_urls, self.operator_endpoint]:
+        for served in [*self.function_urls, self.operator_endpoint, self.rotation_endpoint]:
             if served is not None:
                 served.stop()
         self.server.stop()
@@ -123,13 +127,18 @@ def _age_rotation_intents(account_id: str, delta: timedelta) -> None:
 
 
 def start(quiet: bool = True) -> Emulator:
-    """Start moto's server in-process and point this process's AWS clients at it."""
+    """Start moto's server in-process and point this process's AWS clients at it; serve the hub's
+    operator and rotation endpoints (REKEY_OPERATOR_URL, REKEY_ROTATION_URL), and let Secrets
+    Manager rotate through rekey's relay (rekey_dev.rotation)."""
     os.environ.update(DUMMY_ENV)
     os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "true")
     if quiet:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
     from moto.server import ThreadedMotoServer
 
+    from . import rotation
+
+    rotation.install()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -137,7 +146,9 @@ def start(quiet: bool = True) -> Emulator:
     os.environ["AWS_ENDPOINT_URL"] = url
     endpoint = operator_endpoint().start()
     os.environ[OPERATOR_URL] = endpoint.url
-    return Emulator(url, server, endpoint)
+    rotating = rotation_endpoint().start()
+    os.environ[ROTATION_URL] = rotating.url
+    return Emulator(url, server, endpoint, rotating)
 
 
 def operator_endpoint(
@@ -156,6 +167,25 @@ def operator_endpoint(
         region=REGION,
         environment=environment or (lambda: dict(os.environ)),
         requires=operator.REQUIRES,
+    )
+    return FunctionUrl(function)
+
+
+def rotation_endpoint(
+    role_name: str = HUB_WORKER_ROLE, environment: Callable[[], Mapping[str, str]] | None = None
+) -> FunctionUrl:
+    """The hub's rotation function behind its URL, as the hub stack deploys it: the production
+    handler (rekey.handlers.rotation, imported at its first request), run as the hub's worker role,
+    configured by `environment` (default: this process's, read per request)."""
+    process, requires = handler_module("rekey.handlers.rotation")
+    function = Function(
+        handler=process,
+        account_id=MANAGEMENT_ACCOUNT,
+        role_arn=f"arn:aws:iam::{MANAGEMENT_ACCOUNT}:role/{role_name}",
+        name="rekey-hub-RotationFunction",
+        region=REGION,
+        environment=environment or (lambda: dict(os.environ)),
+        requires=requires,
     )
     return FunctionUrl(function)
 

@@ -238,7 +238,8 @@ class Function:
     region: str
     # The function's environment variables, read at each request.
     environment: Callable[[], Mapping[str, str]]
-    requires: tuple[str, ...] = ()
+    # The settings its handler requires (or how to find them when its module is first imported).
+    requires: tuple[str, ...] | Callable[[], tuple[str, ...]] = ()
 
     def runtime(self) -> Runtime:
         """The runtime the function builds, acting with its role's credentials."""
@@ -263,27 +264,40 @@ class Function:
             return boto3.client(service, **(kwargs if "aws_access_key_id" in kwargs else {**own, **kwargs}))
 
         env = {**self.environment(), "AWS_REGION": self.region}
-        return Runtime.build(Settings.from_env(env, require=self.requires), make_client)
+        requires = self.requires() if callable(self.requires) else self.requires
+        return Runtime.build(Settings.from_env(env, require=requires), make_client)
+
+
+def handler_module(name: str) -> tuple[Handler, Callable[[], tuple[str, ...]]]:
+    """The `process(event, runtime)` of handler module `name` and its REQUIRES, imported at the
+    first request (as Lambda imports a handler at a cold start), not when the URL is served."""
+    import importlib
+
+    def process(event: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
+        return importlib.import_module(name).process(event, runtime)  # type: ignore[no-any-return]
+
+    def requires() -> tuple[str, ...]:
+        return tuple(getattr(importlib.import_module(name), "REQUIRES", ()))
+
+    return process, requires
 
 
 def deployed_function(configuration: Mapping[str, Any], *, region: str) -> Function:
     """The function a stack deployed (Lambda's GetFunctionConfiguration answer), as its URL
     runs it: its handler module's `process(event, runtime)` (the handlers' own entry for a
     runtime built elsewhere), its role, its environment variables."""
-    import importlib
-
-    module = importlib.import_module(str(configuration["Handler"]).rsplit(".", 1)[0])
+    process, requires = handler_module(str(configuration["Handler"]).rsplit(".", 1)[0])
     role_arn = str(configuration["Role"])
     # As Lambda passes them: strings (moto keeps the template's numbers as numbers).
     variables = {name: str(value) for name, value in configuration.get("Environment", {}).get("Variables", {}).items()}
     return Function(
-        handler=module.process,
+        handler=process,
         account_id=role_arn.split(":")[4],
         role_arn=role_arn,
         name=str(configuration["FunctionName"]),
         region=region,
         environment=lambda: variables,
-        requires=tuple(getattr(module, "REQUIRES", ())),
+        requires=requires,
     )
 
 

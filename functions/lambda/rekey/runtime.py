@@ -48,7 +48,7 @@ ACCOUNT_CACHE_SIZE = 32
 # and never reads a secret's value. The writer acts on one user at a time.
 SPOKE_ROLE_GROUPS = {
     "reader": ("spoke_enumerate", "spoke_read", "spoke_authz", "spoke_list", "spoke_describe", "spoke_findings"),
-    "writer": ("spoke_read", "spoke_authz", "spoke_key_write", "spoke_describe", "spoke_secret"),
+    "writer": ("spoke_read", "spoke_authz", "spoke_key_write", "spoke_describe", "spoke_secret", "spoke_rotation"),
 }
 # Session names in member accounts' CloudTrail when a function, not a person, assumes the role:
 # only the scan function may assume the reader, only the worker the writer (hub/template.yaml).

@@ -41,6 +41,9 @@ PERMISSIONS = {
         # Only with REKEY_SECRET_REPLICA_REGIONS: CreateSecret's AddReplicaRegions needs it too.
         "secretsmanager:ReplicateSecretToRegions",
     ),
+    # RotateSecret's caller must be allowed to invoke the rotation function it names: the
+    # account's rotation relay (spoke_templates/spoke-role.yaml), and only it.
+    "spoke_rotation": ("lambda:InvokeFunction",),
 }
 
 CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
