@@ -212,6 +212,13 @@ class FakeSecrets:
         secret.policy = policy
         secret.policy_puts += 1
 
+    def create(self, name: str, *, owner_user_id: str, policy: dict[str, Any], kms_key_id: str | None,
+               replicas: list[dict[str, str]] | None = None) -> None:  # fmt: skip
+        self.failures.check("create")
+        if name in self.secrets:
+            raise errors.Conflict(f"{name} exists")
+        self.secrets[name] = FakeSecret(owner_user_id, policy=policy, policy_puts=1)
+
     def resource_policy(self, name: str) -> dict[str, Any] | None:
         self.failures.check("resource_policy")
         return self.secrets[name].policy

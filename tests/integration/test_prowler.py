@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rekey_dev import emulator as em
+from rekey_dev import rotation
 
 from tests.conftest import Org
 from tests.operators import run_day, runtime_from_env
@@ -32,11 +34,10 @@ TAG = {"rekey:rotate": "true"}
 EXPECTED = {
     "secretsmanager_has_restrictive_resource_policy": "PASS",
     "secretsmanager_not_publicly_accessible": "PASS",
-    # Issue 28 part 1 (a rotation function registered with Secrets Manager) is not built: rekey
-    # rotates the key itself, and Secrets Manager knows nothing of it (RotationEnabled false,
-    # LastRotatedDate never set).
-    "secretsmanager_automatic_rotation_enabled": "FAIL",
-    "secretsmanager_secret_rotated_periodically": "FAIL",
+    # rekey is the secrets' Secrets Manager rotation (its relay, REKEY_ROTATION_RELAY): rotation
+    # enabled on the user's schedule, LastRotatedDate set by every rotation.
+    "secretsmanager_automatic_rotation_enabled": "PASS",
+    "secretsmanager_secret_rotated_periodically": "PASS",
     # moto never sets LastAccessedDate (EMULATOR_NOTES): "never accessed" whatever the consumers do.
     "secretsmanager_secret_unused": "FAIL",
 }
@@ -185,8 +186,11 @@ def table(found: dict[tuple[str, str], str], secrets: list[str]) -> str:
 
 @pytest.mark.slow
 def test_prowler_passes_rekeys_policy_on_every_rekey_secret(
-    org: Org, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    org: Org, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # As the hub and the StackSet deploy it: Secrets Manager's rotation through the relay.
+    monkeypatch.setenv("REKEY_ROTATION_RELAY", rotation.RELAY_NAME)
+    rotation.deploy_relay(org.emulator, org.accounts["payments"], rotation_url=os.environ[em.ROTATION_URL])
     # A full cycle in payments: rotated at 91 days, the old key deactivated at 101, deleted at 111.
     for user, path in (("svc-billing", "/"), ("svc-ledger", "/apps/")):
         org.create_user("payments", user, TAG, Path=path)

@@ -176,15 +176,31 @@ def test_a_sweeps_rotation_is_handed_to_secrets_manager(native: FakePorts) -> No
     assert events(native) == []
 
 
-def test_a_first_key_is_stored_by_rekey_then_rotation_is_enabled(native: FakePorts) -> None:
-    native.iam.add_user("svc", {**TAG, "rekey:create-first-key": "true"}, key_ages=())
-    native.settings = native.settings.model_copy(update={"create_first_key": True})
+def test_a_users_first_rotation_is_secrets_managers_into_a_secret_created_empty(native: FakePorts) -> None:
+    (old,) = native.iam.add_user("svc", TAG, key_ages=(91,))
 
-    outcome = work(native, "rotate", None)
+    assert work(native, "rotate", old).status == "done"
 
-    assert outcome.status == "done", outcome.detail
     secret = native.secrets.secrets[SECRET]
-    assert secret.current is not None and secret.rotations == [(FUNCTION, 90, False)]
+    assert secret.policy is not None and secret.current is None and secret.intent is None
+    assert secret.rotations == [(FUNCTION, 90, True)]
+    token = started(native, secret)
+    for name in rotation.STEPS:
+        step(native, name, token)
+    (new,) = set(native.iam.status("svc")) - {old}
+    assert (secret.current, secret.intent) == (new, None)
+    assert events(native) == ["rotated"]
+
+
+def test_an_operators_rotation_is_rekeys_own_then_rotation_is_enabled(native: FakePorts) -> None:
+    from rekey.use_cases.work import OperatorRequest
+
+    (young,) = native.iam.add_user("svc", TAG, key_ages=(10,))
+
+    outcome = work(native, "rotate", young, request=OperatorRequest("arn:aws:iam::999988887777:user/alice"))
+
+    assert outcome.status == "done" and len(native.iam.status("svc")) == 2
+    assert native.secrets.secrets[SECRET].rotations == [(FUNCTION, 90, False)]  # enabled, not rotated again
     assert events(native) == ["rotated"]
 
 

@@ -26,6 +26,11 @@ Lambda function (no Docker), so `install()` patches moto, in this process, to pl
   and accepts the first;
 - RotateSecret without RotationLambdaARN uses the secret's configured rotation function, as AWS
   does (moto forgets it, then moves AWSCURRENT to an empty stub);
+- RotateSecret of a secret without any version (rekey creates a user's secret empty for its first
+  rotation) starts as any rotation does, where moto fails: AWS documents no such limit (if it
+  refused one, the worker would store the first key itself: rekey.use_cases.work);
+- UpdateSecretVersionStage attaching AWSCURRENT when no version holds it (the first rotation of a
+  secret created empty) attaches it, as AWS does, where moto fails;
 - RotateImmediately=false runs testSecret only (as moto and AWS do) on an AWSPENDING version holding
   the current value (moto copies the value the secret was *created* with: none for a secret
   created empty; whether AWS's test version holds a value at all is not documented) and, as AWS
@@ -44,6 +49,7 @@ import json
 import logging
 import time
 import types
+import uuid
 import zipfile
 from collections.abc import Callable, Mapping
 from functools import cache
@@ -222,6 +228,13 @@ def _patched_rotate_secret(original: Callable[..., Any]) -> Callable[..., Any]:
             # current one's, as it means to.
             current = secret.versions[secret.default_version_id]
             secret.secret_string, secret.secret_binary = current.get("secret_string"), current.get("secret_binary")
+        if not secret.versions and rotate_immediately:
+            # moto fails to start a rotation of a secret that has no version yet (rekey's first
+            # rotation of a user creates it empty); AWS documents no such limit, so the rotation
+            # starts as any other does: an empty version labelled AWSPENDING.
+            client_request_token = client_request_token or str(uuid.uuid4())
+            stub = {"createdate": int(time.time()), "version_id": client_request_token, "version_stages": [PENDING]}
+            secret.versions[client_request_token] = stub
         running = _rotating.set(True)
         try:
             answer = original(
@@ -252,6 +265,26 @@ def _patched_rotate_secret(original: Callable[..., Any]) -> Callable[..., Any]:
     return rotate_secret
 
 
+def _patched_update_secret_version_stage(original: Callable[..., Any]) -> Callable[..., Any]:
+    """AWSCURRENT attached to a version when no version holds it (a secret created empty, whose
+    first rotation's finishSecret makes the new version current): AWS needs no
+    RemoveFromVersionId then, moto fails (IndexError, a 500)."""
+
+    def update_secret_version_stage(
+        self: Any, secret_id: str, version_stage: str, remove_from_version_id: str, move_to_version_id: str
+    ) -> Any:
+        if version_stage == CURRENT and not remove_from_version_id and secret_id in self.secrets:
+            secret = self.secrets[secret_id]
+            held = any(CURRENT in v["version_stages"] for v in secret.versions.values())
+            if not held and move_to_version_id in secret.versions:
+                secret.versions[move_to_version_id]["version_stages"].append(CURRENT)
+                secret.default_version_id = move_to_version_id
+                return secret.arn, secret.name
+        return original(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+
+    return update_secret_version_stage
+
+
 def _function(account_id: str, region: str, arn: str | None) -> Any:
     """moto's function `arn` in the secret's account and region, or None."""
     if not arn:
@@ -277,6 +310,9 @@ def install() -> None:
         if "invoke" in vars(backend):
             backend.invoke = _patched_invoke(vars(backend)["invoke"])  # type: ignore[method-assign]
     SecretsManagerBackend.rotate_secret = _patched_rotate_secret(SecretsManagerBackend.rotate_secret)  # type: ignore[method-assign]
+    SecretsManagerBackend.update_secret_version_stage = _patched_update_secret_version_stage(  # type: ignore[method-assign]
+        SecretsManagerBackend.update_secret_version_stage
+    )
     _installed = True
 
 

@@ -62,6 +62,16 @@ class UserSecrets(Protocol):
         token: str | None = None,
     ) -> None: ...
 
+    def create(
+        self,
+        name: str,
+        *,
+        owner_user_id: str,
+        policy: dict[str, Any],
+        kms_key_id: str | None,
+        replicas: list[dict[str, str]] | None = None,
+    ) -> None: ...
+
     def resource_policy(self, name: str) -> dict[str, Any] | None: ...
 
     def replicate(self, name: str, replicas: list[dict[str, str]]) -> None: ...

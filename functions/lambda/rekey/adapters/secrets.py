@@ -195,18 +195,41 @@ class SecretsAdapter:
         if exists:
             with aws_call(f"secretsmanager:TagResource {name}"):
                 self._client.tag_resource(SecretId=name, Tags=tags)
+            self._put_policy(name, policy)
         else:
-            kwargs: dict[str, Any] = {
-                "Name": name,
-                "Description": "IAM access key managed by rekey",
-                "Tags": tags,
-            }
-            if kms_key_id:
-                kwargs["KmsKeyId"] = kms_key_id
-            if replicas:
-                kwargs["AddReplicaRegions"] = replicas
-            with aws_call(f"secretsmanager:CreateSecret {name}"):
-                self._client.create_secret(**kwargs)
+            self._create(name, tags, policy, kms_key_id, replicas)
+
+    def create(
+        self,
+        name: str,
+        *,
+        owner_user_id: str,
+        policy: dict[str, Any],
+        kms_key_id: str | None,
+        replicas: list[dict[str, str]] | None = None,
+    ) -> None:
+        """Create the user's secret empty, with rekey's policy, for Secrets Manager's rotation to
+        store the first key in (its createSecret step records the intent)."""
+        self._create(name, [{"Key": OWNER_TAG, "Value": owner_user_id}], policy, kms_key_id, replicas)
+
+    def _create(
+        self,
+        name: str,
+        tags: list[dict[str, str]],
+        policy: dict[str, Any],
+        kms_key_id: str | None,
+        replicas: list[dict[str, str]] | None,
+    ) -> None:
+        kwargs: dict[str, Any] = {"Name": name, "Description": "IAM access key managed by rekey", "Tags": tags}
+        if kms_key_id:
+            kwargs["KmsKeyId"] = kms_key_id
+        if replicas:
+            kwargs["AddReplicaRegions"] = replicas
+        with aws_call(f"secretsmanager:CreateSecret {name}"):
+            self._client.create_secret(**kwargs)
+        self._put_policy(name, policy)
+
+    def _put_policy(self, name: str, policy: dict[str, Any]) -> None:
         with aws_call(f"secretsmanager:PutResourcePolicy {name}"):
             self._client.put_resource_policy(SecretId=name, ResourcePolicy=json.dumps(policy), BlockPublicPolicy=True)
 
@@ -248,8 +271,11 @@ class SecretsAdapter:
     def staged_key(self, name: str, version_id: str) -> NewKey | None:
         """The key a staged version holds (None: the version holds none, e.g. Secrets Manager's
         empty one, or a value that is not a key): to test it, or finish a rotation."""
-        with aws_call(f"secretsmanager:GetSecretValue {name}"):
-            value = self._client.get_secret_value(SecretId=name, VersionId=version_id)
+        try:
+            with aws_call(f"secretsmanager:GetSecretValue {name}"):
+                value = self._client.get_secret_value(SecretId=name, VersionId=version_id)
+        except NotFound:  # a version without a value (AWS answers so for an empty one)
+            return None
         key_id, unusable = _parse_value(value.get("SecretString"))
         if key_id is None or unusable:
             return None
@@ -257,17 +283,17 @@ class SecretsAdapter:
         return NewKey(key_id, json.loads(value["SecretString"])["SecretKey"], created)
 
     def promote(self, name: str, version_id: str, current_version_id: str | None) -> None:
-        """Make the staged version AWSCURRENT (the old one becomes AWSPREVIOUS): 1 call, none
-        when `current_version_id` is None (the secret had no version, so the staged one is
-        current already). AWSPENDING stays on the new current version, where it means nothing
+        """Make the staged version AWSCURRENT (the old one, if any, becomes AWSPREVIOUS): 1 call,
+        none when it is current already. AWSPENDING stays on the new current version, where it means nothing
         (rekey's state reads a pending version only when it is not current; Secrets Manager
         calls that state a finished rotation) and from where the next rotation moves it:
         removing it would cost a call every rotation."""
-        if current_version_id is None or current_version_id == version_id:
+        if current_version_id == version_id:
             return
+        move = {"RemoveFromVersionId": current_version_id} if current_version_id else {}
         with aws_call(f"secretsmanager:UpdateSecretVersionStage {name}"):
             self._client.update_secret_version_stage(
-                SecretId=name, VersionStage=CURRENT, MoveToVersionId=version_id, RemoveFromVersionId=current_version_id
+                SecretId=name, VersionStage=CURRENT, MoveToVersionId=version_id, **move
             )
 
     def drop_pending(self, name: str, version_id: str) -> None:

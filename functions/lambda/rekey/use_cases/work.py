@@ -412,14 +412,22 @@ class _Worker:
             # versions, stages, tags and resource policy in sync with the primary from then on.
             self.secrets.replicate(self.name, missing)
         function = s.rotation_function_arn(self.item.account_id)
-        handed, note = self._hand_to_secrets_manager(function) if function and self.step is None else (False, "")
-        if handed:
-            return
+        exists, note = self.record.state.exists, ""
+        if function and self.step is None and self.request is None:
+            # A sweep's rotation is Secrets Manager's, which records it (LastRotatedDate): it
+            # invokes the member's relay, and so the hub, for each step (_act_on_step). A first
+            # key's secret is created empty first, for Secrets Manager to rotate into.
+            if not exists:
+                self._create_secret(replicas)
+                exists = True
+            handed, note = self._hand_to_secrets_manager(function)
+            if handed:
+                return
         token = self.step.token if self.step is not None else None
         try:
             self.secrets.begin_rotation(
                 self.name,
-                exists=self.record.state.exists,
+                exists=exists,
                 owner_user_id=self.user.user_id,
                 known_key_ids=sorted(self.keys),
                 at=self.now,
@@ -434,7 +442,7 @@ class _Worker:
             # (or under another user's name, which the next attempt's owner check reports).
             raise _Deferred(f"{self.name} was created meanwhile; rotation left to whoever created it") from None
         except errors.AccessDenied as denied:
-            if not self.record.state.exists:
+            if not exists:
                 raise
             # rekey's writer may not tag the secret or put its policy: someone else's policy
             # (or key policy) holds it. A key created now could go where rekey cannot close.
@@ -445,18 +453,17 @@ class _Worker:
             # Someone made a key since the keys were read (another worker, a person): nothing
             # was created here; the next sweep re-reads and re-decides.
             raise _Deferred(f"{self.user.name} has two keys already; left to whoever made the second") from None
+        first = self.record.current_version_id is None and token is None
         try:
-            version = self.secrets.stage(
-                self.name, new, first=self.record.current_version_id is None and token is None, version_id=token
-            )
+            version = self.secrets.stage(self.name, new, first=first, version_id=token)
         except errors.RekeyError:
             self._discard(new.key_id)
             raise
         if token is not None:
             return  # Secrets Manager's testSecret and finishSecret steps do the rest
         self._verify(new)
-        # A secret with no version before this one made the staged version current already.
-        self.secrets.promote(self.name, version, self.record.current_version_id)
+        if not first:  # a first version was stored current
+            self.secrets.promote(self.name, version, self.record.current_version_id)
         replaced = f"to replace {action.key_id}" if action.key_id else "as the user's first key"
         self.notice(
             Event.ROTATED,
@@ -472,15 +479,24 @@ class _Worker:
         self.secrets.clear_intent(self.name)
         self._enable_rotation(function)
 
+    def _create_secret(self, replicas: list[dict[str, str]]) -> None:
+        """The user's secret, empty, with rekey's policy: for Secrets Manager to rotate into."""
+        try:
+            self.secrets.create(
+                self.name,
+                owner_user_id=self.user.user_id,
+                policy=self._policy(),
+                kms_key_id=self.settings.kms_key_id,
+                replicas=replicas,
+            )
+        except errors.Conflict:
+            raise _Deferred(f"{self.name} was created meanwhile; rotation left to whoever created it") from None
+
     def _hand_to_secrets_manager(self, function: str) -> tuple[bool, str]:
-        """A sweep's rotation of a secret that has a current version: Secrets Manager's own
-        (RotateSecret), which invokes the member's relay, and so the hub, for each step, and
-        records the rotation (LastRotatedDate). Returns whether it was handed over, or why not,
-        as a note for the announcement of the rotation rekey then carries out itself. A first
-        key (Secrets Manager does not rotate an empty secret) and an operator's request (whose
-        answer says what was done) are rekey's own, rotation enabled after."""
-        if self.record.current_version_id is None or self.request is not None:
-            return False, ""
+        """Secrets Manager's rotation (RotateSecret) of the user's secret. Returns whether it
+        was handed over, or why not, as a note for the announcement of the rotation rekey then
+        carries out itself (an operator's request is always rekey's own: its answer says what
+        was done; rotation is enabled after)."""
         record = self.record
         if record.pending_version_id is not None and record.state.pending_key_id is None:
             # An empty version a rotation that failed left AWSPENDING on: Secrets Manager would
