@@ -8,6 +8,7 @@ with the account's administrator role, or refuses one."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,9 +151,16 @@ def test_the_spoke_stack_deploys_the_relay_as_the_template_says(org: Org, member
     assert org.client("lambda", other).list_functions()["Functions"] == []
 
 
+def relay_log(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    """The lines the relay printed (its log: the emulator keeps them off standard output)."""
+    prefix = "relay: "
+    return [json.loads(r.getMessage()[len(prefix) :]) for r in caplog.records if r.getMessage().startswith(prefix)]
+
+
 def test_rotate_secret_reaches_the_hub_through_the_relay_as_its_role(
-    org: Org, hub: StandInHub, member: str, capsys: pytest.CaptureFixture[str]
+    org: Org, hub: StandInHub, member: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="rekey_dev.rotation")
     hub.do_steps = True
     answered = as_writer(org, member).rotate_secret(
         SecretId=SECRET, RotationLambdaARN=relay_arn(member), RotationRules={"AutomaticallyAfterDays": 30}
@@ -166,7 +174,7 @@ def test_rotate_secret_reaches_the_hub_through_the_relay_as_its_role(
         assert caller["userArn"] == f"arn:aws:sts::{member}:assumed-role/{RELAY}/{RELAY}"
         assert caller["accountId"] == member and caller["principalOrgId"] == org.organization_id
     # The relay logged one line per step: the step, the secret, the hub's status; nothing else.
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    lines = relay_log(caplog)
     assert lines == [{"step": step, "secret_id": SECRET, "status": 200} for step in STEPS]
 
     secrets = org.client("secretsmanager", member)
@@ -185,14 +193,15 @@ def test_rotate_secret_reaches_the_hub_through_the_relay_as_its_role(
 
 
 def test_a_failed_step_leaves_the_pending_stub_and_no_rotation_date(
-    org: Org, hub: StandInHub, member: str, capsys: pytest.CaptureFixture[str]
+    org: Org, hub: StandInHub, member: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="rekey_dev.rotation")
     hub.refuse = "testSecret"
     writer = as_writer(org, member)
     # AWS answers before the steps run: RotateSecret succeeds, the rotation fails afterwards.
     answered = writer.rotate_secret(SecretId=SECRET, RotationLambdaARN=relay_arn(member))
     assert [r["Step"] for r in hub.requests()] == ["createSecret", "setSecret", "testSecret"]
-    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    logged = relay_log(caplog)
     assert logged[-1] == {"step": "testSecret", "secret_id": SECRET, "status": 409}
 
     secrets = org.client("secretsmanager", member)

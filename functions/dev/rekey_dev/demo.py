@@ -34,6 +34,7 @@ from rekey.use_cases.work import WorkOutcome
 from . import emulator as em
 from .demo_cast import ACCOUNT_NAMES, COMPONENTS, OWNER_TEAM, Plan, PlannedUser, Usage, make_plan
 from .demo_render import DemoEvent, KeyView, Painter, Progress, Timeline, UserView, counts, table, wants_colour
+from .rotation import RELAY_NAME
 
 DEFAULT_DAYS = 120
 DEFAULT_ACCOUNTS = 3
@@ -145,16 +146,21 @@ class Org:
         return "hub" if account_id == self.management_id else account_id
 
 
-def build_org(emulator: em.Emulator, plan: Plan) -> Org:
-    """Organization, member accounts with the spoke role (CloudFormation, from spoke_templates/),
-    hub queues and topic, two subscriptions, and the planned users with their aged keys."""
+def build_org(emulator: em.Emulator, plan: Plan, rotation_url: str) -> Org:
+    """Organization, member accounts with the spoke stack (CloudFormation, from spoke_templates/:
+    the roles, and the relay Secrets Manager's rotation invokes, posting to `rotation_url`), hub
+    queues and topic, two subscriptions, and the planned users with their aged keys."""
     from .templates import deploy_spoke_role
 
     organization = em.create_organization(emulator, plan.accounts)
     hub = em.create_hub(emulator)
     for account_id in organization.accounts.values():
         deploy_spoke_role(
-            emulator, account_id, hub_account_id=em.MANAGEMENT_ACCOUNT, organization_id=organization.organization_id
+            emulator,
+            account_id,
+            hub_account_id=em.MANAGEMENT_ACCOUNT,
+            organization_id=organization.organization_id,
+            HubRotationUrl=rotation_url,
         )
     inbox_url = em.subscribe_queue(emulator, hub.topic_arn, INBOX)
     owner_inbox_url = em.subscribe_queue(emulator, hub.topic_arn, OWNER_INBOX, {"owner": [OWNER_TEAM]})
@@ -421,28 +427,29 @@ def final_state(org: Org, events: list[DemoEvent]) -> list[UserView]:
 
 
 def _secret(org: Org, account_id: str, user_name: str) -> tuple[str | None, str | None]:
-    """The user's secret name and the key id of its AWSCURRENT version (from its version id,
-    which rekey derives from the key id: no secret value is read)."""
-    from rekey.adapters.secrets import TOKEN_PREFIX
+    """The user's secret name and the key id of its AWSCURRENT version (from its version id or
+    label, which name the key: no secret value is read)."""
+    from rekey.adapters.secrets import SecretsAdapter
 
     name = secret_name(Settings.model_fields["secret_name"].default, user_name, account_id)
-    sm = org.client("secretsmanager", account_id)
-    try:
-        stages = sm.describe_secret(SecretId=name).get("VersionIdsToStages", {})
-    except sm.exceptions.ResourceNotFoundException:
-        return None, None
-    current = next((v for v, s in stages.items() if "AWSCURRENT" in s), None)
-    return name, current[len(TOKEN_PREFIX) :] if current and current.startswith(TOKEN_PREFIX) else None
+    record = SecretsAdapter(org.client("secretsmanager", account_id)).read(name, resolve_foreign=False)
+    return (name, record.state.current_key_id) if record.state.exists else (None, None)
 
 
-def demo_settings(org: Org) -> Settings:
-    """The demo's own configuration: the defaults, whatever REKEY_* the caller's shell has."""
+def demo_environment(org: Org) -> dict[str, str]:
+    """The demo's own configuration: the defaults, whatever REKEY_* the caller's shell has, with
+    Secrets Manager's rotation through the relay, as the hub stack and the StackSet deploy it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("REKEY_")}
     env.update(org.hub.environment())
     env["AWS_REGION"] = em.REGION
     env["REKEY_EXCLUDED_ACCOUNTS"] = org.management_id  # the hub's account has no spoke role
     env["REKEY_ORGANIZATION_ID"] = org.organization_id  # as the hub stack sets it
-    return Settings.from_env(env)
+    env["REKEY_ROTATION_RELAY"] = RELAY_NAME
+    return env
+
+
+def demo_settings(org: Org) -> Settings:
+    return Settings.from_env(demo_environment(org))
 
 
 def run(options: Options, emulator: em.Emulator | None = None) -> int:
@@ -484,7 +491,11 @@ def _run(options: Options, emulator: em.Emulator, out: Recorder, err: Recorder) 
     paint = Painter(wants_colour(out) and not options.as_json)
     progress = Progress(err, options.days)
     progress.start(f"rekey demo: building the organization, then simulating {_days(options.days)}")
-    org = build_org(emulator, plan)
+    # The hub's rotation function, configured as the demo's hub (the relays post each step to it).
+    configured: dict[str, str] = {}
+    rotation_url = emulator.serve_function_url(em.rotation_endpoint(environment=lambda: configured).function)
+    org = build_org(emulator, plan, rotation_url)
+    configured.update(demo_environment(org))
     settings = demo_settings(org)
     rt = Runtime.build(settings)
     rt.sleep = lambda _seconds: None  # the emulator accepts a new key at once
@@ -531,6 +542,7 @@ def _run(options: Options, emulator: em.Emulator, out: Recorder, err: Recorder) 
         say(["", paint.bold(f"Where things stand on day {options.days}"), ""])
         say(table(views, org.account_ids, paint))
         say(_closing(options, simulation, by_type, paint))
+        say(_secrets_manager_line(org))
         leaks = watch.leaks([out.text(), err.text(), *map(json.dumps, simulation.received)])
         say(["", _secret_line(leaks, len(watch), len(simulation.received), len(out.text()) + len(err.text()))])
         say([paint.dim(f"Simulated {_days(options.days)} in {elapsed:.1f} s (seed {options.seed}).")])
@@ -549,7 +561,8 @@ def _introduction(org: Org, options: Options, settings: Settings, paint: Painter
         f"{org.management_id}",
         f"  members       {members}",
         f"                each has the roles {settings.spoke_reader_role_name} and {settings.spoke_role_name}, "
-        "deployed by CloudFormation from spoke_templates/spoke-role.yaml",
+        f"and the relay {settings.rotation_relay} that Secrets Manager's rotation invokes,",
+        "                deployed by CloudFormation from spoke_templates/spoke-role.yaml",
         f"  users         {len(plan.users)}: {len(plan.users) - len(cast)} tagged service users, and one per "
         "special case:",
         *(f"                  {u.account:<10} {u.name:<16} {u.case.value}" for u in cast),
@@ -572,6 +585,25 @@ def _closing(options: Options, simulation: Simulation, by_type: Counter[str], pa
         f"Notifications on the topic, as the {INBOX} subscription received them: {total} ({counts(by_type)})",
         f"The {OWNER_INBOX} subscription (filter: owner = {OWNER_TEAM}) received only its own: {owner} "
         f"({counts(simulation.owner_inbox)}) about {routed}",
+    ]
+
+
+def _secrets_manager_line(org: Org) -> list[str]:
+    """What Secrets Manager itself says of rekey's secrets (ListSecrets in each member account)."""
+    from rekey.adapters.secrets import OWNER_TAG
+
+    listed = [
+        s
+        for account_id in org.member_ids
+        for s in org.client("secretsmanager", account_id).list_secrets()["SecretList"]
+        if any(t["Key"] == OWNER_TAG for t in s.get("Tags", []))
+    ]
+    enabled = sum(bool(s.get("RotationEnabled")) for s in listed)
+    recorded = sum(s.get("LastRotatedDate") is not None for s in listed)
+    return [
+        f"Secrets Manager, asked directly: {len(listed)} rekey secrets, rotation enabled on {enabled} (its function: "
+        f"the account's relay, on each user's schedule), {recorded} with the date of their last rotation "
+        "(LastRotatedDate)"
     ]
 
 

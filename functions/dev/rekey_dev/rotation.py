@@ -150,6 +150,8 @@ def run_relay(function: Any, event: dict[str, Any]) -> Any:
         "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
     }
     relay = load_relay(environment, _role_credentials(function), deployed_code(function))
+    # What it prints goes to its log (CloudWatch, on AWS), not this process's standard output.
+    relay.print = lambda *args, **_: log.info("relay: %s", " ".join(map(str, args)))  # type: ignore[attr-defined]
     return relay.handler(event, _Context(function.function_name, float(function.timeout or 3)))
 
 
