@@ -4,10 +4,14 @@ pages its answers, and what each due action costs in the worker (docs/api-calls.
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
+from rekey_dev import emulator as em
+from rekey_dev import rotation
 
 from bench.paging import aws_paging
 from rekey.runtime import Runtime
@@ -154,6 +158,55 @@ def test_each_action_makes_only_the_calls_it_needs(org: Org, faults: Faults, mon
         }
     )
     assert _in_member_account(calls) == 14
+    assert len(org.keys("payments", "svc")) == 2
+
+
+def test_secrets_managers_rotation_costs_its_steps_re_reads(
+    org: Org, faults: Faults, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With REKEY_ROTATION_RELAY (the hub stack's default), the worker hands a due rotation to
+    Secrets Manager, whose steps reach the hub (counted here: the hub's rotation function runs
+    with the same counting clients); docs/api-calls.md states these counts."""
+    monkeypatch.setenv("REKEY_ROTATION_RELAY", rotation.RELAY_NAME)
+    endpoint = em.rotation_endpoint(environment=lambda: dict(os.environ)).function
+    counted = replace(endpoint, make_client=faults.make_client)
+    rotation.deploy_relay(org.emulator, org.accounts["payments"], rotation_url=org.emulator.serve_function_url(counted))
+    org.create_user("payments", "svc", TAG)
+    rt = runtime_in_one_account(org, monkeypatch, "payments", faults)
+    steps = {"secretsmanager:DescribeSecret": 1, "iam:GetUser": 1, "iam:ListAccessKeys": 1}  # a later step's re-read
+
+    def rotation_calls(first: bool) -> Counter[str]:
+        creating = {  # createSecret: every check again, then rekey's protocol up to the staged key
+            **READS,
+            "secretsmanager:TagResource": 1,  # the intent
+            "secretsmanager:PutResourcePolicy": 1,
+            "iam:CreateAccessKey": 1,
+            "secretsmanager:PutSecretValue": 1,  # into Secrets Manager's version, with the key's label
+        }
+        testing = {**steps, "secretsmanager:GetSecretValue": 1, "sts:GetCallerIdentity": 1}
+        finishing = {**steps, "secretsmanager:UpdateSecretVersionStage": 1, "secretsmanager:UntagResource": 1}
+        worker = {**READS, "secretsmanager:RotateSecret": 1, **({"secretsmanager:CreateSecret": 1,
+                  "secretsmanager:PutResourcePolicy": 1} if first else {})}  # fmt: skip
+        # Each step's container is cold here (the emulator builds the function anew per request):
+        # it lists the organization's accounts, which a warm one does once per 10 minutes.
+        hub = {"sns:Publish": 1, "organizations:ListAccounts": 3}
+        return sum((Counter(c) for c in (worker, creating, testing, finishing, hub)), Counter())
+
+    org.age(91)
+    sweep(rt, "day-91")
+    calls = _worker_calls(rt, faults)
+    assert calls - Counter(FIRST_ITEM) - Counter({"sts:AssumeRole": calls["sts:AssumeRole"]}) == rotation_calls(True)
+    assert _in_member_account(calls - Counter({"sts:AssumeRole": calls["sts:AssumeRole"]})) == 31
+
+    for days, name in ((10, "day-101"), (10, "day-111")):
+        org.age(days)
+        sweep(rt, name)
+        _worker_calls(rt, faults)
+    org.age(80)
+    sweep(rt, "day-191")
+    calls = _worker_calls(rt, faults)
+    assert calls - Counter({"sts:AssumeRole": calls["sts:AssumeRole"]}) == rotation_calls(False)
+    assert _in_member_account(calls - Counter({"sts:AssumeRole": calls["sts:AssumeRole"]})) == 29
     assert len(org.keys("payments", "svc")) == 2
 
 

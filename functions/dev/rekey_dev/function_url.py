@@ -240,6 +240,8 @@ class Function:
     environment: Callable[[], Mapping[str, str]]
     # The settings its handler requires (or how to find them when its module is first imported).
     requires: tuple[str, ...] | Callable[[], tuple[str, ...]] = ()
+    # How its clients are made (a test's may count or fail their calls).
+    make_client: Callable[..., Any] = boto3.client
 
     def runtime(self) -> Runtime:
         """The runtime the function builds, acting with its role's credentials."""
@@ -261,7 +263,7 @@ class Function:
 
         def make_client(service: str, **kwargs: Any) -> Any:
             # Clients for member accounts, or signed by a new key, bring their own credentials.
-            return boto3.client(service, **(kwargs if "aws_access_key_id" in kwargs else {**own, **kwargs}))
+            return self.make_client(service, **(kwargs if "aws_access_key_id" in kwargs else {**own, **kwargs}))
 
         env = {**self.environment(), "AWS_REGION": self.region}
         requires = self.requires() if callable(self.requires) else self.requires

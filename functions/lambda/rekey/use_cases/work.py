@@ -149,6 +149,10 @@ class _Worker:
         self.request = request
         self.redelivered = redelivered
         self.step = step
+        # Secrets Manager's later steps act only on the key createSecret created under every
+        # check: they read the user (its ARN, its tag), the secret and the keys, not the user's
+        # privileges nor when its keys were last used.
+        self.later_step = step is not None and step.step != "createSecret"
         self.intent_cleared = False
         # Secrets Manager's rotation of the secret is configured as the user's policy says (or
         # handed a rotation, which configures it): see _enable_rotation.
@@ -201,7 +205,7 @@ class _Worker:
         member = self.ports.account(item.account_id, write=True)
         self.iam, self.secrets = member.iam, member.secrets
         try:
-            user = self.iam.get_user(item.user_name, with_grants=True)
+            user = self.iam.get_user(item.user_name, with_grants=not self.later_step)
         except errors.NotFound:
             self.notice(Event.REJECTED, Severity.WARNING, "work item for a user that does not exist; ignored", None)
             return self.outcome("rejected", "no such user")
@@ -209,6 +213,9 @@ class _Worker:
         if state is not OptIn.IN:
             self.notice(Event.REJECTED, Severity.WARNING, f"work item for a user not opted in ({why}); ignored", user)
             return self.outcome("rejected", why)
+        if self.later_step:
+            self.policy, self.user = self.settings.policy, user
+            return None
         assessment = assess_user(self.ports, user, item.account_id, self.now)
         if assessment.scope is Scope.REFUSED:  # whoever asked, an operator included
             self.notice(Event.REFUSED, Severity.ERROR, f"refused, never touched: {assessment.why}", user)
@@ -250,7 +257,10 @@ class _Worker:
         # A pause longer than rekey ever sets was written by hand: ignored (the scan announces it).
         self.record = replace(record, state=record.state.bounded(self.now.date(), s.max_pause_days)[0])
         # An operator's request reads when the keys were last used whatever the plan.
-        self.listed = read_keys(self.iam, user.name, self.record.state, last_use=self.request is not None)
+        if self.later_step:
+            self.listed = self.iam.access_keys(user.name, with_last_use=False)
+        else:
+            self.listed = read_keys(self.iam, user.name, self.record.state, last_use=self.request is not None)
         self.keys = {k.key_id: k for k in self.listed}
         self._mark_checked()
         intent = self.record.state.intent
@@ -358,18 +368,21 @@ class _Worker:
         staged = record.pending_version_id == token and record.state.pending_key_id is not None
         if step.step == "createSecret":
             return self._create_step(token) if not staged else self.outcome("noop", f"a key is staged in {token}")
+        if step.step == "finishSecret":  # testSecret signed with the staged key already
+            key_id = record.state.pending_key_id if staged else None
+            if key_id is None or key_id not in self.keys:
+                raise errors.KeyVerificationFailed(f"version {token} of {self.name} holds no key of {self.user.name}")
+            self._promote(token, key_id)
+            return self.outcome("done", f"{key_id} is now current in {self.name}")
         ours = record.state.intent is not None and record.state.intent.token == token
         key = self.secrets.staged_key(self.name, token) if record.pending_version_id == token else None
-        if key is None and not ours and step.step == "testSecret":
+        if key is None and not ours:
             # Rotation being enabled (RotateImmediately false): Secrets Manager tests the function.
             return self.outcome("noop", f"rekey may rotate {self.user.name}'s keys (a test of the configuration)")
         if key is None or key.key_id not in self.keys:
             raise errors.KeyVerificationFailed(f"version {token} of {self.name} holds no key of {self.user.name}")
         self._verify(key)
-        if step.step == "testSecret":
-            return self.outcome("done", f"{key.key_id} signs as {self.user.name}")
-        self._promote(token, key.key_id)
-        return self.outcome("done", f"{key.key_id} is now current in {self.name}")
+        return self.outcome("done", f"{key.key_id} signs as {self.user.name}")
 
     def _create_step(self, token: str) -> WorkOutcome:
         """createSecret: what a sweep's rotation item would do now, the key staged in `token`."""
