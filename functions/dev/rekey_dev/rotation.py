@@ -24,6 +24,10 @@ Lambda function (no Docker), so `install()` patches moto, in this process, to pl
   documents as one still in progress. Here RotateSecret refuses the second ("A previous rotation
   isn't complete. That rotation will be reattempted.", InvalidRequestException, as AWS answers)
   and accepts the first;
+- RotateSecret retried with the ClientRequestToken of a version that exists (the SDK's retry of
+  a call whose answer was lost) answers that version and starts nothing: moto would overwrite
+  the version (the new current key's) with an empty stub and rotate again. AWS's own answer is
+  not documented; it never loses a version's value;
 - RotateSecret without RotationLambdaARN uses the secret's configured rotation function, as AWS
   does (moto forgets it, then moves AWSCURRENT to an empty stub);
 - RotateImmediately=false runs testSecret only (as moto and AWS do) on an AWSPENDING version holding
@@ -208,6 +212,13 @@ def _patched_rotate_secret(original: Callable[..., Any]) -> Callable[..., Any]:
                 "Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy "
                 f"grants access to the principal {SECRETS_MANAGER}.",
             )
+        if client_request_token is not None and client_request_token in secret.versions:
+            # A retried request (the SDK sends the same token again when an answer was lost):
+            # it names a version that exists, so it was carried out already. AWS keeps a
+            # version's value once written; moto would overwrite it with an empty stub (the new
+            # current key lost) and rotate again. Answered as done, nothing started (AWS's own
+            # answer to such a retry is not documented).
+            return secret.to_short_dict(version_id=client_request_token)
         pending = [v for v in secret.versions.values() if PENDING in v["version_stages"]]
         if any(CURRENT not in v["version_stages"] for v in pending):
             raise InvalidRequestException(IN_PROGRESS)
