@@ -338,4 +338,3 @@ def _install_relay_sleep() -> None:
 
         load_relay.lab_sleep = True  # type: ignore[attr-defined]
         emulated_rotation.load_relay = load_relay  # type: ignore[assignment]
-
