@@ -192,6 +192,23 @@ def test_rotate_secret_reaches_the_hub_through_the_relay_as_its_role(
     assert [r["Step"] for r in hub.requests()] == STEPS and again["VersionId"] != token
 
 
+def test_a_retried_rotate_secret_with_its_token_rotates_nothing_again(org: Org, hub: StandInHub, member: str) -> None:
+    """The SDK retries a call whose answer was lost with the same ClientRequestToken: the version
+    it names exists, so nothing starts again (moto overwrote that version, the new current one,
+    with an empty stub, and rotated once more)."""
+    hub.do_steps = True
+    writer = as_writer(org, member)
+    token = writer.rotate_secret(SecretId=SECRET, RotationLambdaARN=relay_arn(member))["VersionId"]
+    hub.events.clear()
+
+    again = writer.rotate_secret(SecretId=SECRET, RotationLambdaARN=relay_arn(member), ClientRequestToken=token)
+
+    assert again["VersionId"] == token and hub.requests() == []
+    secrets = org.client("secretsmanager", member)
+    assert stage_of(secrets.describe_secret(SecretId=SECRET), "AWSCURRENT") == token
+    assert secrets.get_secret_value(SecretId=SECRET, VersionStage="AWSCURRENT")["SecretString"] == NEW_VALUE
+
+
 def test_a_failed_step_leaves_the_pending_stub_and_no_rotation_date(
     org: Org, hub: StandInHub, member: str, caplog: pytest.LogCaptureFixture
 ) -> None:

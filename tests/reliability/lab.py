@@ -6,14 +6,21 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
+import types
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from rekey_cli.sqs_source import drain
-from rekey_dev.emulator import MANAGEMENT_ACCOUNT
+from rekey_dev import rotation as emulated_rotation
+from rekey_dev.emulator import HUB_WORKER_ROLE, MANAGEMENT_ACCOUNT, REGION
+from rekey_dev.function_url import Function
 from rekey_dev.templates import hub_queue_definitions
 
 from rekey.domain.errors import RekeyError
+from rekey.handlers import rotation as rotation_handler
 from rekey.handlers import worker
 from rekey.messages import WorkItem
 from rekey.runtime import Runtime
@@ -25,6 +32,8 @@ from tests.faults import Faults, SimulatedCrash
 from tests.invariants import CallGuard, SafetyChecker, Snapshot, guard_calls
 
 TAG = {"rekey:rotate": "true"}
+# The relay's name (spoke-role.yaml's RotationRelayName default): REKEY_ROTATION_RELAY in native mode.
+RELAY = emulated_rotation.RELAY_NAME
 # Lambda redelivers a message its function failed or died on once the visibility timeout ends.
 REDELIVERY_DAYS = hub_queue_definitions().work.visibility_timeout / 86_400
 
@@ -63,9 +72,14 @@ class Lab:
 
     counter = 0
 
-    def __init__(self, org: Org, faults: Faults | None = None, *, user: str = "svc") -> None:
+    def __init__(self, org: Org, faults: Faults | None = None, *, user: str = "svc", native: bool = False) -> None:
+        """`native`: Secrets Manager's rotation on (REKEY_ROTATION_RELAY): the relay deployed in
+        the lab's account posts each step, signed, to a function URL served for the lab, whose
+        handler is the production one (rekey.handlers.rotation) on a runtime of the lab's, so
+        the hub's step calls go through the lab's fault injector like the worker's."""
         Lab.counter += 1
         self.org = org
+        self.native = native
         self.faults = faults or Faults(instant_backoff=True)
         self.sqs = _hub_client(org.emulator.url, "sqs")
         organizations = _hub_client(org.emulator.url, "organizations")
@@ -74,7 +88,10 @@ class Lab:
         )["CreateAccountStatus"]["AccountId"]
         # Every other account of the organization is left out of this lab's sweeps.
         others = org.__dict__.setdefault("lab_accounts", {MANAGEMENT_ACCOUNT, *org.accounts.values()})
-        self.settings = Settings.from_env().model_copy(update={"excluded_accounts": frozenset(others)})
+        update: dict[str, Any] = {"excluded_accounts": frozenset(others)}
+        if native:
+            update["rotation_relay"] = RELAY
+        self.settings = Settings.from_env().model_copy(update=update)
         others.add(self.account_id)
         creds = _hub_client(org.emulator.url, "sts").assume_role(
             RoleArn=f"arn:aws:iam::{self.account_id}:role/OrganizationAccountAccessRole", RoleSessionName="lab"
@@ -98,6 +115,16 @@ class Lab:
         self.faults.after("sns", "Publish", lambda p: self.published.append(json.loads(p["Message"])), times=0)
         self.scan_rt = self.runtime()
         self.worker_rt = self.runtime()
+        # Native mode: the hub's rotation function (its runtime: a container of its own), and the
+        # steps it handled: (step, its first and past-its-last index in `faults.log`, crashed).
+        self.rotation_rt = self.runtime()
+        self.step_spans: list[tuple[str, int, int, bool]] = []
+        self._where = "setup"
+        self._current: Step | None = None
+        if native:
+            hub = _RotationHub.of(org)
+            hub.labs[self.account_id] = self
+            emulated_rotation.deploy_relay(org.emulator, self.account_id, rotation_url=hub.url)
 
     def make_client(self, service: str, **kwargs: Any) -> Any:
         """The fault injector's clients; the hub's (no credentials) shared by the lab's runtimes."""
@@ -148,6 +175,7 @@ class Lab:
 
     def sweep(self, name: str) -> Step:
         step = Step(name)
+        self._where, self._current = name, step
         try:
             step.sweep = sweep(self.scan_rt, name.replace(" ", "-"))
         except RekeyError as exc:
@@ -163,6 +191,7 @@ class Lab:
         """Lambda's event source over the work queue. A failed or crashed batch comes back after
         the queue's visibility timeout: the clock moves on by as much before it is redelivered."""
         step = Step(name)
+        self._where, self._current = name, step
 
         def handler(event: dict[str, Any]) -> dict[str, Any]:
             try:
@@ -180,6 +209,32 @@ class Lab:
         step.dead_lettered = len(self.dead_letters()) if step.failed else 0
         self.steps.append(step)
         return step
+
+    # -- the hub's rotation function (native mode)
+
+    def rotation_step(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The hub's rotation function URL's handler for this lab's relay: the production
+        handler, in the function URL's thread (the worker's RotateSecret call waits in the
+        lab's until Secrets Manager's steps are done, so calls never interleave). A process
+        that dies in it (SimulatedCrash) is a Lambda container dying: the URL answers 502
+        (which the relay retries, as Lambda re-runs), and the next request gets a new one."""
+        try:
+            name = str(json.loads(event.get("body") or "{}").get("Step"))
+        except ValueError:
+            name = "?"
+        start, crashed = len(self.faults.log), False
+        try:
+            return rotation_handler.process(event, self.rotation_rt)
+        except SimulatedCrash:
+            crashed = True
+            if self._current is not None:
+                self._current.crashed = True
+            self.rotation_rt = self.runtime()
+            body = json.dumps({"Message": "Internal Server Error"})
+            return {"statusCode": 502, "headers": {"content-type": "application/json"}, "body": body}
+        finally:
+            self.step_spans.append((name, start, len(self.faults.log), crashed))
+            self._check(f"{self._where}, after Secrets Manager's {name}")
 
     def _check(self, where: str) -> None:
         if self.checker is None or self.guard is None:
@@ -217,3 +272,69 @@ class Lab:
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
         return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+class _RotationHub:
+    """The hub's rotation function URL for the labs of one organization (one emulator): each
+    lab's relay posts to it, signed with its role; the function URL (rekey_dev.function_url)
+    authenticates the request as AWS does, and the step goes to the lab of the caller's
+    account (Lab.rotation_step). Served until the emulator's next reset."""
+
+    def __init__(self, org: Org) -> None:
+        self.labs: weakref.WeakValueDictionary[str, Lab] = weakref.WeakValueDictionary()
+        self.backoffs: list[float] = []  # the relays' waits before retrying (not slept)
+        function = _LabsFunction(
+            handler=self._handle,
+            account_id=MANAGEMENT_ACCOUNT,
+            role_arn=f"arn:aws:iam::{MANAGEMENT_ACCOUNT}:role/{HUB_WORKER_ROLE}",
+            name="rekey-hub-RotationFunction",
+            region=REGION,
+            environment=dict,
+        )
+        self.url = org.emulator.serve_function_url(function)
+        _install_relay_sleep()
+        _relay_sleeps[self.url] = self.backoffs.append
+
+    @classmethod
+    def of(cls, org: Org) -> _RotationHub:
+        hub = org.__dict__.get("lab_rotation_hub")
+        if hub is None:
+            hub = org.__dict__["lab_rotation_hub"] = cls(org)
+        return hub  # type: ignore[no-any-return]
+
+    def _handle(self, event: dict[str, Any], _runtime: Any) -> dict[str, Any]:
+        account = event["requestContext"]["authorizer"]["iam"]["accountId"]
+        lab = self.labs.get(account)
+        if lab is None:
+            body = json.dumps({"error": "forbidden", "message": f"no lab for account {account}"})
+            return {"statusCode": 403, "headers": {"content-type": "application/json"}, "body": body}
+        return lab.rotation_step(event)
+
+
+class _LabsFunction(Function):
+    def runtime(self) -> Any:
+        """None: each lab's handler runs on its own runtime (Lab.rotation_rt)."""
+        return None
+
+
+# The relay's backoff between attempts (time.sleep in its code), per hub URL: recorded, not
+# slept, for relays posting to a lab's hub (as Faults(instant_backoff=True) does for botocore's).
+_relay_sleeps: dict[str, Callable[[float], None]] = {}
+_lock = threading.Lock()
+
+
+def _install_relay_sleep() -> None:
+    with _lock:
+        if getattr(emulated_rotation.load_relay, "lab_sleep", False):
+            return
+        original = emulated_rotation.load_relay
+
+        def load_relay(environment: Any, credentials: Any, code: str | None = None) -> types.ModuleType:
+            module = original(environment, credentials, code)
+            record = _relay_sleeps.get(environment.get("REKEY_ROTATION_URL", ""))
+            if record is not None:
+                module.time = types.SimpleNamespace(sleep=record)  # type: ignore[attr-defined]
+            return module
+
+        load_relay.lab_sleep = True  # type: ignore[attr-defined]
+        emulated_rotation.load_relay = load_relay  # type: ignore[assignment]

@@ -15,6 +15,10 @@ class Phase:
     setup: Callable[[Lab], dict[str, str]]  # -> named keys
     expect: Callable[[Lab, dict[str, str]], dict[str, str]]  # -> the keys and statuses to end with
     scan_points: bool = False  # the scan path is the same in every phase: covered once
+    # Secrets Manager's rotation on (Lab(native=True)); the (step, operation) calls the hub's
+    # step handling must make on a fault-free day, so that they are among the matrix's points.
+    native: bool = False
+    step_points: frozenset[tuple[str, str]] = frozenset()
 
 
 def _first_rotation(lab: Lab) -> dict[str, str]:
@@ -76,4 +80,32 @@ PHASES = [
     Phase("deletion", _deletion, lambda lab, k: {k["new"]: "Active"}),
     Phase("second-rotation", _second_rotation, lambda lab, k: {k["new"]: "Active", _new_current(lab, k): "Active"}),
     Phase("making-room", _making_room, lambda lab, k: {k["human"]: "Active", _new_current(lab, k): "Active"}),
+    # Secrets Manager's rotation on: a first key is stored by rekey, then rotation is enabled
+    # (RotateSecret without rotating: Secrets Manager runs the testSecret step, the hub's).
+    Phase(
+        "first-rotation-native",
+        _first_rotation,
+        lambda lab, k: {k["human"]: "Active", _new_current(lab, k): "Active"},
+        native=True,
+        step_points=frozenset({("testSecret", "GetUser"), ("testSecret", "ListAccessKeys")}),
+    ),
+    # A secret with a current version: the rotation is handed to Secrets Manager, whose four
+    # steps the hub carries out (createSecret creates and stages, finishSecret makes current).
+    Phase(
+        "second-rotation-native",
+        _second_rotation,
+        lambda lab, k: {k["new"]: "Active", _new_current(lab, k): "Active"},
+        native=True,
+        step_points=frozenset(
+            {
+                ("createSecret", "TagResource"),
+                ("createSecret", "CreateAccessKey"),
+                ("createSecret", "PutSecretValue"),
+                ("testSecret", "GetCallerIdentity"),
+                ("finishSecret", "UpdateSecretVersionStage"),
+                ("finishSecret", "Publish"),
+                ("finishSecret", "UntagResource"),
+            }
+        ),
+    ),
 ]

@@ -3,7 +3,7 @@
 The emulator and the code under test share one Python process (and so one core); the matrix
 deals its cases out to one such process per spare core. Usage (by test_fault_matrix.py):
     python -m tests.reliability.shard REQUEST.json RESULTS.json
-REQUEST: {"phase": name, "cases": [[path, service, operation, nth, mode], ...]}."""
+REQUEST: {"phase": name, "cases": [[path, service, operation, nth, step, mode], ...]}."""
 
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ def main(request_file: str, results_file: str) -> int:
     try:
         org = build_org(emulator, os.environ.__setitem__)
         results = []
-        for path, service, operation, nth, mode in request["cases"]:
-            result = run_case(org, phase, Point(path, service, operation, nth), mode)[0]
-            results.append({**asdict(result), "point": [path, service, operation, nth]})
+        for path, service, operation, nth, step, mode in request["cases"]:
+            result = run_case(org, phase, Point(path, service, operation, nth, step), mode)[0]
+            results.append({**asdict(result), "point": [path, service, operation, nth, step]})
     finally:
         emulator.stop()
     Path(results_file).write_text(json.dumps(results))

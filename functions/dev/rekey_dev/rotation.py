@@ -24,6 +24,10 @@ Lambda function (no Docker), so `install()` patches moto, in this process, to pl
   documents as one still in progress. Here RotateSecret refuses the second ("A previous rotation
   isn't complete. That rotation will be reattempted.", InvalidRequestException, as AWS answers)
   and accepts the first;
+- RotateSecret retried with the ClientRequestToken of a version that exists (the SDK's retry of
+  a call whose answer was lost) answers that version and starts nothing: moto would overwrite
+  the version (the new current key's) with an empty stub and rotate again. AWS's own answer is
+  not documented; it never loses a version's value;
 - RotateSecret without RotationLambdaARN uses the secret's configured rotation function, as AWS
   does (moto forgets it, then moves AWSCURRENT to an empty stub);
 - RotateSecret of a secret without any version (rekey creates a user's secret empty for its first
@@ -216,6 +220,13 @@ def _patched_rotate_secret(original: Callable[..., Any]) -> Callable[..., Any]:
                 "Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy "
                 f"grants access to the principal {SECRETS_MANAGER}.",
             )
+        if client_request_token is not None and client_request_token in secret.versions:
+            # A retried request (the SDK sends the same token again when an answer was lost):
+            # it names a version that exists, so it was carried out already. AWS keeps a
+            # version's value once written; moto would overwrite it with an empty stub (the new
+            # current key lost) and rotate again. Answered as done, nothing started (AWS's own
+            # answer to such a retry is not documented).
+            return secret.to_short_dict(version_id=client_request_token)
         pending = [v for v in secret.versions.values() if PENDING in v["version_stages"]]
         if any(CURRENT not in v["version_stages"] for v in pending):
             raise InvalidRequestException(IN_PROGRESS)
@@ -333,6 +344,13 @@ def relay_template() -> dict[str, Any]:
     }
 
 
+@cache
+def _relay_template_body() -> str:
+    """relay_template() as a stack's body, parsed from the YAML once (reliability labs deploy
+    the relay in an account each: ~70 ms a parse)."""
+    return json.dumps(relay_template())
+
+
 def deploy_relay(
     emulator: Any, account_id: str, *, rotation_url: str, name: str = RELAY_NAME, hub_account_id: str | None = None
 ) -> str:
@@ -352,7 +370,7 @@ def deploy_relay(
     }
     cfn.create_stack(
         StackName=RELAY_STACK_NAME,
-        TemplateBody=json.dumps(relay_template()),
+        TemplateBody=_relay_template_body(),
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         Capabilities=["CAPABILITY_NAMED_IAM"],
     )
