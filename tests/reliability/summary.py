@@ -34,7 +34,6 @@ def record_matrix(phase: str, points: Sequence[Any], results: Sequence[Any], sec
             "days": Counter(r.days for r in results if r.days is not None),
             "checks": sum(r.checks for r in results),
             "late": sum(r.late for r in results),
-            "known_gaps": sum(1 for r in results if getattr(r, "known_gap", False)),
             "seconds": seconds,
         }
     )
@@ -56,13 +55,12 @@ def lines() -> list[str]:
         for m in _matrix:
             spread = ", ".join(f"+{d}d: {n}" for d, n in sorted(m["days"].items()))
             per_mode = ", ".join(f"{mode} {n}" for mode, n in m["modes"].items())
-            gaps = f"; known gaps {m['known_gaps']}" if m.get("known_gaps") else ""
             out.append(
                 f"  {m['phase']:<22} {m['points']:>3} points, {m['cases']:>3} cases ({per_mode}); "
                 f"violations {m['violations']}; not converged {m['not_converged']}; {spread}; "
-                f"announced late {m['late']}{gaps}; {m['seconds']:.0f} s"
+                f"announced late {m['late']}; {m['seconds']:.0f} s"
             )
-            keys = ("points", "cases", "violations", "not_converged", "checks", "late", "known_gaps")
+            keys = ("points", "cases", "violations", "not_converged", "checks", "late")
             total.update({k: m.get(k, 0) for k in keys})
             modes.update(m["modes"])
             days.update(m["days"])
@@ -72,7 +70,6 @@ def lines() -> list[str]:
             f"violations {total['violations']}; not converged {total['not_converged']}; converged "
             + ", ".join(f"+{d}d: {n}" for d, n in sorted(days.items()))
             + f"; every fault-free day's action announced, {total['late']} of them late"
-            + (f"; known gaps (KNOWN_GAPS) {total['known_gaps']}" if total["known_gaps"] else "")
         )
     if _cases:
         out.append("other reliability cases: " + ", ".join(f"{area} {n}" for area, n in sorted(_cases.items())))

@@ -85,22 +85,6 @@ def arm(faults: Faults, point: Point, mode: str) -> Rule:
     raise ValueError(mode)
 
 
-# Cases that fail today for a reason reported to the lead and awaiting a decision (not a harness
-# shortcut): the case must fail with exactly this problem, and nothing else. Strict: once the
-# cause is fixed the case passes, and the matrix fails until its entry here is removed.
-NOT_SURFACED = "the failure was neither announced nor alarmed on day 0"
-KNOWN_GAPS: dict[tuple[str, str, str], str] = {
-    # RotateSecret that enables Secrets Manager's rotation after rekey stored a key itself
-    # (_Worker._enable_rotation) failed: only logged; retried at the user's next action.
-    ("first-rotation-native", "worker:secretsmanager:RotateSecret#0", "denied"): NOT_SURFACED,
-    ("first-rotation-native", "worker:secretsmanager:RotateSecret#0", "unavailable"): NOT_SURFACED,
-    # RotateSecret that hands a rotation over denied (_Worker._hand_to_secrets_manager): rekey
-    # rotates itself, said only in the `rotated` (info) announcement's text; enabling after it
-    # is denied too (logged).
-    ("second-rotation-native", "worker:secretsmanager:RotateSecret#0", "denied"): NOT_SURFACED,
-}
-
-
 # ----------------------------------------------------------------- one case
 
 
@@ -116,7 +100,6 @@ class CaseResult:
     actions: list[str] = field(default_factory=list)  # the key actions announced, by the keys' roles
     late: int = 0  # announcements made late (an attempt died between the action and its announcement)
     dead_lettered: int = 0  # work items moved to the DLQ
-    known_gap: bool = False  # failed exactly as KNOWN_GAPS says
 
 
 def end_state_problems(lab: Lab, phase: Phase, named: dict[str, str]) -> list[str]:
@@ -182,8 +165,11 @@ def run_case(
         arm_now()
     lab.drain("day 0 worker")
     worked = len(log)
-    # A failed Security Hub import is a warning (the keys are rotated all the same), still said.
-    said = ("findings-failed",) if point is not None and point.service == "securityhub" else ()
+    # A failed Security Hub import, or Secrets Manager unable to run or record the rotation, is a
+    # warning (the keys are rotated all the same), still said.
+    said = {"securityhub": ("findings-failed",), "secretsmanager": ("secretsmanager-rotation-failed",)}.get(
+        point.service if point is not None else "", ()
+    )
     day0_surfaced = any(e["severity"] == "error" or e["event"] in said for e in lab.events()) or any(
         s.surfaced for s in lab.steps
     )
@@ -303,14 +289,6 @@ def test_every_call_failed_or_crashed_converges_safely(org: Org, phase: Phase) -
         if r.actions != baseline.actions:
             r.problems.append(f"announced {r.actions}, a fault-free day {baseline.actions}")
 
-    for r in results:
-        gap = KNOWN_GAPS.get((r.phase, str(r.point), r.mode))
-        if gap is None:
-            continue
-        if r.problems == [gap] and not r.violations:
-            r.problems, r.known_gap = [], True
-        elif gap not in r.problems:
-            r.problems.append(f"KNOWN_GAPS says {gap!r}: no longer so, remove its entry")
     bad = [r for r in results if r.violations or r.problems]
     summary.record_matrix(phase.name, points, results, time.perf_counter() - started)
     assert not bad, "\n".join(f"{r.phase} {r.point} {r.mode}: {'; '.join(r.violations + r.problems)}" for r in bad[:20])

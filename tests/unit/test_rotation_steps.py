@@ -236,3 +236,31 @@ def test_a_secret_from_before_rotation_was_enabled_gets_it_at_its_users_next_act
     assert secret.rotations == [(FUNCTION, 90, False)]  # enabled, not rotated
     assert work(native, "delete", old).status in ("done", "noop")
     assert len(secret.rotations) == 1  # configured already: no call
+
+
+def test_a_rotation_secrets_manager_cannot_run_is_rekeys_own_and_said(native: FakePorts) -> None:
+    """No relay in the account, or the writer denied RotateSecret: the key is rotated all the
+    same, and a warning says what to deploy (Secrets Manager does not record that rotation)."""
+    old, secret = due_user(native)
+    native.failures.fail("rotate", errors.AccessDenied("secretsmanager:RotateSecret rekey/svc: AccessDeniedException"))
+
+    assert work(native, "rotate", old).status == "done"
+
+    (new,) = set(native.iam.status("svc")) - {old}
+    assert secret.current == new and secret.rotations == []
+    unrecorded, rotated = native.outbox.notifications
+    assert (unrecorded.event.value, unrecorded.severity.value) == ("secretsmanager-rotation-failed", "warning")
+    assert "HubRotationUrl" in unrecorded.message and "AccessDenied" in unrecorded.message
+    assert rotated.event.value == "rotated" and "by rekey itself" in rotated.message
+
+
+def test_rotation_that_cannot_be_enabled_is_said_and_the_keys_rotate_all_the_same(native: FakePorts) -> None:
+    from rekey.use_cases.work import OperatorRequest
+
+    (young,) = native.iam.add_user("svc", TAG, key_ages=(10,))
+    native.failures.fail("rotate", errors.AccessDenied("secretsmanager:RotateSecret rekey/svc: AccessDeniedException"))
+
+    outcome = work(native, "rotate", young, request=OperatorRequest("arn:aws:iam::999988887777:user/alice"))
+
+    assert outcome.status == "done" and len(native.iam.status("svc")) == 2
+    assert events(native) == ["rotated", "secretsmanager-rotation-failed"]

@@ -167,6 +167,10 @@ class Event(StrEnum):
     # The scan could not import the account's Security Hub findings (not enabled, a spoke role
     # without the permission): the keys are rotated all the same.
     FINDINGS_FAILED = "findings-failed"
+    # Secrets Manager could not run the user's rotation (rekey stored the key itself) or could
+    # not be set to (no relay in the account, the writer denied RotateSecret): keys are rotated
+    # all the same, but Secrets Manager does not record it (SecretsManager.1 and .4 fail).
+    SECRETS_MANAGER_ROTATION_FAILED = "secretsmanager-rotation-failed"
     # A work item failed on its queue's last attempt (maxReceiveCount): it moves to the DLQ.
     DEAD_LETTERED = "dead-lettered"
     # Once per sweep: the counts per account and what needs a human (rekey.digest).
@@ -291,6 +295,7 @@ class Notification(_Message):
 _ONCE_PER_KEY = {Event.ROTATED: "new_key_id", Event.DELETED: "key_id"}
 # A state reported about a user (or its key) means the same thing all day.
 _DAILY = {
+    Event.SECRETS_MANAGER_ROTATION_FAILED,
     Event.BLOCKED,
     Event.MISCONFIGURED,
     Event.REFUSED,

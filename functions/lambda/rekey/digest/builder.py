@@ -41,12 +41,14 @@ class _Account:
 
 # A user's secret that cannot take a new key, or cannot serve its consumers.
 SECRET_STATES = (Event.SECRET_UNWRITABLE, Event.SECRET_BROKEN)
+# A rotation Secrets Manager does not record: its relay missing, or the writer denied.
+UNRECORDED = Event.SECRETS_MANAGER_ROTATION_FAILED
 
 
 # What makes two announcements the same fact (SNS delivers at least once; a blocked user is
 # announced by the scan and maybe again by a worker). Failures count attempts: each is distinct.
 def _identity(n: Notification, message_id: str | None) -> tuple[str, ...]:
-    if n.event in (Event.BLOCKED, Event.MISCONFIGURED, Event.REFUSED, Event.CONFLICT, *SECRET_STATES):
+    if n.event in (Event.BLOCKED, Event.MISCONFIGURED, Event.REFUSED, Event.CONFLICT, *SECRET_STATES, UNRECORDED):
         return (n.user_name or "-",)
     if n.event in (Event.ROTATED, Event.DEACTIVATED, Event.DELETED, Event.IN_USE, Event.NOT_ADOPTED):
         return (n.user_name or "-", n.key_id or "-", n.new_key_id or "-")
@@ -66,6 +68,7 @@ COUNTED = (
     Event.NOT_ADOPTED,
     Event.FAILED,
     Event.DEAD_LETTERED,
+    UNRECORDED,
 )
 NEEDS_HUMAN = (
     Event.BLOCKED,
@@ -74,6 +77,7 @@ NEEDS_HUMAN = (
     Event.CONFLICT,
     *SECRET_STATES,
     Event.DEAD_LETTERED,
+    UNRECORDED,
 )
 
 

@@ -518,10 +518,22 @@ class _Worker:
         try:
             self.secrets.rotate(self.name, function, self._rotation_days(), immediately=True)
         except (errors.NotFound, errors.AccessDenied, errors.InvalidRequest) as exc:
-            log.warning("Secrets Manager cannot rotate %s with %s: %s", self.name, function, exc)
-            return False, f" (Secrets Manager's rotation unavailable, so stored by rekey itself: {exc})"
+            self.rotation_configured = True  # nor could it be enabled now: said once
+            self._unrecorded(
+                f"Secrets Manager cannot rotate {self.name} with {function} ({exc}); rekey stores the key itself"
+            )
+            return False, " (by rekey itself: Secrets Manager's rotation is unavailable)"
         self.rotation_configured = True
         return True, ""
+
+    def _unrecorded(self, why: str) -> None:
+        """Announce that Secrets Manager does not run (so does not record) the user's rotation."""
+        remedy = (
+            "deploy the StackSet's rotation relay in the account (HubRotationUrl) and let rekey-spoke call "
+            "secretsmanager:RotateSecret and invoke the relay (spoke-role.yaml)"
+        )
+        message = f"{why}; Security Hub's SecretsManager.1 and .4 fail on it until {remedy}"
+        self.notice(Event.SECRETS_MANAGER_ROTATION_FAILED, Severity.WARNING, message, self.user, secret_name=self.name)
 
     def _enable_rotation(self, function: str | None) -> None:
         """After rekey stored a key itself: Secrets Manager's rotation enabled on the secret, on
@@ -535,8 +547,8 @@ class _Worker:
             return
         try:
             self.secrets.rotate(self.name, function, days, immediately=False)
-        except errors.RekeyError as exc:
-            log.warning("could not enable Secrets Manager's rotation of %s: %s", self.name, exc)
+        except errors.RekeyError as exc:  # the keys are rotated all the same; retried at the next action
+            self._unrecorded(f"Secrets Manager's rotation of {self.name} could not be enabled with {function} ({exc})")
 
     def _rotation_days(self) -> int:
         """Secrets Manager's schedule: the user's policy's (its API takes 1 to 1000 days)."""
