@@ -507,9 +507,8 @@ class _Worker:
 
     def _hand_to_secrets_manager(self, function: str) -> tuple[bool, str]:
         """Secrets Manager's rotation (RotateSecret) of the user's secret. Returns whether it
-        was handed over, or why not, as a note for the announcement of the rotation rekey then
-        carries out itself (an operator's request is always rekey's own: its answer says what
-        was done; rotation is enabled after)."""
+        was handed over and, if not (announced), a note for the announcement of the rotation
+        rekey then carries out itself."""
         record = self.record
         if record.pending_version_id is not None and record.state.pending_key_id is None:
             # An empty version a rotation that failed left AWSPENDING on: Secrets Manager would
@@ -536,9 +535,10 @@ class _Worker:
         self.notice(Event.SECRETS_MANAGER_ROTATION_FAILED, Severity.WARNING, message, self.user, secret_name=self.name)
 
     def _enable_rotation(self, function: str | None) -> None:
-        """After rekey stored a key itself: Secrets Manager's rotation enabled on the secret, on
-        the user's schedule (it tests the function once: testSecret). A failure only leaves it
-        for the next rotation to enable."""
+        """After rekey stored a key itself, or acted on a secret from before: Secrets Manager's
+        rotation enabled on the secret, on the user's schedule (it tests the function once:
+        testSecret); 0 calls when it is so already. A failure is announced, and retried at the
+        user's next action."""
         record, days = self.record, self._rotation_days()
         if function is None or self.rotation_configured:
             return
@@ -558,11 +558,10 @@ class _Worker:
         """An interrupted rotation staged its key: verify it, make it current."""
         key_id, version = _key(action), self.record.pending_version_id
         key = self.secrets.staged_key(self.name, version) if version else None
-        if key is None or key.key_id != key_id:
+        if version is None or key is None or key.key_id != key_id:
             raise errors.KeyVerificationFailed(f"{self.name} has no staged version holding {key_id}")
         self._verify(key)
-        message = f"finished an interrupted rotation: {key_id} is now current in {self.name}"
-        self._promote(version, key_id, message)  # type: ignore[arg-type]
+        self._promote(version, key_id, f"finished an interrupted rotation: {key_id} is now current in {self.name}")
         self._enable_rotation(self.settings.rotation_function_arn(self.item.account_id))
 
     def _promote(self, version: str, key_id: str, message: str | None = None) -> None:
