@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from rekey.adapters.secrets import INTENT_AT_TAG, INTENT_KEYS_TAG, NO_KEYS
 from rekey.domain import naming
 from rekey.domain.lifecycle import INTENT_SLACK, INTENT_WINDOW
+from rekey.domain.secret_state import INTENT_AT_TAG, INTENT_KEYS_TAG, NO_KEYS
 
 if TYPE_CHECKING:
     from tests.conftest import Org

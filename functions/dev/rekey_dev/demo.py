@@ -590,13 +590,13 @@ def _closing(options: Options, simulation: Simulation, by_type: Counter[str], pa
 
 def _secrets_manager_line(org: Org) -> list[str]:
     """What Secrets Manager itself says of rekey's secrets (ListSecrets in each member account)."""
-    from rekey.adapters.secrets import OWNER_TAG
+    from rekey.domain.secret_state import USER_ID_TAG
 
     listed = [
         s
         for account_id in org.member_ids
         for s in org.client("secretsmanager", account_id).list_secrets()["SecretList"]
-        if any(t["Key"] == OWNER_TAG for t in s.get("Tags", []))
+        if any(t["Key"] == USER_ID_TAG for t in s.get("Tags", []))
     ]
     enabled = sum(bool(s.get("RotationEnabled")) for s in listed)
     recorded = sum(s.get("LastRotatedDate") is not None for s in listed)

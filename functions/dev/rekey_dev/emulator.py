@@ -117,7 +117,7 @@ def _age_rotation_intents(account_id: str, delta: timedelta) -> None:
 
     from moto.secretsmanager.models import secretsmanager_backends
 
-    from rekey.adapters.secrets import INTENT_AT_TAG
+    from rekey.domain.secret_state import INTENT_AT_TAG
 
     for secret in secretsmanager_backends[account_id][REGION].secrets.values():
         for tag in getattr(secret, "tags", None) or []:

@@ -10,7 +10,25 @@ from typing import Any
 
 from ..domain.entities import NewKey, SecretRecord
 from ..domain.errors import NotFound
-from ..domain.models import Intent, SecretState
+from ..domain.models import SecretState
+from ..domain.secret_state import (
+    CHECKED_TAG,
+    CURRENT,
+    IN_USE_WARNED_TAG,
+    INTENT_TAGS,
+    PAUSED_UNTIL_TAG,
+    PENDING,
+    PREVIOUS,
+    REVOKED_TAG,
+    USER_ID_TAG,
+    intent_tags,
+    listed_state,
+    parse_value,
+    revoked_value,
+    staged,
+    version_token,
+    warned_value,
+)
 from .errors import aws_call
 from .paging import every_item
 
@@ -46,49 +64,6 @@ PERMISSIONS = {
     "spoke_rotation": ("lambda:InvokeFunction",),
 }
 
-CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
-# A version holding a key is named after it: its id when rekey stores the key itself (so a
-# retried PutSecretValue is a no-op), else a staging label beside AWSPENDING (Secrets Manager's
-# rotation names the version itself). Either way the key is known without reading the value.
-TOKEN_PREFIX = "rekey-access-key-"
-OWNER_TAG = "rekey:user-id"
-INTENT_AT_TAG = "rekey:rotation-started"
-INTENT_KEYS_TAG = "rekey:rotation-known-keys"
-# The version Secrets Manager's rotation stages the key in (its ClientRequestToken), with the
-# intent: a step retried for the same rotation recognises its own intent.
-INTENT_TOKEN_TAG = "rekey:rotation-token"
-NO_KEYS = "none"
-# Set by `rekey rollback`: the user's lifecycle waits until this day (inclusive). A tag on the
-# secret, so the spoke role needs no IAM write beyond the key calls it already has.
-PAUSED_UNTIL_TAG = "rekey:paused-until"
-# `<key id> <YYYY-MM-DD>`: the last in-use warning, so a key is warned about at most once a day.
-IN_USE_WARNED_TAG = "rekey:in-use-warned"
-# The key the latest rotation replaces: names the key to roll back to after a user's first
-# rotation, when the secret has no AWSPREVIOUS version (the old key was never stored). Written
-# by every rotation (NO_KEYS for a first key), so none found on a secret rekey adopted survives.
-REPLACED_KEY_TAG = "rekey:replaced-key"
-# Keys `rekey rotate-now --revoke-old` revoked as leaked (space-separated, at most MAX_REVOKED):
-# a rollback never reactivates them. Revocations are rare; a user with more has bigger problems.
-REVOKED_TAG = "rekey:revoked-keys"
-MAX_REVOKED = 10
-# A current version someone else wrote (a handed-over secret) that rekey read and found usable:
-# the scan need not have it read again until a new version appears.
-CHECKED_TAG = "rekey:checked-version"
-
-
-def version_token(key_id: str) -> str:
-    """The ClientRequestToken of the version holding `key_id`: deterministic, so a retried
-    PutSecretValue is a no-op, and readable, so the current key is known without the secret."""
-    return TOKEN_PREFIX + key_id
-
-
-def _key_of(version_id: str | None, stages: dict[str, list[str]] | None = None) -> str | None:
-    """The key a version holds, by its id or a label (see TOKEN_PREFIX); None: unknown."""
-    for name in [version_id, *(stages or {}).get(version_id or "", [])]:
-        if name and name.startswith(TOKEN_PREFIX):
-            return name[len(TOKEN_PREFIX) :]
-    return None
-
 
 class SecretsAdapter:
     def __init__(self, client: Any) -> None:
@@ -106,9 +81,9 @@ class SecretsAdapter:
             return SecretRecord(SecretState())
         stages = meta.get("VersionIdsToStages", {})
         tags = _tags(meta)
-        state = _listed_state(stages, tags)
-        current = _staged(stages, CURRENT)
-        owner = tags.get(OWNER_TAG)
+        state = listed_state(stages, tags)
+        current = staged(stages, CURRENT)
+        owner = tags.get(USER_ID_TAG)
         checked = None if state.current_key_id or current is None else not state.current_unread
         if checked is not None and owner and resolve_foreign:
             key_id, unusable = self._current_value(name)
@@ -124,8 +99,8 @@ class SecretsAdapter:
             state,
             owner,
             current,
-            _staged(stages, PREVIOUS),
-            _staged(stages, PENDING),
+            staged(stages, PREVIOUS),
+            staged(stages, PENDING),
             meta.get("RotationLambdaARN") if rotating else None,
             (meta.get("RotationRules") or {}).get("AutomaticallyAfterDays") if rotating else None,
             regions,
@@ -138,13 +113,13 @@ class SecretsAdapter:
         itself never leaves this method (nor any message)."""
         with aws_call(f"secretsmanager:GetSecretValue {name}"):
             value = self._client.get_secret_value(SecretId=name, VersionStage=CURRENT)
-        return _parse_value(value.get("SecretString"))
+        return parse_value(value.get("SecretString"))
 
     def stage_key_id(self, name: str, stage: str) -> str | None:
         """The key id in a version written by someone else (e.g. the classic recipe)."""
         with aws_call(f"secretsmanager:GetSecretValue {name}"):
             value = self._client.get_secret_value(SecretId=name, VersionStage=stage)
-        return _parse_value(value.get("SecretString"))[0]
+        return parse_value(value.get("SecretString"))[0]
 
     def listed(self) -> dict[str, SecretState]:
         """Every secret rekey owns, by name, as its tags and staging labels say (1 call per 100
@@ -155,10 +130,10 @@ class SecretsAdapter:
             "list_secrets",
             "SecretList",
             "secretsmanager:ListSecrets",
-            Filters=[{"Key": "tag-key", "Values": [OWNER_TAG]}],
+            Filters=[{"Key": "tag-key", "Values": [USER_ID_TAG]}],
             IncludePlannedDeletion=True,
         )
-        return {s["Name"]: _listed_state(s.get("SecretVersionsToStages", {}), _tags(s)) for s in secrets}
+        return {s["Name"]: listed_state(s.get("SecretVersionsToStages", {}), _tags(s)) for s in secrets}
 
     def mark_checked(self, name: str, version_id: str) -> None:
         """Record that the current version, written by someone else, holds a usable key."""
@@ -185,13 +160,7 @@ class SecretsAdapter:
         reads it, before any key exists. `replaces`: the key being replaced, kept after the
         rotation (for a rollback). `replicas`: AddReplicaRegions for a new secret (an existing
         one: see `replicate`). `token`: the version Secrets Manager's rotation stages the key in."""
-        tags = [
-            {"Key": OWNER_TAG, "Value": owner_user_id},
-            {"Key": INTENT_AT_TAG, "Value": at.strftime("%Y-%m-%dT%H:%M:%SZ")},
-            {"Key": INTENT_KEYS_TAG, "Value": " ".join(sorted(known_key_ids)) or NO_KEYS},
-            {"Key": INTENT_TOKEN_TAG, "Value": token or NO_KEYS},
-            {"Key": REPLACED_KEY_TAG, "Value": replaces or NO_KEYS},
-        ]
+        tags = _aws({USER_ID_TAG: owner_user_id, **intent_tags(at, known_key_ids, token, replaces)})
         if exists:
             with aws_call(f"secretsmanager:TagResource {name}"):
                 self._client.tag_resource(SecretId=name, Tags=tags)
@@ -210,7 +179,7 @@ class SecretsAdapter:
     ) -> None:
         """Create the user's secret empty, with rekey's policy, for Secrets Manager's rotation to
         store the first key in (its createSecret step records the intent)."""
-        self._create(name, [{"Key": OWNER_TAG, "Value": owner_user_id}], policy, kms_key_id, replicas)
+        self._create(name, [{"Key": USER_ID_TAG, "Value": owner_user_id}], policy, kms_key_id, replicas)
 
     def _create(
         self,
@@ -276,7 +245,7 @@ class SecretsAdapter:
                 value = self._client.get_secret_value(SecretId=name, VersionId=version_id)
         except NotFound:  # a version without a value (AWS answers so for an empty one)
             return None
-        key_id, unusable = _parse_value(value.get("SecretString"))
+        key_id, unusable = parse_value(value.get("SecretString"))
         if key_id is None or unusable:
             return None
         created = value.get("CreatedDate") or datetime.now(UTC)
@@ -319,7 +288,7 @@ class SecretsAdapter:
     def clear_intent(self, name: str) -> None:
         """Clear the rotation intent."""
         with aws_call(f"secretsmanager:UntagResource {name}"):
-            self._client.untag_resource(SecretId=name, TagKeys=[INTENT_AT_TAG, INTENT_KEYS_TAG, INTENT_TOKEN_TAG])
+            self._client.untag_resource(SecretId=name, TagKeys=list(INTENT_TAGS))
 
     def pause(self, name: str, until: date) -> None:
         """Pause the user's lifecycle until `until` (inclusive)."""
@@ -328,90 +297,17 @@ class SecretsAdapter:
 
     def mark_revoked(self, name: str, key_id: str, revoked: frozenset[str]) -> None:
         """Record that `key_id` was revoked as leaked (with the `revoked` ones recorded before)."""
-        keep = [*sorted(revoked - {key_id}), key_id][-MAX_REVOKED:]
         with aws_call(f"secretsmanager:TagResource {name}"):
-            self._client.tag_resource(SecretId=name, Tags=[{"Key": REVOKED_TAG, "Value": " ".join(keep)}])
+            self._client.tag_resource(SecretId=name, Tags=_aws({REVOKED_TAG: revoked_value(key_id, revoked)}))
 
     def mark_in_use_warned(self, name: str, key_id: str, day: date) -> None:
         with aws_call(f"secretsmanager:TagResource {name}"):
-            self._client.tag_resource(
-                SecretId=name, Tags=[{"Key": IN_USE_WARNED_TAG, "Value": f"{key_id} {day.isoformat()}"}]
-            )
+            self._client.tag_resource(SecretId=name, Tags=_aws({IN_USE_WARNED_TAG: warned_value(key_id, day)}))
 
 
 def _tags(secret: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in secret.get("Tags", [])}
 
 
-def _staged(stages: dict[str, list[str]], stage: str) -> str | None:
-    """The version holding `stage` (AWSPENDING: only while it is not current too)."""
-    return next((v for v, s in stages.items() if stage in s and (stage != PENDING or CURRENT not in s)), None)
-
-
-def _listed_state(stages: dict[str, list[str]], tags: dict[str, str]) -> SecretState:
-    """What the staging labels and tags say, without reading a value. A current version
-    someone else wrote leaves the current key unknown, and unread unless it was checked."""
-    current = _staged(stages, CURRENT)
-    current_key = _key_of(current, stages)
-    return SecretState(
-        exists=True,
-        current_key_id=current_key,
-        pending_key_id=_key_of(_staged(stages, PENDING), stages),
-        # AWSPREVIOUS names the key the last completed rotation replaced; the tag covers a
-        # first rotation. A foreign previous version: see stage_key_id.
-        previous_key_id=_key_of(_staged(stages, PREVIOUS), stages) or _replaced(tags.get(REPLACED_KEY_TAG)),
-        intent=_intent(tags),
-        paused_until=_day(tags.get(PAUSED_UNTIL_TAG)),
-        in_use_warned=_warned(tags.get(IN_USE_WARNED_TAG)),
-        revoked_key_ids=frozenset(tags.get(REVOKED_TAG, "").split()),
-        current_unread=bool(current and current_key is None and tags.get(CHECKED_TAG) != current),
-    )
-
-
-def _replaced(value: str | None) -> str | None:
-    return None if value in (None, "", NO_KEYS) else value
-
-
-def _parse_value(text: str | None) -> tuple[str | None, str | None]:
-    """(key id, None) from a version's SecretString, or (None, why it cannot serve a consumer)."""
-    if text is None:
-        return None, "the secret's current version holds binary data, not the JSON rekey and its consumers read"
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None, "the secret's current version is not JSON"
-    fields = [value.get(f) if isinstance(value, dict) else None for f in ("AccessKey", "SecretKey")]
-    if not all(isinstance(f, str) and f for f in fields):
-        return None, "the secret's current version has no AccessKey or no SecretKey"
-    return fields[0], None
-
-
-def _day(value: str | None) -> date | None:
-    """A tag's date; an unreadable one (edited by hand) is ignored, and logged."""
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        log.warning("ignoring the secret tag value %r: not a date YYYY-MM-DD", value)
-        return None
-
-
-def _warned(value: str | None) -> tuple[str, date] | None:
-    key_id, _, day = (value or "").partition(" ")
-    parsed = _day(day) if key_id else None
-    return (key_id, parsed) if parsed else None
-
-
-def _intent(tags: dict[str, str]) -> Intent | None:
-    started = tags.get(INTENT_AT_TAG)
-    if not started:
-        return None
-    try:
-        at = datetime.fromisoformat(started.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    known = tags.get(INTENT_KEYS_TAG, NO_KEYS)
-    token = tags.get(INTENT_TOKEN_TAG, NO_KEYS)
-    keys = frozenset() if known == NO_KEYS else frozenset(known.split())
-    return Intent(at, keys, None if token == NO_KEYS else token)
+def _aws(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]

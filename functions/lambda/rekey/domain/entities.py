@@ -71,7 +71,7 @@ class SecretRecord:
     # recovery window). Until it is restored nothing can be stored in it, nor read from it.
     scheduled_deletion: datetime | None = None
     # The current version was written by someone else (None: by rekey, or there is none): True
-    # once rekey read it and found a usable key in it (rekey.adapters.secrets.CHECKED_TAG).
+    # once rekey read it and found a usable key in it (rekey.domain.secret_state.CHECKED_TAG).
     foreign_current_checked: bool | None = None
 
     @property

@@ -7,10 +7,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from ..adapters.secrets import OWNER_TAG
 from ..domain import errors
 from ..domain.entities import IamUser, SecretRecord
 from ..domain.policy import owner
+from ..domain.secret_state import USER_ID_TAG
 from ..messages import Event, Notification, Severity
 from ..ports import Ports
 
@@ -63,7 +63,7 @@ def foreign_secret(name: str, user: IamUser) -> str:
     """The conflict announcement: what is wrong and how an operator hands the secret over."""
     return (
         f"{name} exists but rekey did not create it; it is left as it is and {user.name} is not rotated. "
-        f"Move or delete it so rekey creates its own, or hand it over by tagging it {OWNER_TAG}={user.user_id} "
+        f"Move or delete it so rekey creates its own, or hand it over by tagging it {USER_ID_TAG}={user.user_id} "
         "(see README, Security model)"
     )
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from ..adapters.secrets import PREVIOUS
 from ..domain import errors
 from ..domain.entities import Account, IamUser
 from ..domain.manual import plan_rollback
@@ -21,6 +20,7 @@ from ..domain.naming import secret_name
 from ..domain.operators import grant_for
 from ..domain.policy import OptIn, opt_in
 from ..domain.scope import Scope
+from ..domain.secret_state import PREVIOUS
 from ..messages import Event, Notification, OperatorCommand, Severity, WorkAction, WorkItem
 from ..ports import MemberAccount, Ports
 from .announce import notice, publish
