@@ -7,12 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rekey.adapters.sns import publish_arguments
 from rekey.digest.builder import MAX_PAYLOAD, DigestBuilder
 from rekey.digest.records import AccountScanned, SweepStarted
 from rekey.digest.text import render
 from rekey.domain.entities import Received
-from rekey.messages import Event, Notification, Severity, WorkAction, WorkItem
+from rekey.messages import Event, Notification, Severity, WorkAction, WorkItem, publish_arguments
 from rekey.metrics import SCAN_METRICS, Metric, Recorder, seconds_since_sweep, sweep_started_at
 from rekey.use_cases.scan import ScanResult
 from rekey.use_cases.sweep import new_sweep_id

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -321,3 +322,20 @@ def notification_id(n: Notification) -> str:
     else:
         facts += [n.key_id, n.new_key_id, n.sweep_id, n.at.isoformat(), n.message]
     return hashlib.sha256("|".join(f or "-" for f in facts).encode()).hexdigest()[:32]
+
+
+def publish_arguments(notification: Notification) -> dict[str, Any]:
+    """How a notification is published: sns:Publish's arguments (the digest measures itself by
+    them too). The digest goes to email subscribers as its plain text (JSON with escaped line
+    breaks is unreadable in a mail client); every other protocol, and every other event, gets
+    the JSON."""
+    document = notification.model_dump_json(exclude_none=True)
+    arguments: dict[str, Any] = {
+        "Subject": notification.subject(),
+        "Message": document,
+        "MessageAttributes": notification.attributes(),
+    }
+    if notification.digest is not None:
+        arguments["Message"] = json.dumps({"default": document, "email": notification.message})
+        arguments["MessageStructure"] = "json"
+    return arguments

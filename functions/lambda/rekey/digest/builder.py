@@ -10,9 +10,8 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from ..adapters.sns import publish_arguments
 from ..domain.entities import Received
-from ..messages import AccountDigest, DigestSummary, Event, NeedsHuman, Notification, Severity
+from ..messages import AccountDigest, DigestSummary, Event, NeedsHuman, Notification, Severity, publish_arguments
 from .records import AccountScanned, SweepStarted
 from .text import render
 
