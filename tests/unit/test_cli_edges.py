@@ -23,7 +23,11 @@ from rekey.use_cases.sweep import each_account
         (ConfigurationError("REKEY_TOPIC_ARN is not an SNS topic ARN"), 2, "REKEY_TOPIC_ARN is not an SNS topic ARN"),
         (AccessDenied("sts:AssumeRole: AccessDenied"), 1, "access-denied: sts:AssumeRole: AccessDenied"),
         (aws.ProfileNotFound(profile="ops"), 2, "no AWS profile 'ops' in the AWS config (AWS_PROFILE)"),
-        (aws.NoRegionError(), 2, "no AWS region: set AWS_DEFAULT_REGION (or AWS_REGION)"),
+        (
+            aws.NoRegionError(),
+            2,
+            "no AWS region: set AWS_DEFAULT_REGION (or AWS_REGION), or a region in the AWS profile",
+        ),
         (aws.NoCredentialsError(), 2, "no usable AWS credentials: Unable to locate credentials"),
         (
             aws.TokenRetrievalError(provider="sso", error_msg="the SSO session has expired"),

@@ -8,6 +8,7 @@ import functools
 import importlib
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -15,6 +16,7 @@ from importlib.metadata import entry_points, version
 from types import ModuleType
 from typing import Any, TypeVar
 
+import boto3
 from botocore import exceptions as aws
 
 from rekey.adapters.errors import translate
@@ -24,7 +26,7 @@ from rekey.handlers.common import quiet_sdk_loggers
 from rekey.messages import Event, Notification, Severity
 from rekey.metrics import Recorder
 from rekey.runtime import Runtime
-from rekey.settings import REQUIRED, Settings
+from rekey.settings import NO_REGION, REQUIRED, Settings
 from rekey.use_cases.announce import notice, publish
 from rekey.use_cases.digest import cli_digest
 from rekey.use_cases.sweep import SweepResult, new_sweep_id, sweep
@@ -120,9 +122,10 @@ DESCRIPTION = """\
 Rotate IAM user access keys across an AWS Organization.
 
 Configured by environment variables (the same as the Lambdas): REKEY_WORK_QUEUE_URL and
-REKEY_TOPIC_ARN are required; see README.md for the rest. AWS_ENDPOINT_URL points every
-client at an emulator. rotate-now and rollback need only REKEY_OPERATOR_URL: the hub carries
-them out.
+REKEY_TOPIC_ARN are required by the commands that act (sweep, work, run); plan, report and
+sweep --dry-run write nothing and need neither. See README.md for the rest. The region is
+AWS_REGION, AWS_DEFAULT_REGION or the AWS profile's. AWS_ENDPOINT_URL points every client at an
+emulator. rotate-now and rollback need only REKEY_OPERATOR_URL: the hub carries them out.
 """
 
 EPILOG = """\
@@ -232,7 +235,7 @@ def failure(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, aws.ProfileNotFound):
         return EXIT_CONFIG, f"no AWS profile {exc.kwargs.get('profile')!r} in the AWS config (AWS_PROFILE)"
     if isinstance(exc, aws.NoRegionError):
-        return EXIT_CONFIG, "no AWS region: set AWS_DEFAULT_REGION (or AWS_REGION)"
+        return EXIT_CONFIG, NO_REGION
     if isinstance(exc, CREDENTIAL_ERRORS):
         return EXIT_CONFIG, f"no usable AWS credentials: {exc}"
     if isinstance(exc, aws.ClientError):  # a call made outside an adapter (the work queue's drain)
@@ -261,10 +264,28 @@ def _command(args: argparse.Namespace, errors: ErrorsLogged) -> int:
         except ModuleNotFoundError as exc:
             print(f"rekey: {args.command}: {_needs_extra(exc)}", file=sys.stderr)
             return EXIT_CONFIG
-    code = _rekey_command(args, Runtime.build(Settings.from_env(require=REQUIRED)))
+    code = _rekey_command(args, Runtime.build(Settings.from_env(_environment(), require=_requires(args))))
     if errors.first is not None:
         raise Incomplete(f"{errors.first} (and any error logged after it)")
     return code
+
+
+def _requires(args: argparse.Namespace) -> tuple[str, ...]:
+    """The settings a command needs: plan, report and a dry-run sweep write nothing, so neither
+    the work queue nor the topic."""
+    writes = args.command not in operations_cli.COMMANDS and not getattr(args, "dry_run", False)
+    return REQUIRED if writes else ()
+
+
+def _environment() -> dict[str, str]:
+    """This shell's environment, with the AWS profile's region when no variable names one (as
+    the AWS CLI reads it)."""
+    env = dict(os.environ)
+    if not (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")):
+        region = boto3.session.Session().region_name
+        if region:
+            env["AWS_REGION"] = region
+    return env
 
 
 def _rekey_command(args: argparse.Namespace, rt: Runtime) -> int:

@@ -63,6 +63,7 @@ ENVIRONMENT = {
     "REKEY_ROTATION_RELAY": "rotation_relay",
 }
 REQUIRED = ("REKEY_WORK_QUEUE_URL", "REKEY_TOPIC_ARN")
+NO_REGION = "no AWS region: set AWS_DEFAULT_REGION (or AWS_REGION), or a region in the AWS profile"
 _OU_ID = re.compile(r"(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]")
 _ROLE_ARN = re.compile(r"arn:(aws[a-z-]*):iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}")
@@ -395,7 +396,7 @@ class Settings(BaseModel):
             raise ConfigurationError(f"missing required environment variable(s): {', '.join(missing)}")
         region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
         if not region:
-            raise ConfigurationError("no AWS region: set AWS_DEFAULT_REGION (or AWS_REGION)")
+            raise ConfigurationError(NO_REGION)
         values: dict[str, object] = {"region": region}
         for variable, field in ENVIRONMENT.items():
             if env.get(variable, "").strip():
