@@ -452,8 +452,14 @@ def deployed(emulator: em.Emulator) -> Iterator[Deployed]:
         OrganizationId=org_id,
         Operators=f"{OPERATORS_ROLE}=*",
     )
-    for account_id in accounts.values():
-        t.deploy_spoke_role(emulator, account_id, hub_account_id=em.MANAGEMENT_ACCOUNT, organization_id=org_id)
+    for account_id in accounts.values():  # with the relay Secrets Manager's rotation invokes
+        t.deploy_spoke_role(
+            emulator,
+            account_id,
+            hub_account_id=em.MANAGEMENT_ACCOUNT,
+            organization_id=org_id,
+            HubRotationUrl=outputs["RotationUrl"],
+        )
     sqs = emulator.client("sqs")
     events_url = sqs.create_queue(QueueName="test-events")["QueueUrl"]
     events_arn = sqs.get_queue_attributes(QueueUrl=events_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
