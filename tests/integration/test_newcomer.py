@@ -50,3 +50,21 @@ def test_the_aws_profiles_region_is_the_region(
     assert err.strip() == (
         "rekey: no AWS region: set AWS_DEFAULT_REGION (or AWS_REGION), or a region in the AWS profile"
     )
+
+
+def test_no_credentials_is_one_line_and_the_configuration_exit_code(
+    org: Org, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`rekey run` on a machine with no AWS credentials at all: it said five things (one about
+    `.../None`) and exited 1, where the same cause exits 2 in other commands."""
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(variable, raising=False)
+    for variable in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.setenv(variable, str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+
+    for command in (["run"], ["plan"], ["work", "--drain"]):
+        code, out, err = run_cli(capsys, *command)
+        assert (code, out) == (2, ""), command
+        assert err.splitlines() == ["rekey: no usable AWS credentials: Unable to locate credentials"], command

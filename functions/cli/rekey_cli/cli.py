@@ -264,7 +264,10 @@ def _command(args: argparse.Namespace, errors: ErrorsLogged) -> int:
         except ModuleNotFoundError as exc:
             print(f"rekey: {args.command}: {_needs_extra(exc)}", file=sys.stderr)
             return EXIT_CONFIG
-    code = _rekey_command(args, Runtime.build(Settings.from_env(_environment(), require=_requires(args))))
+    settings = Settings.from_env(_environment(), require=_requires(args))
+    if boto3.session.Session().get_credentials() is None:  # said once, before anything is tried
+        raise aws.NoCredentialsError()
+    code = _rekey_command(args, Runtime.build(settings))
     if errors.first is not None:
         raise Incomplete(f"{errors.first} (and any error logged after it)")
     return code
@@ -407,6 +410,17 @@ def sweep_text(result: SweepResult, *, dry_run: bool) -> str:
     return "\n".join(lines)
 
 
+NO_SUCH_QUEUE = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
+
+
+def _error_code(exc: Exception) -> str:
+    return str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, aws.ClientError) else ""
+
+
+def _no_such_queue(exc: Exception) -> bool:
+    return _error_code(exc) in NO_SUCH_QUEUE
+
+
 def _work(rt: Runtime, *, as_json: bool, recorder: Recorder) -> None:
     """Drain the work queue and print what was done, also when the drain stopped on an SQS
     failure (raised after). Items that failed are in the output (and announced)."""
@@ -420,6 +434,10 @@ def _work(rt: Runtime, *, as_json: bool, recorder: Recorder) -> None:
     try:
         result = drain(rt.clients.hub("sqs"), rt.settings.work_queue_url, handler)
     except DrainStopped as exc:
+        if exc.result.received == 0 and _no_such_queue(exc.cause):  # before anything: the setting
+            raise ConfigurationError(
+                f"REKEY_WORK_QUEUE_URL names no queue: {rt.settings.work_queue_url} ({_error_code(exc.cause)})"
+            ) from None
         stopped, result = exc, exc.result
     log.info("work metrics: %s", recorder.summary())
     if as_json:

@@ -53,7 +53,8 @@ def publish(ports: Ports, notifications: Iterable[Notification], *, strict: bool
             notifier.publish(n)
         except errors.RekeyError as exc:
             failed += 1
-            log.error("could not announce %s for %s/%s: %s", n.event.value, n.account_id, n.user_name, exc)
+            who = f"{n.account_id}/{n.user_name}" if n.user_name else n.account_id
+            log.error("could not announce %s for %s: %s", n.event.value, who, exc)
             if strict:
                 raise
     return failed
