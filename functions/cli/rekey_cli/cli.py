@@ -447,6 +447,7 @@ def _work(rt: Runtime, *, as_json: bool, recorder: Recorder) -> None:
                     "received": result.received,
                     "succeeded": result.succeeded,
                     "failed": result.failed,
+                    "not_deleted": result.undeleted,
                     "outcomes": [
                         {"item": o.item.model_dump(mode="json"), "status": o.status, "detail": o.detail}
                         for o in outcomes
@@ -456,7 +457,11 @@ def _work(rt: Runtime, *, as_json: bool, recorder: Recorder) -> None:
             )
         )
     else:
-        print(f"work: {result.received} item(s): {result.succeeded} handled, {result.failed} failed (left for retry)")
+        undeleted = f", {result.undeleted} not deleted (they come back, then do nothing)" if result.undeleted else ""
+        print(
+            f"work: {result.received} item(s): {result.succeeded} handled, {result.failed} failed (left for retry)"
+            + undeleted
+        )
         for o in outcomes:
             print(f"  {o.status:<8} {o.item.action.value:<16} {o.item.account_id}/{o.item.user_name}: {o.detail}")
     if stopped is not None:

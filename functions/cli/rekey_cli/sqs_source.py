@@ -3,6 +3,7 @@ failures honoured (failed messages stay on the queue, so its redrive policy appl
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from botocore.exceptions import BotoCoreError, ClientError
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class DrainResult:
     succeeded: int = 0
     failed: int = 0
     batches: int = 0
+    # Handled, but SQS did not delete them (DeleteMessageBatch's `Failed` entries): they come back
+    # after the visibility timeout, and the worker's re-checks find nothing left to do.
+    undeleted: int = 0
 
 
 class DrainStopped(Exception):
@@ -125,10 +130,20 @@ def _deliver(
         result.succeeded += len(done)
         result.failed += len(failed)
         if done:
-            sqs.delete_message_batch(
+            deleted = sqs.delete_message_batch(
                 QueueUrl=queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
             )
+            undeleted = deleted.get("Failed", [])
+            if undeleted:
+                result.undeleted += len(undeleted)
+                codes = sorted({f.get("Code", "?") for f in undeleted})
+                log.warning(
+                    "%d handled message(s) not deleted (%s): they come back after the visibility timeout, "
+                    "and their items then find nothing left to do",
+                    len(undeleted),
+                    ", ".join(codes),
+                )
         if failed and retry_failed_now:
             sqs.change_message_visibility_batch(
                 QueueUrl=queue_url,
