@@ -615,7 +615,8 @@ def _secret_line(leaks: int, secrets: int, notifications: int, characters: int) 
         )
     return (
         f"No secret access key was printed: the {secrets} that existed during the run were searched for in "
-        f"all {characters:,} characters written and in {notifications} notifications, and not found."
+        f"all {characters:,} characters written and in the {notifications} notifications both subscriptions "
+        "received, and not found."
     )
 
 
