@@ -62,7 +62,7 @@ def test_the_four_steps_carry_out_rekeys_rotation(native: FakePorts) -> None:
     assert native.iam.status("svc") == {old: "Active", new: "Active"}
     (rotated,) = native.outbox.notifications
     assert rotated.event.value == "rotated" and rotated.new_key_id == new and rotated.key_id == old
-    assert "by Secrets Manager's rotation" in rotated.message
+    assert "by Secrets Manager's rotation" in rotated.message and f"{old} was 91 days old" in rotated.message
 
 
 def test_every_step_retried_does_nothing_twice(native: FakePorts) -> None:

@@ -569,11 +569,13 @@ class _Worker:
         self.secrets.promote(self.name, version, self.record.current_version_id)
         state = self.record.state
         replaced = state.current_key_id or state.previous_key_id
+        old = self.keys.get(replaced or "")
+        why = f": {old.key_id} was {old.age_days(self.now)} days old" if old else ""
         self.notice(
             Event.ROTATED,
             Severity.INFO,
             message
-            or f"created {key_id} to replace {replaced or 'no stored key'}; stored as the current version of "
+            or f"created {key_id} to replace {replaced or 'no stored key'}{why}; stored as the current version of "
             f"{self.name} by Secrets Manager's rotation",
             self.user,
             key_id=replaced,
