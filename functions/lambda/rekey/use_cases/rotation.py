@@ -7,7 +7,6 @@ every check of a sweep's work item are rekey's, re-read now."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from ..domain import errors
@@ -16,8 +15,6 @@ from ..messages import Event, Severity, WorkAction, WorkItem
 from ..ports import Ports
 from .announce import notice, publish
 from .work import RotationStep, WorkOutcome, run_work_item
-
-log = logging.getLogger(__name__)
 
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 # The sweep id of a step's work item: what the announcements say started the rotation.
