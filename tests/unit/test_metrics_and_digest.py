@@ -171,6 +171,22 @@ def test_duplicates_and_retries_are_counted_once_and_the_last_scan_attempt_wins(
     assert [h.event for h in d.needs_human] == ["blocked"]  # a failed attempt that will be retried is not
 
 
+def test_a_failure_no_queue_retries_needs_a_human() -> None:
+    """A failure without a user (the work queue's drain, the sweep) is no work item: nothing
+    retries it, so the digest lists it; a user's failed attempt is retried, and is not."""
+    b = DigestBuilder()
+    b.add_sweep(started(A))
+    b.add_scan(scanned(A))
+    drain = "the work queue's drain: not-found: x"
+    failed = Notification(event=Event.FAILED, severity=Severity.ERROR, account_id=A, message=drain, at=AT)
+    b.add_notification(failed, "f1")
+    b.add_notification(note(Event.FAILED), "f2")
+
+    d = b.summary()
+    assert [(h.event, h.user_name) for h in d.needs_human] == [("failed", None)]
+    assert "the work queue's drain" in d.needs_human[0].message
+
+
 def test_a_quiet_day_is_one_short_info_digest_and_no_record_at_all_is_a_warning() -> None:
     b = DigestBuilder()
     b.add_sweep(started(A, B))

@@ -121,9 +121,12 @@ class DigestBuilder:
             return
         account = self._account(n.account_id)
         account.events.setdefault(n.event.value, set()).add(_identity(n, message_id))
-        if n.event in NEEDS_HUMAN:
+        # A failure without a user (the sweep's listing, the CLI's drain) is nobody's work item:
+        # no queue retries it.
+        hub_failure = n.event is Event.FAILED and n.user_name is None
+        if n.event in NEEDS_HUMAN or hub_failure:
             who = n.user_name or "-"
-            if n.event is Event.DEAD_LETTERED:
+            if n.event is Event.DEAD_LETTERED or hub_failure:
                 who = "|".join(_identity(n, message_id))
             key = (n.event.value, n.account_id, who)
             self.attention[key] = NeedsHuman(
