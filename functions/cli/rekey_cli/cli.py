@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import boto3
 from botocore import exceptions as aws
 
-from rekey.adapters.errors import translate
+from rekey.adapters.errors import error_code, translate
 from rekey.domain.errors import ConfigurationError, RekeyError, UsageError
 from rekey.handlers import worker
 from rekey.handlers.common import quiet_sdk_loggers
@@ -264,8 +264,9 @@ def _command(args: argparse.Namespace, errors: ErrorsLogged) -> int:
         except ModuleNotFoundError as exc:
             print(f"rekey: {args.command}: {_needs_extra(exc)}", file=sys.stderr)
             return EXIT_CONFIG
-    settings = Settings.from_env(_environment(), require=_requires(args))
-    if boto3.session.Session().get_credentials() is None:  # said once, before anything is tried
+    session = boto3.session.Session()  # the shell's profile: its region and credentials
+    settings = Settings.from_env(_environment(session), require=_requires(args))
+    if session.get_credentials() is None:  # said once, before anything is tried
         raise aws.NoCredentialsError()
     code = _rekey_command(args, Runtime.build(settings))
     if errors.first is not None:
@@ -280,12 +281,12 @@ def _requires(args: argparse.Namespace) -> tuple[str, ...]:
     return REQUIRED if writes else ()
 
 
-def _environment() -> dict[str, str]:
+def _environment(session: boto3.session.Session) -> dict[str, str]:
     """This shell's environment, with the AWS profile's region when no variable names one (as
     the AWS CLI reads it)."""
     env = dict(os.environ)
     if not (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")):
-        region = boto3.session.Session().region_name
+        region = session.region_name
         if region:
             env["AWS_REGION"] = region
     return env
@@ -413,12 +414,10 @@ def sweep_text(result: SweepResult, *, dry_run: bool) -> str:
 NO_SUCH_QUEUE = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
 
 
-def _error_code(exc: Exception) -> str:
-    return str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, aws.ClientError) else ""
-
-
-def _no_such_queue(exc: Exception) -> bool:
-    return _error_code(exc) in NO_SUCH_QUEUE
+def _no_such_queue(exc: Exception) -> str | None:
+    """The AWS error code that says the queue does not exist, if that is what `exc` says."""
+    code = error_code(exc) if isinstance(exc, aws.ClientError) else None
+    return code if code in NO_SUCH_QUEUE else None
 
 
 def _work(rt: Runtime, *, as_json: bool, recorder: Recorder) -> None:
@@ -434,10 +433,10 @@ def _work(rt: Runtime, *, as_json: bool, recorder: Recorder) -> None:
     try:
         result = drain(rt.clients.hub("sqs"), rt.settings.work_queue_url, handler)
     except DrainStopped as exc:
-        if exc.result.received == 0 and _no_such_queue(exc.cause):  # before anything: the setting
-            raise ConfigurationError(
-                f"REKEY_WORK_QUEUE_URL names no queue: {rt.settings.work_queue_url} ({_error_code(exc.cause)})"
-            ) from None
+        missing = _no_such_queue(exc.cause)
+        if exc.result.received == 0 and missing:  # before anything: the setting
+            url = rt.settings.work_queue_url
+            raise ConfigurationError(f"REKEY_WORK_QUEUE_URL names no queue: {url} ({missing})") from None
         stopped, result = exc, exc.result
     log.info("work metrics: %s", recorder.summary())
     if as_json:
