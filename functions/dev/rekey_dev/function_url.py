@@ -245,16 +245,7 @@ class Function:
 
     def runtime(self) -> Runtime:
         """The runtime the function builds, acting with its role's credentials."""
-        from moto.sts.models import sts_backends
-
-        session = sts_backends[self.account_id]["aws"].assume_role(
-            region_name=self.region,
-            role_session_name=self.name,
-            role_arn=self.role_arn,
-            policy=None,
-            duration=3600,
-            external_id=None,
-        )
+        session = role_session(self.account_id, self.region, self.role_arn, self.name)
         own = {
             "aws_access_key_id": session.access_key_id,
             "aws_secret_access_key": session.secret_access_key,
@@ -268,6 +259,21 @@ class Function:
         env = {**self.environment(), "AWS_REGION": self.region}
         requires = self.requires() if callable(self.requires) else self.requires
         return Runtime.build(Settings.from_env(env, require=requires), make_client)
+
+
+def role_session(account_id: str, region: str, role_arn: str, function_name: str) -> Any:
+    """An STS session of a function's role, issued by moto as Lambda hands one to the function
+    (named after it): its access_key_id, secret_access_key and session_token."""
+    from moto.sts.models import sts_backends
+
+    return sts_backends[account_id]["aws"].assume_role(
+        region_name=region,
+        role_session_name=function_name,
+        role_arn=role_arn,
+        policy=None,
+        duration=3600,
+        external_id=None,
+    )
 
 
 def handler_module(name: str) -> tuple[Handler, Callable[[], tuple[str, ...]]]:

@@ -130,17 +130,11 @@ def load_relay(
 def _role_credentials(function: Any) -> Callable[[], Any]:
     """An STS session of the function's role, issued by moto, as Lambda hands it to the function."""
     from botocore.credentials import ReadOnlyCredentials
-    from moto.sts.models import sts_backends
+
+    from .function_url import role_session
 
     def credentials() -> ReadOnlyCredentials:
-        session = sts_backends[function.account_id]["aws"].assume_role(
-            region_name=function.region,
-            role_session_name=function.function_name,
-            role_arn=function.role,
-            policy=None,
-            duration=3600,
-            external_id=None,
-        )
+        session = role_session(function.account_id, function.region, function.role, function.function_name)
         return ReadOnlyCredentials(session.access_key_id, session.secret_access_key, session.session_token)
 
     return credentials
