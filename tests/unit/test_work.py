@@ -15,9 +15,10 @@ import pytest
 from rekey.domain import errors
 from rekey.domain.entities import ReportKey
 from rekey.domain.models import Intent, KeyStatus, Policy, SecretState
+from rekey.domain.quiet import quiet_today, report_view, suspect_secret
 from rekey.handlers import worker
 from rekey.messages import WorkItem
-from rekey.use_cases.scan import quiet_today, report_view, scan_account, suspect_secret
+from rekey.use_cases.scan import scan_account
 from rekey.use_cases.work import OperatorRequest, WorkOutcome, run_work_item
 from tests.fakes import ACCOUNT, NOW, FakePorts, FakeSecret
 

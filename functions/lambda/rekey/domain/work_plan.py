@@ -1,0 +1,42 @@
+"""Which of today's plan (rekey.domain.lifecycle.decide) a work item carries out, and why a
+rotation nobody planned is not due: the worker's pure decisions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from .models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, Policy
+
+# What settles an interrupted rotation (rekey.domain.lifecycle.settle_interrupted_rotation).
+SETTLE = frozenset({ActionKind.FINISH_ROTATION, ActionKind.DELETE_ORPHAN, ActionKind.CLEAR_INTENT})
+
+
+def through(plan: Sequence[Action], kind: ActionKind, key_id: str | None) -> list[Action] | None:
+    """What to carry out for an item asking for `kind` on `key_id`: the plan up to and including
+    the matching action (what must come first, such as making room, first), less what is only
+    announced; None when today's plan has no such action (the item is stale or a duplicate).
+    A rotation whose plan is only the settling of an interrupted one settles it."""
+    position = next((i for i, a in enumerate(plan) if a.matches(kind, key_id)), None)
+    if position is None and kind is ActionKind.ROTATE and plan and all(a.kind in SETTLE for a in plan):
+        position = len(plan) - 1
+    if position is None:
+        return None
+    return [a for a in plan[: position + 1] if a.kind not in ANNOUNCE_ONLY]
+
+
+def first_rotation(plan: Sequence[Action]) -> list[Action] | None:
+    """Today's plan up to its rotation (Secrets Manager's createSecret), or None if none is due."""
+    position = next((i for i, a in enumerate(plan) if a.kind is ActionKind.ROTATE), None)
+    return None if position is None else [a for a in plan[: position + 1] if a.kind not in ANNOUNCE_ONLY]
+
+
+def why_not_due(keys: Sequence[AccessKey], policy: Policy, plan: Sequence[Action]) -> str:
+    """Why the user's policy does not rotate now, in one line."""
+    if plan:
+        return "the user's keys need " + ", ".join(a.kind.value for a in plan) + " first, not a rotation"
+    newest = max((k for k in keys if k.active), key=lambda k: k.created, default=None)
+    if newest is None:
+        return "the user has no active key, and its policy creates no first key"
+    due = (newest.created + timedelta(days=policy.rotate_after_days)).date()
+    return f"{newest.key_id} is not due until {due} (rotation every {policy.rotate_after_days} days)"
