@@ -9,9 +9,7 @@ from contextlib import contextmanager
 
 from aws_lambda_powertools import Logger, Metrics
 
-from ..domain.errors import RekeyError
 from ..metrics import NAMESPACE, SERVICE, Metric, PowertoolsSink, Recorder
-from ..ports import Ports
 from ..runtime import Runtime
 from ..settings import Settings
 
@@ -58,13 +56,3 @@ def invocation_metrics(always: Iterable[Metric]) -> Iterator[Recorder]:
         if recorder.accounts:
             metrics.add_metadata(key="account_ids", value=sorted(recorder.accounts))
         recorder.publish(PowertoolsSink(metrics), always=always)
-
-
-def max_receive_count(rt: Ports) -> int | None:
-    """The work queue's maxReceiveCount; None when it cannot be read (then no attempt is known
-    to be the last, and the DLQ's alarm is what tells)."""
-    try:
-        return rt.work_max_receive_count()
-    except RekeyError as exc:
-        logging.getLogger(__name__).warning("cannot read the work queue's redrive policy: %s", exc)
-        return None

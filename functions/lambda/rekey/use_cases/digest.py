@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ..digest.builder import DigestBuilder
 from ..digest.records import AccountRef, AccountScanned, SweepStarted
@@ -15,7 +16,9 @@ from ..domain.entities import Account
 from ..messages import Notification
 from ..ports import Ports
 from .scan import ScanResult
-from .sweep import SweepResult
+
+if TYPE_CHECKING:  # the sweep records for the digest (rekey.use_cases.sweep imports this module)
+    from .sweep import SweepResult
 
 log = logging.getLogger(__name__)
 
