@@ -8,7 +8,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .domain.models import ActionKind
 
@@ -122,6 +122,17 @@ class OperatorCommand(_Message):
         if self.until is not None and self.command != "rollback":
             raise ValueError("until is an option of rollback only")
         return self
+
+
+class RotationStepEvent(BaseModel):
+    """What Secrets Manager sends the rotation function for each step (and rekey's relay hands
+    the hub as it came): the step, the secret's ARN, the version being rotated to."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    Step: str = Field(min_length=1, max_length=32)
+    SecretId: str = Field(min_length=1, max_length=2048)
+    ClientRequestToken: str = Field(min_length=32, max_length=64)
 
 
 class ScanRequest(_Message):
@@ -339,3 +350,10 @@ def publish_arguments(notification: Notification) -> dict[str, Any]:
         arguments["Message"] = json.dumps({"default": document, "email": notification.message})
         arguments["MessageStructure"] = "json"
     return arguments
+
+
+def problems(error: ValidationError | ValueError, whole: str = "body") -> str:
+    """What is wrong with a message, by field and error type: never its values."""
+    if not isinstance(error, ValidationError):
+        return str(error)
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or whole}: {e['type']}" for e in error.errors()[:5])

@@ -126,6 +126,14 @@ class Recorder:
     def sweep_duration(self, seconds: float) -> None:
         self.durations.append(max(0.0, seconds))
 
+    def scanned_for(self, result: ScanResult, sweep_id: str, now: datetime) -> None:
+        """A scan requested by sweep `sweep_id` (its id tells when it began): counted, with how
+        long the sweep has taken so far."""
+        self.scanned(result)
+        elapsed = seconds_since_sweep(sweep_id, now)
+        if elapsed is not None:
+            self.sweep_duration(elapsed)
+
     def publish(self, sink: Sink, always: Iterable[Metric] = ()) -> None:
         """Each counted metric once (its total), the `always` ones even when zero, and the
         longest sweep duration seen."""

@@ -59,10 +59,3 @@ def body_text(request: LambdaFunctionUrlModel) -> str:
         except (binascii.Error, UnicodeDecodeError):
             raise ValueError("body is not base64 of UTF-8 text") from None
     return text
-
-
-def problems(error: ValidationError | ValueError) -> str:
-    """What is wrong with a body, by field and error type: never its values."""
-    if not isinstance(error, ValidationError):
-        return str(error)
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['type']}" for e in error.errors()[:5])

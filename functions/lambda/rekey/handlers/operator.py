@@ -15,12 +15,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..domain import errors
-from ..messages import OperatorCommand
+from ..messages import OperatorCommand, problems
 from ..ports import Ports
 from ..use_cases import operator
-from ..use_cases.work import WorkOutcome
 from .common import logger, runtime
-from .function_url import Refusal, answer, body_text, failure, problems, signed_request
+from .function_url import Refusal, answer, body_text, failure, signed_request
 
 REQUIRES = ("REKEY_TOPIC_ARN",)
 
@@ -50,23 +49,7 @@ def process(event: dict[str, Any], rt: Ports) -> dict[str, Any]:
             done = operator.carry_out(rt, caller, command)
         except errors.RekeyError as exc:
             return failure(exc)
-    if isinstance(done, WorkOutcome):
-        events = [n.model_dump(mode="json", exclude_none=True) for n in done.notifications]
-        return answer(200, {"command": command.command, "status": done.status, "detail": done.detail, "events": events})
-    return answer(
-        200,
-        {
-            "command": command.command,
-            "account_id": done.account.account_id,
-            "user_name": done.user_name,
-            "key_id": done.key_id,
-            "reactivated": done.reactivated,
-            "paused_until": done.paused_until.isoformat(),
-            "secret_name": done.secret_name,
-            "message": done.message,
-            "unannounced": done.unannounced,
-        },
-    )
+    return answer(200, operator.answer_of(command, done))
 
 
 @logger.inject_lambda_context(clear_state=True)

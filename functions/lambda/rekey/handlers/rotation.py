@@ -13,30 +13,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from ..domain import errors
+from ..messages import RotationStepEvent, problems
 from ..ports import Ports
 from ..use_cases import rotation
 from .common import logger, runtime
-from .function_url import Refusal, answer, body_text, failure, problems, signed_request
+from .function_url import Refusal, answer, body_text, failure, signed_request
 
 REQUIRES = ("REKEY_TOPIC_ARN",)
-
-
-class _Step(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    Step: str = Field(min_length=1, max_length=32)
-    SecretId: str = Field(min_length=1, max_length=2048)
-    ClientRequestToken: str = Field(min_length=32, max_length=64)
 
 
 def process(event: dict[str, Any], rt: Ports) -> dict[str, Any]:
     """The function URL's answer to one step."""
     try:
         request, caller = signed_request(event)
-        body = _Step.model_validate_json(body_text(request))
+        body = RotationStepEvent.model_validate_json(body_text(request))
     except Refusal as refused:
         return refused.answer
     except (ValidationError, ValueError) as exc:

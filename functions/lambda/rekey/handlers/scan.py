@@ -1,6 +1,5 @@
-"""Scan queue -> scan one account (or a part of one) -> work items on the work queue, findings on
-the topic, the rest of the account (if it stopped before its deadline) back on the scan queue
-(rekey.use_cases.sweep.scan_requested, which the CLI's sweep runs too)."""
+"""Scan queue -> one account (or part of one) scanned by rekey.use_cases.sweep.scan_requested,
+as the CLI's sweep does; a failed account is reported for redelivery (then the scan DLQ)."""
 
 from __future__ import annotations
 
@@ -12,14 +11,12 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from ..domain.errors import RekeyError
 from ..messages import ScanRequest
-from ..metrics import SCAN_METRICS, Recorder, seconds_since_sweep
+from ..metrics import SCAN_METRICS, Recorder
 from ..ports import Ports
 from ..use_cases.sweep import scan_requested
 from .common import invocation_metrics, logger, metrics, runtime
 
 REQUIRES = ("REKEY_WORK_QUEUE_URL", "REKEY_TOPIC_ARN")
-
-# A failed account is reported for redelivery (then the scan DLQ); the others go on.
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -27,9 +24,7 @@ class ScanFailed(RekeyError):
     """The account could not be scanned; the message is retried, then dead-lettered."""
 
 
-def process(
-    event: dict[str, Any], rt: Ports, recorder: Recorder | None = None, time_left: Callable[[], float] | None = None
-) -> dict[str, Any]:
+def process(event: dict, rt: Ports, recorder: Recorder | None = None, time_left: Callable[[], float] | None = None):
     """Scan each requested account, counted in `recorder`; `time_left`: the invocation's seconds."""
     counted = recorder if recorder is not None else Recorder()
 
@@ -40,10 +35,7 @@ def process(
             counted.announced(result.notifications)
             logger.warning("scan request refused", extra={"account_id": result.account_id, "why": result.refused})
             return
-        counted.scanned(result)
-        elapsed = seconds_since_sweep(request.sweep_id, rt.now())
-        if elapsed is not None:
-            counted.sweep_duration(elapsed)
+        counted.scanned_for(result, request.sweep_id, rt.now())
         done = "account scanned" if result.finished else "account scanned in part"
         extra = {"part": result.part, "stopped_after": result.stopped_after, "items": len(result.items)}
         logger.info(done, extra={"account_id": result.account_id, **extra, "error": result.error})

@@ -1,6 +1,6 @@
-"""Work queue (FIFO) -> carry out each work item (rekey.use_cases.work_queue), with partial batch
-failures: an item that fails stops the rest of its group (account/user), which comes back in
-order. The classic manual event, invoked straight on this function, is handlers.classic's."""
+"""Work queue (FIFO) -> each work item carried out (rekey.use_cases.work_queue), partial batch
+failures reported: a failed item stops the rest of its group (account/user), which comes back
+in order. The classic manual event, invoked straight on this function, is handlers.classic's."""
 
 from __future__ import annotations
 
@@ -19,24 +19,20 @@ from ..use_cases.work_queue import announce_failure, carry_out_message
 from . import classic
 from .common import invocation_metrics, logger, metrics, runtime
 
-REQUIRES = ("REKEY_WORK_QUEUE_URL", "REKEY_TOPIC_ARN")
-
 
 class WorkBatch(SqsFifoPartialProcessor):
-    """One invocation's batch: carried out with `rt`, counted in `recorder`, outcomes kept."""
+    """One invocation's batch: carried out with `rt`, what was announced counted in `recorder`."""
 
-    def __init__(self, rt: Ports, recorder: Recorder, outcomes: list[WorkOutcome] | None) -> None:
+    def __init__(self, rt: Ports, recorder: Recorder, outcomes: list[WorkOutcome]) -> None:
         super().__init__(skip_group_on_error=True)
         self.rt, self.recorder, self.outcomes = rt, recorder, outcomes
 
     def record_handler(self, record: SQSRecord) -> None:
         announced: list[Notification] = []
-        try:
-            outcome = carry_out_message(self.rt, record.body, _attempt(record), announced)
-        finally:  # what was done, also before a failure (published already)
+        try:  # what was done is counted also when it failed (published already)
+            self.outcomes.append(carry_out_message(self.rt, record.body, _attempt(record), announced))
+        finally:
             self.recorder.announced(announced)
-        if self.outcomes is not None:
-            self.outcomes.append(outcome)
 
     def failure_handler(self, record: SQSRecord, exception: ExceptionInfo) -> FailureResponse:
         said = announce_failure(self.rt, record.message_id, record.body, _attempt(record), exception[1])
@@ -49,14 +45,13 @@ def _attempt(record: SQSRecord) -> int:
 
 
 def process(
-    event: dict[str, Any], rt: Ports, recorder: Recorder | None = None, outcomes: list[WorkOutcome] | None = None
-) -> dict[str, Any]:
-    """A batch of work items (failed ones reported for redelivery, then the DLQ), or the classic
-    manual event. `outcomes` receives each item's outcome."""
+    event: dict, rt: Ports, recorder: Recorder | None = None, outcomes: list[WorkOutcome] | None = None
+) -> dict:
+    """A batch of work items, or the classic manual event; `outcomes` receives each item's."""
     counted = recorder if recorder is not None else Recorder()
     if is_classic(event):
         return classic.process(event, rt, counted)
-    batch = WorkBatch(rt, counted, outcomes)
+    batch = WorkBatch(rt, counted, outcomes if outcomes is not None else [])
     return partial(event=event, record_handler=batch.record_handler, processor=batch)
 
 
@@ -64,4 +59,4 @@ def process(
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with invocation_metrics(WORKER_METRICS) as recorder:
-        return process(event, runtime(REQUIRES), recorder)
+        return process(event, runtime(("REKEY_WORK_QUEUE_URL", "REKEY_TOPIC_ARN")), recorder)

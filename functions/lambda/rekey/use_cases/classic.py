@@ -11,11 +11,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..domain.errors import RekeyError
-from ..messages import ClassicManualEvent, Event, Notification, Severity
+from ..messages import ClassicManualEvent, Event, Notification, Severity, problems
 from ..ports import Ports
 from .announce import notice, publish
 from .work import OperatorRequest, run_work_item
-from .work_queue import UNKNOWN_ACCOUNT, problems
+from .work_queue import UNKNOWN_ACCOUNT
 
 CLASSIC_EVENT = OperatorRequest(
     requested_by="the classic manual event (lambda:InvokeFunction on the worker)", classic=True

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from ..domain import errors
 from ..domain.entities import Account, IamUser
@@ -62,6 +63,24 @@ def carry_out(ports: Ports, caller: str, command: OperatorCommand) -> WorkOutcom
     except errors.RekeyError as exc:
         announce(ports, caller, Event.FAILED, Severity.ERROR, command, f"failed: {exc.code}: {exc}")
         raise
+
+
+def answer_of(command: OperatorCommand, done: WorkOutcome | RollbackResult) -> dict[str, Any]:
+    """What the operator is answered: the outcome, with what was announced, or the rollback."""
+    if isinstance(done, WorkOutcome):
+        events = [n.model_dump(mode="json", exclude_none=True) for n in done.notifications]
+        return {"command": command.command, "status": done.status, "detail": done.detail, "events": events}
+    return {
+        "command": command.command,
+        "account_id": done.account.account_id,
+        "user_name": done.user_name,
+        "key_id": done.key_id,
+        "reactivated": done.reactivated,
+        "paused_until": done.paused_until.isoformat(),
+        "secret_name": done.secret_name,
+        "message": done.message,
+        "unannounced": done.unannounced,
+    }
 
 
 def admit(ports: Ports, caller: str) -> None:

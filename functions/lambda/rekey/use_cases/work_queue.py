@@ -10,7 +10,7 @@ import logging
 from pydantic import ValidationError
 
 from ..domain.errors import RekeyError
-from ..messages import Event, Notification, Severity, WorkItem
+from ..messages import Event, Notification, Severity, WorkItem, problems
 from ..ports import Ports
 from .announce import notice, publish
 from .work import WorkOutcome, failure_notice, run_work_item
@@ -48,11 +48,6 @@ def announce_failure(ports: Ports, message_id: str, body: str, attempt: int, err
         return None
     publish(ports, [said])
     return said
-
-
-def problems(error: ValidationError, whole: str) -> str:
-    """What is wrong with a message, by field and error type: never its values."""
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or whole}: {e['type']}" for e in error.errors()[:5])
 
 
 def _last_attempt(ports: Ports, attempt: int) -> str | None:
