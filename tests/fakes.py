@@ -346,7 +346,6 @@ class FakePorts:
         )
         self.now = lambda: NOW
         self.sleep: Any = lambda _seconds: None
-        self.accounts_in_scope: list[Any] = []
         self.failures = Failures()
         self.iam = FakeIam(ACCOUNT, self.failures)
         self.secrets = FakeSecrets(self.failures)

@@ -159,9 +159,6 @@ class Ports(Protocol):
     now: Callable[[], datetime]
     # None: time.sleep (tests skip IAM's propagation waits).
     sleep: Callable[[float], None] | None
-    # [listed at, {id: account} in rekey's scope, ACTIVE ids]: the organization's accounts as this
-    # process last listed them (rekey.use_cases.scope).
-    accounts_in_scope: list[Any]
 
     def account(self, account_id: str, *, write: bool = False) -> MemberAccount:
         """Ports in `account_id`: through the spoke reader role, or with `write` the writer."""
@@ -172,7 +169,9 @@ class Ports(Protocol):
         caller the hub authenticated), in their accounts' CloudTrail."""
         ...
 
-    def organizations(self) -> Organization: ...
+    def organizations(self) -> Organization:
+        """The organization's accounts (the runtime keeps a listing a few minutes per process)."""
+        ...
 
     def notifier(self) -> Topic: ...
 

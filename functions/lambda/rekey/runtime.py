@@ -16,7 +16,7 @@ import boto3
 from botocore.config import Config
 
 from .adapters.iam import IamAdapter
-from .adapters.organizations import OrganizationsAdapter
+from .adapters.organizations import ListedOrganization, OrganizationsAdapter
 from .adapters.pace import Pace
 from .adapters.secrets import SecretsAdapter
 from .adapters.securityhub import SecurityHubAdapter
@@ -35,6 +35,9 @@ CLIENT_CONFIG = Config(
     connect_timeout=5,
     read_timeout=30,
 )
+# How long a process trusts its listing of the organization's accounts: the worker re-checks
+# every item's account against it (rekey.use_cases.scope) without a call per item.
+ORGANIZATION_TTL = timedelta(minutes=10)
 # Refresh assumed-role credentials this long before they expire.
 CREDENTIAL_MARGIN = timedelta(minutes=5)
 # Member accounts whose clients are kept (least recently used dropped first). A boto3 client holds
@@ -206,9 +209,6 @@ class Runtime:
     now: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] | None = None
     _max_receive_count: list[int | None] = field(default_factory=list, repr=False, compare=False)
-    # [listed at, {id: account} in rekey's scope, ACTIVE ids]: the organization's accounts as this
-    # process last listed them (rekey.use_cases.scope).
-    accounts_in_scope: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def build(cls, settings: Settings, make_client: ClientMaker | None = None) -> Runtime:
@@ -222,9 +222,14 @@ class Runtime:
         """Sessions opened in member accounts from now on are the operator `caller_arn`'s."""
         self.clients.act_for(caller_arn)
 
-    def organizations(self) -> OrganizationsAdapter:
-        """The organization, as the hub (or REKEY_ORG_ROLE_ARN) sees it."""
-        return OrganizationsAdapter(self.clients.hub("organizations"))
+    def organizations(self) -> ListedOrganization:
+        """The organization, as the hub (or REKEY_ORG_ROLE_ARN) sees it, listed at most every
+        ORGANIZATION_TTL by this process."""
+        return self._organization
+
+    @cached_property
+    def _organization(self) -> ListedOrganization:
+        return ListedOrganization(OrganizationsAdapter(self.clients.hub("organizations")), self.now, ORGANIZATION_TTL)
 
     def notifier(self) -> Notifier:
         return Notifier(self.clients.hub("sns"), self.settings.topic_arn)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..domain.entities import Account
@@ -62,3 +64,34 @@ class OrganizationsAdapter:
             )
             pending.extend(child["Id"] for child in children)
         return found
+
+
+class ListedOrganization:
+    """The organization as this process last listed it: each listing is kept for `ttl`, so the
+    worker's re-check of every item's account costs no call (rekey.use_cases.scope). A clock
+    that goes back (a test's) lists again."""
+
+    def __init__(self, organization: OrganizationsAdapter, now: Callable[[], datetime], ttl: timedelta) -> None:
+        self._organization = organization
+        self._now = now
+        self._ttl = ttl
+        self._lock = threading.Lock()
+        self._listed: dict[Any, tuple[datetime, Any]] = {}
+
+    def active_accounts(self) -> list[Account]:
+        return list(self._kept("accounts", self._organization.active_accounts))
+
+    def accounts_under(self, parent_ids: Iterable[str]) -> set[str]:
+        ids = frozenset(parent_ids)
+        return set(self._kept(ids, lambda: self._organization.accounts_under(sorted(ids))))
+
+    def _kept(self, key: Any, listing: Callable[[], Any]) -> Any:
+        now = self._now()
+        with self._lock:
+            kept = self._listed.get(key)
+        if kept is not None and kept[0] <= now <= kept[0] + self._ttl:
+            return kept[1]
+        listed = listing()
+        with self._lock:
+            self._listed[key] = (now, listed)
+        return listed
