@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from .domain.controls import PRESETS, Preset, preset_ceiling
 from .domain.errors import ConfigurationError
@@ -96,6 +96,67 @@ def partition_of(region: str) -> str:
     return "aws"
 
 
+def _split(value: object) -> object:
+    """A comma-separated variable's values (duplicates and blanks dropped), in order."""
+    if isinstance(value, str):
+        return tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    return value
+
+
+def _each(valid: Callable[[str], object], problem: str) -> AfterValidator:
+    return AfterValidator(lambda values: _all(values, valid, problem))
+
+
+def _optional(pattern: re.Pattern[str], problem: str) -> AfterValidator:
+    return AfterValidator(lambda value: value if value is None else _all([value], pattern.fullmatch, problem)[0])
+
+
+def _region_keys(value: object) -> object:
+    """`region=key,...` as a dict."""
+    if not isinstance(value, str):
+        return value
+    keys: dict[str, str] = {}
+    for pair in (p.strip() for p in value.split(",") if p.strip()):
+        region, sep, key = (part.strip() for part in pair.partition("="))
+        if not (sep and region and key):
+            raise ValueError(f"{pair!r} is not region=key (e.g. eu-west-1=alias/rekey)")
+        keys[region] = key
+    return keys
+
+
+def _checked_template(value: str) -> str:
+    check_template(value)
+    return value
+
+
+# The settings' kinds of value, each checked as it is read (a comma-separated variable a set).
+_Set = Annotated[frozenset[str], BeforeValidator(_split)]
+AccountIds = Annotated[_Set, _each(lambda a: a.isdigit() and len(a) == 12, "not 12-digit account ids")]
+OuIds = Annotated[_Set, _each(_OU_ID.fullmatch, "not OU or root ids (ou-xxxx-xxxxxxxx, r-xxxx)")]
+UserArns = Annotated[_Set, _each(_USER_ARN.fullmatch, "not IAM user ARNs (arn:aws:iam::111122223333:user/name)")]
+RoleNames = Annotated[_Set, _each(ROLE_NAME.fullmatch, "not role names")]
+Regions = Annotated[
+    tuple[str, ...], BeforeValidator(_split), _each(_REGION.fullmatch, "not region names (e.g. eu-west-1)")
+]
+RegionKeys = Annotated[dict[str, str], BeforeValidator(_region_keys)]
+Operators = Annotated[
+    tuple[OperatorGrant, ...], BeforeValidator(lambda v: parse_operators(v) if isinstance(v, str) else v)
+]
+IamPath = Annotated[str, _each(_PATH.fullmatch, "not an IAM path (it starts and ends with /, e.g. /apps/)")]
+RoleArn = Annotated[
+    str | None, _optional(_ROLE_ARN, "not an IAM role ARN (arn:aws:iam::111122223333:role/rekey-org-reader)")
+]
+BoundaryArn = Annotated[
+    str | None,
+    _optional(
+        _BOUNDARY_ARN,
+        "not an IAM policy ARN (arn:aws:iam::{account_id}:policy/rekey-boundary; {account_id} stands for each "
+        "user's account)",
+    ),
+]
+SecretNameTemplate = Annotated[str, AfterValidator(_checked_template)]
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -107,7 +168,7 @@ class Settings(BaseModel):
     # The spoke role that only reads (scan, plan, report); spoke_role_name is the writer's.
     spoke_reader_role_name: str = Field(default="rekey-spoke-reader", pattern=r"^[A-Za-z0-9_+=,.@/-]{1,64}$")
     # Besides the writer, the only role that may change a user's secret (rekey.domain.secret_policy).
-    break_glass_role_arn: str | None = None
+    break_glass_role_arn: RoleArn = None
     # The organization (o-...): each secret's policy denies everything to principals outside it.
     organization_id: str | None = Field(default=None, pattern=r"^o-[a-z0-9]{10,32}$")
     tag_key: str = Field(default="rekey:rotate", min_length=1, max_length=128)
@@ -119,13 +180,13 @@ class Settings(BaseModel):
     delete_after_days: int = 110
     max_rotate_after_days: int = Field(default=90, ge=1)
     max_delete_after_days: int = Field(default=365, ge=3)
-    secret_name: str = "rekey/{user_name}"
+    secret_name: SecretNameTemplate = "rekey/{user_name}"
     kms_key_id: str | None = None
-    excluded_accounts: frozenset[str] = frozenset()
+    excluded_accounts: AccountIds = frozenset()
     # Roles (by name, in each member account) of the scanners a security team runs (Prowler, a
     # CSPM, AWS Config rules with their own role): the secrets' deny-by-default policy lets them
     # read the secrets' metadata and policy, never the value.
-    secret_auditor_role_names: frozenset[str] = frozenset()
+    secret_auditor_role_names: RoleNames = frozenset()
     # Each scan imports every tagged user's finding into Security Hub in its member account
     # (rekey.domain.findings); false where Security Hub is not used.
     security_hub_findings: bool = True
@@ -133,7 +194,7 @@ class Settings(BaseModel):
     # Each process's calls per second into one member account, per service (rekey.adapters.pace);
     # 0: not paced (the emulator has no rate to keep under).
     member_calls_per_second: float = Field(default=8.0, ge=0, le=1000)
-    target_ous: frozenset[str] = frozenset()
+    target_ous: OuIds = frozenset()
     in_use_warn_days: int = Field(default=3, ge=0, le=30)
     in_use_policy: InUsePolicy = InUsePolicy.ENFORCE
     in_use_max_defer_days: int = Field(default=7, ge=0, le=90)
@@ -153,116 +214,25 @@ class Settings(BaseModel):
     # Who rekey may act on: privileged users are refused unless named here (user ARNs); only
     # users under this path; only users carrying this permissions boundary (`{account_id}`: the
     # user's account).
-    privileged_users_allowed: frozenset[str] = frozenset()
-    user_path_prefix: str = "/"
-    required_boundary_arn: str | None = None
+    privileged_users_allowed: UserArns = frozenset()
+    user_path_prefix: IamPath = "/"
+    required_boundary_arn: BoundaryArn = None
     # The hub's digest queue: the sweep and scans record what they did there (rekey.digest).
     digest_queue_url: str | None = None
     # A role in the management account that lists the organization's accounts, for a hub in a
     # member account that is not a delegated administrator (spoke_templates/org-role.yaml).
-    org_role_arn: str | None = None
+    org_role_arn: RoleArn = None
     # Regions each user's secret is replicated to, and the KMS key of a replica by region
     # (`region=key,...`; a region without one uses aws/secretsmanager there).
-    secret_replica_regions: tuple[str, ...] = ()
-    secret_replica_kms_keys: dict[str, str] = Field(default_factory=dict)
+    secret_replica_regions: Regions = ()
+    secret_replica_kms_keys: RegionKeys = Field(default_factory=dict)
     # Who may ask the hub's operator endpoint for rotate-now and rollback, and on which accounts
     # (rekey.domain.operators): `<role ARN>=<*|account|OU>,...;...`. Empty: nobody.
-    operators: tuple[OperatorGrant, ...] = ()
+    operators: Operators = ()
     # The rotation function Secrets Manager invokes in each member account (a relay handing each
     # step to the hub, spoke_templates/spoke-role.yaml): rekey's rotations go through Secrets
     # Manager's (rekey.use_cases.rotation). None: rekey stores keys itself, rotation not enabled.
     rotation_relay: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
-
-    @field_validator("target_ous")
-    @classmethod
-    def _ou_ids(cls, value: frozenset[str]) -> frozenset[str]:
-        return _all(value, _OU_ID.fullmatch, "not OU or root ids (ou-xxxx-xxxxxxxx, r-xxxx)")
-
-    @field_validator("privileged_users_allowed")
-    @classmethod
-    def _user_arns(cls, value: frozenset[str]) -> frozenset[str]:
-        return _all(value, _USER_ARN.fullmatch, "not IAM user ARNs (arn:aws:iam::111122223333:user/name)")
-
-    @field_validator("user_path_prefix")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        if not _PATH.fullmatch(value):
-            raise ValueError(f"{value!r} is not an IAM path (it starts and ends with /, e.g. /apps/)")
-        return value
-
-    @field_validator("required_boundary_arn")
-    @classmethod
-    def _boundary(cls, value: str | None) -> str | None:
-        if value is not None and not _BOUNDARY_ARN.fullmatch(value):
-            raise ValueError(
-                "not an IAM policy ARN (arn:aws:iam::{account_id}:policy/rekey-boundary; {account_id} "
-                "stands for each user's account)"
-            )
-        return value
-
-    @field_validator(
-        "excluded_accounts", "target_ous", "privileged_users_allowed", "secret_auditor_role_names", mode="before"
-    )
-    @classmethod
-    def _split_accounts(cls, value: object) -> object:
-        if isinstance(value, str):
-            return frozenset(a.strip() for a in value.split(",") if a.strip())
-        return value
-
-    @field_validator("excluded_accounts")
-    @classmethod
-    def _account_ids(cls, value: frozenset[str]) -> frozenset[str]:
-        return _all(value, lambda a: a.isdigit() and len(a) == 12, "not 12-digit account ids")
-
-    @field_validator("secret_auditor_role_names")
-    @classmethod
-    def _role_names(cls, value: frozenset[str]) -> frozenset[str]:
-        return _all(
-            value, lambda r: re.fullmatch(r"(?:[A-Za-z0-9_+=,.@-]+/)*[A-Za-z0-9_+=,.@-]{1,64}", r), "not role names"
-        )
-
-    @field_validator("secret_replica_regions", mode="before")
-    @classmethod
-    def _split_regions(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(dict.fromkeys(r.strip() for r in value.split(",") if r.strip()))
-        return value
-
-    @field_validator("secret_replica_regions")
-    @classmethod
-    def _regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _all(value, _REGION.fullmatch, "not region names (e.g. eu-west-1)")
-
-    @field_validator("secret_replica_kms_keys", mode="before")
-    @classmethod
-    def _split_keys(cls, value: object) -> object:
-        if not isinstance(value, str):
-            return value
-        keys: dict[str, str] = {}
-        for pair in (p.strip() for p in value.split(",") if p.strip()):
-            region, sep, key = (part.strip() for part in pair.partition("="))
-            if not (sep and region and key):
-                raise ValueError(f"{pair!r} is not region=key (e.g. eu-west-1=alias/rekey)")
-            keys[region] = key
-        return keys
-
-    @field_validator("operators", mode="before")
-    @classmethod
-    def _operators(cls, value: object) -> object:
-        return parse_operators(value) if isinstance(value, str) else value
-
-    @field_validator("org_role_arn", "break_glass_role_arn")
-    @classmethod
-    def _org_role(cls, value: str | None) -> str | None:
-        if value is not None and not _ROLE_ARN.fullmatch(value):
-            raise ValueError("not an IAM role ARN (arn:aws:iam::111122223333:role/rekey-org-reader)")
-        return value
-
-    @field_validator("secret_name")
-    @classmethod
-    def _template(cls, value: str) -> str:
-        check_template(value)
-        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -279,39 +249,8 @@ class Settings(BaseModel):
         }
 
     @model_validator(mode="after")
-    def _policy_in_bounds(self) -> Settings:
-        try:
-            check_policy(self.policy, self.bounds)
-        except PolicyError as exc:
-            raise ValueError(f"default policy: {exc}") from None
-        return self
-
-    @model_validator(mode="after")
-    def _two_member_roles(self) -> Settings:
-        """The secret's policy caps the reader to metadata reads: under the writer's name, the
-        cap would stop every rotation."""
-        if self.spoke_reader_role_name == self.spoke_role_name:
-            raise ValueError("REKEY_SPOKE_READER_ROLE_NAME must differ from REKEY_SPOKE_ROLE_NAME (the writer)")
-        return self
-
-    @model_validator(mode="after")
-    def _same_partition(self) -> Settings:
-        """ARNs and regions of another partition can never work from this hub: say so at start."""
-        if self.org_role_arn and self.org_role_arn.split(":")[1] != self.partition:
-            raise ValueError(f"REKEY_ORG_ROLE_ARN is not in the hub's partition ({self.partition})")
-        if self.break_glass_role_arn and self.break_glass_role_arn.split(":")[1] != self.partition:
-            raise ValueError(f"REKEY_BREAK_GLASS_ROLE_ARN is not in the hub's partition ({self.partition})")
-        for region in self.secret_replica_regions:
-            if region == self.region:
-                raise ValueError(f"REKEY_SECRET_REPLICA_REGIONS: {region} is the hub's own region (the primary)")
-            if partition_of(region) != self.partition:
-                raise ValueError(f"REKEY_SECRET_REPLICA_REGIONS: {region} is not in the {self.partition} partition")
-        for grant in self.operators:
-            if grant.role.partition != self.partition:
-                raise ValueError(f"REKEY_OPERATORS: {grant.role_arn} is not in the hub's partition ({self.partition})")
-        stray = sorted(set(self.secret_replica_kms_keys) - set(self.secret_replica_regions))
-        if stray:
-            raise ValueError(f"REKEY_SECRET_REPLICA_KMS_KEYS names regions without a replica: {', '.join(stray)}")
+    def _consistent(self) -> Settings:
+        _check_consistent(self)
         return self
 
     @property
@@ -390,24 +329,56 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = REQUIRED) -> Settings:
         """Settings from the environment, or ConfigurationError with one clear line."""
-        env = os.environ if env is None else env
-        missing = [name for name in require if not env.get(name)]
-        if missing:
-            raise ConfigurationError(f"missing required environment variable(s): {', '.join(missing)}")
-        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
-        if not region:
-            raise ConfigurationError(NO_REGION)
-        values: dict[str, object] = {"region": region}
-        for variable, field in ENVIRONMENT.items():
-            if env.get(variable, "").strip():
-                values[field] = env[variable].strip()
-        # Commands that need neither the queue nor the topic still get a valid model.
-        values.setdefault("work_queue_url", "-")
-        values.setdefault("topic_arn", f"arn:{partition_of(region)}:sns:{region}:000000000000:unset")
-        try:
-            return cls(**values)
-        except ValidationError as exc:
-            raise ConfigurationError(_one_line(exc)) from None
+        return from_environment(os.environ if env is None else env, require)
+
+
+def from_environment(env: Mapping[str, str], require: tuple[str, ...]) -> Settings:
+    """Settings from `env`'s variables, or ConfigurationError with one clear line."""
+    missing = [name for name in require if not env.get(name)]
+    if missing:
+        raise ConfigurationError(f"missing required environment variable(s): {', '.join(missing)}")
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise ConfigurationError(NO_REGION)
+    values: dict[str, object] = {"region": region}
+    for variable, field in ENVIRONMENT.items():
+        if env.get(variable, "").strip():
+            values[field] = env[variable].strip()
+    # Commands that need neither the queue nor the topic still get a valid model.
+    values.setdefault("work_queue_url", "-")
+    values.setdefault("topic_arn", f"arn:{partition_of(region)}:sns:{region}:000000000000:unset")
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigurationError(_one_line(exc)) from None
+
+
+def _check_consistent(s: Settings) -> None:
+    """ValueError for settings that cannot work together: a default policy outside the bounds;
+    the reader under the writer's name (the secret's policy caps the reader to metadata reads:
+    under the writer's name, the cap would stop every rotation); ARNs and regions of another
+    partition, which can never work from this hub; replica keys without a replica."""
+    try:
+        check_policy(s.policy, s.bounds)
+    except PolicyError as exc:
+        raise ValueError(f"default policy: {exc}") from None
+    if s.spoke_reader_role_name == s.spoke_role_name:
+        raise ValueError("REKEY_SPOKE_READER_ROLE_NAME must differ from REKEY_SPOKE_ROLE_NAME (the writer)")
+    if s.org_role_arn and s.org_role_arn.split(":")[1] != s.partition:
+        raise ValueError(f"REKEY_ORG_ROLE_ARN is not in the hub's partition ({s.partition})")
+    if s.break_glass_role_arn and s.break_glass_role_arn.split(":")[1] != s.partition:
+        raise ValueError(f"REKEY_BREAK_GLASS_ROLE_ARN is not in the hub's partition ({s.partition})")
+    for region in s.secret_replica_regions:
+        if region == s.region:
+            raise ValueError(f"REKEY_SECRET_REPLICA_REGIONS: {region} is the hub's own region (the primary)")
+        if partition_of(region) != s.partition:
+            raise ValueError(f"REKEY_SECRET_REPLICA_REGIONS: {region} is not in the {s.partition} partition")
+    for grant in s.operators:
+        if grant.role.partition != s.partition:
+            raise ValueError(f"REKEY_OPERATORS: {grant.role_arn} is not in the hub's partition ({s.partition})")
+    stray = sorted(set(s.secret_replica_kms_keys) - set(s.secret_replica_regions))
+    if stray:
+        raise ValueError(f"REKEY_SECRET_REPLICA_KMS_KEYS names regions without a replica: {', '.join(stray)}")
 
 
 def _one_line(exc: ValidationError) -> str:
