@@ -65,7 +65,10 @@ PERMISSIONS = {
 }
 
 
-class SecretsAdapter:
+class SecretsReader:
+    """The users' secrets as they are: their tags and labels (the scan's reads), and the values
+    the worker reads before it acts (a staged key, a current version someone else wrote)."""
+
     def __init__(self, client: Any) -> None:
         self._client = client
 
@@ -135,6 +138,35 @@ class SecretsAdapter:
         )
         return {s["Name"]: listed_state(s.get("SecretVersionsToStages", {}), _tags(s)) for s in secrets}
 
+    def resource_policy(self, name: str) -> dict[str, Any] | None:
+        """The secret's resource policy as Secrets Manager holds it (None: it has none, or it
+        is not a JSON object)."""
+        with aws_call(f"secretsmanager:GetResourcePolicy {name}"):
+            text = self._client.get_resource_policy(SecretId=name).get("ResourcePolicy")
+        try:
+            document = json.loads(text) if text else None
+        except ValueError:
+            return None
+        return document if isinstance(document, dict) else None
+
+    def staged_key(self, name: str, version_id: str) -> NewKey | None:
+        """The key a staged version holds (None: the version holds none, e.g. Secrets Manager's
+        empty one, or a value that is not a key): to test it, or finish a rotation."""
+        try:
+            with aws_call(f"secretsmanager:GetSecretValue {name}"):
+                value = self._client.get_secret_value(SecretId=name, VersionId=version_id)
+        except NotFound:  # a version without a value (AWS answers so for an empty one)
+            return None
+        key_id, unusable = parse_value(value.get("SecretString"))
+        if key_id is None or unusable:
+            return None
+        created = value.get("CreatedDate") or datetime.now(UTC)
+        return NewKey(key_id, json.loads(value["SecretString"])["SecretKey"], created)
+
+
+class SecretsAdapter(SecretsReader):
+    """The users' secrets, read and written: the worker's (through the spoke writer role)."""
+
     def mark_checked(self, name: str, version_id: str) -> None:
         """Record that the current version, written by someone else, holds a usable key."""
         with aws_call(f"secretsmanager:TagResource {name}"):
@@ -202,17 +234,6 @@ class SecretsAdapter:
         with aws_call(f"secretsmanager:PutResourcePolicy {name}"):
             self._client.put_resource_policy(SecretId=name, ResourcePolicy=json.dumps(policy), BlockPublicPolicy=True)
 
-    def resource_policy(self, name: str) -> dict[str, Any] | None:
-        """The secret's resource policy as Secrets Manager holds it (None: it has none, or it
-        is not a JSON object)."""
-        with aws_call(f"secretsmanager:GetResourcePolicy {name}"):
-            text = self._client.get_resource_policy(SecretId=name).get("ResourcePolicy")
-        try:
-            document = json.loads(text) if text else None
-        except ValueError:
-            return None
-        return document if isinstance(document, dict) else None
-
     def replicate(self, name: str, replicas: list[dict[str, str]]) -> None:
         """Replicate an existing secret to more regions. Secrets Manager then keeps each replica's
         versions, stages, tags and resource policy in sync with the primary by itself."""
@@ -236,20 +257,6 @@ class SecretsAdapter:
                 SecretId=name, SecretString=value, ClientRequestToken=version_id or token, VersionStages=stages
             )
         return version_id or token
-
-    def staged_key(self, name: str, version_id: str) -> NewKey | None:
-        """The key a staged version holds (None: the version holds none, e.g. Secrets Manager's
-        empty one, or a value that is not a key): to test it, or finish a rotation."""
-        try:
-            with aws_call(f"secretsmanager:GetSecretValue {name}"):
-                value = self._client.get_secret_value(SecretId=name, VersionId=version_id)
-        except NotFound:  # a version without a value (AWS answers so for an empty one)
-            return None
-        key_id, unusable = parse_value(value.get("SecretString"))
-        if key_id is None or unusable:
-            return None
-        created = value.get("CreatedDate") or datetime.now(UTC)
-        return NewKey(key_id, json.loads(value["SecretString"])["SecretKey"], created)
 
     def promote(self, name: str, version_id: str, current_version_id: str | None) -> None:
         """Make the staged version AWSCURRENT (the old one, if any, becomes AWSPREVIOUS): 1 call,
