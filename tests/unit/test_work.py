@@ -109,6 +109,56 @@ def test_an_operator_rotates_a_key_that_is_not_due(ports: FakePorts) -> None:
     assert "requested by arn:aws:iam::999988887777:user/alice" in ports.outbox.notifications[0].message
 
 
+OPERATOR = "arn:aws:sts::999988887777:assumed-role/rekey-operator/alice"
+
+
+def test_a_leak_of_the_replaced_key_during_the_overlap_revokes_it_and_nothing_else(ports: FakePorts) -> None:
+    """`rekey rotate-now --key-id` on the key a rotation replaced, still active in its overlap:
+    consumers read the current key from the secret, so the leaked one is only revoked."""
+    old, new = ports.iam.add_user("svc", TAG, key_ages=(95, 5))
+    secret = stored(ports, current=new, previous=old)
+
+    outcome = work(ports, "rotate", new, request=OperatorRequest(OPERATOR, leaked_key_id=old))
+
+    assert outcome.status == "done" and [(a.kind.value, a.key_id) for a in outcome.performed] == [("deactivate", old)]
+    assert ports.iam.status("svc") == {old: "Inactive", new: "Active"} and secret.revoked == {old}
+    assert events(ports) == ["deactivated"] and "leaked" in ports.outbox.notifications[0].message
+
+
+def test_a_leak_of_the_current_key_during_the_overlap_replaces_it_then_revokes_it(ports: FakePorts) -> None:
+    """The current key leaked while the replaced one is still active: no more room for a third
+    key, so the replaced one is retired first (every step announced, the user never without an
+    active key), the replacement stored current, and the leaked key revoked for good."""
+    old, new = ports.iam.add_user("svc", TAG, key_ages=(95, 5))
+    secret = stored(ports, current=new, previous=old, values={new: ports.iam.secrets[new]})
+
+    outcome = work(ports, "rotate", new, request=OperatorRequest(OPERATOR, leaked_key_id=new))
+
+    assert outcome.status == "done"
+    assert [(a.kind.value, a.key_id) for a in outcome.performed] == [
+        ("deactivate", old),
+        ("delete", old),
+        ("rotate", new),
+        ("deactivate", new),
+    ]
+    keys = ports.iam.status("svc")
+    (fresh,) = set(keys) - {new}
+    assert keys == {new: "Inactive", fresh: "Active"} and secret.current == fresh and secret.revoked == {new}
+    assert events(ports) == ["deactivated", "deleted", "rotated", "deactivated"]
+    again = work(ports, "rotate", fresh, request=OperatorRequest(OPERATOR, leaked_key_id=new))
+    assert again.status == "noop" and "inactive already" in again.detail and ports.iam.status("svc") == keys
+
+
+def test_a_leaked_key_that_is_not_the_users_is_refused(ports: FakePorts) -> None:
+    (key,) = ports.iam.add_user("svc", TAG, key_ages=(5,))
+    stored(ports, current=key)
+
+    outcome = work(ports, "rotate", key, request=OperatorRequest(OPERATOR, leaked_key_id="AKIANOTAKEYOFSVC0000"))
+
+    assert outcome.status == "rejected" and "not an access key of the user" in outcome.detail
+    assert ports.iam.status("svc") == {key: "Active"} and events(ports) == ["rejected"]
+
+
 def _policy_of_svc(ports: FakePorts) -> dict[str, Any]:
     s = ports.settings
     return s.secret_policy(ports.iam.users["svc"].arn, ACCOUNT)

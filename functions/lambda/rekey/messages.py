@@ -105,6 +105,9 @@ class OperatorCommand(_Message):
     user_name: str = Field(pattern=USER_NAME)
     # rotate-now: deactivate the old key as soon as its replacement is stored (a leaked key).
     revoke_old: bool = False
+    # rotate-now: the key that leaked, revoked (and replaced first if it is the secret's current
+    # key), also while the user has two active keys.
+    key_id: str | None = Field(default=None, pattern=KEY_ID)
     # rollback: the last day of the pause (inclusive, UTC); None: the hub's default.
     until: date | None = None
 
@@ -117,8 +120,8 @@ class OperatorCommand(_Message):
 
     @model_validator(mode="after")
     def _options(self) -> OperatorCommand:
-        if self.revoke_old and self.command != "rotate-now":
-            raise ValueError("revoke_old is an option of rotate-now only")
+        if (self.revoke_old or self.key_id) and self.command != "rotate-now":
+            raise ValueError("revoke_old and key_id are options of rotate-now only")
         if self.until is not None and self.command != "rollback":
             raise ValueError("until is an option of rollback only")
         return self

@@ -36,6 +36,9 @@ class Request:
     key_id: str | None = None
     # Deactivate the replaced key as soon as its replacement is stored.
     revoke_old: bool = False
+    # A rotation for a leak: this key is revoked (deactivated, never reactivated by a rollback),
+    # replaced first if consumers read it from the secret (`rekey rotate-now --key-id`).
+    leaked_key_id: str | None = None
     create_first_key: bool = False
     reason: str = "requested"
     # The classic event's: a key is deactivated or deleted only once its replacement is this many
@@ -51,6 +54,8 @@ class RequestPlan:
     actions: list[Action] = field(default_factory=list)
     refused: str | None = None
     skipped: str | None = None
+    # Keys the plan deactivates as leaked: marked so that a rollback never reactivates them.
+    revoked: frozenset[str] = frozenset()
 
 
 def decide_request(request: Request, keys: Sequence[AccessKey], secret: SecretState, now: datetime) -> RequestPlan:
@@ -68,7 +73,7 @@ def decide_request(request: Request, keys: Sequence[AccessKey], secret: SecretSt
         plan = _delete(request, keys, secret)
     if plan.actions and request.floor is not None and request.kind is not ActionKind.ROTATE:
         plan = _within_floors(plan, request.floor, keys, now)
-    return RequestPlan([*settle, *plan.actions], plan.refused, plan.skipped)
+    return RequestPlan([*settle, *plan.actions], plan.refused, plan.skipped, plan.revoked)
 
 
 def _within_floors(plan: RequestPlan, floor: int, keys: list[AccessKey], now: datetime) -> RequestPlan:
@@ -96,6 +101,8 @@ def _within_floors(plan: RequestPlan, floor: int, keys: list[AccessKey], now: da
 
 
 def _rotate(request: Request, keys: list[AccessKey], secret: SecretState, now: datetime) -> RequestPlan:
+    if request.leaked_key_id is not None:
+        return _revoke_leaked(request, request.leaked_key_id, keys, secret)
     newest = newest_active(keys)
     if newest is None:
         if not keys and request.create_first_key:
@@ -124,7 +131,35 @@ def _rotate(request: Request, keys: list[AccessKey], secret: SecretState, now: d
         actions.append(
             Action(ActionKind.DEACTIVATE, newest.key_id, "revoked on request as soon as its replacement was stored")
         )
+        return RequestPlan(actions, revoked=frozenset({newest.key_id}))
     return RequestPlan(actions)
+
+
+def _revoke_leaked(request: Request, leaked_id: str, keys: list[AccessKey], secret: SecretState) -> RequestPlan:
+    """Revoke a leaked key, also during the overlap (two active keys, exactly when a leak is
+    often found): replaced first only if consumers read it from the secret (it is the current
+    key) or it is the user's only active key. Making room for the replacement retires the
+    user's other key (deactivated, then deleted): the leak outranks the overlap, and the user
+    keeps an active key throughout."""
+    leaked = next((k for k in keys if k.key_id == leaked_id), None)
+    if leaked is None:
+        return RequestPlan(refused=f"{leaked_id} is not an access key of the user")
+    if not leaked.active:
+        return RequestPlan(skipped=f"{leaked_id} is inactive already: it signs nothing")
+    revoke = Action(ActionKind.DEACTIVATE, leaked_id, f"revoked on request as leaked: {request.reason}")
+    others = [k for k in keys if k is not leaked]
+    if leaked_id != secret.current_key_id and any(k.active for k in others):
+        return RequestPlan([revoke], revoked=frozenset({leaked_id}))  # consumers have the other key
+    actions: list[Action] = []
+    for other in others:  # at most one: MAX_KEYS
+        if other.key_id == secret.current_key_id:
+            return RequestPlan(refused=f"{other.key_id}, the user's other key, is the secret's current key")
+        if other.active:
+            why = f"to make room for the replacement of {leaked_id}, leaked (both keys were active)"
+            actions.append(Action(ActionKind.DEACTIVATE, other.key_id, why))
+        actions.append(Action(ActionKind.DELETE, other.key_id, f"deleted to make room for {leaked_id}'s replacement"))
+    actions += [Action(ActionKind.ROTATE, leaked_id, f"{request.reason}: {leaked_id} leaked"), revoke]
+    return RequestPlan(actions, revoked=frozenset({leaked_id}))
 
 
 def _deactivate(request: Request, keys: list[AccessKey], secret: SecretState) -> RequestPlan:

@@ -52,7 +52,14 @@ def carry_out(ports: Ports, caller: str, command: OperatorCommand) -> WorkOutcom
     try:
         authorize(ports, caller, command.account_id)
         if command.command == "rotate-now":
-            return rotate_now(ports, caller, command.account_id, command.user_name, revoke_old=command.revoke_old)
+            return rotate_now(
+                ports,
+                caller,
+                command.account_id,
+                command.user_name,
+                revoke_old=command.revoke_old,
+                leaked=command.key_id,
+            )
         return rollback(ports, caller, command.account_id, command.user_name, until=command.until)
     except (errors.Forbidden, errors.Refused) as exc:
         severity = Severity.ERROR if isinstance(exc, errors.Forbidden) else Severity.WARNING
@@ -130,10 +137,19 @@ def _not_an_operator(caller: str) -> str:
     return f"{caller} is not an operator of this hub (REKEY_OPERATORS names the roles that are)"
 
 
-def rotate_now(ports: Ports, caller: str, account_id: str, user_name: str, *, revoke_old: bool = False) -> WorkOutcome:
+def rotate_now(
+    ports: Ports,
+    caller: str,
+    account_id: str,
+    user_name: str,
+    *,
+    revoke_old: bool = False,
+    leaked: str | None = None,
+) -> WorkOutcome:
     """Rotate the user's newest active key at once, through the worker's own code path (the
     same re-checks and invariants); with `revoke_old`, deactivate it once its replacement is
-    stored."""
+    stored. With `leaked` (a key id), revoke that key, replacing it first if consumers read it
+    from the secret, also while the user has two active keys (rekey.domain.manual)."""
     account = find_account(ports, account_id)
     member = ports.account(account.account_id, write=True)
     user = find_user(member, account, user_name)
@@ -144,10 +160,10 @@ def rotate_now(ports: Ports, caller: str, account_id: str, user_name: str, *, re
         user_name=user.name,
         key_id=active[-1].key_id if active else None,  # a repeated request finds it replaced
         action=WorkAction.ROTATE,
-        reason="rekey rotate-now" + (" --revoke-old" if revoke_old else ""),
+        reason="rekey rotate-now" + (" --revoke-old" if revoke_old else "") + (f" --key-id {leaked}" if leaked else ""),
         sweep_id=f"manual-{ports.now():%Y%m%dT%H%M%S%fZ}",
     )
-    return run_work_item(ports, item, request=OperatorRequest(caller, revoke_old=revoke_old))
+    return run_work_item(ports, item, request=OperatorRequest(caller, revoke_old=revoke_old, leaked_key_id=leaked))
 
 
 def rollback(

@@ -65,6 +65,7 @@ def act_on_request(work: Work, operator: OperatorRequest) -> WorkOutcome:
         item.action.kind,
         item.key_id,
         revoke_old=operator.revoke_old,
+        leaked_key_id=operator.leaked_key_id,
         create_first_key=work.policy.create_first_key,
         reason=f"requested{who}" + (f": {item.reason}" if item.reason else ""),
         floor=work.settings.min_overlap_days if operator.classic else None,
@@ -72,7 +73,7 @@ def act_on_request(work: Work, operator: OperatorRequest) -> WorkOutcome:
     plan = decide_request(request, work.listed, work.record.state, voice.now)
     for action in plan.actions:
         perform(work, action)
-        if operator.revoke_old and action.kind is ActionKind.DEACTIVATE and action.key_id:
+        if action.kind is ActionKind.DEACTIVATE and action.key_id in plan.revoked:
             # Revoked as leaked: a rollback must never bring it back.
             work.secrets.mark_revoked(work.name, action.key_id, work.record.state.revoked_key_ids)
     if plan.refused:

@@ -47,6 +47,8 @@ class OperatorRequest:
     requested_by: str
     revoke_old: bool = False
     classic: bool = False
+    # `rekey rotate-now --key-id`: the key that leaked (rekey.domain.manual).
+    leaked_key_id: str | None = None
 
     @property
     def operator(self) -> bool:
