@@ -37,7 +37,7 @@ def test_without_the_local_extra_the_cli_works_and_the_demo_says_how_to_get_it()
     demo = rekey_without_local_extra("demo")
     assert demo.returncode == 2
     assert demo.stderr.count("\n") == 1 and "Traceback" not in demo.stderr
-    assert "pip install 'rekey[local]'" in demo.stderr
+    assert "pip install 'rekey-aws[local]'" in demo.stderr
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
         capture_output=True,
         timeout=300,
     )
-    (built,) = out.glob("rekey-*.whl")
+    (built,) = out.glob("rekey_aws-*.whl")  # the distribution `rekey-aws`
     return zipfile.ZipFile(built)
 
 
