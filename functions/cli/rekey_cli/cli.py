@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 import boto3
+import rekey_credential_process as consumer
 from botocore import exceptions as aws
 
 from rekey.adapters.errors import error_code, translate
@@ -32,7 +33,7 @@ from rekey.use_cases.digest import cli_digest
 from rekey.use_cases.sweep import SweepResult, new_sweep_id, sweep
 from rekey.use_cases.work import WorkOutcome
 
-from . import consumer, operations_cli
+from . import operations_cli
 from .arguments import add_command
 from .progress import CLEAR_LINE, Progress
 from .sqs_source import DrainStopped, drain
