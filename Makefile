@@ -8,11 +8,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint unit integration e2e bench soak clean tools consumers judges checkov browser prowler prowler-venv
 
-$(STAMP): requirements-dev.txt pyproject.toml
+$(STAMP): requirements-dev.txt pyproject.toml functions/consumer/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
-	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip uninstall -qq -y rekey  # the distribution's name before rekey-aws
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e functions/consumer -e .
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -13,7 +13,7 @@ from unittest import mock
 ROOT = Path(__file__).resolve().parents[2]
 CONSUMERS_DOC = ROOT / "docs" / "consumers.md"
 CONSUMERS_VENV = ROOT / ".tools" / "consumers"
-APP_BIN = ROOT / ".venv" / "bin"  # where `pip install rekey` puts the `rekey` script
+APP_BIN = ROOT / ".venv" / "bin"  # where `pip install rekey-aws` puts the `rekey` script
 
 
 @contextmanager

@@ -96,7 +96,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         cli.main(["--version"])
     assert exited.value.code == 0
-    assert capsys.readouterr().out == f"rekey {version('rekey')}\n"
+    assert capsys.readouterr().out == f"rekey {version(cli.DISTRIBUTION)}\n"
 
 
 class Terminal(io.StringIO):

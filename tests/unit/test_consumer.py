@@ -1,4 +1,5 @@
-"""`rekey credential-process` decisions, on stub clients (no network)."""
+"""`rekey credential-process` decisions, on stub clients (no network): the module
+rekey_credential_process, its own distribution (functions/consumer), which the `rekey` CLI runs."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import rekey_credential_process as consumer
 from botocore.exceptions import ClientError, EndpointConnectionError
-from rekey_cli import consumer
-from rekey_cli.consumer import CredentialError, CredentialProcess, Key, read_cache, resolve_region, write_cache
+from rekey_credential_process import CredentialError, CredentialProcess, Key, read_cache, resolve_region, write_cache
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 OLD = Key("AKIAOLDOLDOLDOLDOLD1", "old-secret-" + "o" * 29)
@@ -335,6 +336,27 @@ def test_the_default_profile_and_the_equals_form(tmp_path: Path) -> None:
     assert resolve_region(SECRET, None, None, env)[0] == "sa-east-1"
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        "rekey-credential-process --secret-id rekey/ci",  # the standalone distribution's script
+        "/opt/ci/venv/bin/rekey-credential-process --secret-id=rekey/ci",
+        "python3 -m rekey_credential_process --secret-id rekey/ci",
+        "python3 -m rekey_cli credential-process --secret-id rekey/ci",
+    ],
+)
+def test_the_profile_is_found_whichever_way_it_runs_the_command(tmp_path: Path, command: str) -> None:
+    env = config(tmp_path, f"[profile ci]\ncredential_process = {command}\nregion = eu-west-3\n")
+    assert resolve_region(SECRET, None, None, env) == ("eu-west-3", "profile ci")
+
+
+def test_another_tools_line_naming_the_secret_is_not_ours(tmp_path: Path) -> None:
+    env = config(tmp_path, "[profile ci]\ncredential_process = my-credential-processor --secret-id rekey/ci\n"
+                           "region = eu-west-3\n")  # fmt: skip
+    with pytest.raises(CredentialError, match="no region"):
+        resolve_region(SECRET, None, None, env)
+
+
 def test_region_flag_and_arn_come_first(tmp_path: Path) -> None:
     env = config(tmp_path, f"[profile ci]\n{RUNS}\nregion = eu-west-1\n")
     assert resolve_region(SECRET, "us-east-1", None, env) == ("us-east-1", "--region")
@@ -399,6 +421,40 @@ def test_every_failure_is_one_line_and_non_zero(
 
     assert consumer.main([*args, "--expiration-minutes", "0"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_the_standalone_script_speaks_in_its_own_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rekey-credential-process` (rekey-aws-credential-process's script): the same command, and
+    its messages and help name it as the consumer typed it."""
+    monkeypatch.setattr(sys, "argv", ["rekey-credential-process", "--secret-id", SECRET, "--region", REGION,
+                                      "--cache", str(tmp_path / "c.json")])  # fmt: skip
+    assert consumer.console() == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("rekey-credential-process: no cached key at ") and err.count("\n") == 1
+    monkeypatch.setattr(sys, "argv", ["rekey-credential-process", "--help"])
+    with pytest.raises(SystemExit):
+        consumer.console()
+    text = capsys.readouterr().out
+    assert text.startswith("usage: rekey-credential-process ")
+    assert "credential_process = rekey-credential-process --secret-id rekey/ci-runner" in text
+
+
+def test_it_imports_only_the_standard_library_boto3_and_botocore() -> None:
+    """Its distribution requires boto3 alone: nothing of rekey (rekey, rekey_cli, rekey_dev),
+    Powertools or pydantic, even for type checking."""
+    import ast
+
+    source = Path(consumer.__file__).read_text()
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "a relative import: the module is not in a package"
+            found.add((node.module or "").split(".")[0])
+        elif isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+    assert found - sys.stdlib_module_names - {"__future__"} == {"boto3", "botocore"}
 
 
 def test_a_cache_hit_imports_neither_boto3_nor_the_rest_of_rekey(tmp_path: Path) -> None:

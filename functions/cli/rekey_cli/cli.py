@@ -12,11 +12,12 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from importlib.metadata import entry_points, version
+from importlib.metadata import PackageNotFoundError, entry_points, version
 from types import ModuleType
 from typing import Any, TypeVar
 
 import boto3
+import rekey_credential_process as consumer
 from botocore import exceptions as aws
 
 from rekey.adapters.errors import error_code, translate
@@ -32,13 +33,15 @@ from rekey.use_cases.digest import cli_digest
 from rekey.use_cases.sweep import SweepResult, new_sweep_id, sweep
 from rekey.use_cases.work import WorkOutcome
 
-from . import consumer, operations_cli
+from . import operations_cli
 from .arguments import add_command
 from .progress import CLEAR_LINE, Progress
 from .sqs_source import DrainStopped, drain
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
+# The distribution, as pip knows it: `rekey` on the package index is an unrelated project.
+DISTRIBUTION = "rekey-aws"
 # What botocore raises when it has no credentials to sign with, or cannot get them (a failing
 # credential_process, an expired SSO token, a broken source_profile chain).
 CREDENTIAL_ERRORS = (
@@ -142,7 +145,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="rekey", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
-    parser.add_argument("--version", action="version", version=f"rekey {version('rekey')}")
+    parser.add_argument("--version", action="version", version=f"rekey {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = add_command(
@@ -202,7 +205,14 @@ def _plugins() -> dict[str, ModuleType | str]:
 
 
 def _needs_extra(exc: ImportError) -> str:
-    return f"needs the `local` extra (no module {exc.name or exc}): pip install 'rekey[local]'"
+    return f"needs the `local` extra (no module {exc.name or exc}): pip install '{DISTRIBUTION}[local]'"
+
+
+def _version() -> str:
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:  # run from a source tree (PYTHONPATH), not installed
+        return "(not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

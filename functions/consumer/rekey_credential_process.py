@@ -6,8 +6,14 @@ time: a bootstrap profile), reads the user's secret (AWSCURRENT), caches it and 
 with an `Expiration`, so the SDK asks again periodically and moves to a rotated key by itself.
 
 The AWS CLI v1 starts it for every command, so a fresh cache answers with the standard library
-only: boto3 (~0.4 s to import) is imported when the secret has to be read. The `rekey` script
-reaches `main()` here without importing the rest of rekey (`rekey_cli.entry`)."""
+only: boto3 (~0.4 s to import) is imported when the secret has to be read.
+
+Its own distribution, rekey-aws-credential-process (functions/consumer/pyproject.toml), needs
+boto3 and nothing else: a consumer's machine installs it alone and runs the
+`rekey-credential-process` script (`console()`). The full CLI depends on it: the `rekey` script
+reaches `main()` here without importing the rest of rekey (`rekey_cli.entry`), and `rekey --help`
+lists the command (`add_parser`). This module imports only the standard library, boto3 and
+botocore, never rekey, rekey_cli or rekey_dev (tests/unit/test_consumer.py holds it to that)."""
 
 from __future__ import annotations
 
@@ -25,7 +31,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from typing import Any, TextIO
 
+# How it is started, for its messages: as a command of `rekey`, or as its own console script.
 PROG = "rekey credential-process"
+SCRIPT = "rekey-credential-process"
 # The key is refused: deleted, deactivated, or not allowed to read the secret.
 REJECTED = {
     "InvalidClientTokenId",
@@ -169,14 +177,16 @@ def _config_profiles(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
 
 
 def _runs_for(command: str, secret_id: str) -> bool:
-    """Whether a credential_process line runs `rekey credential-process` for `secret_id`."""
+    """Whether a credential_process line runs this command for `secret_id`: `rekey
+    credential-process`, the `rekey-credential-process` script (by path too), or `python -m
+    rekey_credential_process`."""
     import shlex
 
     try:
         words = shlex.split(command)
     except ValueError:
         return False
-    if "credential-process" not in words:
+    if not any(_is_this_command(word) for word in words):
         return False
     for i, word in enumerate(words):
         if word == "--secret-id" and words[i + 1 : i + 2] == [secret_id]:
@@ -184,6 +194,11 @@ def _runs_for(command: str, secret_id: str) -> bool:
         if word == f"--secret-id={secret_id}":
             return True
     return False
+
+
+def _is_this_command(word: str) -> bool:
+    script = word.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".exe")
+    return word in ("credential-process", "rekey_credential_process") or script == SCRIPT
 
 
 # --------------------------------------------------------------------------- cache
@@ -292,6 +307,7 @@ class CredentialProcess:
         now: Callable[[], datetime] = _utc_now,
         stderr: TextIO | None = None,
         make_client: Callable[..., Any] | None = None,
+        prog: str = PROG,
     ) -> None:
         self.secret_id = secret_id
         self.cache = cache
@@ -301,6 +317,7 @@ class CredentialProcess:
         self.now = now
         self.stderr = stderr or sys.stderr
         self.make_client = make_client
+        self.prog = prog
 
     def run(self) -> dict[str, Any]:
         """The credential document, or CredentialError."""
@@ -427,7 +444,7 @@ class CredentialProcess:
             raise CredentialError(f"cannot write the cache {self.cache}: {exc.strerror or exc}") from None
 
     def _say(self, message: str) -> None:
-        print(f"{PROG}: {message}", file=self.stderr)
+        print(f"{self.prog}: {message}", file=self.stderr)
 
 
 class _Rejected(Exception):
@@ -449,10 +466,13 @@ line on stderr and a non-zero exit status. Needs no REKEY_* configuration.
 The secret's region: --region; else the secret's ARN; else `region` of the config profile whose
 credential_process runs this command for SECRET_ID (or of AWS_PROFILE's profile); else
 AWS_REGION or AWS_DEFAULT_REGION; else the bootstrap profile's region."""
-CLI_EPILOG = """\
+
+
+def epilog(prog: str = PROG) -> str:
+    return f"""\
 ~/.aws/config:
   [profile ci]
-  credential_process = rekey credential-process --secret-id rekey/ci-runner --bootstrap-profile ci-bootstrap
+  credential_process = {prog} --secret-id rekey/ci-runner --bootstrap-profile ci-bootstrap
   region = eu-west-1
 
 example:
@@ -487,26 +507,35 @@ def add_parser(sub: Any) -> None:
         "credential-process",
         help=CLI_HELP,
         description=CLI_DESCRIPTION,
-        epilog=CLI_EPILOG,
+        epilog=epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(p)
 
 
-def main(argv: Sequence[str]) -> int:
-    """`rekey credential-process ARGS`, parsed with nothing else of rekey imported."""
+def main(argv: Sequence[str], prog: str = PROG) -> int:
+    """`rekey credential-process ARGS` (or `rekey-credential-process ARGS`: `prog`), parsed with
+    nothing else of rekey imported."""
     parser = _OneLineErrors(
-        prog=PROG, description=CLI_DESCRIPTION, epilog=CLI_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=prog,
+        description=CLI_DESCRIPTION,
+        epilog=epilog(prog),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
-    return run_cli(parser.parse_args(argv))
+    return run_cli(parser.parse_args(argv), prog)
 
 
-def run_cli(args: Any) -> int:
+def console() -> int:
+    """The `rekey-credential-process` script of the standalone distribution."""
+    return main(sys.argv[1:], SCRIPT)
+
+
+def run_cli(args: Any, prog: str = PROG) -> int:
     """Print the credential document, or one line on stderr and a non-zero status; never a
     traceback (the SDK would show it to the consumer as its error message)."""
     if args.expiration_minutes < 1:
-        print(f"{PROG}: --expiration-minutes must be at least 1", file=sys.stderr)
+        print(f"{prog}: --expiration-minutes must be at least 1", file=sys.stderr)
         return 2
     try:
         region, _ = resolve_region(args.secret_id, args.region, args.bootstrap_profile)
@@ -516,17 +545,22 @@ def run_cli(args: Any) -> int:
             region=region,
             bootstrap_profile=args.bootstrap_profile,
             refresh=timedelta(minutes=args.expiration_minutes),
+            prog=prog,
         )
         document = process.run()
     except CredentialError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug or an environment we did not foresee: still one line
         detail = " ".join(str(exc).split())[:300]
-        print(f"{PROG}: unexpected {type(exc).__name__}: {detail}", file=sys.stderr)
+        print(f"{prog}: unexpected {type(exc).__name__}: {detail}", file=sys.stderr)
         return 1
     print(json.dumps(document))
     return 0
+
+
+if __name__ == "__main__":  # python -m rekey_credential_process
+    raise SystemExit(console())
