@@ -96,7 +96,7 @@ def test_a_request_says_what_to_do_never_who_asks() -> None:
             OperatorCommand(command="rotate-now", account_id=ACCOUNT, user_name="svc", **extra)
     with pytest.raises(ValidationError, match="'12345' is not a 12-digit account id"):
         OperatorCommand(command="rotate-now", account_id="12345", user_name="svc")
-    with pytest.raises(ValidationError, match="revoke_old is an option of rotate-now only"):
+    with pytest.raises(ValidationError, match="revoke_old and key_id are options of rotate-now only"):
         OperatorCommand(command="rollback", account_id=ACCOUNT, user_name="svc", revoke_old=True)
     with pytest.raises(ValidationError, match="until is an option of rollback only"):
         OperatorCommand(command="rotate-now", account_id=ACCOUNT, user_name="svc", until="2026-12-05")
