@@ -1,5 +1,7 @@
 """The `rekey` command: the same use cases and handlers as the Lambdas, configured by the
-same environment variables."""
+same environment variables. The CLI's composition root: the only module of rekey_cli that builds
+the runtime (rekey.runtime) or touches the adapters (rekey.adapters); every other one takes the
+ports it is handed (rekey.ports, rekey_cli.ports)."""
 
 from __future__ import annotations
 
@@ -34,6 +36,8 @@ from rekey.use_cases.work import WorkOutcome
 
 from . import consumer, operations_cli
 from .arguments import add_command
+from .hub_endpoint import SignedEndpoint
+from .ports import HubEndpoint, OperatorPorts
 from .progress import CLEAR_LINE, Progress
 from .sqs_source import DrainStopped, drain
 
@@ -205,13 +209,16 @@ def _needs_extra(exc: ImportError) -> str:
     return f"needs the `local` extra (no module {exc.name or exc}): pip install 'rekey[local]'"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, *, operators: OperatorPorts | None = None, hub: HubEndpoint | None = None
+) -> int:
     """`rekey ARGV`: the exit status. Every failure is one line on stderr, never a traceback:
-    this is the one place they are caught."""
+    this is the one place they are caught. `operators` and `hub` are what plan and report, and
+    rotate-now and rollback, reach instead of AWS (tests/fakes.py's)."""
     args = _parser().parse_args(argv)
     errors = _configure_logging([logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)])
     try:
-        return _command(args, errors)
+        return _command(args, errors, operators, hub)
     except KeyboardInterrupt:
         print("rekey: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -249,11 +256,13 @@ def failure(exc: Exception) -> tuple[int, str]:
     return EXIT_FAILED, f"unexpected {type(exc).__name__}: {exc} (-vv shows where)"
 
 
-def _command(args: argparse.Namespace, errors: ErrorsLogged) -> int:
+def _command(
+    args: argparse.Namespace, errors: ErrorsLogged, operators: OperatorPorts | None, hub: HubEndpoint | None
+) -> int:
     if args.command == "credential-process":  # a consumer's machine: no REKEY_* configuration
         return consumer.run_cli(args)
     if args.command in operations_cli.HUB_COMMANDS:  # the hub acts; this shell only asks it
-        return operations_cli.ask_hub(args)
+        return operations_cli.ask_hub(args, hub or SignedEndpoint())
     plugin = _plugins().get(args.command)
     if isinstance(plugin, str):
         print(f"rekey: {args.command}: {plugin}", file=sys.stderr)
@@ -264,14 +273,22 @@ def _command(args: argparse.Namespace, errors: ErrorsLogged) -> int:
         except ModuleNotFoundError as exc:
             print(f"rekey: {args.command}: {_needs_extra(exc)}", file=sys.stderr)
             return EXIT_CONFIG
-    session = boto3.session.Session()  # the shell's profile: its region and credentials
-    settings = Settings.from_env(_environment(session), require=_requires(args))
-    if session.get_credentials() is None:  # said once, before anything is tried
-        raise aws.NoCredentialsError()
-    code = _rekey_command(args, Runtime.build(settings))
+    if args.command in operations_cli.COMMANDS:
+        code = _operators_command(args, operators or _start(args))
+    else:
+        code = _rekey_command(args, _start(args))
     if errors.first is not None:
         raise Incomplete(f"{errors.first} (and any error logged after it)")
     return code
+
+
+def _start(args: argparse.Namespace) -> Runtime:
+    """The runtime, from this shell's AWS profile (its region and credentials) and environment."""
+    session = boto3.session.Session()
+    settings = Settings.from_env(_environment(session), require=_requires(args))
+    if session.get_credentials() is None:  # said once, before anything is tried
+        raise aws.NoCredentialsError()
+    return Runtime.build(settings)
 
 
 def _requires(args: argparse.Namespace) -> tuple[str, ...]:
@@ -292,11 +309,13 @@ def _environment(session: boto3.session.Session) -> dict[str, str]:
     return env
 
 
+def _operators_command(args: argparse.Namespace, ports: OperatorPorts) -> int:
+    if operations_cli.run(args, ports) != EXIT_OK:  # what failed is in the command's output
+        raise Incomplete(f"{args.command}: not everything succeeded (see its output)")
+    return EXIT_OK
+
+
 def _rekey_command(args: argparse.Namespace, rt: Runtime) -> int:
-    if args.command in operations_cli.COMMANDS:
-        if operations_cli.run(args, rt) != EXIT_OK:  # what failed is in the command's output
-            raise Incomplete(f"{args.command}: not everything succeeded (see its output)")
-        return EXIT_OK
     if args.command == "sweep" and args.dry_run:
         result = _sweep(rt, dry_run=True, as_json=args.json)
         if result.failed:
