@@ -35,14 +35,15 @@ from rekey.use_cases.sweep import SweepResult, new_sweep_id, sweep
 from rekey.use_cases.work import WorkOutcome
 
 from . import consumer, operations_cli
-from .arguments import add_command
+from .arguments import Parser, add_command
+from .entry import interrupted
 from .hub_endpoint import SignedEndpoint
 from .ports import HubEndpoint, OperatorPorts
 from .progress import CLEAR_LINE, Progress
 from .sqs_source import DrainStopped, drain
 
+# 2: the invocation is at fault (a setting, an argument); Ctrl-C is entry.EXIT_INTERRUPTED (130).
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 # What botocore raises when it has no credentials to sign with, or cannot get them (a failing
 # credential_process, an expired SSO token, a broken source_profile chain).
 CREDENTIAL_ERRORS = (
@@ -142,7 +143,7 @@ examples:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="rekey", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
@@ -213,15 +214,15 @@ def main(
     argv: Sequence[str] | None = None, *, operators: OperatorPorts | None = None, hub: HubEndpoint | None = None
 ) -> int:
     """`rekey ARGV`: the exit status. Every failure is one line on stderr, never a traceback:
-    this is the one place they are caught. `operators` and `hub` are what plan and report, and
-    rotate-now and rollback, reach instead of AWS (tests/fakes.py's)."""
-    args = _parser().parse_args(argv)
-    errors = _configure_logging([logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)])
+    this is the one place they are caught, from the parsing of ARGV (a usage error) to the end
+    of the command (Ctrl-C included, at start-up too). `operators` and `hub` are what plan and
+    report, and rotate-now and rollback, reach instead of AWS (tests/fakes.py's)."""
     try:
+        args = _parser().parse_args(argv)
+        errors = _configure_logging([logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)])
         return _command(args, errors, operators, hub)
     except KeyboardInterrupt:
-        print("rekey: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupted()
     except Exception as exc:
         code, line = failure(exc)
         print("rekey: " + " ".join(part.strip() for part in line.splitlines()), file=sys.stderr)
