@@ -193,8 +193,8 @@ def test_rotate_now_refuses_a_user_with_two_active_keys(
     org: Org, operator: Operator, capsys: pytest.CaptureFixture
 ) -> None:
     k1, k2 = org.create_user("payments", "svc", TAG, keys=2)
-    code, out, _ = run_cli(capsys, "rotate-now", "--account", org.accounts["payments"], "--user", "svc")
-    assert code == 1
+    code, out, err = run_cli(capsys, "rotate-now", "--account", org.accounts["payments"], "--user", "svc")
+    assert (code, err) == (1, "rekey: rotate-now: not done (see its output)\n")
     assert "rejected" in out and "both keys are active" in out and f"deactivate {k1} first" in out
     assert org.keys("payments", "svc") == {k1: "Active", k2: "Active"}
     (event,) = org.events("rejected")

@@ -263,7 +263,9 @@ def _command(
     if args.command == "credential-process":  # a consumer's machine: no REKEY_* configuration
         return consumer.run_cli(args)
     if args.command in operations_cli.HUB_COMMANDS:  # the hub acts; this shell only asks it
-        return operations_cli.ask_hub(args, hub or SignedEndpoint())
+        if operations_cli.ask_hub(args, hub or SignedEndpoint()) != EXIT_OK:  # the hub's answer is printed
+            raise Incomplete(f"{args.command}: not done (see its output)")
+        return EXIT_OK
     plugin = _plugins().get(args.command)
     if isinstance(plugin, str):
         print(f"rekey: {args.command}: {plugin}", file=sys.stderr)
