@@ -13,12 +13,13 @@ from rekey.domain import errors
 from rekey.domain.entities import Account, IamUser, NewKey, ReportKey, SecretRecord
 from rekey.domain.models import AccessKey, Intent, KeyStatus, KeyUse, SecretState
 from rekey.domain.privilege import Grants, PolicyDoc
-from rekey.messages import Notification, ScanRequest, WorkItem
+from rekey.messages import Notification, OperatorCommand, ScanRequest, WorkItem
 from rekey.settings import Settings
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 ACCOUNT = "111122223333"
 HUB = "999988887777"
+OPERATOR = f"arn:aws:sts::{HUB}:assumed-role/secops/alice@example.com"  # an operator's session
 
 
 class Failures:
@@ -121,6 +122,12 @@ class FakeIam:
         if not any(k.key_id == key_id for k in self.keys[name]):
             raise errors.NotFound(f"no key {key_id}")
         self.keys[name] = [k for k in self.keys[name] if k.key_id != key_id]
+
+    # -- the operators' side (rekey_cli.ports.EveryUserIam)
+
+    def all_users(self) -> list[IamUser]:
+        self.failures.check("all_users")
+        return list(self.users.values())
 
 
 @dataclass
@@ -273,6 +280,16 @@ class FakeSecrets:
     def mark_in_use_warned(self, name: str, key_id: str, day: date) -> None:
         self.secrets[name].warned = (key_id, day)
 
+    # -- what an operator's rollback calls (rekey.use_cases.operator.rollback)
+
+    def pause(self, name: str, until: date) -> None:
+        self.failures.check("pause")
+        self._writable(name).paused_until = until
+
+    def stage_key_id(self, name: str, stage: str) -> str | None:
+        secret = self.secrets[name]
+        return {"AWSCURRENT": secret.current, "AWSPENDING": secret.pending, "AWSPREVIOUS": secret.previous}.get(stage)
+
 
 @dataclass
 class FakeFindings:
@@ -389,3 +406,59 @@ class FakePorts:
         if owner is None:
             raise errors.AccessDenied("InvalidClientTokenId")
         return self.iam.users[owner].arn
+
+    # -- the operators' side (rekey_cli.ports.OperatorPorts)
+
+    caller: str = OPERATOR  # who runs the shell, as STS would name it
+
+    def caller_arn(self) -> str:
+        self.failures.check("caller_arn")
+        return self.caller
+
+
+@dataclass
+class FakeHub:
+    """The hub's operator endpoint (rekey_cli.ports.HubEndpoint) in memory: each request reaches
+    the operator function's handler as Lambda delivers it, signed by `caller`, and is carried
+    out on `ports` (the hub's side: REKEY_OPERATORS in its settings, the member account)."""
+
+    ports: FakePorts
+    caller: str = OPERATOR
+    requests: list[OperatorCommand] = field(default_factory=list)
+
+    def post(self, request: OperatorCommand) -> tuple[int, bytes]:
+        # Imported here: the handler brings Powertools, which no other fake needs.
+        from rekey.handlers import operator
+
+        self.requests.append(request)
+        response = operator.process(function_url_event(request.model_dump_json(), self.caller), self.ports)
+        return response["statusCode"], response["body"].encode()
+
+
+def function_url_event(body: str, caller: str) -> dict[str, Any]:
+    """A POST to a function URL with AuthType AWS_IAM (payload format 2.0) as Lambda delivers it
+    once it has verified the signature of `caller`."""
+    iam = {"accessKey": "ASIAEXAMPLE", "accountId": HUB, "callerId": "AROAEXAMPLE:alice", "userArn": caller}
+    http = {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "10.0.0.1", "userAgent": "rekey"}
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/",
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {
+            "accountId": HUB,
+            "apiId": "abcdefgh",
+            "authorizer": {"iam": iam},
+            "domainName": "abcdefgh.lambda-url.us-east-1.on.aws",
+            "domainPrefix": "abcdefgh",
+            "http": http,
+            "requestId": "r-1",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "01/Dec/2026:09:00:00 +0000",
+            "timeEpoch": 1796115600000,
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from rekey.adapters.sts import person_of, safe_name
-from rekey.runtime import Clients
+from rekey.runtime import Clients, Runtime
 from rekey.settings import Settings
 
 ACCOUNT = "222222222222"
@@ -50,6 +50,15 @@ def clients(
     return Clients(Settings.from_env({**ENV, **env}), make_client), sts
 
 
+def as_person(c: Clients) -> str:
+    """What the CLI's plan and report do first (rekey_cli.operations_cli.run): act for whoever
+    STS says runs them. Returns that caller."""
+    rt = Runtime(Settings.from_env(ENV), c)
+    caller = rt.caller_arn()
+    rt.act_for(caller)
+    return caller
+
+
 def test_a_function_reads_through_the_reader_and_writes_through_the_writer() -> None:
     c, sts = clients()
     c.account(ACCOUNT)
@@ -74,7 +83,7 @@ def test_the_role_names_follow_the_settings() -> None:
 def test_a_persons_sessions_are_named_after_who_sts_says_it_is() -> None:
     c, sts = clients(caller="arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Ops_0a1b/alice@example.com")
     c.account(ACCOUNT)  # opened before: not reused for the person
-    assert c.as_person() == "arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Ops_0a1b/alice@example.com"
+    assert as_person(c) == "arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Ops_0a1b/alice@example.com"
     c.account(ACCOUNT)
     assert sts.assumed[1:] == [
         {"RoleArn": f"arn:aws:iam::{ACCOUNT}:role/rekey-spoke-reader", "RoleSessionName": "rekey-op-alice@example.com"}
@@ -102,7 +111,7 @@ def test_the_org_role_session_is_attributable_too(monkeypatch: pytest.MonkeyPatc
     c, sts = clients(REKEY_ORG_ROLE_ARN=org_role)
     c.hub("organizations")
     assert sts.assumed == [{"RoleArn": org_role, "RoleSessionName": "rekey-hub-WorkerFunction-AbC123"}]
-    c.as_person()
+    as_person(c)
     c.hub("organizations")  # assumed again, as the person
     assert sts.assumed[1] == {"RoleArn": org_role, "RoleSessionName": "rekey-op-fn"}
 

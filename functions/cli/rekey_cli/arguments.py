@@ -5,9 +5,21 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import Any, NoReturn
 
+from rekey.domain.errors import UsageError
 from rekey.domain.scope import parse_day
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors as one line like every other failure of `rekey`: a
+    UsageError naming the subcommand, what is wrong and where its usage is (exit 2 in
+    rekey_cli.cli.main), instead of the usage and the error on two lines. Its subcommands'
+    parsers are of this class too (argparse makes them of the parent's)."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("rekey").strip()
+        raise UsageError(f"{command + ': ' if command else ''}{message} (see {self.prog} --help)")
 
 
 def add_command(

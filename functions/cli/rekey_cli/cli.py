@@ -1,5 +1,7 @@
 """The `rekey` command: the same use cases and handlers as the Lambdas, configured by the
-same environment variables."""
+same environment variables. The CLI's composition root: the only module of rekey_cli that builds
+the runtime (rekey.runtime) or touches the adapters (rekey.adapters); every other one takes the
+ports it is handed (rekey.ports, rekey_cli.ports)."""
 
 from __future__ import annotations
 
@@ -34,12 +36,15 @@ from rekey.use_cases.sweep import SweepResult, new_sweep_id, sweep
 from rekey.use_cases.work import WorkOutcome
 
 from . import operations_cli
-from .arguments import add_command
+from .arguments import Parser, add_command
+from .entry import interrupted
+from .hub_endpoint import SignedEndpoint
+from .ports import HubEndpoint, OperatorPorts
 from .progress import CLEAR_LINE, Progress
 from .sqs_source import DrainStopped, drain
 
+# 2: the invocation is at fault (a setting, an argument); Ctrl-C is entry.EXIT_INTERRUPTED (130).
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 # The distribution, as pip knows it: `rekey` on the package index is an unrelated project.
 DISTRIBUTION = "rekey-aws"
 # What botocore raises when it has no credentials to sign with, or cannot get them (a failing
@@ -141,7 +146,7 @@ examples:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="rekey", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
@@ -215,16 +220,19 @@ def _version() -> str:
         return "(not installed)"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, *, operators: OperatorPorts | None = None, hub: HubEndpoint | None = None
+) -> int:
     """`rekey ARGV`: the exit status. Every failure is one line on stderr, never a traceback:
-    this is the one place they are caught."""
-    args = _parser().parse_args(argv)
-    errors = _configure_logging([logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)])
+    this is the one place they are caught, from the parsing of ARGV (a usage error) to the end
+    of the command (Ctrl-C included, at start-up too). `operators` and `hub` are what plan and
+    report, and rotate-now and rollback, reach instead of AWS (tests/fakes.py's)."""
     try:
-        return _command(args, errors)
+        args = _parser().parse_args(argv)
+        errors = _configure_logging([logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)])
+        return _command(args, errors, operators, hub)
     except KeyboardInterrupt:
-        print("rekey: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupted()
     except Exception as exc:
         code, line = failure(exc)
         print("rekey: " + " ".join(part.strip() for part in line.splitlines()), file=sys.stderr)
@@ -259,11 +267,15 @@ def failure(exc: Exception) -> tuple[int, str]:
     return EXIT_FAILED, f"unexpected {type(exc).__name__}: {exc} (-vv shows where)"
 
 
-def _command(args: argparse.Namespace, errors: ErrorsLogged) -> int:
+def _command(
+    args: argparse.Namespace, errors: ErrorsLogged, operators: OperatorPorts | None, hub: HubEndpoint | None
+) -> int:
     if args.command == "credential-process":  # a consumer's machine: no REKEY_* configuration
         return consumer.run_cli(args)
     if args.command in operations_cli.HUB_COMMANDS:  # the hub acts; this shell only asks it
-        return operations_cli.ask_hub(args)
+        if operations_cli.ask_hub(args, hub or SignedEndpoint()) != EXIT_OK:  # the hub's answer is printed
+            raise Incomplete(f"{args.command}: not done (see its output)")
+        return EXIT_OK
     plugin = _plugins().get(args.command)
     if isinstance(plugin, str):
         print(f"rekey: {args.command}: {plugin}", file=sys.stderr)
@@ -274,14 +286,22 @@ def _command(args: argparse.Namespace, errors: ErrorsLogged) -> int:
         except ModuleNotFoundError as exc:
             print(f"rekey: {args.command}: {_needs_extra(exc)}", file=sys.stderr)
             return EXIT_CONFIG
-    session = boto3.session.Session()  # the shell's profile: its region and credentials
-    settings = Settings.from_env(_environment(session), require=_requires(args))
-    if session.get_credentials() is None:  # said once, before anything is tried
-        raise aws.NoCredentialsError()
-    code = _rekey_command(args, Runtime.build(settings))
+    if args.command in operations_cli.COMMANDS:
+        code = _operators_command(args, operators or _start(args))
+    else:
+        code = _rekey_command(args, _start(args))
     if errors.first is not None:
         raise Incomplete(f"{errors.first} (and any error logged after it)")
     return code
+
+
+def _start(args: argparse.Namespace) -> Runtime:
+    """The runtime, from this shell's AWS profile (its region and credentials) and environment."""
+    session = boto3.session.Session()
+    settings = Settings.from_env(_environment(session), require=_requires(args))
+    if session.get_credentials() is None:  # said once, before anything is tried
+        raise aws.NoCredentialsError()
+    return Runtime.build(settings)
 
 
 def _requires(args: argparse.Namespace) -> tuple[str, ...]:
@@ -302,11 +322,13 @@ def _environment(session: boto3.session.Session) -> dict[str, str]:
     return env
 
 
+def _operators_command(args: argparse.Namespace, ports: OperatorPorts) -> int:
+    if operations_cli.run(args, ports) != EXIT_OK:  # what failed is in the command's output
+        raise Incomplete(f"{args.command}: not everything succeeded (see its output)")
+    return EXIT_OK
+
+
 def _rekey_command(args: argparse.Namespace, rt: Runtime) -> int:
-    if args.command in operations_cli.COMMANDS:
-        if operations_cli.run(args, rt) != EXIT_OK:  # what failed is in the command's output
-            raise Incomplete(f"{args.command}: not everything succeeded (see its output)")
-        return EXIT_OK
     if args.command == "sweep" and args.dry_run:
         result = _sweep(rt, dry_run=True, as_json=args.json)
         if result.failed:

@@ -9,17 +9,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
-from rekey.adapters.sts import StsAdapter
 from rekey.domain import controls, errors
 from rekey.domain.controls import Control, Preset, Verdict
 from rekey.domain.entities import Account
 from rekey.domain.models import ActionKind, KeyStatus, KeyUse, Policy
 from rekey.domain.policy import Bounds
 from rekey.domain.scope import Scope
-from rekey.runtime import Runtime
+from rekey.settings import Settings
 
 from .forecast import Planned, next_actions
 from .inventory import UserView, inventory, policy_on
+from .ports import OperatorPorts
 
 # How far the report looks for each key's next action: past the longest allowed lifecycle.
 REPORT_HORIZON_DAYS = 800
@@ -131,27 +131,27 @@ class ComplianceReport:
         return controls.failing_days(self.policy)
 
 
-def report(rt: Runtime, progress: Callable[[int, int], None] | None = None) -> ComplianceReport:
+def report(ports: OperatorPorts, progress: Callable[[int, int], None] | None = None) -> ComplianceReport:
     """Every key of every user in rekey's accounts, in scope or not, with its age, status,
     last use, standing, policy, next action and verdicts; per-account counts; the accounts not
     checked and why; exemptions; who ran it. `progress` as for `inventory`."""
-    now = rt.now()
+    now = ports.now()
     today = now.date()
-    s = rt.settings
+    s = ports.settings
     lines: list[KeyLine] = []
     summaries: list[AccountSummary] = []
     exemptions: list[ExemptionLine] = []
-    views = inventory(rt, every_user=True, progress=progress)
+    views = inventory(ports, every_user=True, progress=progress)
     # The organization is listed again (inventory lists only the accounts it reads) to name
     # what it left out: an excluded account is evidence too, never a silent gap.
-    unchecked = left_out(rt.organizations().active_accounts(), [v.account for v in views], s.excluded_accounts)
+    unchecked = left_out(ports.organizations().active_accounts(), [v.account for v in views], s.excluded_accounts)
     for view in views:
         if view.error:
             unchecked.append(NotChecked(view.account, Unchecked.UNREACHABLE, view.error))
             continue
         account_lines: list[KeyLine] = []
         for user in view.users:
-            account_lines += _key_lines(rt, view.account, user, now)
+            account_lines += _key_lines(s, view.account, user, now)
             exempt = user.assessment.exemption
             if exempt is not None:
                 exemptions.append(
@@ -172,7 +172,7 @@ def report(rt: Runtime, progress: Callable[[int, int], None] | None = None) -> C
                 misconfigured=scopes.count(Scope.MISCONFIGURED),
             )
         )
-    arn, caller_error = _caller(rt)
+    arn, caller_error = _caller(ports)
     return ComplianceReport(
         generated_at=now,
         caller_arn=arn,
@@ -207,16 +207,16 @@ def left_out(listed: list[Account], read: list[Account], excluded: frozenset[str
     return found
 
 
-def _caller(rt: Runtime) -> tuple[str | None, str | None]:
+def _caller(ports: OperatorPorts) -> tuple[str | None, str | None]:
     """Who runs the report (the caller's ARN), or why it could not be read: the report is still
     worth having without it."""
     try:
-        return StsAdapter(rt.clients.hub("sts")).caller_arn(), None
+        return ports.caller_arn(), None
     except errors.RekeyError as exc:
         return None, f"{exc.code}: {exc}"
 
 
-def _key_lines(rt: Runtime, account: Account, user: UserView, now: datetime) -> list[KeyLine]:
+def _key_lines(settings: Settings, account: Account, user: UserView, now: datetime) -> list[KeyLine]:
     standing = user.assessment
     exempt = standing.exemption
     common = {
@@ -251,7 +251,7 @@ def _key_lines(rt: Runtime, account: Account, user: UserView, now: datetime) -> 
         ]
     upcoming: dict[str, Planned] = {}
     if standing.scope in (Scope.IN, Scope.EXEMPT):
-        upcoming = next_actions(user.keys, user.secret, now, REPORT_HORIZON_DAYS, policy_on(rt, user.user.tags))
+        upcoming = next_actions(user.keys, user.secret, now, REPORT_HORIZON_DAYS, policy_on(settings, user.user.tags))
     lines = []
     for key in sorted(user.keys, key=lambda k: (k.created, k.key_id)):
         nxt = upcoming.get(key.key_id)

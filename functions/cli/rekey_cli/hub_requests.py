@@ -1,34 +1,20 @@
-"""An operator's request to the hub's operator endpoint (rotate-now, rollback): a POST signed
-with the operator's own AWS credentials (SigV4, service `lambda`, botocore's signer and
-credential chain) to the function URL in REKEY_OPERATOR_URL (the hub stack's OperatorUrl
-output). The hub authenticates the signature and decides; this shell never assumes a member
-role to act."""
+"""An operator's request to the hub's operator endpoint (rotate-now, rollback): its body, and
+what the hub's answer means. The hub authenticates the request's signature and decides; this
+shell never assumes a member role to act. The request travels through a HubEndpoint
+(rekey_cli.ports): rekey_cli.hub_endpoint signs it with the operator's own credentials."""
 
 from __future__ import annotations
 
 import json
-import os
-import re
-from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
-import botocore.session
-from botocore import exceptions as aws
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.httpsession import URLLib3Session
 from pydantic import ValidationError
 
 from rekey.domain import errors
 from rekey.messages import OperatorCommand
 
-OPERATOR_URL = "REKEY_OPERATOR_URL"
-SERVICE = "lambda"
-# Longer than the operator function's timeout (hub/template.yaml): its answer is worth waiting for.
-TIMEOUT_SECONDS = 150
-# https://<url-id>.lambda-url.<region>.on.aws
-_FUNCTION_URL_HOST = re.compile(r"[a-z0-9]+\.lambda-url\.([a-z0-9-]+)\.on\.aws")
+from .ports import HubEndpoint
+
 AWS_FORBIDDEN = (
     "the hub's operator endpoint refused the request (403 from AWS): your credentials may not call it "
     "(lambda:InvokeFunctionUrl and lambda:InvokeFunction, from inside the organization), or the signature "
@@ -56,47 +42,15 @@ def command(**fields: Any) -> OperatorCommand:
         raise errors.UsageError(f"{where} {fields.get(where)!r}: {first['msg']}") from None
 
 
-def send(request: OperatorCommand, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+def ask(hub: HubEndpoint, request: OperatorCommand) -> dict[str, Any]:
     """The hub's answer to `request` (a JSON object), or the domain error it stands for:
     UsageError (400), Forbidden (403), Refused (409), HubFailure (any other failure),
     Unavailable (the endpoint cannot be reached); ConfigurationError without a URL."""
-    env = os.environ if env is None else env
-    url = env.get(OPERATOR_URL, "").strip()
-    if not url:
-        raise errors.ConfigurationError(
-            f"{OPERATOR_URL} is not set: rotate-now and rollback are carried out by the hub; "
-            "set it to the hub stack's OperatorUrl output"
-        )
-    if urlsplit(url).scheme not in ("https", "http") or not urlsplit(url).netloc:
-        raise errors.ConfigurationError(f"{OPERATOR_URL}={url!r} is not an https:// URL (the hub's OperatorUrl)")
-    session = botocore.session.Session()
-    credentials = session.get_credentials()
-    if credentials is None:
-        raise aws.NoCredentialsError()
-    signed = AWSRequest(
-        method="POST",
-        url=url,
-        data=request.model_dump_json().encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    SigV4Auth(credentials.get_frozen_credentials(), SERVICE, _region(url, session)).add_auth(signed)
-    try:
-        response = URLLib3Session(timeout=TIMEOUT_SECONDS).send(signed.prepare())
-    except (aws.ConnectionError, aws.HTTPClientError) as exc:
-        raise errors.Unavailable(f"cannot reach the hub's operator endpoint {url}: {exc}") from None
-    return _answer(response.status_code, response.content)
+    return answer(*hub.post(request))
 
 
-def _region(url: str, session: botocore.session.Session) -> str:
-    """The function URL's own region, else the configured one (an emulator's URL names none)."""
-    host = _FUNCTION_URL_HOST.fullmatch(urlsplit(url).hostname or "")
-    region = host.group(1) if host else session.get_config_variable("region")
-    if not region:
-        raise aws.NoRegionError()
-    return str(region)
-
-
-def _answer(status: int, content: bytes) -> dict[str, Any]:
+def answer(status: int, content: bytes) -> dict[str, Any]:
+    """What the hub's HTTP answer says: its JSON object, or the domain error it stands for."""
     try:
         body = json.loads(content)
     except ValueError:

@@ -1,5 +1,6 @@
 """The operators' subcommands of `rekey`: plan and report (read here, through the member reader
-role), rotate-now and rollback (asked of the hub, which acts through the member writer role)."""
+role), rotate-now and rollback (asked of the hub, which acts through the member writer role).
+On ports (rekey_cli.ports): the composition root, rekey_cli.cli, hands them over."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from rekey.domain.errors import Unavailable, UsageError
-from rekey.runtime import Runtime
 from rekey.use_cases.operator import DEFAULT_PAUSE_DAYS
 
 from . import compliance, hub_requests, plan
 from .arguments import add_command, day, days
+from .ports import HubEndpoint, OperatorPorts
 from .progress import Progress
 from .render_html import report_html
 from .render_plan import plan_csv, plan_json, plan_text
@@ -119,29 +120,29 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def run(args: argparse.Namespace, rt: Runtime) -> int:
+def run(args: argparse.Namespace, ports: OperatorPorts) -> int:
     """Run plan or report; domain errors propagate to `rekey_cli.cli.main`."""
-    rt.clients.as_person()  # sessions in member accounts are named after the operator
+    ports.act_for(ports.caller_arn())  # sessions in member accounts are named after the operator
     if args.command == "plan":
-        return _plan(rt, args)
+        return _plan(ports, args)
     if args.command == "report":
-        return _report(rt, args)
+        return _report(ports, args)
     raise UsageError(f"unknown command {args.command}")
 
 
-def ask_hub(args: argparse.Namespace) -> int:
+def ask_hub(args: argparse.Namespace, hub: HubEndpoint) -> int:
     """Send rotate-now or rollback to the hub and print its answer; domain errors (the hub's
     refusals among them) propagate to `rekey_cli.cli.main`."""
     if args.command == "rotate-now":
-        return _rotate_now(args)
+        return _rotate_now(args, hub)
     if args.command == "rollback":
-        return _rollback(args)
+        return _rollback(args, hub)
     raise UsageError(f"unknown command {args.command}")
 
 
-def _plan(rt: Runtime, args: argparse.Namespace) -> int:
+def _plan(ports: OperatorPorts, args: argparse.Namespace) -> int:
     with Progress("accounts read") as progress:
-        result = plan.plan(rt, args.days, progress)
+        result = plan.plan(ports, args.days, progress)
     if args.json:
         print(json.dumps(plan_json(result), indent=2))
     elif args.csv:
@@ -158,9 +159,9 @@ def _write(path: Path, content: str) -> None:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _report(rt: Runtime, args: argparse.Namespace) -> int:
+def _report(ports: OperatorPorts, args: argparse.Namespace) -> int:
     with Progress("accounts read") as progress:
-        rep = compliance.report(rt, progress)
+        rep = compliance.report(ports, progress)
     if args.html:
         _write(args.html, report_html(rep))
     if args.csv:
@@ -175,11 +176,11 @@ def _report(rt: Runtime, args: argparse.Namespace) -> int:
     return EXIT_FAILED if rep.failed else EXIT_OK
 
 
-def _rotate_now(args: argparse.Namespace) -> int:
+def _rotate_now(args: argparse.Namespace, hub: HubEndpoint) -> int:
     request = hub_requests.command(
         command="rotate-now", account_id=args.account, user_name=args.user, revoke_old=args.revoke_old
     )
-    answer = hub_requests.send(request)
+    answer = hub_requests.ask(hub, request)
     status, detail, events = answer.get("status"), answer.get("detail"), answer.get("events") or []
     if args.json:
         print(json.dumps({"status": status, "detail": detail, "events": events}, indent=2))
@@ -190,9 +191,9 @@ def _rotate_now(args: argparse.Namespace) -> int:
     return EXIT_OK if status == "done" else EXIT_FAILED
 
 
-def _rollback(args: argparse.Namespace) -> int:
+def _rollback(args: argparse.Namespace, hub: HubEndpoint) -> int:
     request = hub_requests.command(command="rollback", account_id=args.account, user_name=args.user, until=args.until)
-    answer = hub_requests.send(request)
+    answer = hub_requests.ask(hub, request)
     if args.json:
         print(json.dumps({k: v for k, v in answer.items() if k not in ("command", "unannounced")}, indent=2))
     else:

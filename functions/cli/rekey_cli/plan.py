@@ -11,10 +11,10 @@ from rekey.domain.controls import Failure
 from rekey.domain.entities import Account
 from rekey.domain.models import Policy
 from rekey.domain.scope import Scope
-from rekey.runtime import Runtime
 
 from .forecast import Planned, control_failures, simulate
 from .inventory import AccountView, UserView, inventory, policy_on
+from .ports import OperatorPorts
 
 # How far `rekey plan` looks for each active key's deactivation: past the longest allowed lifecycle.
 CONTROL_HORIZON_DAYS = 800
@@ -60,21 +60,21 @@ class PlanResult:
         return sum(len(u.keys or []) for _, u in self.users(Scope.IN))
 
 
-def plan(rt: Runtime, days: int = 30, progress: Callable[[int, int], None] | None = None) -> PlanResult:
+def plan(ports: OperatorPorts, days: int = 30, progress: Callable[[int, int], None] | None = None) -> PlanResult:
     """What happens to each key of each tagged user over the next `days` days (today first)
     under the current policy: decide() run forward on a copy of today's state. `progress` as
     for `inventory`."""
     if not 1 <= days <= 3660:
         raise errors.UsageError(f"--days {days}: give 1 to 3660 days")
-    now = rt.now()
-    accounts = inventory(rt, every_user=False, progress=progress)
+    now = ports.now()
+    accounts = inventory(ports, every_user=False, progress=progress)
     rows: list[PlanRow] = []
     controls: list[KeyControl] = []
     for view in accounts:
         for user in view.users:
             if user.keys is None or user.assessment.scope in (Scope.OUT, Scope.MISCONFIGURED, Scope.REFUSED):
                 continue
-            policy = policy_on(rt, user.user.tags)
+            policy = policy_on(ports.settings, user.user.tags)
             for entry in simulate(user.keys, user.secret, now, days, policy):
                 rows.append(PlanRow(view.account, user.user.name, entry))
             failures = control_failures(user.keys, user.secret, now, CONTROL_HORIZON_DAYS, policy)
@@ -85,4 +85,4 @@ def plan(rt: Runtime, days: int = 30, progress: Callable[[int, int], None] | Non
             ]
     rows.sort(key=lambda r: (r.entry.first, r.account.account_id, r.user_name, r.entry.kind.value))
     controls.sort(key=lambda c: (c.failure is None, c.failure.first if c.failure else c.created.date(), c.key_id))
-    return PlanResult(now, days, rt.settings.policy, rows, accounts, controls)
+    return PlanResult(now, days, ports.settings.policy, rows, accounts, controls)

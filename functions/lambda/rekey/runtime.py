@@ -88,7 +88,7 @@ class Clients:
     Every session rekey opens in another account is attributable: a function's is named after
     it (`rekey-scan`, `rekey-worker`); one opened for an operator is `rekey-op-<person>`, the
     person being the caller the hub authenticated (`act_for`, the operator endpoint) or, for
-    the CLI's commands that only read, the caller STS reports (`as_person`). No session carries
+    the CLI's commands that only read, the caller STS reports (`Runtime.caller_arn`). No session carries
     a SourceIdentity: a value the caller sets is not attribution, and no role trusts
     sts:SetSourceIdentity."""
 
@@ -106,13 +106,6 @@ class Clients:
         self._person: str | None = None
         # Shared by every client of an account, so that it outlives the clients it paces.
         self.pace = Pace(settings.member_calls_per_second)
-
-    def as_person(self) -> str:
-        """Act for the person running this process (the CLI's plan and report): who it is comes
-        from STS (the caller's ARN), never from an argument. Returns the caller's ARN."""
-        arn = StsAdapter(self.hub("sts")).caller_arn()
-        self.act_for(arn)
-        return arn
 
     def act_for(self, caller_arn: str) -> None:
         """Name the sessions opened from now on after `caller_arn`'s person (`rekey-op-<person>`);
@@ -221,6 +214,11 @@ class Runtime:
     def act_for(self, caller_arn: str) -> None:
         """Sessions opened in member accounts from now on are the operator `caller_arn`'s."""
         self.clients.act_for(caller_arn)
+
+    def caller_arn(self) -> str:
+        """Who runs this process, as STS names it (the CLI's plan and report act for that
+        person, rekey_cli.ports.OperatorPorts): never an argument."""
+        return StsAdapter(self.clients.hub("sts")).caller_arn()
 
     def organizations(self) -> ListedOrganization:
         """The organization, as the hub (or REKEY_ORG_ROLE_ARN) sees it, listed at most every
