@@ -275,6 +275,8 @@ class FakeSecrets:
         self.secrets[name].intent = None
 
     def mark_revoked(self, name: str, key_id: str, revoked: frozenset[str]) -> None:
+        if name not in self.secrets:
+            raise errors.NotFound(f"secretsmanager:TagResource {name}: ResourceNotFoundException")
         self.secrets[name].revoked = revoked | {key_id}
 
     def mark_in_use_warned(self, name: str, key_id: str, day: date) -> None:

@@ -278,6 +278,28 @@ def test_rotate_now_of_a_user_with_two_active_keys_is_shown_refused(
     assert [n.event.value for n in ports.outbox.notifications] == ["rejected"]
 
 
+def test_rotate_now_key_id_revokes_a_leaked_key_during_the_overlap(
+    ports: FakePorts, hub: FakeHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two active keys (a leak found just after a rotation): naming the leaked key revokes it,
+    where plain rotate-now is refused; the user keeps its other key, and a second run is a no-op."""
+    old, new = keys(ports, "svc-etl")
+    argv = ("rotate-now", "--account", ACCOUNT, "--user", "svc-etl", "--key-id", new)
+    code, out, err = rekey(capsys, *argv, hub=hub)
+    assert err == "" and code == 0, err
+    assert out.startswith(f"rotate-now {ACCOUNT}/svc-etl: done: deactivate")
+    assert keys(ports, "svc-etl") == {old: "Active", new: "Inactive"}
+    (revoked,) = ports.outbox.notifications
+    assert revoked.event.value == "deactivated" and "revoked on request as leaked" in revoked.message
+    assert hub.requests[-1].key_id == new
+    code, out, _ = rekey(capsys, *argv, hub=hub)
+    assert (
+        code == 1
+        and f"noop: {new} is inactive already" in out
+        and keys(ports, "svc-etl") == {old: "Active", new: "Inactive"}
+    )
+
+
 def test_a_failure_in_the_hub_is_one_line_and_announced_there(
     ports: FakePorts, hub: FakeHub, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -79,11 +79,13 @@ def add_parsers(sub: Any) -> None:
         summary="incident response: rotate a user's key at once",
         description="Rotate the user's newest active key now, whatever its age and even if exempt, through the "
         "worker's own code path: the opt-in tag is required, the new key is stored and tested before it "
-        "becomes the secret's current version, and a user with two active keys is refused. Announced, naming "
-        "you. " + HUB,
+        "becomes the secret's current version. With --key-id, the named key leaked: it is revoked, replaced "
+        "first if consumers read it from the secret, also while the user has two active keys. Announced, "
+        "naming you. " + HUB,
         examples=[
             "rekey rotate-now --account 111122223333 --user svc-deploy",
             "rekey rotate-now --account 111122223333 --user svc-deploy --revoke-old   # leaked key",
+            "rekey rotate-now --account 111122223333 --user svc-deploy --key-id AKIA...   # this key leaked",
         ],
     )
     p.add_argument("--account", required=True, metavar="ID", help="the user's 12-digit account id")
@@ -92,6 +94,12 @@ def add_parsers(sub: Any) -> None:
         "--revoke-old",
         action="store_true",
         help="deactivate the old key as soon as the new one is stored (consumers of the old key break)",
+    )
+    p.add_argument(
+        "--key-id",
+        metavar="AKIA...",
+        help="the key that leaked: revoked (never reactivated by rollback), replaced first if it is the secret's "
+        "current key; the user's other key is retired to make room if need be",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -178,7 +186,11 @@ def _report(ports: OperatorPorts, args: argparse.Namespace) -> int:
 
 def _rotate_now(args: argparse.Namespace, hub: HubEndpoint) -> int:
     request = hub_requests.command(
-        command="rotate-now", account_id=args.account, user_name=args.user, revoke_old=args.revoke_old
+        command="rotate-now",
+        account_id=args.account,
+        user_name=args.user,
+        revoke_old=args.revoke_old,
+        key_id=args.key_id,
     )
     answer = hub_requests.ask(hub, request)
     status, detail, events = answer.get("status"), answer.get("detail"), answer.get("events") or []

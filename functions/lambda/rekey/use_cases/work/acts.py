@@ -4,6 +4,8 @@ Manager's rotation of the user's secret (rekey's protocol, cut where Secrets Man
 
 from __future__ import annotations
 
+import logging
+
 from ...domain import errors
 from ...domain.lifecycle import decide
 from ...domain.manual import Request, decide_request
@@ -15,6 +17,8 @@ from .context import Work
 from .protocol import clear_intent, promote, verify
 from .secrets_manager import enable_rotation
 from .values import OperatorRequest, RotationStep, WorkOutcome
+
+log = logging.getLogger(__name__)
 
 
 def act(work: Work) -> WorkOutcome:
@@ -74,8 +78,7 @@ def act_on_request(work: Work, operator: OperatorRequest) -> WorkOutcome:
     for action in plan.actions:
         perform(work, action)
         if action.kind is ActionKind.DEACTIVATE and action.key_id in plan.revoked:
-            # Revoked as leaked: a rollback must never bring it back.
-            work.secrets.mark_revoked(work.name, action.key_id, work.record.state.revoked_key_ids)
+            _mark_revoked(work, action.key_id)
     if plan.refused:
         message = f"{item.action.value} requested{who} refused: {plan.refused}"
         work.notice(Event.REJECTED, Severity.WARNING, message, key_id=item.key_id, secret_name=work.name)
@@ -83,6 +86,15 @@ def act_on_request(work: Work, operator: OperatorRequest) -> WorkOutcome:
     if plan.skipped:
         return voice.outcome("noop", plan.skipped, plan.actions)
     return voice.outcome("done", "; ".join(a.kind.value for a in plan.actions), plan.actions)
+
+
+def _mark_revoked(work: Work, key_id: str) -> None:
+    """Revoked as leaked: a rollback must never bring it back. A user without a secret (a leak
+    of a key rekey never stored) has nothing a rollback could go back to."""
+    try:
+        work.secrets.mark_revoked(work.name, key_id, work.record.state.revoked_key_ids)
+    except errors.NotFound:
+        log.info("%s has no secret to record %s revoked on", work.user.name, key_id)
 
 
 def act_on_step(work: Work, step: RotationStep) -> WorkOutcome:
