@@ -390,7 +390,7 @@ def test_rollback_before_deactivation_keeps_the_key_active(org: Org, runtime, op
     run_day(runtime)
     org.age(10)  # due for deactivation today
     code, out, _ = run_cli(capsys, "rollback", "--account", org.accounts["payments"], "--user", "svc")
-    assert code == 0 and "still active; nothing to reactivate" in out
+    assert code == 0 and "still active, nothing to reactivate: the pause keeps it active" in out
     default_until = today() + timedelta(days=7)
     assert f"paused until {default_until}" in out
     run_day(runtime)

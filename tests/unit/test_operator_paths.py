@@ -68,7 +68,7 @@ def keys(ports: FakePorts, user: str) -> dict[str, str]:
 def test_plan_shows_what_happens_to_each_key_on_which_day_and_writes_nothing(
     ports: FakePorts, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    deploy, etl_old, _ = (k.key_id for user in ("svc-deploy", "svc-etl") for k in ports.iam.keys[user])
+    deploy, etl_old, etl_new = (k.key_id for user in ("svc-deploy", "svc-etl") for k in ports.iam.keys[user])
     code, out, err = rekey(capsys, "plan", operators=ports)
     assert (code, err) == (0, "")
     lines = out.splitlines()
@@ -87,6 +87,12 @@ def test_plan_shows_what_happens_to_each_key_on_which_day_and_writes_nothing(
     ]
     # Each active key's first day failing the 90-day controls if the plan holds.
     assert f"    {ACCOUNT} payments    svc-etl              {etl_old}   FAILS from 2026-12-01 until 2026-12-08" in lines
+    # The forecast looks past the plan's 30 days; what fails after them is said so, and counted apart.
+    assert "2 of 3 active key(s) would fail by 2026-12-30 (1 more after it)" in out
+    assert [line for line in lines if "after this plan's last day" in line] == [
+        f"    {ACCOUNT} payments    svc-etl              {etl_new}   FAILS from 2027-02-26 until 2027-03-08 "
+        "(after this plan's last day, 2026-12-30)"
+    ]
     assert any(line.startswith(f"  refused (never touched): {ACCOUNT} admin: it is privileged") for line in lines)
     assert "alice" not in out  # nobody tagged her: the plan is about rekey's users
     # Read as the operator STS names, and nothing written, announced or queued.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from rekey.domain.controls import CONTROL_TITLES, MAX_KEY_AGE_DAYS, Control, Failure, failing_days
@@ -57,23 +57,30 @@ def plan_text(result: PlanResult) -> str:
 
 
 def _controls_text(result: PlanResult) -> list[str]:
-    """Each active key's first day failing CIS 2.12 / IAM.3 under the plan, failing ones first."""
+    """Each active key's first day failing CIS 2.12 / IAM.3 under the plan, failing ones first.
+    The forecast looks past the plan's days (to each key's retirement); a failure that begins
+    after them is counted and shown apart, never as if it came within them."""
+    end = result.generated_at.date() + timedelta(days=result.days - 1)
     failing = [c for c in result.controls if c.failure is not None]
+    soon = [c for c in failing if c.failure is not None and c.failure.first <= end]
+    later = f" ({len(failing) - len(soon)} more after it)" if len(failing) > len(soon) else ""
     lines = [
-        f"  {CONTROLS} (no active key {MAX_KEY_AGE_DAYS} days old or older): {len(failing)} of "
-        f"{len(result.controls)} active key(s) would fail; under this policy {failing_days_text(result.policy)}"
+        f"  {CONTROLS} (no active key {MAX_KEY_AGE_DAYS} days old or older): {len(soon)} of "
+        f"{len(result.controls)} active key(s) would fail by {end}{later}; under this policy "
+        f"{failing_days_text(result.policy)}"
     ]
     for c in result.controls:
         account = f"{c.account.account_id} {c.account.name}".strip()
-        lines.append(f"    {account:<24} {c.user_name:<20} {c.key_id:<22} {_failure_text(c.failure)}")
+        lines.append(f"    {account:<24} {c.user_name:<20} {c.key_id:<22} {_failure_text(c.failure, end)}")
     return lines
 
 
-def _failure_text(failure: Failure | None) -> str:
+def _failure_text(failure: Failure | None, end: date) -> str:
     if failure is None:
         return "passes: deactivated before it turns 90"
     until = f"until {failure.last}" if failure.last else "until it is retired, past the forecast"
-    return f"FAILS from {failure.first} {until}"
+    after = f" (after this plan's last day, {end})" if failure.first > end else ""
+    return f"FAILS from {failure.first} {until}{after}"
 
 
 def plan_json(result: PlanResult) -> dict[str, Any]:

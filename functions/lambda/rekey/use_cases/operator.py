@@ -205,7 +205,8 @@ def rollback(
         member.iam.set_status(user.name, plan.key_id, KeyStatus.ACTIVE)
         done = f"reactivated {plan.key_id}, which rekey had deactivated"
     else:
-        done = f"{plan.key_id} is still active; nothing to reactivate"
+        # Nothing to undo yet: the pause is what keeps the replaced key from being deactivated.
+        done = f"{plan.key_id} is still active, nothing to reactivate: the pause keeps it active"
     message = (
         f"{done}; the lifecycle of {user.name} is paused until {until} (inclusive), at the request of {caller}; "
         f"{name} still holds the new key as current"
