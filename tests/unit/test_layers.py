@@ -207,3 +207,49 @@ def test_the_cli_check_finds_an_upward_import(tmp_path: Path, module: str, sourc
     assert imports(bad, tmp_path) == [wrong]
     with pytest.raises(AssertionError, match=rf"rekey_cli\.{module} \({CLI_LAYERS[module]}\) may import"):
         test_each_cli_module_imports_only_what_its_layer_may(bad)
+
+
+# --------------------------------------------------------------------------- sizes a reader can hold
+
+MAX_CLASS_LINES = 200
+MAX_HANDLER_CODE_LINES = 50
+
+
+def code_lines(source: str) -> int:
+    """Lines of code: neither blank, nor comments, nor docstrings."""
+    docstrings: set[int] = set()
+    for node in ast.walk(ast.parse(source)):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+            value = body[0].value
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                docstrings.update(range(body[0].lineno, (body[0].end_lineno or body[0].lineno) + 1))
+    return sum(
+        1
+        for number, line in enumerate(source.splitlines(), 1)
+        if line.strip() and not line.strip().startswith("#") and number not in docstrings
+    )
+
+
+def test_no_class_of_the_lambda_package_is_over_200_lines() -> None:
+    big = {
+        f"{path.relative_to(PACKAGE)}:{node.name}": (node.end_lineno or node.lineno) - node.lineno + 1
+        for path in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef) and (node.end_lineno or node.lineno) - node.lineno + 1 > MAX_CLASS_LINES
+    }
+    assert not big, f"classes over {MAX_CLASS_LINES} lines (split them by what they are for): {big}"
+
+
+def test_each_handler_is_a_lambdas_plumbing_over_one_use_case() -> None:
+    long = {
+        path.name: lines
+        for path in (PACKAGE / "handlers").glob("*.py")
+        if (lines := code_lines(path.read_text())) > MAX_HANDLER_CODE_LINES
+    }
+    assert not long, f"handlers over {MAX_HANDLER_CODE_LINES} lines of code (move the logic to a use case): {long}"
+
+
+def test_code_lines_leave_out_docstrings_comments_and_blanks() -> None:
+    source = '"""Module."""\n\n# a comment\ndef f() -> int:\n    """Doc\n    on two lines."""\n    return 1\n'
+    assert code_lines(source) == 2

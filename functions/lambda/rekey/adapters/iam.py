@@ -81,15 +81,12 @@ class AwsManagedPolicies:
 AWS_MANAGED = AwsManagedPolicies()
 
 
-class IamAdapter:
-    def __init__(
-        self,
-        client: Any,
-        sleep: Callable[[float], None] = time.sleep,
-        aws_managed: AwsManagedPolicies = AWS_MANAGED,
-    ) -> None:
+class IamDirectory:
+    """IAM's users in one account, with their tags and what their policies allow them (the
+    privilege guard's input: rekey.domain.privilege)."""
+
+    def __init__(self, client: Any, aws_managed: AwsManagedPolicies = AWS_MANAGED) -> None:
         self._client = client
-        self._sleep = sleep
         self._aws_managed = aws_managed
 
     def users_with_tag(self, tag_key: str) -> list[IamUser]:
@@ -259,6 +256,29 @@ class IamAdapter:
         with aws_call("iam:GetGroupPolicy"):
             return self._client.get_group_policy(GroupName=group, PolicyName=policy)["PolicyDocument"]
 
+    def get_user(self, name: str, *, with_grants: bool = False) -> IamUser:
+        """The user and its tags: 1 call. `with_grants`: its policies, path and boundary too, as
+        the worker re-reads them before acting: ListUserPolicies, ListAttachedUserPolicies,
+        ListGroupsForUser, and GetAccountAuthorizationDetails for the account's roles and customer
+        managed policies (4 calls for a user with no policy of its own and no group, in an account
+        of fewer than 1,000 roles and policies), plus a call per inline policy and 2 per group."""
+        with aws_call("iam:GetUser"):
+            user = dict(self._client.get_user(UserName=name)["User"])
+        return self._user(user, self._read_grants(user) if with_grants else None)
+
+
+class IamAdapter(IamDirectory):
+    """IAM in one member account: its users (IamDirectory), and their access keys."""
+
+    def __init__(
+        self,
+        client: Any,
+        sleep: Callable[[float], None] = time.sleep,
+        aws_managed: AwsManagedPolicies = AWS_MANAGED,
+    ) -> None:
+        super().__init__(client, aws_managed)
+        self._sleep = sleep
+
     def credential_report(self, attempts: int = 20, delay: float = 0.5) -> dict[str, list[ReportKey]]:
         """Keys per user ARN from the credential report (generated if needed; at most 4 h old)."""
         for attempt in range(attempts):
@@ -270,16 +290,6 @@ class IamAdapter:
         with aws_call("iam:GetCredentialReport"):
             content = self._client.get_credential_report()["Content"]
         return parse_credential_report(content.decode() if isinstance(content, bytes) else content)
-
-    def get_user(self, name: str, *, with_grants: bool = False) -> IamUser:
-        """The user and its tags: 1 call. `with_grants`: its policies, path and boundary too, as
-        the worker re-reads them before acting: ListUserPolicies, ListAttachedUserPolicies,
-        ListGroupsForUser, and GetAccountAuthorizationDetails for the account's roles and customer
-        managed policies (4 calls for a user with no policy of its own and no group, in an account
-        of fewer than 1,000 roles and policies), plus a call per inline policy and 2 per group."""
-        with aws_call("iam:GetUser"):
-            user = dict(self._client.get_user(UserName=name)["User"])
-        return self._user(user, self._read_grants(user) if with_grants else None)
 
     def access_keys(self, name: str, *, with_last_use: bool = True) -> list[AccessKey]:
         """The user's keys, with their last use unless not `with_last_use` (see `last_use`): 1 call."""
