@@ -437,12 +437,12 @@ class FakeHub:
         return response["statusCode"], response["body"].encode()
 
 
-def function_url_event(body: str, caller: str) -> dict[str, Any]:
-    """A POST to a function URL with AuthType AWS_IAM (payload format 2.0) as Lambda delivers it
-    once it has verified the signature of `caller`."""
+def function_url_event(body: str | None, caller: str | None, method: str = "POST", **changes: Any) -> dict[str, Any]:
+    """A request to a function URL with AuthType AWS_IAM (payload format 2.0) as Lambda delivers
+    it once it has verified the signature of `caller` (None: a bare invocation, nobody signed)."""
     iam = {"accessKey": "ASIAEXAMPLE", "accountId": HUB, "callerId": "AROAEXAMPLE:alice", "userArn": caller}
-    http = {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "10.0.0.1", "userAgent": "rekey"}
-    return {
+    http = {"method": method, "path": "/", "protocol": "HTTP/1.1", "sourceIp": "10.0.0.1", "userAgent": "rekey"}
+    event = {
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": "/",
@@ -451,7 +451,7 @@ def function_url_event(body: str, caller: str) -> dict[str, Any]:
         "requestContext": {
             "accountId": HUB,
             "apiId": "abcdefgh",
-            "authorizer": {"iam": iam},
+            "authorizer": {"iam": iam} if caller is not None else None,
             "domainName": "abcdefgh.lambda-url.us-east-1.on.aws",
             "domainPrefix": "abcdefgh",
             "http": http,
@@ -464,3 +464,4 @@ def function_url_event(body: str, caller: str) -> dict[str, Any]:
         "body": body,
         "isBase64Encoded": False,
     }
+    return {**event, **changes}

@@ -16,7 +16,7 @@ from rekey.domain.operators import grant_for, parse_operators, role_of
 from rekey.handlers import operator as endpoint
 from rekey.messages import OperatorCommand
 from rekey.settings import Settings
-from tests.fakes import ACCOUNT, HUB, FakePorts
+from tests.fakes import ACCOUNT, HUB, FakePorts, function_url_event
 
 OPS = f"arn:aws:iam::{HUB}:role/team/secops"
 ALICE = f"arn:aws:sts::{HUB}:assumed-role/secops/alice@example.com"
@@ -109,30 +109,7 @@ def test_a_request_says_what_to_do_never_who_asks() -> None:
 
 def url_event(body: str | None, caller: str | None = ALICE, method: str = "POST", **changes: Any) -> dict[str, Any]:
     """A function URL's event (payload format 2.0), as Lambda delivers it."""
-    iam = {"accessKey": "ASIAEXAMPLE", "accountId": HUB, "callerId": "AROAEXAMPLE:alice", "userArn": caller}
-    event = {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": "/",
-        "rawQueryString": "",
-        "headers": {"content-type": "application/json"},
-        "requestContext": {
-            "accountId": HUB,
-            "apiId": "abcdefgh",
-            "authorizer": {"iam": iam} if caller else None,
-            "domainName": "abcdefgh.lambda-url.us-east-1.on.aws",
-            "domainPrefix": "abcdefgh",
-            "http": {"method": method, "path": "/", "protocol": "HTTP/1.1", "sourceIp": "10.0.0.1", "userAgent": "t"},
-            "requestId": "r-1",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "01/Dec/2026:09:00:00 +0000",
-            "timeEpoch": 1796115600000,
-        },
-        "body": body,
-        "isBase64Encoded": False,
-    }
-    return {**event, **changes}
+    return function_url_event(body, caller, method, **changes)
 
 
 def answer(response: dict[str, Any]) -> tuple[int, dict[str, Any]]:
