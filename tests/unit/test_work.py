@@ -255,8 +255,10 @@ def test_an_inactive_key_is_deleted_to_make_room_for_the_rotation(ports: FakePor
     (old,) = ports.iam.add_user("svc", TAG, key_ages=(91,))
     spare = ports.iam.add_key("svc", NOW - timedelta(days=95), KeyStatus.INACTIVE)
 
-    assert work(ports, "rotate", old).detail == "delete; rotate"
+    outcome = work(ports, "rotate", old)
 
+    assert outcome.detail == "delete; rotate"
+    assert [(a.kind.value, a.key_id) for a in outcome.performed] == [("delete", spare), ("rotate", old)]
     keys = ports.iam.status("svc")
     assert spare not in keys and len(keys) == 2 and set(keys.values()) == {"Active"}
     deleted, rotated = ports.outbox.notifications
