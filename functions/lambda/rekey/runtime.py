@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -103,6 +104,8 @@ class Clients:
         self._person: str | None = None
         # Shared by every client of an account, so that it outlives the clients it paces.
         self.pace = Pace(settings.member_calls_per_second)
+        # The adapters' own waits (the credential report's): the Runtime's sleep (Runtime.wait).
+        self.wait: Callable[[float], None] = time.sleep
 
     def as_person(self) -> str:
         """Act for the person running this process (the CLI's plan and report): who it is comes
@@ -186,7 +189,9 @@ class Clients:
             self.pace.install(client, account_id)
             return SecurityHubAdapter(client)
 
-        adapters = AccountAdapters(account_id, IamAdapter(iam), SecretsAdapter(secrets), findings)
+        # Looked up at each wait: a cached adapter waits as the runtime now says.
+        iam_adapter = IamAdapter(iam, sleep=lambda seconds: self.wait(seconds))
+        adapters = AccountAdapters(account_id, iam_adapter, SecretsAdapter(secrets), findings)
         expiry = expires if isinstance(expires, datetime) else utcnow() + timedelta(minutes=15)
         with self._lock:
             self._accounts[key] = (expiry if expiry.tzinfo else expiry.replace(tzinfo=UTC), adapters)
@@ -209,6 +214,14 @@ class Runtime:
     # [listed at, {id: account} in rekey's scope, ACTIVE ids]: the organization's accounts as this
     # process last listed them (rekey.use_cases.scope).
     accounts_in_scope: list[Any] = field(default_factory=list, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.clients.wait = self.wait
+
+    def wait(self, seconds: float) -> None:
+        """Every wait of this process goes through here: `sleep`, or time.sleep if None (a test's
+        no-op sleep, set before or after the runtime is built, reaches the adapters' waits too)."""
+        (self.sleep or time.sleep)(seconds)
 
     @classmethod
     def build(cls, settings: Settings, make_client: ClientMaker | None = None) -> Runtime:
