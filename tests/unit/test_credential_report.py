@@ -1,13 +1,10 @@
-"""The credential report's unquoted CSV, including user names with commas, and its wait."""
+"""The credential report's unquoted CSV, including user names with commas."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 
 from rekey.adapters.iam import parse_credential_report
-from rekey.runtime import Runtime
-from rekey.settings import Settings
 
 HEADER = (
     "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,"
@@ -50,45 +47,3 @@ def test_parses_keys_per_arn_even_with_commas_in_names() -> None:
 def test_empty_report() -> None:
     assert parse_credential_report("") == {}
     assert parse_credential_report(HEADER) == {}
-
-
-class ReportNotReady:
-    """IAM as the credential report's wait sees it: STARTED `pending` times, then COMPLETE."""
-
-    def __init__(self, pending: int) -> None:
-        self.pending = pending
-
-    def generate_credential_report(self) -> dict[str, str]:
-        self.pending -= 1
-        return {"State": "STARTED" if self.pending >= 0 else "COMPLETE"}
-
-    def get_credential_report(self) -> dict[str, bytes]:
-        return {"Content": HEADER.encode()}
-
-    def assume_role(self, **_: Any) -> dict[str, Any]:
-        expires = datetime.now(UTC) + timedelta(hours=1)
-        return {"Credentials": {"AccessKeyId": "A", "SecretAccessKey": "s", "SessionToken": "t", "Expiration": expires}}
-
-
-def test_the_reports_wait_goes_through_the_runtimes_sleep() -> None:
-    """Waiting for the report is a wait like IAM's propagation waits: the runtime's `sleep`
-    (tests give a no-op one, set after the runtime is built), never time.sleep behind its back."""
-    iam = ReportNotReady(pending=2)
-    settings = Settings.from_env(
-        {
-            "AWS_DEFAULT_REGION": "eu-west-1",
-            "REKEY_WORK_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/111111111111/rekey-work.fifo",
-            "REKEY_TOPIC_ARN": "arn:aws:sns:eu-west-1:111111111111:rekey-events",
-            "REKEY_MEMBER_CALLS_PER_SECOND": "0",  # the stand-in clients are not botocore's
-        }
-    )
-    rt = Runtime.build(settings, lambda _service, **_: iam)
-    slept: list[float] = []
-    rt.sleep = slept.append
-    assert rt.account("222222222222").iam.credential_report() == {}
-    assert slept == [0.5, 1.0]
-    # A runtime over the same clients (a later clock): its sleep, also for adapters cached before.
-    later = Runtime(rt.settings, rt.clients, sleep=lambda seconds: slept.append(-seconds))
-    iam.pending = 1
-    assert later.account("222222222222").iam.credential_report() == {}
-    assert slept == [0.5, 1.0, -0.5]

@@ -102,10 +102,11 @@ class Clients:
         self._organizations: tuple[datetime, Any] | None = None
         self._caller: str | None = None
         self._person: str | None = None
-        # Shared by every client of an account, so that it outlives the clients it paces.
-        self.pace = Pace(settings.member_calls_per_second)
-        # The adapters' own waits (the credential report's): the Runtime's sleep (Runtime.wait).
+        # Every wait of the clients and adapters (the pace's, the credential report's): the
+        # Runtime's sleep (Runtime.wait), looked up at each wait.
         self.wait: Callable[[float], None] = time.sleep
+        # Shared by every client of an account, so that it outlives the clients it paces.
+        self.pace = Pace(settings.member_calls_per_second, sleep=lambda seconds: self.wait(seconds))
 
     def as_person(self) -> str:
         """Act for the person running this process (the CLI's plan and report): who it is comes
@@ -189,7 +190,6 @@ class Clients:
             self.pace.install(client, account_id)
             return SecurityHubAdapter(client)
 
-        # Looked up at each wait: a cached adapter waits as the runtime now says.
         iam_adapter = IamAdapter(iam, sleep=lambda seconds: self.wait(seconds))
         adapters = AccountAdapters(account_id, iam_adapter, SecretsAdapter(secrets), findings)
         expiry = expires if isinstance(expires, datetime) else utcnow() + timedelta(minutes=15)
@@ -216,6 +216,7 @@ class Runtime:
     accounts_in_scope: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # Clients shared by runtimes (a test's later clock) wait as the last one built says.
         self.clients.wait = self.wait
 
     def wait(self, seconds: float) -> None:
