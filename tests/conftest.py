@@ -104,7 +104,23 @@ class Org:
 
 
 @pytest.fixture
-def org(emulator: em.Emulator, monkeypatch: pytest.MonkeyPatch) -> Org:
+def no_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runtimes that production code builds during the test (the CLI's, run in-process; the
+    emulated functions' behind their URLs) wait through a no-op sleep, as those the tests build
+    do: the emulator has nothing to wait for (no IAM propagation delay, no throttling to pace
+    for, the credential report ready at the next call), and a real sleep would only cost time."""
+    build = Runtime.build.__func__  # type: ignore[attr-defined]
+
+    def without_waits(cls: type[Runtime], settings: Settings, make_client: Any = None) -> Runtime:
+        rt = build(cls, settings, make_client)
+        rt.sleep = lambda _seconds: None
+        return rt
+
+    monkeypatch.setattr(Runtime, "build", classmethod(without_waits))
+
+
+@pytest.fixture
+def org(emulator: em.Emulator, monkeypatch: pytest.MonkeyPatch, no_waits: None) -> Org:
     return build_org(emulator, monkeypatch.setenv)
 
 

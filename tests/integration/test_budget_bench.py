@@ -59,7 +59,7 @@ def test_the_benchmarks_throttle_answers_as_iam_does_and_botocore_retries() -> N
     from botocore.config import Config
     from botocore.exceptions import ClientError
 
-    from bench.throttle import Throttle
+    from bench.throttle import Throttle, on_backoff
 
     throttle = Throttle(rate=1000, burst=1000, share=1.0)  # every request throttled
     iam = boto3.client(
@@ -71,7 +71,10 @@ def test_the_benchmarks_throttle_answers_as_iam_does_and_botocore_retries() -> N
         config=Config(retries={"mode": "standard", "total_max_attempts": 3}),
     )
     throttle.install(iam, "111111111111")
+    backoffs: list[float] = []  # botocore's own retry decisions; its delays recorded, not slept
+    on_backoff(iam, lambda _operation, delay: backoffs.append(delay))
     with pytest.raises(ClientError) as caught:
         iam.list_users()
     assert caught.value.response["Error"]["Code"] == "Throttling"
     assert throttle.sent["111111111111"] == throttle.throttled["111111111111"] == 3
+    assert len(backoffs) == 2, backoffs  # a backoff before each retry

@@ -435,7 +435,7 @@ def _function_runtime(emulator: em.Emulator, function: dict[str, Any]) -> Runtim
 
 
 @pytest.fixture
-def deployed(emulator: em.Emulator) -> Iterator[Deployed]:
+def deployed(emulator: em.Emulator, no_waits: None) -> Iterator[Deployed]:
     emulator.reset()
     organizations = emulator.client("organizations")
     org_id = organizations.create_organization(FeatureSet="ALL")["Organization"]["Id"]

@@ -5,6 +5,7 @@ AWS_ENDPOINT_URL like any other endpoint."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -139,6 +140,7 @@ def start(quiet: bool = True) -> Emulator:
     from . import rotation
 
     rotation.install()
+    _list_moto_modules_once()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -149,6 +151,16 @@ def start(quiet: bool = True) -> Emulator:
     rotating = rotation_endpoint().start()
     os.environ[ROTATION_URL] = rotating.url
     return Emulator(url, server, endpoint, rotating)
+
+
+def _list_moto_modules_once() -> None:
+    """moto's server lists its own package directory (a stat per service, ~170) twice for every
+    request it dispatches: a quarter of its time per request. The directory does not change while
+    it runs: list it once."""
+    from moto import backends
+
+    if not hasattr(backends.list_of_moto_modules, "cache_info"):
+        backends.list_of_moto_modules = functools.cache(lambda listed=backends.list_of_moto_modules: tuple(listed()))
 
 
 def operator_endpoint(

@@ -157,7 +157,7 @@ class Ports(Protocol):
 
     settings: Settings
     now: Callable[[], datetime]
-    # None: time.sleep (tests skip IAM's propagation waits).
+    # Every wait (IAM's propagation, the credential report's); None: time.sleep (tests skip them).
     sleep: Callable[[float], None] | None
 
     def account(self, account_id: str, *, write: bool = False) -> MemberAccount:

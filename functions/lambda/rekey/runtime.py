@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -104,8 +105,11 @@ class Clients:
         self._organizations: tuple[datetime, Any] | None = None
         self._caller: str | None = None
         self._person: str | None = None
+        # Every wait of the clients and adapters (the pace's, the credential report's): the
+        # Runtime's sleep (Runtime.wait), looked up at each wait.
+        self.wait: Callable[[float], None] = time.sleep
         # Shared by every client of an account, so that it outlives the clients it paces.
-        self.pace = Pace(settings.member_calls_per_second)
+        self.pace = Pace(settings.member_calls_per_second, sleep=lambda seconds: self.wait(seconds))
 
     def act_for(self, caller_arn: str) -> None:
         """Name the sessions opened from now on after `caller_arn`'s person (`rekey-op-<person>`);
@@ -182,7 +186,8 @@ class Clients:
             self.pace.install(client, account_id)
             return SecurityHubAdapter(client)
 
-        adapters = AccountAdapters(account_id, IamAdapter(iam), SecretsAdapter(secrets), findings)
+        iam_adapter = IamAdapter(iam, sleep=lambda seconds: self.wait(seconds))
+        adapters = AccountAdapters(account_id, iam_adapter, SecretsAdapter(secrets), findings)
         expiry = expires if isinstance(expires, datetime) else utcnow() + timedelta(minutes=15)
         with self._lock:
             self._accounts[key] = (expiry if expiry.tzinfo else expiry.replace(tzinfo=UTC), adapters)
@@ -202,6 +207,15 @@ class Runtime:
     now: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] | None = None
     _max_receive_count: list[int | None] = field(default_factory=list, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Clients shared by runtimes (a test's later clock) wait as the last one built says.
+        self.clients.wait = self.wait
+
+    def wait(self, seconds: float) -> None:
+        """Every wait of this process goes through here: `sleep`, or time.sleep if None (a test's
+        no-op sleep, set before or after the runtime is built, reaches the adapters' waits too)."""
+        (self.sleep or time.sleep)(seconds)
 
     @classmethod
     def build(cls, settings: Settings, make_client: ClientMaker | None = None) -> Runtime:
