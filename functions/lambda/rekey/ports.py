@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
 
+from .domain.delivery import Destination
 from .domain.entities import Account, IamUser, NewKey, Received, ReportKey, SecretRecord
 from .domain.models import AccessKey, KeyStatus, SecretState
 from .messages import Notification, ScanRequest, WorkItem
@@ -105,6 +106,20 @@ class AccountFindings(Protocol):
     def active_findings(self, account_id: str) -> list[dict[str, Any]]: ...
 
 
+class DeliveryDestination(Protocol):
+    """A place a user's consumers read its key from (rekey.domain.delivery): one adapter per kind
+    of destination (rekey.adapters.delivery_*), built for one user by Ports.destination."""
+
+    def push(self, key: NewKey, written: str | None) -> str:
+        """Write `key` where the destination's consumers read it, and nothing else there.
+        `written`: the record this destination returned when rekey last wrote there (None:
+        never) — a value found there that rekey did not write (someone else created or changed
+        it) is errors.Conflict, and nothing is written. Returns the record of what was written
+        now (at most 160 characters of A-Z a-z 0-9 space _ . : / = + @ -). Raises a RekeyError
+        whose message never holds the key."""
+        ...
+
+
 class MemberAccount(Protocol):
     """What a use case acts on inside one member account."""
 
@@ -167,6 +182,10 @@ class Ports(Protocol):
     def act_for(self, caller_arn: str) -> None:
         """Name the sessions opened in member accounts from now on after this operator (the
         caller the hub authenticated), in their accounts' CloudTrail."""
+        ...
+
+    def destination(self, destination: Destination, account_id: str, user_name: str) -> DeliveryDestination:
+        """The adapter that delivers to `destination` for `user_name` of `account_id`."""
         ...
 
     def organizations(self) -> Organization:

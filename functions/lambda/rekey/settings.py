@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from .domain.controls import PRESETS, Preset, preset_ceiling
+from .domain.delivery import Destination, parse_destinations
 from .domain.errors import ConfigurationError
 from .domain.models import InUsePolicy, Policy
 from .domain.naming import check_template
@@ -61,6 +62,7 @@ ENVIRONMENT = {
     "REKEY_SECRET_REPLICA_KMS_KEYS": "secret_replica_kms_keys",
     "REKEY_OPERATORS": "operators",
     "REKEY_ROTATION_RELAY": "rotation_relay",
+    "REKEY_DESTINATIONS": "destinations",
 }
 REQUIRED = ("REKEY_WORK_QUEUE_URL", "REKEY_TOPIC_ARN")
 NO_REGION = "no AWS region: set AWS_DEFAULT_REGION (or AWS_REGION), or a region in the AWS profile"
@@ -155,6 +157,9 @@ BoundaryArn = Annotated[
     ),
 ]
 SecretNameTemplate = Annotated[str, AfterValidator(_checked_template)]
+Destinations = Annotated[
+    tuple[Destination, ...], BeforeValidator(lambda v: parse_destinations(v) if isinstance(v, str) else v)
+]
 
 
 class Settings(BaseModel):
@@ -233,6 +238,9 @@ class Settings(BaseModel):
     # step to the hub, spoke_templates/spoke-role.yaml): rekey's rotations go through Secrets
     # Manager's (rekey.use_cases.rotation). None: rekey stores keys itself, rotation not enabled.
     rotation_relay: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # Where new keys are pushed, and who may select each (rekey.domain.delivery): the hub's
+    # declaration, as JSON. A user's `rekey:deliver-to` tag only selects among these.
+    destinations: Destinations = ()
 
     @model_validator(mode="before")
     @classmethod

@@ -1,0 +1,179 @@
+"""Delivery: the new key pushed to where its consumers read it (a CI system's secrets, a
+parameter), at destinations the hub's configuration declares and approves — never a user tag.
+A user's tag `rekey:deliver-to` only selects, by name, destinations approved for its account and
+its name; naming any other makes the user misconfigured (announced, nothing sent: a principal
+that can tag users must not be able to send keys to a place of its own).
+
+What each destination was last sent is kept on the user's secret (one tag per destination,
+rekey.domain.secret_state's way): the key, synced or failed, when, and the destination's own
+record of what it wrote — so rekey overwrites only what it wrote, and retries what failed."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+# The user tag: comma-separated names of destinations the hub approved for the user.
+DELIVER_TAG = "rekey:deliver-to"
+NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+# What each kind of destination needs of the hub's configuration (besides `kind` and `allow`).
+KINDS: dict[str, frozenset[str]] = {
+    "ssm-parameter": frozenset({"name"}),
+    "github-actions": frozenset({"app_id", "installation_id", "private_key_secret"}),
+}
+OPTIONAL: dict[str, frozenset[str]] = {
+    "ssm-parameter": frozenset({"kms_key_id", "description"}),
+    "github-actions": frozenset(
+        {"repository", "environment", "organization", "visibility", "api_url", "access_key_name", "secret_key_name"}
+    ),
+}
+# A destination's status on the user's secret: `rekey:delivery:<name>` = `<key id> synced|failed
+# <ISO time> <record or error code>` (Secrets Manager's tag values: 256 characters).
+STATUS_TAG_PREFIX = "rekey:delivery:"
+RECORD = re.compile(r"[A-Za-z0-9 _.:/=+@-]{0,160}")
+
+
+class DestinationsError(ValueError):
+    """The hub's REKEY_DESTINATIONS cannot be used (one line)."""
+
+
+@dataclass(frozen=True)
+class Approval:
+    """Who may select a destination: accounts by id, accounts under OUs, user names by pattern
+    (fnmatch: `svc-*`). An account must be named or under a named OU, and the user's name match."""
+
+    accounts: frozenset[str] = frozenset()
+    ous: frozenset[str] = frozenset()
+    users: tuple[str, ...] = ("*",)
+
+
+@dataclass(frozen=True)
+class Destination:
+    name: str
+    kind: str
+    options: tuple[tuple[str, str], ...]
+    approval: Approval = field(default_factory=Approval)
+
+    def option(self, key: str, default: str | None = None) -> str | None:
+        return dict(self.options).get(key, default)
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+
+def parse_destinations(text: str) -> tuple[Destination, ...]:
+    """REKEY_DESTINATIONS: a JSON object, destination name -> {"kind": ..., the kind's options,
+    "allow": {"accounts": [...], "ous": [...], "users": [...]}}. DestinationsError in one line."""
+    try:
+        raw = json.loads(text) if text.strip() else {}
+    except ValueError as exc:
+        raise DestinationsError(f"not JSON ({exc.msg} at {exc.pos})") from None
+    if not isinstance(raw, dict):
+        raise DestinationsError("not a JSON object of destination name -> destination")
+    return tuple(_destination(name, spec) for name, spec in sorted(raw.items()))
+
+
+def _destination(name: str, spec: object) -> Destination:
+    if not NAME.fullmatch(name):
+        raise DestinationsError(f"{name!r}: a destination's name is 1-32 of a-z, 0-9 and -")
+    if not isinstance(spec, dict) or spec.get("kind") not in KINDS:
+        raise DestinationsError(f"{name}: kind must be one of {', '.join(sorted(KINDS))}")
+    kind = spec["kind"]
+    options = {k: v for k, v in spec.items() if k not in ("kind", "allow")}
+    missing = sorted(KINDS[kind] - set(options))
+    unknown = sorted(set(options) - KINDS[kind] - OPTIONAL[kind])
+    if missing or unknown:
+        raise DestinationsError(
+            f"{name}: "
+            + "; ".join(
+                [
+                    *(["missing " + ", ".join(missing)] if missing else []),
+                    *(["unknown " + ", ".join(unknown)] if unknown else []),
+                ]
+            )
+        )
+    if not all(isinstance(v, str | int) for v in options.values()):
+        raise DestinationsError(f"{name}: options are strings")
+    if kind == "github-actions" and sum(1 for k in ("repository", "organization") if k in options) != 1:
+        raise DestinationsError(f"{name}: a GitHub destination names a repository or an organization")
+    allow = spec.get("allow")
+    if not isinstance(allow, dict) or not (allow.get("accounts") or allow.get("ous")):
+        raise DestinationsError(f"{name}: allow must name the accounts and/or OUs that may use it")
+    approval = Approval(
+        frozenset(map(str, allow.get("accounts") or [])),
+        frozenset(map(str, allow.get("ous") or [])),
+        tuple(map(str, allow.get("users") or ["*"])),
+    )
+    return Destination(name, kind, tuple(sorted((k, str(v)) for k, v in options.items())), approval)
+
+
+def selected(tags: Mapping[str, str], destinations: Iterable[Destination]) -> tuple[list[Destination], str | None]:
+    """The destinations the user's tag selects, or why the tag cannot be used (an unknown name)."""
+    value = tags.get(DELIVER_TAG)
+    if value is None:
+        return [], None
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    by_name = {d.name: d for d in destinations}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        return [], f"{DELIVER_TAG} names {', '.join(unknown)}, which the hub does not declare (REKEY_DESTINATIONS)"
+    return [by_name[n] for n in dict.fromkeys(names)], None
+
+
+def refusal(
+    destination: Destination, account_id: str, user_name: str, accounts_under: Callable[[frozenset[str]], set[str]]
+) -> str | None:
+    """Why `destination` is not approved for this user, or None."""
+    approval = destination.approval
+    in_account = account_id in approval.accounts or (bool(approval.ous) and account_id in accounts_under(approval.ous))
+    if not in_account:
+        return f"{destination.name} is not approved for account {account_id} (REKEY_DESTINATIONS allow)"
+    if not any(fnmatch.fnmatchcase(user_name, pattern) for pattern in approval.users):
+        return f"{destination.name} is not approved for user {user_name} (REKEY_DESTINATIONS allow.users)"
+    return None
+
+
+@dataclass(frozen=True)
+class DeliveryStatus:
+    """What a destination was last sent: `key_id`, whether it synced, when, and the record of
+    what was written (synced) or the error's code (failed)."""
+
+    key_id: str
+    synced: bool
+    at: datetime
+    record: str
+
+    def encode(self) -> str:
+        record = self.record if RECORD.fullmatch(self.record) else "-"
+        return f"{self.key_id} {'synced' if self.synced else 'failed'} {self.at:%Y-%m-%dT%H:%M:%SZ} {record}".strip()
+
+
+def status_tag(name: str) -> str:
+    return STATUS_TAG_PREFIX + name
+
+
+def decode_status(value: str) -> DeliveryStatus | None:
+    """A status tag's value, or None when it does not parse (edited by hand: ignored)."""
+    parts = value.split(" ", 3)
+    if len(parts) < 3 or parts[1] not in ("synced", "failed"):
+        return None
+    try:
+        at = datetime.strptime(parts[2], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return DeliveryStatus(parts[0], parts[1] == "synced", at, parts[3] if len(parts) > 3 else "")
+
+
+def statuses(tags: Mapping[str, str]) -> dict[str, DeliveryStatus]:
+    """Each destination's status, by destination name, from the secret's tags."""
+    found = {}
+    for tag, value in tags.items():
+        if tag.startswith(STATUS_TAG_PREFIX):
+            status = decode_status(value)
+            if status is not None:
+                found[tag[len(STATUS_TAG_PREFIX) :]] = status
+    return found
