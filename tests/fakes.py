@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from rekey.domain import errors
+from rekey.domain.delivery import DeliveryStatus, Destination
 from rekey.domain.entities import Account, IamUser, NewKey, ReportKey, SecretRecord
 from rekey.domain.models import AccessKey, Intent, KeyStatus, KeyUse, SecretState
 from rekey.domain.privilege import Grants, PolicyDoc
@@ -149,6 +150,7 @@ class FakeSecret:
     policy: dict[str, Any] | None = None
     policy_puts: int = 0
     deleted: datetime | None = None  # DescribeSecret's DeletedDate: scheduled for deletion
+    deliveries: dict[str, DeliveryStatus] = field(default_factory=dict)  # destination -> status
 
     def version_of(self, key_id: str | None) -> str | None:
         if key_id is None:
@@ -169,6 +171,7 @@ class FakeSecret:
             self.paused_until,
             self.warned,
             self.revoked,
+            deliveries=tuple(sorted(self.deliveries.items())),
         )
 
 
@@ -274,6 +277,10 @@ class FakeSecrets:
         self.failures.check("clear_intent")
         self.secrets[name].intent = None
 
+    def mark_delivery(self, name: str, destination: str, status: DeliveryStatus) -> None:
+        self.failures.check("mark_delivery")
+        self._writable(name).deliveries[destination] = status
+
     def mark_revoked(self, name: str, key_id: str, revoked: frozenset[str]) -> None:
         if name not in self.secrets:
             raise errors.NotFound(f"secretsmanager:TagResource {name}: ResourceNotFoundException")
@@ -351,6 +358,25 @@ class Outbox:
         return [n for n in self.notifications if n.event.value == event]
 
 
+@dataclass
+class FakeDestination:
+    """A delivery destination (rekey.ports.DeliveryDestination) in memory: what it holds, and
+    whose it is (`owner`: None until rekey writes it; anything else is someone else's value)."""
+
+    name: str
+    failures: Failures
+    held: str | None = None  # the key id it holds
+    owner: str | None = None
+    pushes: int = 0
+
+    def push(self, key: NewKey, written: str | None) -> str:
+        self.failures.check(f"push {self.name}")
+        if self.owner not in (None, "rekey"):
+            raise errors.Conflict(f"{self.name} holds a value rekey did not write")
+        self.held, self.owner, self.pushes = key.key_id, "rekey", self.pushes + 1
+        return f"{self.name} version {self.pushes}"
+
+
 class FakePorts:
     """rekey.ports.Ports in memory: one member account, a fixed clock, no sleeping."""
 
@@ -373,6 +399,7 @@ class FakePorts:
         self.org = FakeOrganizations([Account(ACCOUNT, "payments")])
         self.sts_answers: list[str] = []  # what STS says for a new key, when not its user's ARN
         self.acting_for: str | None = None  # the operator member sessions are named after
+        self.destinations: dict[str, FakeDestination] = {}  # by destination name, made on first use
 
     def account(self, account_id: str, *, write: bool = False) -> FakeAccount:
         if account_id != ACCOUNT:
@@ -381,6 +408,9 @@ class FakePorts:
 
     def act_for(self, caller_arn: str) -> None:
         self.acting_for = caller_arn
+
+    def destination(self, destination: Destination, account_id: str, user: IamUser) -> FakeDestination:
+        return self.destinations.setdefault(destination.name, FakeDestination(destination.name, self.failures))
 
     def organizations(self) -> FakeOrganizations:
         return self.org

@@ -186,6 +186,10 @@ class Event(StrEnum):
     # not be set to (no relay in the account, the writer denied RotateSecret): keys are rotated
     # all the same, but Secrets Manager does not record it (SecretsManager.1 and .4 fail).
     SECRETS_MANAGER_ROTATION_FAILED = "secretsmanager-rotation-failed"
+    # The current key was pushed to a delivery destination (rekey.domain.delivery), or could not
+    # be (the rotation stands; retried by the next scan; the announcement says what to do).
+    DELIVERED = "delivered"
+    DELIVERY_FAILED = "delivery-failed"
     # A work item failed on its queue's last attempt (maxReceiveCount): it moves to the DLQ.
     DEAD_LETTERED = "dead-lettered"
     # Once per sweep: the counts per account and what needs a human (rekey.digest).
@@ -311,6 +315,7 @@ _ONCE_PER_KEY = {Event.ROTATED: "new_key_id", Event.DELETED: "key_id"}
 # A state reported about a user (or its key) means the same thing all day.
 _DAILY = {
     Event.SECRETS_MANAGER_ROTATION_FAILED,
+    Event.DELIVERY_FAILED,
     Event.BLOCKED,
     Event.MISCONFIGURED,
     Event.REFUSED,

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from .domain.delivery import Destination
+from .domain.delivery import DeliveryStatus, Destination
 from .domain.entities import Account, IamUser, NewKey, Received, ReportKey, SecretRecord
 from .domain.models import AccessKey, KeyStatus, SecretState
 from .messages import Notification, ScanRequest, WorkItem
@@ -92,6 +92,8 @@ class UserSecrets(Protocol):
     def mark_revoked(self, name: str, key_id: str, revoked: frozenset[str]) -> None: ...
 
     def mark_in_use_warned(self, name: str, key_id: str, day: date) -> None: ...
+
+    def mark_delivery(self, name: str, destination: str, status: DeliveryStatus) -> None: ...
 
     def stage_key_id(self, name: str, stage: str) -> str | None: ...
 
@@ -184,8 +186,8 @@ class Ports(Protocol):
         caller the hub authenticated), in their accounts' CloudTrail."""
         ...
 
-    def destination(self, destination: Destination, account_id: str, user_name: str) -> DeliveryDestination:
-        """The adapter that delivers to `destination` for `user_name` of `account_id`."""
+    def destination(self, destination: Destination, account_id: str, user: IamUser) -> DeliveryDestination:
+        """The adapter that delivers to `destination` for `user` of `account_id`."""
         ...
 
     def organizations(self) -> Organization:

@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from .adapters.delivery_ssm import SsmParameterDestination
 from .adapters.iam import IamAdapter
 from .adapters.organizations import ListedOrganization, OrganizationsAdapter
 from .adapters.pace import Pace
@@ -24,7 +25,10 @@ from .adapters.securityhub import SecurityHubAdapter
 from .adapters.sns import Notifier
 from .adapters.sqs import DigestQueue, ScanQueue, WorkQueue
 from .adapters.sts import Credentials, StsAdapter, person_of, safe_name
-from .domain.entities import NewKey
+from .domain import errors
+from .domain.delivery import Destination
+from .domain.entities import IamUser, NewKey
+from .ports import DeliveryDestination
 from .settings import Settings
 
 # botocore's standard retry mode: exponential backoff with jitter on throttling and 5xx. IAM
@@ -52,7 +56,15 @@ ACCOUNT_CACHE_SIZE = 32
 # and never reads a secret's value. The writer acts on one user at a time.
 SPOKE_ROLE_GROUPS = {
     "reader": ("spoke_enumerate", "spoke_read", "spoke_authz", "spoke_list", "spoke_describe", "spoke_findings"),
-    "writer": ("spoke_read", "spoke_authz", "spoke_key_write", "spoke_describe", "spoke_secret", "spoke_rotation"),
+    "writer": (
+        "spoke_read",
+        "spoke_authz",
+        "spoke_key_write",
+        "spoke_describe",
+        "spoke_secret",
+        "spoke_rotation",
+        "spoke_delivery",
+    ),
 }
 # Session names in member accounts' CloudTrail when a function, not a person, assumes the role:
 # only the scan function may assume the reader, only the worker the writer (hub/template.yaml).
@@ -75,6 +87,8 @@ class AccountAdapters:
     secrets: SecretsAdapter
     # Built on first use: only the scan imports findings, and a client costs ~0.4 MB.
     _findings: Callable[[], SecurityHubAdapter] = field(repr=False)
+    # Another client in the account, with the same role (built on first use).
+    client: Callable[[str], Any] = field(repr=False)
 
     @cached_property
     def findings(self) -> SecurityHubAdapter:
@@ -186,8 +200,13 @@ class Clients:
             self.pace.install(client, account_id)
             return SecurityHubAdapter(client)
 
+        def client(service: str) -> Any:
+            made = self.client(service, credentials)
+            self.pace.install(made, account_id)
+            return made
+
         iam_adapter = IamAdapter(iam, sleep=lambda seconds: self.wait(seconds))
-        adapters = AccountAdapters(account_id, iam_adapter, SecretsAdapter(secrets), findings)
+        adapters = AccountAdapters(account_id, iam_adapter, SecretsAdapter(secrets), findings, client)
         expiry = expires if isinstance(expires, datetime) else utcnow() + timedelta(minutes=15)
         with self._lock:
             self._accounts[key] = (expiry if expiry.tzinfo else expiry.replace(tzinfo=UTC), adapters)
@@ -233,6 +252,15 @@ class Runtime:
         """Who runs this process, as STS names it (the CLI's plan and report act for that
         person, rekey_cli.ports.OperatorPorts): never an argument."""
         return StsAdapter(self.clients.hub("sts")).caller_arn()
+
+    def destination(self, destination: Destination, account_id: str, user: IamUser) -> DeliveryDestination:
+        """The adapter delivering to `destination` for `user` (rekey.domain.delivery): an SSM
+        parameter through the account's writer role."""
+        if destination.kind == "ssm-parameter":
+            name = (destination.option("name") or "").replace("{user_name}", user.name)
+            ssm = self.account(account_id, write=True).client("ssm")
+            return SsmParameterDestination(ssm, name, user, destination.option("kms_key_id"))
+        raise errors.InvalidRequest(f"{destination.describe()}: this hub cannot deliver to {destination.kind} yet")
 
     def organizations(self) -> ListedOrganization:
         """The organization, as the hub (or REKEY_ORG_ROLE_ARN) sees it, listed at most every

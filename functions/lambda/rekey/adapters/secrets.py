@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
+from ..domain.delivery import DeliveryStatus, status_tag
 from ..domain.entities import NewKey, SecretRecord
 from ..domain.errors import NotFound
 from ..domain.models import SecretState
@@ -310,6 +311,11 @@ class SecretsAdapter(SecretsReader):
     def mark_in_use_warned(self, name: str, key_id: str, day: date) -> None:
         with aws_call(f"secretsmanager:TagResource {name}"):
             self._client.tag_resource(SecretId=name, Tags=_aws({IN_USE_WARNED_TAG: warned_value(key_id, day)}))
+
+    def mark_delivery(self, name: str, destination: str, status: DeliveryStatus) -> None:
+        """What `destination` was last sent (rekey.domain.delivery): 1 call."""
+        with aws_call(f"secretsmanager:TagResource {name}"):
+            self._client.tag_resource(SecretId=name, Tags=_aws({status_tag(destination): status.encode()}))
 
 
 def _tags(secret: dict[str, Any]) -> dict[str, str]:

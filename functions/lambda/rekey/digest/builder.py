@@ -42,12 +42,17 @@ class _Account:
 SECRET_STATES = (Event.SECRET_UNWRITABLE, Event.SECRET_BROKEN)
 # A rotation Secrets Manager does not record: its relay missing, or the writer denied.
 UNRECORDED = Event.SECRETS_MANAGER_ROTATION_FAILED
+# A destination that does not hold the user's current key (rekey.domain.delivery).
+UNDELIVERED = Event.DELIVERY_FAILED
 
 
 # What makes two announcements the same fact (SNS delivers at least once; a blocked user is
 # announced by the scan and maybe again by a worker). Failures count attempts: each is distinct.
 def _identity(n: Notification, message_id: str | None) -> tuple[str, ...]:
     if n.event in (Event.BLOCKED, Event.MISCONFIGURED, Event.REFUSED, Event.CONFLICT, *SECRET_STATES, UNRECORDED):
+        return (n.user_name or "-",)
+    if n.event is UNDELIVERED:  # one a destination: the message names it
+        return (n.user_name or "-", n.message.split(":", 1)[0])
         return (n.user_name or "-",)
     if n.event in (Event.ROTATED, Event.DEACTIVATED, Event.DELETED, Event.IN_USE, Event.NOT_ADOPTED):
         return (n.user_name or "-", n.key_id or "-", n.new_key_id or "-")
@@ -68,6 +73,7 @@ COUNTED = (
     Event.FAILED,
     Event.DEAD_LETTERED,
     UNRECORDED,
+    UNDELIVERED,
 )
 NEEDS_HUMAN = (
     Event.BLOCKED,
@@ -77,6 +83,7 @@ NEEDS_HUMAN = (
     *SECRET_STATES,
     Event.DEAD_LETTERED,
     UNRECORDED,
+    UNDELIVERED,
 )
 
 

@@ -98,6 +98,8 @@ def _destination(name: str, spec: object) -> Destination:
         )
     if not all(isinstance(v, str | int) for v in options.values()):
         raise DestinationsError(f"{name}: options are strings")
+    if kind == "ssm-parameter" and not str(options["name"]).startswith("/rekey/"):
+        raise DestinationsError(f"{name}: an SSM parameter's name starts with /rekey/ (the spoke role writes no other)")
     if kind == "github-actions" and sum(1 for k in ("repository", "organization") if k in options) != 1:
         raise DestinationsError(f"{name}: a GitHub destination names a repository or an organization")
     allow = spec.get("allow")
@@ -139,17 +141,27 @@ def refusal(
 
 @dataclass(frozen=True)
 class DeliveryStatus:
-    """What a destination was last sent: `key_id`, whether it synced, when, and the record of
-    what was written (synced) or the error's code (failed)."""
+    """What a destination was last sent: `key_id`, when, and `error` (an error's code) if that
+    push failed. `record` is the destination's record of what rekey last wrote there (kept
+    across failures: it is what lets rekey overwrite its own value and nobody else's)."""
 
     key_id: str
-    synced: bool
     at: datetime
-    record: str
+    record: str = ""
+    error: str | None = None
+
+    @property
+    def synced(self) -> bool:
+        return self.error is None
 
     def encode(self) -> str:
-        record = self.record if RECORD.fullmatch(self.record) else "-"
-        return f"{self.key_id} {'synced' if self.synced else 'failed'} {self.at:%Y-%m-%dT%H:%M:%SZ} {record}".strip()
+        record = self.record if RECORD.fullmatch(self.record) else ""
+        outcome = "synced" if self.error is None else f"failed:{_code(self.error)}"
+        return f"{self.key_id} {outcome} {self.at:%Y-%m-%dT%H:%M:%SZ} {record}".strip()
+
+
+def _code(error: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", error)[:40] or "error"
 
 
 def status_tag(name: str) -> str:
@@ -159,21 +171,29 @@ def status_tag(name: str) -> str:
 def decode_status(value: str) -> DeliveryStatus | None:
     """A status tag's value, or None when it does not parse (edited by hand: ignored)."""
     parts = value.split(" ", 3)
-    if len(parts) < 3 or parts[1] not in ("synced", "failed"):
+    if len(parts) < 3 or not (parts[1] == "synced" or parts[1].startswith("failed:")):
         return None
     try:
         at = datetime.strptime(parts[2], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError:
         return None
-    return DeliveryStatus(parts[0], parts[1] == "synced", at, parts[3] if len(parts) > 3 else "")
+    error = None if parts[1] == "synced" else parts[1].removeprefix("failed:")
+    return DeliveryStatus(parts[0], at, parts[3] if len(parts) > 3 else "", error)
 
 
-def statuses(tags: Mapping[str, str]) -> dict[str, DeliveryStatus]:
+def statuses(tags: Mapping[str, str]) -> tuple[tuple[str, DeliveryStatus], ...]:
     """Each destination's status, by destination name, from the secret's tags."""
-    found = {}
-    for tag, value in tags.items():
+    found = []
+    for tag, value in sorted(tags.items()):
         if tag.startswith(STATUS_TAG_PREFIX):
             status = decode_status(value)
             if status is not None:
-                found[tag[len(STATUS_TAG_PREFIX) :]] = status
-    return found
+                found.append((tag[len(STATUS_TAG_PREFIX) :], status))
+    return tuple(found)
+
+
+def undelivered(names: Iterable[str], current_key_id: str | None, delivered: Mapping[str, DeliveryStatus]) -> list[str]:
+    """The destinations (by name) that do not hold the current key: never sent it, or failed."""
+    if current_key_id is None:
+        return []
+    return [n for n in names if not ((s := delivered.get(n)) and s.key_id == current_key_id and s.synced)]

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
 
+from .delivery import DeliveryStatus
+
 SECONDS_PER_DAY = 86_400
 
 
@@ -77,6 +79,11 @@ class SecretState:
     # scan's role cannot), so its key is unknown.
     current_unusable: str | None = None
     current_unread: bool = False
+    # What each delivery destination was last sent (rekey.domain.delivery), by its name.
+    deliveries: tuple[tuple[str, DeliveryStatus], ...] = ()
+
+    def delivered(self) -> dict[str, DeliveryStatus]:
+        return dict(self.deliveries)
 
     def paused(self, today: date) -> bool:
         return self.paused_until is not None and today <= self.paused_until

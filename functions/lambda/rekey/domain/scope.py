@@ -89,10 +89,12 @@ def assess(
     bounds: Bounds,
     now: datetime,
     refused: str | None = None,
+    misconfigured: str | None = None,
 ) -> Assessment:
     """In scope, exempt (until a date, then in scope again by itself), out, refused (`refused`:
     why rekey may not act on this user, see rekey.domain.privilege) or misconfigured (announced
-    and left untouched: an invalid opt-in, policy or exemption tag)."""
+    and left untouched: an invalid opt-in, policy or exemption tag, or `misconfigured`: a
+    problem the caller found, such as a delivery tag naming a destination not approved)."""
     state, why = opt_in(tags, tag_key)
     if state is OptIn.OUT:
         reason = tags.get(EXEMPT_REASON_TAG, "").strip() or NO_REASON
@@ -101,6 +103,8 @@ def assess(
         return Assessment(Scope.MISCONFIGURED, why)
     if refused is not None:
         return Assessment(Scope.REFUSED, refused)
+    if misconfigured is not None:
+        return Assessment(Scope.MISCONFIGURED, misconfigured)
     today = now.date()
     try:
         policy = resolve_policy(tags, default, bounds)

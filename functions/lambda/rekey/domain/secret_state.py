@@ -10,6 +10,7 @@ import json
 import logging
 from datetime import date, datetime
 
+from .delivery import statuses
 from .models import Intent, SecretState
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ def listed_state(stages: dict[str, list[str]], tags: dict[str, str]) -> SecretSt
         in_use_warned=_warned(tags.get(IN_USE_WARNED_TAG)),
         revoked_key_ids=frozenset(tags.get(REVOKED_TAG, "").split()),
         current_unread=bool(current and current_key is None and tags.get(CHECKED_TAG) != current),
+        deliveries=statuses(tags),
     )
 
 

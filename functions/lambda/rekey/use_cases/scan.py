@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from ..domain import errors
+from ..domain.delivery import DELIVER_TAG, Destination, selected
+from ..domain.delivery import refusal as delivery_refusal
 from ..domain.entities import Account, IamUser, ReportKey, SecretRecord
 from ..domain.findings import KeyState, UserFinding, archived, asff, stale
 from ..domain.lifecycle import decide, newest_active, use_matters
@@ -334,7 +336,25 @@ def assess_user(ports: Ports, user: IamUser, account_id: str, now: datetime) -> 
     The worker re-judges what the scan judged, with the user's policies read afresh."""
     s = ports.settings
     refused = refusal(user.arn, account_id, user.grants, s.guard) if user.grants is not None else None
-    return assess(user.tags, s.tag_key, s.policy, s.bounds, now, refused)
+    return assess(user.tags, s.tag_key, s.policy, s.bounds, now, refused, delivery_problem(ports, user, account_id))
+
+
+def delivery_problem(ports: Ports, user: IamUser, account_id: str) -> str | None:
+    """Why the user's `rekey:deliver-to` tag cannot be followed (a destination the hub does not
+    declare, or does not approve for this account or user), or None."""
+    chosen, unknown = selected(user.tags, ports.settings.destinations)
+    if unknown:
+        return unknown
+    for destination in chosen:
+        why = delivery_refusal(destination, account_id, user.name, ports.organizations().accounts_under)
+        if why:
+            return f"{DELIVER_TAG}: {why}; nothing is sent there"
+    return None
+
+
+def destinations_of(ports: Ports, user: IamUser, account_id: str) -> list[Destination]:
+    """The approved destinations the user's tag selects (none if any is not approved)."""
+    return [] if delivery_problem(ports, user, account_id) else selected(user.tags, ports.settings.destinations)[0]
 
 
 def _nothing_due(policy: Policy) -> tuple[KeyState, str]:

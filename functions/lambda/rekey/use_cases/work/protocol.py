@@ -14,6 +14,7 @@ from ...domain.models import Action, KeyStatus
 from ...messages import Event, Severity
 from ..announce import unwritable_secret
 from .context import Work, key_of
+from .delivery import deliver
 from .secrets_manager import create_secret, enable_rotation, hand_over
 from .values import Stop
 
@@ -73,6 +74,7 @@ def rotate(work: Work, action: Action) -> None:
     # announces the rotation if this one died before it could (see clear_intent).
     work.secrets.clear_intent(work.name)
     enable_rotation(work, function)
+    deliver(work, version, new)
 
 
 def _writable(work: Work, action: Action) -> None:
@@ -130,12 +132,13 @@ def finish_rotation(work: Work, action: Action) -> None:
     if version is None or key is None or key.key_id != key_id:
         raise errors.KeyVerificationFailed(f"{work.name} has no staged version holding {key_id}")
     verify(work, key)
-    promote(work, version, key_id, f"finished an interrupted rotation: {key_id} is now current in {work.name}")
+    promote(work, version, key_id, f"finished an interrupted rotation: {key_id} is now current in {work.name}", key)
     enable_rotation(work, work.settings.rotation_function_arn(work.item.account_id))
 
 
-def promote(work: Work, version: str, key_id: str, message: str | None = None) -> None:
-    """Make the staged `version` (holding `key_id`) current, announce it, clear the intent."""
+def promote(work: Work, version: str, key_id: str, message: str | None = None, key: NewKey | None = None) -> None:
+    """Make the staged `version` (holding `key_id`, which is `key` if known) current, announce
+    it, clear the intent, deliver it."""
     work.secrets.promote(work.name, version, work.record.current_version_id)
     state = work.record.state
     replaced = state.current_key_id or state.previous_key_id
@@ -153,6 +156,7 @@ def promote(work: Work, version: str, key_id: str, message: str | None = None) -
     )
     work.secrets.clear_intent(work.name)  # announced: the intent has done its job
     work.intent_cleared = True
+    deliver(work, version, key)
 
 
 def clear_intent(work: Work, action: Action) -> None:

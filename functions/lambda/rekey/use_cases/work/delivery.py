@@ -1,0 +1,71 @@
+"""Delivery of the user's new current key to the destinations its tag selects and the hub
+approves (rekey.domain.delivery): each push recorded on the user's secret and announced. A
+destination that fails never stops the others, nor the rotation: it is announced with what to
+do, and the next scan queues it again until it holds the current key."""
+
+from __future__ import annotations
+
+import logging
+
+from ...domain import errors
+from ...domain.delivery import DeliveryStatus, Destination
+from ...domain.entities import NewKey
+from ...messages import Event, Severity
+from ..scan import destinations_of
+from .context import Work
+
+log = logging.getLogger(__name__)
+
+REMEDY = {
+    errors.Conflict.code: "the value there was not written by rekey: rename or remove it (rekey never overwrites it)",
+    errors.AccessDenied.code: "grant what the message names to rekey's role for this destination",
+    errors.NotFound.code: "check the destination's configuration (REKEY_DESTINATIONS) and that it exists",
+}
+
+
+def deliver(work: Work, version_id: str | None, key: NewKey | None = None, only: list[str] | None = None) -> int:
+    """Push the current key (`key`, or read from the secret's `version_id`) to each destination
+    (or those named in `only`); the number that failed."""
+    chosen = [d for d in destinations_of(work.ports, work.user, work.item.account_id) if only is None or d.name in only]
+    if not chosen:
+        return 0
+    try:
+        key = key or (work.secrets.staged_key(work.name, version_id) if version_id else None)
+    except errors.RekeyError as exc:  # the next scan finds the destinations behind, and retries
+        log.warning("could not read %s's current key to deliver it: %s", work.name, exc)
+        return len(chosen)
+    if key is None:
+        log.warning("%s's current version holds no key to deliver", work.name)
+        return len(chosen)
+    return sum(0 if _push(work, destination, key) else 1 for destination in chosen)
+
+
+def _push(work: Work, destination: Destination, key: NewKey) -> bool:
+    last = work.record.state.delivered().get(destination.name)
+    written = last.record if last is not None and last.record else None
+    now = work.voice.now
+    try:
+        record = work.ports.destination(destination, work.item.account_id, work.user).push(key, written)
+    except errors.RekeyError as exc:
+        _record(work, destination, DeliveryStatus(key.key_id, now, written or "", exc.code))
+        remedy = REMEDY.get(exc.code, "rekey tries again at its next scan")
+        message = (
+            f"{destination.name}: {key.key_id} could not be delivered to {destination.describe()}: {exc.code}: "
+            f"{exc}; {remedy}. The rotation stands; its consumers there still have the previous key"
+        )
+        work.notice(Event.DELIVERY_FAILED, Severity.ERROR, message, key_id=key.key_id, secret_name=work.name)
+        return False
+    _record(work, destination, DeliveryStatus(key.key_id, now, record))
+    message = f"{destination.name}: delivered {key.key_id} to {destination.describe()}"
+    work.notice(Event.DELIVERED, Severity.INFO, message, key_id=key.key_id, secret_name=work.name)
+    return True
+
+
+def _record(work: Work, destination: Destination, status: DeliveryStatus) -> None:
+    """What the destination was sent, on the secret. Not recorded (the push is done, or failed
+    already), the next scan finds the destination behind and pushes again: each destination
+    knows its own value from anyone else's."""
+    try:
+        work.secrets.mark_delivery(work.name, destination.name, status)
+    except errors.RekeyError as exc:
+        log.warning("could not record %s's delivery to %s on %s: %s", work.user.name, destination.name, work.name, exc)

@@ -1,0 +1,149 @@
+"""Delivery (issue 30): destinations the hub declares and approves, selected by a user's tag;
+each rotation pushed to them, recorded and announced; a failing or foreign destination never
+stops the rotation. On in-memory fakes (tests/fakes.py), in milliseconds."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rekey.domain import errors
+from rekey.domain.delivery import (
+    DeliveryStatus,
+    DestinationsError,
+    decode_status,
+    parse_destinations,
+    refusal,
+    selected,
+    undelivered,
+)
+from rekey.messages import WorkItem
+from rekey.use_cases.work import OperatorRequest, WorkOutcome, run_work_item
+from tests.fakes import ACCOUNT, NOW, FakePorts
+
+PARAMETER = {"kind": "ssm-parameter", "name": "/rekey/{user_name}", "allow": {"accounts": [ACCOUNT]}}
+ELSEWHERE = {"kind": "ssm-parameter", "name": "/rekey/x", "allow": {"accounts": ["444455556666"]}}
+ONLY_SVC = {**PARAMETER, "allow": {"accounts": [ACCOUNT], "users": ["svc-*"]}}
+DESTINATIONS = json.dumps({"params": PARAMETER, "elsewhere": ELSEWHERE, "svc-only": ONLY_SVC})
+OPERATOR = "arn:aws:sts::999988887777:assumed-role/rekey-operator/alice"
+
+
+@pytest.fixture
+def ports() -> FakePorts:
+    return FakePorts({"REKEY_DESTINATIONS": DESTINATIONS})
+
+
+def rotate(ports: FakePorts, user: str = "svc-app", *, operator: bool = True) -> WorkOutcome:
+    """An operator's rotate-now, or (not `operator`) a sweep's item for a due key."""
+    (key,) = [k.key_id for k in ports.iam.keys[user]]
+    item = WorkItem(account_id=ACCOUNT, user_name=user, key_id=key, action="rotate", sweep_id="20261201T043000Z")
+    return run_work_item(ports, item, request=OperatorRequest(OPERATOR) if operator else None)
+
+
+def events(ports: FakePorts) -> list[str]:
+    return [n.event.value for n in ports.outbox.notifications]
+
+
+def test_each_rotation_is_pushed_to_the_selected_destinations_and_recorded(ports: FakePorts) -> None:
+    ports.iam.add_user("svc-app", {"rekey:rotate": "true", "rekey:deliver-to": "params,svc-only"}, key_ages=(10,))
+
+    assert rotate(ports).status == "done"
+
+    secret = ports.secrets.secrets["rekey/svc-app"]
+    assert {n: d.held for n, d in ports.destinations.items()} == {"params": secret.current, "svc-only": secret.current}
+    assert {n: (s.key_id, s.synced) for n, s in secret.deliveries.items()} == {
+        "params": (secret.current, True),
+        "svc-only": (secret.current, True),
+    }
+    assert events(ports) == ["rotated", "delivered", "delivered"]
+
+
+def test_a_tag_naming_a_destination_not_approved_for_the_user_sends_nothing(ports: FakePorts) -> None:
+    """A principal that can tag users must not send keys to a place of its own choosing."""
+    ports.iam.add_user("app", {"rekey:rotate": "true", "rekey:deliver-to": "elsewhere"}, key_ages=(91,))
+
+    outcome = rotate(ports, "app", operator=False)
+
+    assert outcome.status == "rejected" and "elsewhere is not approved for account" in outcome.detail
+    assert ports.destinations == {} and len(ports.iam.keys["app"]) == 1
+    assert events(ports) == ["misconfigured"]
+    # An operator's rotate-now still rotates (a leak does not wait for a tag to be fixed), and
+    # sends nothing there either.
+    assert rotate(ports, "app").status == "done" and ports.destinations == {}
+
+
+def test_a_destination_approved_for_other_user_names_is_not_this_users(ports: FakePorts) -> None:
+    ports.iam.add_user("app", {"rekey:rotate": "true", "rekey:deliver-to": "svc-only"}, key_ages=(91,))
+
+    outcome = rotate(ports, "app", operator=False)
+
+    assert outcome.status == "rejected" and "not approved for user app" in outcome.detail
+    assert ports.destinations == {}
+
+
+def test_a_failing_destination_is_announced_recorded_and_never_stops_the_rotation(ports: FakePorts) -> None:
+    ports.iam.add_user("svc-app", {"rekey:rotate": "true", "rekey:deliver-to": "params,svc-only"}, key_ages=(10,))
+    ports.failures.fail("push params", errors.AccessDenied("ssm:PutParameter /rekey/svc-app: AccessDenied"))
+
+    assert rotate(ports).status == "done"
+
+    secret = ports.secrets.secrets["rekey/svc-app"]
+    assert ports.destinations["svc-only"].held == secret.current  # the other one went on
+    failed = secret.deliveries["params"]
+    assert (failed.key_id, failed.synced, failed.error) == (secret.current, False, "access-denied")
+    assert events(ports) == ["rotated", "delivery-failed", "delivered"]
+    message = ports.outbox.notifications[1].message
+    assert message.startswith("params: ") and "grant what the message names" in message
+    assert not [
+        v
+        for v in ports.iam.secrets.values()
+        if v in json.dumps([n.model_dump(mode="json") for n in ports.outbox.notifications])
+    ]
+
+
+def test_a_destination_holding_someone_elses_value_is_never_overwritten(ports: FakePorts) -> None:
+    ports.iam.add_user("svc-app", {"rekey:rotate": "true", "rekey:deliver-to": "params"}, key_ages=(10,))
+    rotate(ports)  # makes the fake destination
+    ports.destinations["params"].owner, ports.destinations["params"].held = "a person", "THEIRS"
+    ports.outbox.notifications.clear()
+    ports.iam.keys["svc-app"] = [
+        k for k in ports.iam.keys["svc-app"] if k.key_id == ports.secrets.secrets["rekey/svc-app"].current
+    ]
+
+    assert rotate(ports).status == "done"
+
+    assert ports.destinations["params"].held == "THEIRS"
+    assert events(ports) == ["rotated", "delivery-failed"]
+    assert "not written by rekey" in ports.outbox.notifications[1].message
+
+
+def test_destinations_are_declared_by_the_hub_in_one_line_each() -> None:
+    (parsed,) = parse_destinations(json.dumps({"params": PARAMETER}))
+    assert (parsed.name, parsed.kind, parsed.option("name")) == ("params", "ssm-parameter", "/rekey/{user_name}")
+    for spec, problem in [
+        ({"x": {"kind": "s3"}}, "kind must be one of"),
+        ({"x": {**PARAMETER, "name": "/other/x"}}, "starts with /rekey/"),
+        ({"x": {k: v for k, v in PARAMETER.items() if k != "allow"}}, "allow must name"),
+        ({"X Y": PARAMETER}, "name is 1-32"),
+        ({"x": {"kind": "github-actions", "allow": {"accounts": [ACCOUNT]}}}, "missing app_id"),
+    ]:
+        with pytest.raises(DestinationsError, match=problem):
+            parse_destinations(json.dumps(spec))
+    with pytest.raises(DestinationsError, match="not JSON"):
+        parse_destinations("{")
+
+
+def test_approval_by_ou_asks_the_organization_only_when_needed() -> None:
+    (by_ou,) = parse_destinations(json.dumps({"d": {**PARAMETER, "allow": {"ous": ["ou-ab12-cdefgh34"]}}}))
+    assert refusal(by_ou, ACCOUNT, "svc", lambda ous: {ACCOUNT}) is None
+    assert "not approved for account" in (refusal(by_ou, ACCOUNT, "svc", lambda ous: set()) or "")
+    assert selected({"rekey:deliver-to": "nope"}, [by_ou])[1] is not None
+
+
+def test_a_status_reads_back_and_a_hand_edited_one_is_ignored() -> None:
+    status = DeliveryStatus("AKIA1", NOW.replace(microsecond=0), "/rekey/svc version 3", "throttled")
+    assert decode_status(status.encode()) == status
+    assert decode_status("AKIA1 maybe yesterday") is None
+    synced = DeliveryStatus("AKIA2", NOW.replace(microsecond=0), "v1")
+    assert undelivered(["a", "b", "c"], "AKIA2", {"a": synced, "b": status}) == ["b", "c"]
