@@ -19,6 +19,7 @@ from rekey.domain.delivery import (
     undelivered,
 )
 from rekey.messages import WorkItem
+from rekey.use_cases.scan import scan_account
 from rekey.use_cases.work import OperatorRequest, WorkOutcome, run_work_item
 from tests.fakes import ACCOUNT, NOW, FakePorts
 
@@ -147,3 +148,28 @@ def test_a_status_reads_back_and_a_hand_edited_one_is_ignored() -> None:
     assert decode_status("AKIA1 maybe yesterday") is None
     synced = DeliveryStatus("AKIA2", NOW.replace(microsecond=0), "v1")
     assert undelivered(["a", "b", "c"], "AKIA2", {"a": synced, "b": status}) == ["b", "c"]
+
+
+def test_the_next_scan_queues_what_a_destination_missed_and_the_worker_delivers_it(ports: FakePorts) -> None:
+    ports.iam.add_user("svc-app", {"rekey:rotate": "true", "rekey:deliver-to": "params"}, key_ages=(10,))
+    ports.failures.fail("push params", errors.Unavailable("ssm:PutParameter: InternalError"))
+    rotate(ports)
+    current = ports.secrets.secrets["rekey/svc-app"].current
+
+    result = scan_account(ports, ports.org.accounts[0], "20261202T043000Z")
+
+    (item,) = [i for i in result.items if i.action.value == "deliver"]
+    assert (item.key_id, item.reason) == (current, f"{current} is not yet at params")
+    ports.outbox.notifications.clear()
+    outcome = run_work_item(ports, item)
+    assert (outcome.status, outcome.detail) == ("done", "delivered to 1 of 1 destination(s)")
+    assert (
+        ports.destinations["params"].held == current
+        and ports.secrets.secrets["rekey/svc-app"].deliveries["params"].synced
+    )
+    assert events(ports) == ["delivered"]
+    # Once it holds the current key, nothing more is queued, and a repeated item does nothing.
+    assert not [
+        i for i in scan_account(ports, ports.org.accounts[0], "20261203T043000Z").items if i.action.value == "deliver"
+    ]
+    assert run_work_item(ports, item).status == "noop" and ports.destinations["params"].pushes == 1

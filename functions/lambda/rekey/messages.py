@@ -35,6 +35,7 @@ class WorkAction(StrEnum):
     CLEAR_INTENT = ActionKind.CLEAR_INTENT.value
     WARN_IN_USE = ActionKind.WARN_IN_USE.value
     WARN_NOT_ADOPTED = ActionKind.WARN_NOT_ADOPTED.value
+    DELIVER = ActionKind.DELIVER.value
 
     @property
     def kind(self) -> ActionKind:

@@ -182,6 +182,9 @@ class ActionKind(StrEnum):
     # The secret's current version is unusable (rekey.domain.lifecycle.current_problem) and a
     # rotation cannot repair it yet: announced with what to do.
     SECRET_BROKEN = "secret-broken"
+    # The current key is pushed to the delivery destinations that do not hold it yet (a failed
+    # push, a destination selected since): queued by the scan, never planned by decide().
+    DELIVER = "deliver"
 
 
 # Actions that change nothing in AWS: they are announced by the scan, never queued.

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from ..domain import errors
-from ..domain.delivery import DELIVER_TAG, Destination, selected
+from ..domain.delivery import DELIVER_TAG, Destination, selected, undelivered
 from ..domain.delivery import refusal as delivery_refusal
 from ..domain.entities import Account, IamUser, ReportKey, SecretRecord
 from ..domain.findings import KeyState, UserFinding, archived, asff, stale
@@ -213,6 +213,7 @@ class _Scan:
             pause = mark.bounded(now.date(), s.max_pause_days)[1]
             if pause is not None:
                 self.announce(Event.MISCONFIGURED, Severity.WARNING, pause, user, secret_name=name)
+        self.deliver_if_behind(user, mark)
         if quiet_today(policy, self.report.get(user.arn, []), mark, s.max_pause_days, now):
             return _nothing_due(policy)
         self.result.users_checked += 1
@@ -260,6 +261,27 @@ class _Scan:
         if queued is not None:
             return KeyState.DUE, f"{queued.kind.value} {queued.key_id or 'a first key'}: {queued.reason}"
         return _nothing_due(policy)
+
+    def deliver_if_behind(self, user: IamUser, mark: SecretState | None) -> None:
+        """Queue the current key's delivery to the destinations that do not hold it (a failed
+        push, a destination selected since), as the secret's tags say: no call. A rotation due
+        today as well makes the item stale, and the rotation pushes its own key."""
+        if mark is None or mark.current_key_id is None:
+            return
+        names = [d.name for d in destinations_of(self.ports, user, self.result.account_id)]
+        behind = undelivered(names, mark.current_key_id, mark.delivered())
+        if behind:
+            reason = f"{mark.current_key_id} is not yet at {', '.join(behind)}"
+            self.queue(
+                WorkItem(
+                    account_id=self.result.account_id,
+                    user_name=user.name,
+                    key_id=mark.current_key_id,
+                    action=WorkAction.DELIVER,
+                    reason=reason,
+                    sweep_id=self.sweep_id,
+                )
+            )
 
     def report_findings(self, tagged: list[IamUser]) -> None:
         """Import the finding of every user this part judged; in the account's last part, archive

@@ -7,13 +7,16 @@ from __future__ import annotations
 import logging
 
 from ...domain import errors
+from ...domain.delivery import undelivered
 from ...domain.lifecycle import decide
 from ...domain.manual import Request, decide_request
 from ...domain.models import Action, ActionKind
 from ...domain.work_plan import first_rotation, through, why_not_due
 from ...messages import Event, Severity
+from ..scan import destinations_of
 from .actions import announce_if_done, perform
 from .context import Work
+from .delivery import deliver
 from .protocol import clear_intent, promote, verify
 from .secrets_manager import enable_rotation
 from .values import OperatorRequest, RotationStep, WorkOutcome
@@ -26,7 +29,23 @@ def act(work: Work) -> WorkOutcome:
         return act_on_request(work, work.request)
     if work.step is not None:
         return act_on_step(work, work.step)
+    if work.item.action.kind is ActionKind.DELIVER:
+        return act_on_delivery(work)
     return act_on_item(work)
+
+
+def act_on_delivery(work: Work) -> WorkOutcome:
+    """The current key pushed to the destinations that do not hold it yet, if it is still the
+    key the scan saw current (else a rotation since has pushed its own)."""
+    state, voice = work.record.state, work.voice
+    if state.current_key_id is None or state.current_key_id != work.item.key_id:
+        return voice.outcome("noop", "the current key changed since the scan: its rotation delivered it")
+    names = [d.name for d in destinations_of(work.ports, work.user, work.item.account_id)]
+    behind = undelivered(names, state.current_key_id, state.delivered())
+    if not behind:
+        return voice.outcome("noop", "every destination holds the current key")
+    failed = deliver(work, work.record.current_version_id, only=behind)
+    return voice.outcome("done", f"delivered to {len(behind) - failed} of {len(behind)} destination(s)")
 
 
 def act_on_item(work: Work) -> WorkOutcome:
