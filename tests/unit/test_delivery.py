@@ -21,7 +21,7 @@ from rekey.domain.delivery import (
 from rekey.messages import WorkItem
 from rekey.use_cases.scan import scan_account
 from rekey.use_cases.work import OperatorRequest, WorkOutcome, run_work_item
-from tests.fakes import ACCOUNT, NOW, FakePorts
+from tests.fakes import ACCOUNT, NOW, FakePorts, FakeSecret
 
 PARAMETER = {"kind": "ssm-parameter", "name": "/rekey/{user_name}", "allow": {"accounts": [ACCOUNT]}}
 ELSEWHERE = {"kind": "ssm-parameter", "name": "/rekey/x", "allow": {"accounts": ["444455556666"]}}
@@ -173,3 +173,53 @@ def test_the_next_scan_queues_what_a_destination_missed_and_the_worker_delivers_
         i for i in scan_account(ports, ports.org.accounts[0], "20261203T043000Z").items if i.action.value == "deliver"
     ]
     assert run_work_item(ports, item).status == "noop" and ports.destinations["params"].pushes == 1
+
+
+def _rotated_with_old_key_due(ports: FakePorts, env_tags: dict[str, str]) -> tuple[str, str]:
+    """svc-app rotated 10 days ago (old key 100 days old, due for deactivation): (old, new)."""
+    old, new = ports.iam.add_user("svc-app", {"rekey:rotate": "true", **env_tags}, key_ages=(100, 10))
+    secret = FakeSecret(ports.iam.users["svc-app"].user_id, current=new, previous=old)
+    secret.policy = ports.settings.secret_policy(ports.iam.users["svc-app"].arn, ACCOUNT)
+    ports.secrets.secrets["rekey/svc-app"] = secret
+    return old, new
+
+
+def deactivate(ports: FakePorts, old: str) -> WorkOutcome:
+    item = WorkItem(
+        account_id=ACCOUNT, user_name="svc-app", key_id=old, action="deactivate", sweep_id="20261201T043000Z"
+    )
+    return run_work_item(ports, item)
+
+
+def test_an_old_key_reaching_its_deadline_without_proof_of_pickup_is_deactivated_loudly(ports: FakePorts) -> None:
+    old, new = _rotated_with_old_key_due(ports, {"rekey:deliver-to": "params"})
+
+    assert deactivate(ports, old).status == "done"
+
+    assert ports.iam.status("svc-app")[old] == "Inactive"
+    unconfirmed, deactivated = ports.outbox.notifications
+    assert (unconfirmed.event.value, deactivated.event.value) == ("pickup-unconfirmed", "deactivated")
+    assert f"params does not hold {new}" in unconfirmed.message and unconfirmed.severity.value == "error"
+
+
+def test_with_proof_of_pickup_the_old_key_is_retired_quietly(ports: FakePorts) -> None:
+    old, new = _rotated_with_old_key_due(ports, {"rekey:deliver-to": "params"})
+    ports.secrets.secrets["rekey/svc-app"].deliveries["params"] = DeliveryStatus(new, NOW, "v1")
+    ports.iam.use("svc-app", new, NOW, "s3")
+
+    assert deactivate(ports, old).status == "done"
+
+    assert events(ports) == ["deactivated"]
+
+
+def test_under_adopt_the_old_key_waits_for_proof_of_pickup_until_its_deadline() -> None:
+    ports = FakePorts({"REKEY_DESTINATIONS": DESTINATIONS, "REKEY_IN_USE_POLICY": "adopt"})
+    old, new = _rotated_with_old_key_due(ports, {"rekey:deliver-to": "params"})
+    ports.iam.use("svc-app", new, NOW, "s3")  # used, but the destination never synced
+
+    outcome = deactivate(ports, old)
+
+    assert outcome.status == "noop" and ports.iam.status("svc-app")[old] == "Active"
+    result = scan_account(ports, ports.org.accounts[0], "20261202T043000Z")
+    (waiting,) = [i for i in result.items if i.action.value == "warn-not-adopted"]
+    assert f"while its replacement {new}'s pickup is unconfirmed (params does not hold {new})" in waiting.reason

@@ -191,6 +191,9 @@ class Event(StrEnum):
     # be (the rotation stands; retried by the next scan; the announcement says what to do).
     DELIVERED = "delivered"
     DELIVERY_FAILED = "delivery-failed"
+    # An old key deactivated at its deadline though its replacement's pickup at the user's
+    # delivery destinations is unconfirmed (one does not hold it, or no consumer has used it).
+    PICKUP_UNCONFIRMED = "pickup-unconfirmed"
     # A work item failed on its queue's last attempt (maxReceiveCount): it moves to the DLQ.
     DEAD_LETTERED = "dead-lettered"
     # Once per sweep: the counts per account and what needs a human (rekey.digest).

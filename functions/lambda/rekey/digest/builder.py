@@ -53,8 +53,14 @@ def _identity(n: Notification, message_id: str | None) -> tuple[str, ...]:
         return (n.user_name or "-",)
     if n.event is UNDELIVERED:  # one a destination: the message names it
         return (n.user_name or "-", n.message.split(":", 1)[0])
-        return (n.user_name or "-",)
-    if n.event in (Event.ROTATED, Event.DEACTIVATED, Event.DELETED, Event.IN_USE, Event.NOT_ADOPTED):
+    if n.event in (
+        Event.ROTATED,
+        Event.DEACTIVATED,
+        Event.DELETED,
+        Event.IN_USE,
+        Event.NOT_ADOPTED,
+        Event.PICKUP_UNCONFIRMED,
+    ):
         return (n.user_name or "-", n.key_id or "-", n.new_key_id or "-")
     return (message_id or f"{n.user_name}|{n.key_id}|{n.at.isoformat()}|{n.message}",)
 
@@ -74,6 +80,7 @@ COUNTED = (
     Event.DEAD_LETTERED,
     UNRECORDED,
     UNDELIVERED,
+    Event.PICKUP_UNCONFIRMED,
 )
 NEEDS_HUMAN = (
     Event.BLOCKED,
@@ -84,6 +91,7 @@ NEEDS_HUMAN = (
     Event.DEAD_LETTERED,
     UNRECORDED,
     UNDELIVERED,
+    Event.PICKUP_UNCONFIRMED,
 )
 
 

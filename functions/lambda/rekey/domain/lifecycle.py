@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from .delivery import undelivered
 from .models import AccessKey, Action, ActionKind, Intent, InUsePolicy, KeyUse, Policy, SecretState
 
 MAX_KEYS = 2
@@ -211,6 +212,22 @@ def _retire_active(
             in_use,
         )
     overdue = -due_in
+    unconfirmed = unconfirmed_pickup(newest, secret, policy)
+    if (
+        policy.in_use_policy is InUsePolicy.ADOPT
+        and unconfirmed
+        and adopted(newest)
+        and age < policy.deactivate_deadline
+    ):
+        if warned_today:
+            return None
+        deadline = today + timedelta(days=policy.deactivate_deadline - age)
+        return Action(
+            ActionKind.WARN_NOT_ADOPTED,
+            key.key_id,
+            f"{key.key_id} stays active while its replacement {newest.key_id}'s pickup is unconfirmed ({unconfirmed}), "
+            f"and is deactivated on {deadline} at the latest (at {policy.deactivate_deadline} days)",
+        )
     if policy.in_use_policy is InUsePolicy.ADOPT and not adopted(newest) and age < policy.deactivate_deadline:
         if warned_today:
             return None
@@ -242,7 +259,22 @@ def _retire_active(
         reason += f"; deferred {overdue} day(s) while in use, the most allowed"
     if policy.in_use_policy is InUsePolicy.ADOPT and not adopted(newest):
         reason += f"; its replacement was never used, and {policy.deactivate_deadline} days is the most it waits"
-    return Action(ActionKind.DEACTIVATE, key.key_id, reason, in_use)
+    return Action(ActionKind.DEACTIVATE, key.key_id, reason, in_use, unconfirmed=unconfirmed)
+
+
+def unconfirmed_pickup(newest: AccessKey, secret: SecretState, policy: Policy) -> str | None:
+    """Why the consumers at the user's delivery destinations may not have `newest` (the key the
+    secret holds current), or None when every destination says synced and a consumer has signed
+    with it since (GetAccessKeyLastUsed): the proof an old key is retired on."""
+    if not policy.deliver_to:
+        return None
+    current = newest.key_id if newest.key_id == secret.current_key_id else None
+    behind = undelivered(policy.deliver_to, current, secret.delivered()) if current else list(policy.deliver_to)
+    if behind:
+        return f"{', '.join(behind)} {'does' if len(behind) == 1 else 'do'} not hold {newest.key_id}"
+    if not adopted(newest):
+        return f"no consumer has signed with {newest.key_id} yet"
+    return None
 
 
 def adopted(key: AccessKey) -> bool:

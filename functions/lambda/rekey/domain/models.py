@@ -130,6 +130,9 @@ class Policy:
     # Under `adopt`, the age at which an old key is deactivated even if its replacement was
     # never used (the compliance ceiling); None: the day before its deletion age.
     max_deactivate_after_days: int | None = None
+    # The delivery destinations the user's tag selects (rekey.domain.delivery): an old key is
+    # retired on proof that they picked its replacement up, or at its deadline, said loudly.
+    deliver_to: tuple[str, ...] = ()
 
     @property
     def deactivate_deadline(self) -> int:
@@ -203,6 +206,8 @@ class Action:
     in_use: KeyUse | None = field(default=None, compare=False)
     # For a rotation that repairs the secret: what was wrong with its current version.
     repairs: str | None = field(default=None, compare=False)
+    # For a deactivation at its deadline: why its replacement's pickup is unconfirmed.
+    unconfirmed: str | None = field(default=None, compare=False)
 
     def matches(self, kind: ActionKind, key_id: str | None) -> bool:
         return self.kind is kind and self.key_id == key_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -358,7 +358,13 @@ def assess_user(ports: Ports, user: IamUser, account_id: str, now: datetime) -> 
     The worker re-judges what the scan judged, with the user's policies read afresh."""
     s = ports.settings
     refused = refusal(user.arn, account_id, user.grants, s.guard) if user.grants is not None else None
-    return assess(user.tags, s.tag_key, s.policy, s.bounds, now, refused, delivery_problem(ports, user, account_id))
+    problem = delivery_problem(ports, user, account_id)
+    assessment = assess(user.tags, s.tag_key, s.policy, s.bounds, now, refused, problem)
+    chosen = selected(user.tags, s.destinations)[0]
+    if assessment.policy is None or problem or not chosen:
+        return assessment
+    # Its old keys are retired on proof its destinations picked the new one up.
+    return replace(assessment, policy=replace(assessment.policy, deliver_to=tuple(d.name for d in chosen)))
 
 
 def delivery_problem(ports: Ports, user: IamUser, account_id: str) -> str | None:

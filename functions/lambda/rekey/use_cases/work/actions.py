@@ -44,6 +44,12 @@ def deactivate(work: Work, action: Action) -> None:
             f"{key_id} was used after its replacement was created ({describe_use(action.in_use)}); deactivating it now"
         )
         work.notice(Event.IN_USE, Severity.WARNING, message, **_use_fields(work, action))
+    if action.unconfirmed is not None:
+        message = (
+            f"deactivating {key_id} at its deadline though its replacement's pickup is unconfirmed: "
+            f"{action.unconfirmed}; consumers still on {key_id} stop working (a rollback reactivates it)"
+        )
+        work.notice(Event.PICKUP_UNCONFIRMED, Severity.ERROR, message, key_id=key_id, secret_name=work.name)
     work.iam.set_status(work.user.name, key_id, KeyStatus.INACTIVE)
     message = f"deactivated {key_id}: {action.reason}"
     work.notice(Event.DEACTIVATED, Severity.INFO, message, key_id=key_id, secret_name=work.name)
