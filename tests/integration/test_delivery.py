@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from rekey_cli.compliance import report
+from rekey_cli.render_report import report_text
 
 from rekey.runtime import Runtime
 from rekey.settings import Settings
@@ -63,6 +65,9 @@ def test_each_rotation_lands_in_the_users_parameter_and_is_recorded(org: Org, de
     (delivered,) = org.events("delivered")
     assert delivered["key_id"] == new and new not in json.dumps(org.events("failed"))
     assert value["SecretKey"] not in json.dumps(org.notifications())
+    # `rekey report` says where each managed user's key is delivered, and whether it is current.
+    lines = report_text(report(delivering)).splitlines()
+    assert f"    {org.accounts['payments']} svc -> params: synced at" in "\n".join(lines)
 
 
 def test_a_user_of_an_account_the_destination_is_not_approved_for_gets_nothing_sent(
@@ -92,6 +97,8 @@ def test_a_parameter_someone_else_owns_is_never_overwritten_and_the_rotation_sta
     assert ssm.get_parameter(Name="/rekey/svc/aws", WithDecryption=True)["Parameter"]["Value"] == "a person's value"
     (failed,) = org.events("delivery-failed")
     assert "not rekey's" in failed["message"] and "rename or remove it" in failed["message"]
+    (line,) = report(delivering).deliveries
+    assert (line.user_name, line.destination, line.state) == ("svc", "params", "failed: conflict")
     # The next day's scan queues it again, and it fails again the same way until a human acts.
     run_day(org, delivering)
     assert len(org.events("delivery-failed")) == 2

@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from rekey.domain import controls, errors
 from rekey.domain.controls import Control, Preset, Verdict
+from rekey.domain.delivery import DeliveryStatus, selected
 from rekey.domain.entities import Account
 from rekey.domain.models import ActionKind, KeyStatus, KeyUse, Policy
 from rekey.domain.policy import Bounds
@@ -100,6 +101,30 @@ class ExemptionLine:
     active: bool
 
 
+@dataclass(frozen=True)
+class DeliveryLine:
+    """A delivery destination a managed user selects, and whether it holds the current key."""
+
+    account: Account
+    user_name: str
+    destination: str
+    current_key_id: str | None
+    status: DeliveryStatus | None  # None: never sent anything
+
+    @property
+    def state(self) -> str:
+        s = self.status
+        if s is None:
+            return "never sent"
+        if not s.synced:
+            return f"failed: {s.error}"
+        return "synced" if s.key_id == self.current_key_id else f"behind (holds {s.key_id})"
+
+    @property
+    def current(self) -> bool:
+        return self.state == "synced"
+
+
 @dataclass
 class ComplianceReport:
     generated_at: datetime
@@ -112,6 +137,7 @@ class ComplianceReport:
     accounts: list[AccountSummary]  # the accounts checked
     not_checked: list[NotChecked]
     exemptions: list[ExemptionLine]
+    deliveries: list[DeliveryLine] = field(default_factory=list)
 
     @property
     def failed(self) -> list[NotChecked]:
@@ -141,6 +167,7 @@ def report(ports: OperatorPorts, progress: Callable[[int, int], None] | None = N
     lines: list[KeyLine] = []
     summaries: list[AccountSummary] = []
     exemptions: list[ExemptionLine] = []
+    deliveries: list[DeliveryLine] = []
     views = inventory(ports, every_user=True, progress=progress)
     # The organization is listed again (inventory lists only the accounts it reads) to name
     # what it left out: an excluded account is evidence too, never a silent gap.
@@ -152,6 +179,7 @@ def report(ports: OperatorPorts, progress: Callable[[int, int], None] | None = N
         account_lines: list[KeyLine] = []
         for user in view.users:
             account_lines += _key_lines(s, view.account, user, now)
+            deliveries += _delivery_lines(s, view.account, user)
             exempt = user.assessment.exemption
             if exempt is not None:
                 exemptions.append(
@@ -184,7 +212,19 @@ def report(ports: OperatorPorts, progress: Callable[[int, int], None] | None = N
         accounts=summaries,
         not_checked=unchecked,
         exemptions=exemptions,
+        deliveries=deliveries,
     )
+
+
+def _delivery_lines(settings: Settings, account: Account, user: UserView) -> list[DeliveryLine]:
+    """The destinations a managed user's tag selects, each with what it was last sent."""
+    if user.keys is None or user.assessment.scope not in (Scope.IN, Scope.EXEMPT):
+        return []
+    sent = user.secret.delivered()
+    return [
+        DeliveryLine(account, user.user.name, d.name, user.secret.current_key_id, sent.get(d.name))
+        for d in selected(user.user.tags, settings.destinations)[0]
+    ]
 
 
 def left_out(listed: list[Account], read: list[Account], excluded: frozenset[str]) -> list[NotChecked]:

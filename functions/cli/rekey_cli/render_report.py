@@ -148,6 +148,18 @@ def report_json(rep: ComplianceReport) -> dict[str, Any]:
             for n in rep.not_checked
         ],
         "keys": [dict(zip(KEY_COLUMNS, _key_values(k), strict=True)) for k in rep.keys],
+        "deliveries": [
+            {
+                "account_id": d.account.account_id,
+                "user_name": d.user_name,
+                "destination": d.destination,
+                "current_key_id": d.current_key_id,
+                "state": d.state,
+                "sent_key_id": d.status.key_id if d.status else None,
+                "at": iso(d.status.at) if d.status else None,
+            }
+            for d in rep.deliveries
+        ],
         "exemptions": [
             {
                 "account_id": e.account.account_id,
@@ -215,6 +227,13 @@ def report_text(rep: ComplianceReport) -> str:
         )
     if any(k.failing for k in rep.keys):
         lines.append("  ! fails at least one control")
+    if rep.deliveries:
+        behind = sum(not d.current for d in rep.deliveries)
+        lines += ["", f"  deliveries ({behind} of {len(rep.deliveries)} not holding the current key):"]
+        for d in rep.deliveries:
+            at = f" at {d.status.at:%Y-%m-%d %H:%M}" if d.status else ""
+            flag = " " if d.current else "!"
+            lines.append(f"   {flag}{d.account.account_id} {d.user_name} -> {d.destination}: {d.state}{at}")
     if rep.exemptions:
         lines += ["", "  exemptions:"]
         for e in rep.exemptions:
