@@ -155,3 +155,21 @@ def test_a_step_from_anyone_but_the_secrets_own_relay_is_refused(native: Org) ->
     assert status == 403 and "rotation relay" in body["message"]
     assert org.keys("payments", USER) == keys
     assert isinstance(described(org)["LastRotatedDate"], datetime)
+
+
+def test_secrets_managers_rotation_delivers_the_new_key_too(native: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    """finishSecret makes the key current, then pushes it to the user's destinations."""
+    org = native
+    allow = {"accounts": [org.accounts["payments"]]}
+    destinations = {"params": {"kind": "ssm-parameter", "name": "/rekey/{user_name}", "allow": allow}}
+    monkeypatch.setenv("REKEY_DESTINATIONS", json.dumps(destinations))
+    org.create_user("payments", USER, {**TAG, "rekey:deliver-to": "params"})
+    org.age(91, ("payments",))
+
+    run_day(runtime_from_env())
+
+    new = current_key(org, "payments", USER)
+    assert "by Secrets Manager's rotation" in org.events("rotated", USER)[0]["message"]
+    value = org.client("ssm", "payments").get_parameter(Name=f"/rekey/{USER}", WithDecryption=True)["Parameter"]
+    assert json.loads(value["Value"])["AccessKey"] == new
+    assert [e["key_id"] for e in org.events("delivered", USER)] == [new]
