@@ -213,31 +213,17 @@ def _retire_active(
         )
     overdue = -due_in
     unconfirmed = unconfirmed_pickup(newest, secret, policy)
-    if (
-        policy.in_use_policy is InUsePolicy.ADOPT
-        and unconfirmed
-        and adopted(newest)
-        and age < policy.deactivate_deadline
-    ):
+    waits_for = unconfirmed if adopted(newest) else f"{newest.key_id} has never been used by a consumer"
+    if policy.in_use_policy is InUsePolicy.ADOPT and waits_for and age < policy.deactivate_deadline:
         if warned_today:
             return None
         deadline = today + timedelta(days=policy.deactivate_deadline - age)
         return Action(
             ActionKind.WARN_NOT_ADOPTED,
             key.key_id,
-            f"{key.key_id} stays active while its replacement {newest.key_id}'s pickup is unconfirmed ({unconfirmed}), "
-            f"and is deactivated on {deadline} at the latest (at {policy.deactivate_deadline} days)",
-        )
-    if policy.in_use_policy is InUsePolicy.ADOPT and not adopted(newest) and age < policy.deactivate_deadline:
-        if warned_today:
-            return None
-        deadline = today + timedelta(days=policy.deactivate_deadline - age)
-        return Action(
-            ActionKind.WARN_NOT_ADOPTED,
-            key.key_id,
-            f"{newest.key_id}, the replacement of {key.key_id}, has never been used by a consumer: {key.key_id} "
-            f"stays active until one signs with {newest.key_id}, and is deactivated on {deadline} at the latest "
-            f"(at {policy.deactivate_deadline} days, REKEY_MAX_DEACTIVATE_AFTER_DAYS)",
+            f"{key.key_id} stays active while its replacement {newest.key_id}'s pickup is unconfirmed ({waits_for}), "
+            f"and is deactivated on {deadline} at the latest (at {policy.deactivate_deadline} days, "
+            "REKEY_MAX_DEACTIVATE_AFTER_DAYS)",
         )
     bound = policy.max_defer_days
     if in_use is not None and bound and overdue < bound and now - in_use.at <= STILL_IN_USE:
