@@ -6,10 +6,12 @@ nothing sent; a parameter someone else owns is never overwritten."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 from rekey_cli.compliance import report
 from rekey_cli.render_report import report_text
+from rekey_dev.github_fake import GitHubFake
 
 from rekey.runtime import Runtime
 from rekey.settings import Settings
@@ -102,3 +104,77 @@ def test_a_parameter_someone_else_owns_is_never_overwritten_and_the_rotation_sta
     # The next day's scan queues it again, and it fails again the same way until a human acts.
     run_day(org, delivering)
     assert len(org.events("delivery-failed")) == 2
+
+
+@pytest.fixture
+def github() -> Iterator[GitHubFake]:
+    with GitHubFake() as fake:
+        fake.add_installation("acme")
+        fake.add_repository("acme/deploy")
+        yield fake
+
+
+@pytest.fixture
+def both(org: Org, monkeypatch: pytest.MonkeyPatch, github: GitHubFake) -> Runtime:
+    """The hub declares a GitHub repository and an SSM parameter, both approved for payments;
+    the GitHub App's private key is in the hub's Secrets Manager, where the worker reads it."""
+    hub = org.emulator.client("secretsmanager")  # the hub's own account
+    hub.create_secret(Name="rekey-delivery/github-app", SecretString=github.private_key_pem)
+    payments = {"accounts": [org.accounts["payments"]]}
+    destinations = {
+        "ci": {
+            "kind": "github-actions",
+            "app_id": str(github.app_id),
+            "installation_id": str(min(github.installations)),
+            "private_key_secret": "rekey-delivery/github-app",
+            "repository": "acme/deploy",
+            "api_url": github.url,
+            "allow": payments,
+        },
+        "params": {"kind": "ssm-parameter", "name": "/rekey/{user_name}/aws", "allow": payments},
+    }
+    monkeypatch.setenv("REKEY_DESTINATIONS", json.dumps(destinations))
+    rt = Runtime.build(Settings.from_env())
+    rt.sleep = lambda _seconds: None
+    return rt
+
+
+def test_a_rotation_reaches_github_and_ssm_and_the_old_key_is_retired_on_proof(
+    org: Org, both: Runtime, github: GitHubFake
+) -> None:
+    (old,) = org.create_user("payments", "svc", {**TAG, "rekey:deliver-to": "ci,params"})
+    org.age(91)
+    run_day(org, both)
+
+    new = assert_secret_matches_an_active_key(org, "payments", "svc")
+    stored = current_secret(org, "payments", "rekey/svc")
+    access, secret = (
+        github.secret("AWS_ACCESS_KEY_ID", repository="acme/deploy"),
+        github.secret("AWS_SECRET_ACCESS_KEY", repository="acme/deploy"),
+    )
+    assert access is not None and secret is not None
+    assert (access.value, secret.value) == (new, stored["SecretKey"])  # what GitHub decrypted
+    assert (parameter(org, "payments", "/rekey/svc/aws") or ({}, {}))[0] == stored
+    assert sorted(e["message"].split(":")[0] for e in org.events("delivered")) == ["ci", "params"]
+    assert stored["SecretKey"] not in json.dumps(org.notifications())
+
+    # Both synced, and a consumer signed with the new key: the old key retires quietly.
+    org.emulator.use_key(org.accounts["payments"], new, "s3")
+    org.age(10)
+    run_day(org, both)
+    assert org.keys("payments", "svc") == {old: "Inactive", new: "Active"}
+    assert not org.events("pickup-unconfirmed")
+
+
+def test_without_proof_of_pickup_the_old_key_is_retired_at_its_deadline_loudly(org: Org, both: Runtime) -> None:
+    (old,) = org.create_user("payments", "svc", {**TAG, "rekey:deliver-to": "ci,params"})
+    org.age(91)
+    run_day(org, both)
+    new = assert_secret_matches_an_active_key(org, "payments", "svc")
+
+    org.age(10)  # nobody has signed with the new key
+    run_day(org, both)
+
+    assert org.keys("payments", "svc") == {old: "Inactive", new: "Active"}
+    (loud,) = org.events("pickup-unconfirmed")
+    assert f"no consumer has signed with {new} yet" in loud["message"] and loud["severity"] == "error"

@@ -32,7 +32,7 @@ from rekey.domain import errors
 from rekey.domain.delivery import RECORD, Destination, parse_destinations
 from rekey.domain.entities import NewKey
 
-APP_KEY_SECRET = "arn:aws:secretsmanager:us-east-1:111111111111:secret:rekey/github-app-AbCdEf"
+APP_KEY_SECRET = "arn:aws:secretsmanager:us-east-1:111111111111:secret:rekey-delivery/github-app-AbCdEf"
 START = datetime(2027, 3, 1, 9, 0, 0, tzinfo=UTC)
 
 
@@ -287,7 +287,7 @@ def test_a_key_that_is_not_the_apps_is_refused_at_the_token(world: World, fake: 
     world.pem = other.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
-    with pytest.raises(errors.AccessDenied, match=r"token was refused.*JWT did not verify.*rekey/github-app"):
+    with pytest.raises(errors.AccessDenied, match=r"token was refused.*JWT did not verify.*rekey-delivery/github-app"):
         world.destination().push(new_key(), None)
     assert world.puts() == []
 

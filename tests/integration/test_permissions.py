@@ -307,13 +307,26 @@ def hub_role_statements(*, org_role: bool = False, kms_key: bool = False) -> dic
     return roles
 
 
+APP_KEYS = "secret:rekey-delivery/*"
+
+
 def test_hub_roles_grant_the_hub_actions_and_enter_only_spoke_roles() -> None:
     roles = hub_role_statements()
     actions = {name: {a for s in statements for a in as_list(s["Action"])} for name, statements in roles.items()}
     granted = set().union(*actions.values())
     assert declared("hub") <= granted
     assert all("*" not in action for action in granted)
-    assert not any(a.startswith("iam:") or a.startswith("secretsmanager:") for a in granted)  # only via spoke
+    # Only via the spoke roles — but for the worker's read of the GitHub Apps' private keys
+    # (delivery, REKEY_DESTINATIONS), which live in the hub under rekey-delivery/ only.
+    hub_secrets = [s for statements in roles.values() for s in statements if "secretsmanager:" in str(s["Action"])]
+    assert [(as_list(s["Action"]), s["Resource"]) for s in hub_secrets] == [
+        (
+            ["secretsmanager:GetSecretValue"],
+            {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:" + APP_KEYS},
+        )
+    ]
+    assert hub_secrets[0] in roles["WorkerRole"]
+    assert not any(a.startswith("iam:") for a in granted)
     assert declared("org") <= actions["SweepRole"]  # a hub in the management account or a delegated admin
     assert "sts:AssumeRole" not in actions["SweepRole"]  # the sweep never enters a member account
     # The scan and the worker check each request's account against the organization (ACTIVE, in

@@ -16,7 +16,9 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from .adapters.delivery_github import github_destination
 from .adapters.delivery_ssm import SsmParameterDestination
+from .adapters.errors import aws_call
 from .adapters.iam import IamAdapter
 from .adapters.organizations import ListedOrganization, OrganizationsAdapter
 from .adapters.pace import Pace
@@ -25,7 +27,6 @@ from .adapters.securityhub import SecurityHubAdapter
 from .adapters.sns import Notifier
 from .adapters.sqs import DigestQueue, ScanQueue, WorkQueue
 from .adapters.sts import Credentials, StsAdapter, person_of, safe_name
-from .domain import errors
 from .domain.delivery import Destination
 from .domain.entities import IamUser, NewKey
 from .ports import DeliveryDestination
@@ -260,7 +261,12 @@ class Runtime:
             name = (destination.option("name") or "").replace("{user_name}", user.name)
             ssm = self.account(account_id, write=True).client("ssm")
             return SsmParameterDestination(ssm, name, user, destination.option("kms_key_id"))
-        raise errors.InvalidRequest(f"{destination.describe()}: this hub cannot deliver to {destination.kind} yet")
+        return github_destination(destination, user.name, self._hub_secret, self.now, sleep=self.wait)
+
+    def _hub_secret(self, name: str) -> str:
+        """A secret's string in the hub's own Secrets Manager (a GitHub App's private key)."""
+        with aws_call(f"secretsmanager:GetSecretValue {name}"):
+            return str(self.clients.hub("secretsmanager").get_secret_value(SecretId=name)["SecretString"])
 
     def organizations(self) -> ListedOrganization:
         """The organization, as the hub (or REKEY_ORG_ROLE_ARN) sees it, listed at most every

@@ -37,6 +37,15 @@ STATUS_TAG_PREFIX = "rekey:delivery:"
 RECORD = re.compile(r"[A-Za-z0-9 _.:/=+@-]{0,160}")
 
 
+# The hub's secrets holding a GitHub App's private key: the worker's role may read only these.
+APP_KEY_PREFIX = "rekey-delivery/"
+
+
+def _app_key_name(secret: str) -> str:
+    """A secret's name, from its name or its ARN."""
+    return secret.split(":", 6)[6] if secret.startswith("arn:") and secret.count(":") >= 6 else secret
+
+
 class DestinationsError(ValueError):
     """The hub's REKEY_DESTINATIONS cannot be used (one line)."""
 
@@ -100,6 +109,10 @@ def _destination(name: str, spec: object) -> Destination:
         raise DestinationsError(f"{name}: options are strings")
     if kind == "ssm-parameter" and not str(options["name"]).startswith("/rekey/"):
         raise DestinationsError(f"{name}: an SSM parameter's name starts with /rekey/ (the spoke role writes no other)")
+    if kind == "github-actions" and not _app_key_name(str(options["private_key_secret"])).startswith(APP_KEY_PREFIX):
+        raise DestinationsError(
+            f"{name}: private_key_secret is a secret of the hub named {APP_KEY_PREFIX}... (the worker reads no other)"
+        )
     if kind == "github-actions" and sum(1 for k in ("repository", "organization") if k in options) != 1:
         raise DestinationsError(f"{name}: a GitHub destination names a repository or an organization")
     allow = spec.get("allow")

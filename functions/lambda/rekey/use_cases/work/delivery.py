@@ -47,7 +47,10 @@ def _push(work: Work, destination: Destination, key: NewKey) -> bool:
     try:
         record = work.ports.destination(destination, work.item.account_id, work.user).push(key, written)
     except errors.RekeyError as exc:
-        _record(work, destination, DeliveryStatus(key.key_id, now, written or "", exc.code))
+        # What was written before the failure, if anything (one of a destination's two values):
+        # else the next push would take rekey's own write for someone else's.
+        kept = getattr(exc, "written", None) or written or ""
+        _record(work, destination, DeliveryStatus(key.key_id, now, kept, exc.code))
         remedy = REMEDY.get(exc.code, "rekey tries again at its next scan")
         message = (
             f"{destination.name}: {key.key_id} could not be delivered to {destination.describe()}: {exc.code}: "
