@@ -9,14 +9,7 @@ from typing import Any
 
 from rekey.runtime import Runtime
 from rekey.settings import Settings
-
-ACCOUNT = "222222222222"
-ENV = {
-    "AWS_DEFAULT_REGION": "eu-west-1",
-    "REKEY_WORK_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/111111111111/rekey-work.fifo",
-    "REKEY_TOPIC_ARN": "arn:aws:sns:eu-west-1:111111111111:rekey-events",
-    "REKEY_MEMBER_CALLS_PER_SECOND": "0",  # the stand-in clients are not botocore's
-}
+from tests.unit.test_sessions import ACCOUNT, ENV
 
 
 class ReportNotReady:
