@@ -19,6 +19,7 @@ from rekey_dev.emulator import HUB_WORKER_ROLE, MANAGEMENT_ACCOUNT, REGION
 from rekey_dev.function_url import Function
 from rekey_dev.templates import hub_queue_definitions
 
+from rekey.domain.delivery import DELIVER_TAG, parse_destinations
 from rekey.domain.errors import RekeyError
 from rekey.handlers import rotation as rotation_handler
 from rekey.handlers import worker
@@ -32,6 +33,8 @@ from tests.faults import Faults, SimulatedCrash
 from tests.invariants import CallGuard, SafetyChecker, Snapshot, guard_calls
 
 TAG = {"rekey:rotate": "true"}
+# Lab(deliver=True): the destination the user selects, and its parameter.
+DESTINATION, PARAMETER = "params", "/rekey/{user_name}/aws"
 # The relay's name (spoke-role.yaml's RotationRelayName default): REKEY_ROTATION_RELAY in native mode.
 RELAY = emulated_rotation.RELAY_NAME
 # Lambda redelivers a message its function failed or died on once the visibility timeout ends.
@@ -72,7 +75,9 @@ class Lab:
 
     counter = 0
 
-    def __init__(self, org: Org, faults: Faults | None = None, *, user: str = "svc", native: bool = False) -> None:
+    def __init__(
+        self, org: Org, faults: Faults | None = None, *, user: str = "svc", native: bool = False, deliver: bool = False
+    ) -> None:
         """`native`: Secrets Manager's rotation on (REKEY_ROTATION_RELAY): the relay deployed in
         the lab's account posts each step, signed, to a function URL served for the lab, whose
         handler is the production one (rekey.handlers.rotation) on a runtime of the lab's, so
@@ -91,6 +96,10 @@ class Lab:
         update: dict[str, Any] = {"excluded_accounts": frozenset(others)}
         if native:
             update["rotation_relay"] = RELAY
+        self.deliver = deliver
+        if deliver:  # an SSM parameter destination, approved for this lab's account only
+            destination = {"kind": "ssm-parameter", "name": PARAMETER, "allow": {"accounts": [self.account_id]}}
+            update["destinations"] = parse_destinations(json.dumps({DESTINATION: destination}))
         self.settings = Settings.from_env().model_copy(update=update)
         others.add(self.account_id)
         creds = _hub_client(org.emulator.url, "sts").assume_role(
@@ -102,6 +111,7 @@ class Lab:
             "aws_session_token": creds["SessionToken"],
         }
         self.iam = org.emulator.client("iam", **as_admin)
+        self.ssm = org.emulator.client("ssm", **as_admin)
         # The report exists already (as it would after the first day), so no scan waits for it.
         self.iam.generate_credential_report()
         self._shared: dict[str, Any] = {}
@@ -144,7 +154,10 @@ class Lab:
     # -- the case's user
 
     def create_user(self, tags: dict[str, str] | None = None, keys: int = 1, **kw: Any) -> list[str]:
-        tag_list = [{"Key": k, "Value": v} for k, v in (TAG if tags is None else tags).items()]
+        chosen = TAG if tags is None else tags
+        if self.deliver:
+            chosen = {**chosen, DELIVER_TAG: DESTINATION}
+        tag_list = [{"Key": k, "Value": v} for k, v in chosen.items()]
         self.iam.create_user(UserName=self.user, Tags=tag_list, **kw)
         created = [self.iam.create_access_key(UserName=self.user)["AccessKey"]["AccessKeyId"] for _ in range(keys)]
         self.watch(set(created))
@@ -156,6 +169,14 @@ class Lab:
 
     def age(self, days: float) -> None:
         self.org.age(days, accounts=(self.account_id,))
+
+    def delivered_key(self) -> str | None:
+        """The key id the user's parameter holds (delivery on), or None."""
+        try:
+            value = self.ssm.get_parameter(Name=PARAMETER.replace("{user_name}", self.user), WithDecryption=True)
+        except self.ssm.exceptions.ParameterNotFound:
+            return None
+        return json.loads(value["Parameter"]["Value"]).get("AccessKey")
 
     def keys(self) -> dict[str, str]:
         meta = self.iam.list_access_keys(UserName=self.user)["AccessKeyMetadata"]

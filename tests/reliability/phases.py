@@ -19,6 +19,9 @@ class Phase:
     # step handling must make on a fault-free day, so that they are among the matrix's points.
     native: bool = False
     step_points: frozenset[tuple[str, str]] = frozenset()
+    # The user selects a delivery destination (an SSM parameter of its account, Lab(deliver=True)):
+    # converged means the parameter holds the current key too.
+    deliver: bool = False
 
 
 def _first_rotation(lab: Lab) -> dict[str, str]:
@@ -107,5 +110,19 @@ PHASES = [
                 ("finishSecret", "UntagResource"),
             }
         ),
+    ),
+    # Delivery on: the new key pushed to the user's parameter, then its status recorded on the
+    # secret; the old key retired at its deadline (no consumer used the new key: announced).
+    Phase(
+        "first-rotation-delivered",
+        _first_rotation,
+        lambda lab, k: {k["human"]: "Active", _new_current(lab, k): "Active"},
+        deliver=True,
+    ),
+    Phase(
+        "deactivation-delivered",
+        _deactivation,
+        lambda lab, k: {k["human"]: "Inactive", k["new"]: "Active"},
+        deliver=True,
     ),
 ]

@@ -111,6 +111,9 @@ def end_state_problems(lab: Lab, phase: Phase, named: dict[str, str]) -> list[st
         return [str(exc)]
     keys = {k.key_id: k.status for k in lab.snap.keys.values()}
     problems = [] if keys == expected else [f"keys {keys} != expected {expected}"]
+    current = lab.snap.secret.key_in("AWSCURRENT")
+    if phase.deliver and lab.delivered_key() != current:
+        problems.append(f"the user's parameter holds {lab.delivered_key()}, not the current key {current}")
     return problems + lab.checker.unsettled(lab.snap)
 
 
@@ -146,7 +149,7 @@ Call = tuple[str, str, str]  # service, operation, the rotation step whose handl
 def run_case(
     org: Org, phase: Phase, point: Point | None, mode: str | None
 ) -> tuple[CaseResult, Lab, dict[str, list[Call]]]:
-    lab = Lab(org, native=phase.native)
+    lab = Lab(org, native=phase.native, deliver=phase.deliver)
     named = phase.setup(lab)
     rule: Rule | None = None
 
@@ -276,6 +279,9 @@ def test_every_call_failed_or_crashed_converges_safely(org: Org, phase: Phase) -
     # In native mode, the hub's handling of Secrets Manager's steps is among them.
     missing = phase.step_points - {(p.step, p.operation) for p in points}
     assert not missing, f"the fault-free day made no {sorted(missing)}"
+    # With delivery on, the push and its record are among them.
+    if phase.deliver:
+        assert {"ListTagsForResource", "PutParameter"} <= operations, operations
 
     results = run_cases(org, phase, [(point, mode) for point in points for mode in point.modes])
     # Every action of the fault-free day is announced, whatever died when: at least once, within

@@ -65,10 +65,15 @@ def _push(work: Work, destination: Destination, key: NewKey) -> bool:
 
 
 def _record(work: Work, destination: Destination, status: DeliveryStatus) -> None:
-    """What the destination was sent, on the secret. Not recorded (the push is done, or failed
-    already), the next scan finds the destination behind and pushes again: each destination
-    knows its own value from anyone else's."""
+    """What the destination was sent, on the secret. Not recorded, the next scan finds the
+    destination behind and pushes again: harmless where the destination tells rekey's value by
+    itself (an SSM parameter's tag), a conflict where only the record can (GitHub): announced."""
     try:
         work.secrets.mark_delivery(work.name, destination.name, status)
     except errors.RekeyError as exc:
-        log.warning("could not record %s's delivery to %s on %s: %s", work.user.name, destination.name, work.name, exc)
+        message = (
+            f"{destination.name}: what {destination.describe()} was sent ({status.key_id}) could not be recorded on "
+            f"{work.name}: {exc.code}: {exc}; the next scan sends it again (a GitHub destination then refuses to "
+            "overwrite what it cannot tell is rekey's: delete its two secrets there to let rekey write them again)"
+        )
+        work.notice(Event.DELIVERY_FAILED, Severity.ERROR, message, key_id=status.key_id, secret_name=work.name)
