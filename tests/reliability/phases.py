@@ -22,6 +22,8 @@ class Phase:
     # The user selects a delivery destination (an SSM parameter of its account, Lab(deliver=True)):
     # converged means the parameter holds the current key too.
     deliver: bool = False
+    # Operations the fault-free day must make, so that they are among the matrix's points.
+    operations: frozenset[str] = frozenset()
 
 
 def _first_rotation(lab: Lab) -> dict[str, str]:
@@ -118,6 +120,7 @@ PHASES = [
         _first_rotation,
         lambda lab, k: {k["human"]: "Active", _new_current(lab, k): "Active"},
         deliver=True,
+        operations=frozenset({"ListTagsForResource", "PutParameter"}),
     ),
     Phase(
         "deactivation-delivered",
