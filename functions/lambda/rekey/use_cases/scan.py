@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from ..domain import errors
-from ..domain.delivery import DELIVER_TAG, Destination, selected, undelivered
+from ..domain.delivery import DELIVER_TAG, selected, undelivered
 from ..domain.delivery import refusal as delivery_refusal
 from ..domain.entities import Account, IamUser, ReportKey, SecretRecord
 from ..domain.findings import KeyState, UserFinding, archived, asff, stale
@@ -21,6 +21,7 @@ from ..domain.quiet import quiet_today
 from ..domain.scope import Assessment, Scope, assess
 from ..messages import Event, Notification, ScanRequest, Severity, WorkAction, WorkItem
 from ..ports import AccountIam, MemberAccount, Ports
+from ..settings import Settings
 from .announce import foreign_secret, notice, unwritable_secret
 from .scope import account_refusal
 
@@ -213,7 +214,7 @@ class _Scan:
             pause = mark.bounded(now.date(), s.max_pause_days)[1]
             if pause is not None:
                 self.announce(Event.MISCONFIGURED, Severity.WARNING, pause, user, secret_name=name)
-        self.deliver_if_behind(user, mark)
+        self.deliver_if_behind(user, policy, mark)
         if quiet_today(policy, self.report.get(user.arn, []), mark, s.max_pause_days, now):
             return _nothing_due(policy)
         self.result.users_checked += 1
@@ -262,14 +263,13 @@ class _Scan:
             return KeyState.DUE, f"{queued.kind.value} {queued.key_id or 'a first key'}: {queued.reason}"
         return _nothing_due(policy)
 
-    def deliver_if_behind(self, user: IamUser, mark: SecretState | None) -> None:
+    def deliver_if_behind(self, user: IamUser, policy: Policy, mark: SecretState | None) -> None:
         """Queue the current key's delivery to the destinations that do not hold it (a failed
         push, a destination selected since), as the secret's tags say: no call. A rotation due
         today as well makes the item stale, and the rotation pushes its own key."""
         if mark is None or mark.current_key_id is None:
             return
-        names = [d.name for d in destinations_of(self.ports, user, self.result.account_id)]
-        behind = undelivered(names, mark.current_key_id, mark.delivered())
+        behind = undelivered(policy.deliver_to, mark.current_key_id, mark.delivered())
         if behind:
             reason = f"{mark.current_key_id} is not yet at {', '.join(behind)}"
             self.queue(
@@ -360,11 +360,16 @@ def assess_user(ports: Ports, user: IamUser, account_id: str, now: datetime) -> 
     refused = refusal(user.arn, account_id, user.grants, s.guard) if user.grants is not None else None
     problem = delivery_problem(ports, user, account_id)
     assessment = assess(user.tags, s.tag_key, s.policy, s.bounds, now, refused, problem)
-    chosen = selected(user.tags, s.destinations)[0]
-    if assessment.policy is None or problem or not chosen:
+    if assessment.policy is None or problem:
         return assessment
-    # Its old keys are retired on proof its destinations picked the new one up.
-    return replace(assessment, policy=replace(assessment.policy, deliver_to=tuple(d.name for d in chosen)))
+    return replace(assessment, policy=with_destinations(assessment.policy, user, s))
+
+
+def with_destinations(policy: Policy, user: IamUser, settings: Settings) -> Policy:
+    """`policy` with the destinations the user's tag selects (approved: see delivery_problem):
+    each new key is pushed there, and the old one retired on proof they picked it up."""
+    chosen = selected(user.tags, settings.destinations)[0]
+    return replace(policy, deliver_to=tuple(d.name for d in chosen)) if chosen else policy
 
 
 def delivery_problem(ports: Ports, user: IamUser, account_id: str) -> str | None:
@@ -378,11 +383,6 @@ def delivery_problem(ports: Ports, user: IamUser, account_id: str) -> str | None
         if why:
             return f"{DELIVER_TAG}: {why}; nothing is sent there"
     return None
-
-
-def destinations_of(ports: Ports, user: IamUser, account_id: str) -> list[Destination]:
-    """The approved destinations the user's tag selects (none if any is not approved)."""
-    return [] if delivery_problem(ports, user, account_id) else selected(user.tags, ports.settings.destinations)[0]
 
 
 def _nothing_due(policy: Policy) -> tuple[KeyState, str]:

@@ -13,7 +13,6 @@ from ...domain.manual import Request, decide_request
 from ...domain.models import Action, ActionKind
 from ...domain.work_plan import first_rotation, through, why_not_due
 from ...messages import Event, Severity
-from ..scan import destinations_of
 from .actions import announce_if_done, perform
 from .context import Work
 from .delivery import deliver
@@ -40,8 +39,7 @@ def act_on_delivery(work: Work) -> WorkOutcome:
     state, voice = work.record.state, work.voice
     if state.current_key_id is None or state.current_key_id != work.item.key_id:
         return voice.outcome("noop", "the current key changed since the scan: its rotation delivered it")
-    names = [d.name for d in destinations_of(work.ports, work.user, work.item.account_id)]
-    behind = undelivered(names, state.current_key_id, state.delivered())
+    behind = undelivered(work.policy.deliver_to, state.current_key_id, state.delivered())
     if not behind:
         return voice.outcome("noop", "every destination holds the current key")
     failed = deliver(work, work.record.current_version_id, only=behind)

@@ -17,7 +17,7 @@ from ...domain.scope import Scope
 from ...messages import Event, Severity, WorkItem
 from ...ports import AccountIam, Ports, UserSecrets
 from ..announce import foreign_secret
-from ..scan import assess_user, read_keys
+from ..scan import assess_user, delivery_problem, read_keys, with_destinations
 from ..scope import account_refusal
 from .values import OperatorRequest, RotationStep, Stop
 from .voice import Voice
@@ -51,7 +51,7 @@ def admit(
     member = ports.account(item.account_id, write=True)
     later = step is not None and step.later
     user = _opted_in_user(member.iam, item, voice, ports.settings.tag_key, later)
-    policy = ports.settings.policy if later else _standing(ports, item, voice, request, user)
+    policy = _later_policy(ports, user, item.account_id) if later else _standing(ports, item, voice, request, user)
     name = secret_name(ports.settings.secret_name, user.name, item.account_id)
     record = _secret(member.secrets, name, user, voice, ports.settings.max_pause_days)
     if later:
@@ -102,6 +102,14 @@ def _standing(ports: Ports, item: WorkItem, voice: Voice, request: OperatorReque
             raise Stop("rejected", assessment.why)
         raise Stop("noop", assessment.why)
     return assessment.policy or ports.settings.policy
+
+
+def _later_policy(ports: Ports, user: IamUser, account_id: str) -> Policy:
+    """A later step's: the org-wide policy (it acts only on the key createSecret created), with
+    the destinations finishSecret pushes that key to, while the hub still approves them."""
+    if delivery_problem(ports, user, account_id):
+        return ports.settings.policy
+    return with_destinations(ports.settings.policy, user, ports.settings)
 
 
 def _secret(secrets: UserSecrets, name: str, user: IamUser, voice: Voice, max_pause_days: int) -> SecretRecord:

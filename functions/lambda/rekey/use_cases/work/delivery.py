@@ -11,7 +11,6 @@ from ...domain import errors
 from ...domain.delivery import DeliveryStatus, Destination
 from ...domain.entities import NewKey
 from ...messages import Event, Severity
-from ..scan import destinations_of
 from .context import Work
 
 log = logging.getLogger(__name__)
@@ -25,8 +24,10 @@ REMEDY = {
 
 def deliver(work: Work, version_id: str | None, key: NewKey | None = None, only: list[str] | None = None) -> int:
     """Push the current key (`key`, or read from the secret's `version_id`) to each destination
-    (or those named in `only`); the number that failed."""
-    chosen = [d for d in destinations_of(work.ports, work.user, work.item.account_id) if only is None or d.name in only]
+    the user's policy names (admission approved them), or those of them named in `only`; the
+    number that failed."""
+    declared = {d.name: d for d in work.settings.destinations}
+    chosen = [declared[n] for n in work.policy.deliver_to if n in declared and (only is None or n in only)]
     if not chosen:
         return 0
     try:
