@@ -3,6 +3,7 @@ them to the use cases as ports (rekey.ports.Ports)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -86,14 +87,13 @@ class AccountAdapters:
     account_id: str
     iam: IamAdapter
     secrets: SecretsAdapter
-    # Built on first use: only the scan imports findings, and a client costs ~0.4 MB.
-    _findings: Callable[[], SecurityHubAdapter] = field(repr=False)
-    # Another client in the account, with the same role (built on first use).
+    # Any other client in the account, with the same role, paced: built on first use (only the
+    # scan imports findings, only a delivery writes a parameter; a client costs ~0.4 MB), then kept.
     client: Callable[[str], Any] = field(repr=False)
 
     @cached_property
     def findings(self) -> SecurityHubAdapter:
-        return self._findings()
+        return SecurityHubAdapter(self.client("securityhub"))
 
 
 class Clients:
@@ -196,18 +196,14 @@ class Clients:
         for client in (iam, secrets):
             self.pace.install(client, account_id)
 
-        def findings() -> SecurityHubAdapter:
-            client = self.client("securityhub", credentials)
-            self.pace.install(client, account_id)
-            return SecurityHubAdapter(client)
-
+        @functools.cache
         def client(service: str) -> Any:
             made = self.client(service, credentials)
             self.pace.install(made, account_id)
             return made
 
         iam_adapter = IamAdapter(iam, sleep=lambda seconds: self.wait(seconds))
-        adapters = AccountAdapters(account_id, iam_adapter, SecretsAdapter(secrets), findings, client)
+        adapters = AccountAdapters(account_id, iam_adapter, SecretsAdapter(secrets), client)
         expiry = expires if isinstance(expires, datetime) else utcnow() + timedelta(minutes=15)
         with self._lock:
             self._accounts[key] = (expiry if expiry.tzinfo else expiry.replace(tzinfo=UTC), adapters)
