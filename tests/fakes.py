@@ -5,6 +5,7 @@ third key is LimitExceeded, a missing user or key NotFound, an existing secret C
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -86,6 +87,9 @@ class FakeIam:
             u.arn: [ReportKey(k.active, k.created, n, k.last_used) for n, k in enumerate(self.keys[u.name], 1)]
             for u in self.users.values()
         }
+
+    def start_credential_report(self) -> Callable[[], dict[str, list[ReportKey]]]:
+        return self.credential_report
 
     def get_user(self, name: str, *, with_grants: bool = False) -> IamUser:
         self.failures.check("get_user")

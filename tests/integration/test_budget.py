@@ -66,9 +66,33 @@ def test_a_no_action_sweep_costs_at_most_pages_plus_six_calls_and_none_per_user(
     pages = math.ceil(users / 1000)
     assert faults.count("iam", "GetAccountAuthorizationDetails") == pages
     assert faults.count("iam") + faults.count("sts") <= pages + 6
+    # The report started first and fetched after the users' pages: one call each (issue 33).
+    assert faults.count("iam", "GenerateCredentialReport") == faults.count("iam", "GetCredentialReport") == 1
+    if users <= 1000:  # AssumeRole, GenerateCredentialReport, GetAccountAuthorizationDetails, GetCredentialReport
+        assert faults.count("iam") + faults.count("sts") == 4
     assert [op for (_, op) in faults.calls if op in PER_USER] == []
     # The hub's calls do not grow with users either: one ListAccounts page, nothing queued.
     assert faults.count("organizations") == 1 and faults.count("sqs") == 0
+
+
+def test_a_report_still_in_progress_is_waited_for_through_the_runtimes_clock(
+    org: Org, faults: Faults, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IAM still generating the report once the users are paged: GetCredentialReport is asked
+    again after each wait (not GenerateCredentialReport), and the waits are the runtime's."""
+    org.create_user("payments", "svc", TAG)
+    rt = runtime_in_one_account(org, monkeypatch, "payments", faults)
+    waited: list[float] = []
+    rt.sleep = waited.append
+    _new_day(org)
+    faults.fail("iam", "GetCredentialReport", code="ReportInProgress", status=404, times=2)
+
+    result = sweep(rt, "in-progress")
+
+    assert not result.failed and result.accounts[0].users_in_scope == 1
+    assert faults.count("iam", "GenerateCredentialReport") == 1
+    assert faults.count("iam", "GetCredentialReport") == 3
+    assert waited[:2] == [0.5, 1.0]
 
 
 def _worker_calls(rt: Runtime, faults: Faults) -> Counter[str]:

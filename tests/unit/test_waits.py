@@ -7,23 +7,30 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from rekey.runtime import Runtime
 from rekey.settings import Settings
 from tests.unit.test_sessions import ACCOUNT, ENV
 
 
 class ReportNotReady:
-    """IAM (and STS) as the credential report's wait sees them: the report STARTED `pending`
-    times, then COMPLETE."""
+    """IAM (and STS) as the credential report's wait sees them: generation STARTED, then
+    GetCredentialReport answers ReportInProgress `pending` times before the report."""
 
     def __init__(self, pending: int) -> None:
         self.pending = pending
+        self.generated = 0
 
     def generate_credential_report(self) -> dict[str, str]:
-        self.pending -= 1
-        return {"State": "STARTED" if self.pending >= 0 else "COMPLETE"}
+        self.generated += 1
+        return {"State": "STARTED"}
 
     def get_credential_report(self) -> dict[str, bytes]:
+        self.pending -= 1
+        if self.pending >= 0:
+            error = {"Error": {"Code": "ReportInProgress"}, "ResponseMetadata": {"HTTPStatusCode": 404}}
+            raise ClientError(error, "GetCredentialReport")
         return {"Content": b"user,arn"}
 
     def assume_role(self, **_: Any) -> dict[str, Any]:
@@ -38,6 +45,7 @@ def test_the_credential_reports_wait_goes_through_the_runtimes_sleep() -> None:
     rt.sleep = slept.append  # as the tests set it: after the runtime is built
     assert rt.account(ACCOUNT).iam.credential_report() == {}
     assert slept == [0.5, 1.0]
+    assert iam.generated == 1  # asked to generate once: the waits ask only for the report
     # A runtime over the same clients (a test's later clock): its sleep, for adapters cached before too.
     later = Runtime(rt.settings, rt.clients, sleep=lambda seconds: slept.append(-seconds))
     iam.pending = 1

@@ -8,11 +8,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from ..domain.entities import IamUser, NewKey, ReportKey
+from ..domain import errors
 from ..domain.errors import NotFound
 from ..domain.models import AccessKey, KeyStatus, KeyUse
 from ..domain.privilege import PRIVILEGED_AWS_MANAGED, Grants, PolicyDoc, Role, aws_managed_name, may_be_assumed_from
-from .errors import aws_call
+from .errors import aws_call, error_code
 from .paging import every_item, every_page
 
 # Which spoke role grants which group: rekey.runtime.SPOKE_ROLE_GROUPS.
@@ -51,6 +54,9 @@ PERMISSIONS = {
 }
 
 PAGE_SIZE = 1000  # GetAccountAuthorizationDetails' maximum
+# GetCredentialReport's answers while a report is being generated (ReportInProgress; moments
+# after GenerateCredentialReport, ReportNotPresent), or after the last one aged past 4 hours.
+_REPORT_NOT_READY = ("ReportInProgress", "ReportNotPresent", "ReportExpired")
 
 
 def _tags(raw: list[dict[str, str]] | None) -> dict[str, str]:
@@ -279,17 +285,36 @@ class IamAdapter(IamDirectory):
         super().__init__(client, aws_managed)
         self._sleep = sleep
 
-    def credential_report(self, attempts: int = 20, delay: float = 0.5) -> dict[str, list[ReportKey]]:
-        """Keys per user ARN from the credential report (generated if needed; at most 4 h old)."""
+    def start_credential_report(self) -> Callable[[], dict[str, list[ReportKey]]]:
+        """Ask IAM for a fresh credential report (1 call; IAM keeps one for 4 hours and answers at
+        once) and return what fetches it, so that the caller's own work (paging the account's
+        users) is time the report does not cost: one GenerateCredentialReport and, when IAM has
+        it ready by then, one GetCredentialReport."""
+        with aws_call("iam:GenerateCredentialReport"):
+            self._client.generate_credential_report()
+        return self._fetch_report
+
+    def credential_report(self) -> dict[str, list[ReportKey]]:
+        """Keys per user ARN from a credential report at most 4 hours old (generated if needed)."""
+        return self.start_credential_report()()
+
+    def _fetch_report(self, attempts: int = 20, delay: float = 0.5) -> dict[str, list[ReportKey]]:
+        """GetCredentialReport, waiting (through `sleep`: 0.5, 1, 2, 4 s, then every 5 s) while IAM
+        is still generating it, and asking again for one that expired meanwhile."""
         for attempt in range(attempts):
-            with aws_call("iam:GenerateCredentialReport"):
-                state = self._client.generate_credential_report()["State"]
-            if state == "COMPLETE":
-                break
+            with aws_call("iam:GetCredentialReport"):
+                try:
+                    content = self._client.get_credential_report()["Content"]
+                    return parse_credential_report(content.decode() if isinstance(content, bytes) else content)
+                except ClientError as exc:
+                    if error_code(exc) not in _REPORT_NOT_READY or attempt == attempts - 1:
+                        raise
+                    expired = error_code(exc) == "ReportExpired"
+            if expired:
+                with aws_call("iam:GenerateCredentialReport"):
+                    self._client.generate_credential_report()
             self._sleep(min(delay * (2**attempt), 5.0))
-        with aws_call("iam:GetCredentialReport"):
-            content = self._client.get_credential_report()["Content"]
-        return parse_credential_report(content.decode() if isinstance(content, bytes) else content)
+        raise errors.Unavailable("iam:GetCredentialReport: no report")  # attempts < 1
 
     def access_keys(self, name: str, *, with_last_use: bool = True) -> list[AccessKey]:
         """The user's keys, with their last use unless not `with_last_use` (see `last_use`): 1 call."""

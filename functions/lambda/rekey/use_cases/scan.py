@@ -172,6 +172,8 @@ class _Scan:
         s, result = self.ports.settings, self.result
         reserve = time_left() * RESERVE_SHARE if time_left is not None else 0.0
         self.member = self.ports.account(result.account_id)
+        # Started first, fetched once the users are paged: IAM generates it meanwhile.
+        report = self.member.iam.start_credential_report()
         users = sorted(self.member.iam.users_with_tag(s.tag_key), key=lambda u: u.name)
         in_scope: list[tuple[IamUser, Policy]] = []
         for user in users:
@@ -183,7 +185,7 @@ class _Scan:
                 self._judged.append((user, _STATE_OUT_OF_SCOPE[assessment.scope], assessment.why))
         result.users_in_scope = len(in_scope)
         if in_scope or (self._judged and s.security_hub_findings):  # the findings show key ages
-            self.report = self.member.iam.credential_report()
+            self.report = report()
         if not in_scope:
             self.report_findings(users)
             return
