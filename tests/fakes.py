@@ -319,9 +319,9 @@ class FakeFindings:
             for f in findings[start : start + 100]:
                 self.by_id[f["Id"]] = {**self.by_id.get(f["Id"], {}), **f}
 
-    def active_findings(self, account_id: str) -> list[dict[str, Any]]:
+    def rekey_findings(self, account_id: str) -> list[dict[str, Any]]:
         self.failures.check("GetFindings")
-        return [f for f in self.by_id.values() if f["RecordState"] == "ACTIVE" and f["AwsAccountId"] == account_id]
+        return [f for f in self.by_id.values() if f["AwsAccountId"] == account_id]
 
 
 @dataclass

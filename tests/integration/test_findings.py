@@ -1,11 +1,14 @@
-"""Security Hub findings: each sweep imports one finding per tagged user into the member
-account's Security Hub (moto's, read back with GetFindings), active while someone has to act,
-archived once the state clears, and archived when the user is no longer tagged."""
+"""Security Hub findings: one finding per tagged user in the member account's Security Hub
+(moto's, read back with GetFindings), imported when what it says changes or to refresh it,
+active while someone has to act, archived once the state clears, and archived when the user is
+no longer tagged."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,6 +26,16 @@ def _new_day(org: Org) -> None:
 
     for account in org.accounts.values():
         iam_backends[account]["global"].credential_report = None
+
+
+def _age_findings(org: Org, account: str, days: int) -> None:
+    """Findings age with the keys (org.age): as if they had been imported `days` earlier."""
+    from moto.securityhub.models import securityhub_backends
+
+    for finding in securityhub_backends[org.accounts[account]]["us-east-1"].findings:
+        for stamp in ("CreatedAt", "UpdatedAt"):
+            when = datetime.fromisoformat(finding.data[stamp]) - timedelta(days=days)
+            finding.data[stamp] = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def findings(org: Org, account: str = "payments") -> dict[str, dict[str, Any]]:
@@ -67,9 +80,9 @@ def test_findings_are_created_updated_and_archived_across_a_rotation(
     assert seen["svc"]["AwsAccountId"] == org.accounts["payments"]
     first_update = seen["svc"]["UpdatedAt"]
 
-    # 90 days: rotated today, but the scan saw a 90-day-old active key: due, and failing.
+    # 90 days: rotated today, but the scan saw a 90-day-old active key: failing.
     seen = day(5)
-    assert standing(seen["svc"]) == ("due", "FAILED", "ACTIVE")
+    assert standing(seen["svc"]) == ("compliant", "FAILED", "ACTIVE")
     assert seen["svc"]["Workflow"]["Status"] == "NEW"
     assert seen["svc"]["UpdatedAt"] >= first_update
     # The old key stays active until 100 days (the recipe's defaults): still failing.
@@ -95,7 +108,7 @@ def test_findings_are_created_updated_and_archived_across_a_rotation(
     assert "SecretAccessKey" not in text and "SecretKey" not in text
 
 
-def test_findings_cost_a_call_per_100_users_and_one_read(
+def test_findings_cost_a_read_per_100_users_and_an_import_only_when_one_changes(
     org: Org, faults: Faults, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from moto.iam.models import iam_backends
@@ -105,18 +118,70 @@ def test_findings_cost_a_call_per_100_users_and_one_read(
         backend.create_user("us-east-1", f"user-{i:03d}", tags=[{"Key": "rekey:rotate", "Value": "true"}])
         backend.create_access_key(f"user-{i:03d}")
     rt = runtime_in_one_account(org, monkeypatch, "analytics", faults)
-    _new_day(org)
-    faults.calls.clear()
     asked: list[dict[str, Any]] = []
     faults.watch("securityhub", "GetFindings", asked.append)
-    assert not sweep(rt, "budget").failed
-    assert faults.count("securityhub", "BatchImportFindings") == math.ceil(250 / 100)
-    # Only rekey's active findings are asked for, 100 a page: on AWS one call here (all 250
-    # users are compliant, their findings archived). moto filters nothing and pages all 250.
-    assert asked[0]["Filters"]["RecordState"] == [{"Value": "ACTIVE", "Comparison": "EQUALS"}]
-    assert asked[0]["Filters"]["GeneratorId"] == [{"Value": "rekey-access-key-rotation", "Comparison": "EQUALS"}]
-    assert asked[0]["MaxResults"] == 100
+    _new_day(org)
+    assert not sweep(rt, "first").failed
+    assert faults.count("securityhub", "BatchImportFindings") == math.ceil(250 / 100)  # every finding is new
+
+    org.age(1)
+    _new_day(org)
+    faults.calls.clear()
+    assert not sweep(rt, "quiet").failed
+    # rekey's findings, active and archived, 100 a page, are what the scan compares with: none changed.
+    assert faults.count("securityhub", "BatchImportFindings") == 0
     assert faults.count("securityhub", "GetFindings") == math.ceil(250 / 100)
+    assert asked[-1]["Filters"]["GeneratorId"] == [{"Value": "rekey-access-key-rotation", "Comparison": "EQUALS"}]
+    assert "RecordState" not in asked[-1]["Filters"] and asked[-1]["MaxResults"] == 100
+
+
+def test_a_users_finding_is_imported_at_most_twice_a_month_over_its_key_cycles(
+    org: Org, faults: Faults, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 33: 200 days of daily sweeps and work for a user rotated every 90 days. Its finding
+    is imported the first day, the day its old key turns 90 (FAILED) and the day after it is
+    deactivated (PASSED), and refreshed when REFRESH_DAYS old; never for a key's age alone."""
+    from rekey.domain.findings import REFRESH_DAYS
+
+    rt = runtime_in_one_account(org, monkeypatch, "payments", faults)
+    org.create_user("payments", "svc", TAG)
+    imports: list[int] = []
+    today = [0]
+    faults.watch("securityhub", "BatchImportFindings", lambda p: imports.extend(today * len(p["Findings"])))
+    for n in range(1, 201):
+        today[0] = n
+        org.age(1)
+        _age_findings(org, "payments", 1)
+        _new_day(org)
+        assert not sweep(rt, f"d{n}").failed
+        drain_work(rt)
+    assert {90, 101, 180, 191} <= set(imports)  # the key turns 90; the old one is deactivated
+    gaps = [b - a for a, b in itertools.pairwise(imports)]
+    assert max(gaps) <= REFRESH_DAYS and len(set(imports)) == len(imports)
+    assert len(imports) / (200 / 30) <= 2, imports
+    assert standing(findings(org)["svc"]) == ("compliant", "PASSED", "ARCHIVED")
+
+
+def test_a_finding_archived_by_hand_is_set_right_the_next_day(
+    org: Org, faults: Faults, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whoever may import into the member account's Security Hub archives rekey's active finding
+    of a refused user: the next sweep, which compares what Security Hub holds, imports it again."""
+    rt = runtime_in_one_account(org, monkeypatch, "payments", faults)
+    org.create_user("payments", "admin", TAG)
+    org.client("iam", "payments").put_user_policy(
+        UserName="admin", PolicyName="all-iam", PolicyDocument=json.dumps(IAM_STAR)
+    )
+    assert not sweep(rt, "d1").failed
+    hub = org.client("securityhub", "payments")
+    hidden = {**findings(org)["admin"], "RecordState": "ARCHIVED"}
+    hub.batch_import_findings(Findings=[hidden])
+    assert findings(org)["admin"]["RecordState"] == "ARCHIVED"
+    org.age(1)
+    faults.calls.clear()
+    assert not sweep(rt, "d2").failed
+    assert faults.count("securityhub", "BatchImportFindings") == 1
+    assert standing(findings(org)["admin"]) == ("refused", "WARNING", "ACTIVE")
 
 
 @pytest.mark.parametrize("code", ["InvalidAccessException", "AccessDeniedException"])

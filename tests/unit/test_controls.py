@@ -103,8 +103,8 @@ def _finding(state: KeyState, *ages: tuple[bool, int]) -> dict:
     ("state", "ages", "compliance", "record", "severity"),
     [
         (KeyState.COMPLIANT, [(True, 10)], "PASSED", "ARCHIVED", "INFORMATIONAL"),
-        (KeyState.DUE, [(True, 75)], "PASSED", "ARCHIVED", "INFORMATIONAL"),  # cis: rotated before 90
-        (KeyState.DUE, [(True, 90)], "FAILED", "ACTIVE", "MEDIUM"),
+        (KeyState.COMPLIANT, [(True, 75)], "PASSED", "ARCHIVED", "INFORMATIONAL"),  # cis: rotated before 90
+        (KeyState.COMPLIANT, [(True, 90)], "FAILED", "ACTIVE", "MEDIUM"),
         (KeyState.COMPLIANT, [(True, 95), (True, 5)], "FAILED", "ACTIVE", "MEDIUM"),
         (KeyState.COMPLIANT, [(False, 95), (True, 5)], "PASSED", "ARCHIVED", "INFORMATIONAL"),
         (KeyState.BLOCKED, [(True, 10)], "WARNING", "ACTIVE", "MEDIUM"),

@@ -10,8 +10,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..domain.entities import IamUser, NewKey, ReportKey
 from ..domain import errors
+from ..domain.entities import IamUser, NewKey, ReportKey
 from ..domain.errors import NotFound
 from ..domain.models import AccessKey, KeyStatus, KeyUse
 from ..domain.privilege import PRIVILEGED_AWS_MANAGED, Grants, PolicyDoc, Role, aws_managed_name, may_be_assumed_from

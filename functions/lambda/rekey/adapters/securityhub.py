@@ -35,12 +35,12 @@ class SecurityHubAdapter:
                 f"{first.get('ErrorCode')}"
             )
 
-    def active_findings(self, account_id: str) -> list[dict[str, Any]]:
-        """rekey's active findings in the account (filtered here too: the emulator filters nothing)."""
+    def rekey_findings(self, account_id: str) -> list[dict[str, Any]]:
+        """rekey's findings in the account, active and archived, as Security Hub holds them:
+        ⌈findings/100⌉ calls (filtered here too: the emulator filters nothing)."""
         filters = {
             "GeneratorId": [{"Value": GENERATOR_ID, "Comparison": "EQUALS"}],
             "AwsAccountId": [{"Value": account_id, "Comparison": "EQUALS"}],
-            "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}],
         }
         pages = every_page(
             self._client, "get_findings", "securityhub:GetFindings", page_size=FINDINGS_PER_CALL, Filters=filters
@@ -49,7 +49,5 @@ class SecurityHubAdapter:
             f
             for page in pages
             for f in page.get("Findings", [])
-            if f.get("GeneratorId") == GENERATOR_ID
-            and f.get("AwsAccountId") == account_id
-            and f.get("RecordState") == "ACTIVE"
+            if f.get("GeneratorId") == GENERATOR_ID and f.get("AwsAccountId") == account_id
         ]

@@ -1,17 +1,21 @@
-"""Security Hub findings (ASFF): one per tagged user, saying where its keys stand each sweep.
+"""Security Hub findings (ASFF): one per tagged user, saying where its keys stand.
 
-Every tagged user's finding is imported by each sweep (refreshing it: Security Hub drops a
-finding not updated for 90 days). A finding whose 90-day controls pass and that needs nobody
-is archived (RecordState ARCHIVED, compliance PASSED; Security Hub then resolves its
-workflow), so the default view, active findings, holds exactly the users that need someone:
-a key 90 days old or older (FAILED), or a user rekey cannot keep compliant (WARNING). A
-finding whose user is no longer tagged, or gone, is archived by the account's sweep."""
+A finding is imported when what it says changes, and refreshed every REFRESH_DAYS otherwise
+(to_import): Security Hub deletes an archived finding not updated for 30 days, an active one
+after 90. What it says is the user's standing, the 90-day controls' verdict and the keys that
+fail them, never a figure that moves every day (a key's age): so a managed user's finding
+changes twice a rotation cycle, when its old key turns 90 and when it is deactivated. A
+finding whose 90-day controls pass and that needs nobody is archived (RecordState ARCHIVED,
+compliance PASSED; Security Hub then resolves its workflow), so the default view, active
+findings, holds exactly the users that need someone: a key 90 days old or older (FAILED), or a
+user rekey cannot keep compliant (WARNING). A finding whose user is no longer tagged, or gone,
+is archived by the account's sweep."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -21,6 +25,10 @@ from .entities import ReportKey
 GENERATOR_ID = "rekey-access-key-rotation"
 # Security Hub's limits: 100 findings a BatchImportFindings call; Title 256, Description 1024.
 FINDINGS_PER_CALL = 100
+# Security Hub deletes an archived finding not updated for 30 days (an active one: 90), by its
+# UpdatedAt (docs.aws.amazon.com/securityhub/latest/userguide/securityhub-findings.html): an
+# unchanged finding is imported again once this old, 5 days (missed sweeps) before that.
+REFRESH_DAYS = 25
 TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 1024
 TYPES = [
@@ -30,8 +38,9 @@ TYPES = [
 
 
 class KeyState(StrEnum):
-    COMPLIANT = "compliant"  # in rekey's care, nothing to do today
-    DUE = "due"  # an action (rotate, deactivate, delete) is queued today
+    # In rekey's care: rotated on schedule (a day's action is announced on the topic; a finding
+    # imported for it would be stale by the next sweep).
+    COMPLIANT = "compliant"
     BLOCKED = "blocked"  # rekey cannot go on (a broken or foreign secret, a full key slot...)
     MISCONFIGURED = "misconfigured"  # the user's rekey tags are invalid: untouched
     REFUSED = "refused"  # privileged, or outside the allowed path or boundary: never touched
@@ -80,9 +89,7 @@ def asff(finding: UserFinding, account_id: str, region: str, partition: str, now
         label = "HIGH" if finding.state is KeyState.REFUSED else "MEDIUM"
     else:
         label = _SEVERITY.get(finding.state, "LOW") if compliance == "WARNING" else "INFORMATIONAL"
-    ages = ", ".join(
-        f"key {k.slot} {'active' if k.active else 'inactive'} {k.age_days(now)} days old" for k in finding.keys
-    )
+    failing = ", ".join(f"key {k.slot}" for k in old)
     headline = (
         f"{len(old)} active access key(s) {MAX_KEY_AGE_DAYS} days old or older"
         if old
@@ -102,7 +109,9 @@ def asff(finding: UserFinding, account_id: str, region: str, partition: str, now
         "Severity": {"Label": label},
         "FindingProviderFields": {"Severity": {"Label": label}, "Types": TYPES},
         "Title": f"rekey: IAM user {finding.user_name} is {finding.state.value}: {headline}"[:TITLE_LIMIT],
-        "Description": f"{finding.reason}. Keys: {ages or 'none'}."[:DESCRIPTION_LIMIT],
+        "Description": f"{finding.reason}. Active keys {MAX_KEY_AGE_DAYS} days old or older: {failing or 'none'}."[
+            :DESCRIPTION_LIMIT
+        ],
         "Compliance": {
             "Status": compliance,
             "RelatedRequirements": [CONTROL_TITLES[Control.CIS_2_12], CONTROL_TITLES[Control.IAM_3]],
@@ -155,6 +164,45 @@ _KEPT = (
 )
 
 
-def stale(active: Sequence[dict[str, Any]], tagged_arns: set[str]) -> list[dict[str, Any]]:
-    """Of rekey's active findings in an account, those whose user is not tagged today."""
-    return [f for f in active if not any(r.get("Id") in tagged_arns for r in f.get("Resources", []))]
+def stale(stored: Sequence[dict[str, Any]], tagged_arns: set[str]) -> list[dict[str, Any]]:
+    """Of rekey's findings in an account, the active ones whose user is not tagged today."""
+    return [
+        f
+        for f in stored
+        if f.get("RecordState") == "ACTIVE" and not any(r.get("Id") in tagged_arns for r in f.get("Resources", []))
+    ]
+
+
+def to_import(today: dict[str, Any], stored: dict[str, Any] | None, now: datetime) -> dict[str, Any] | None:
+    """`today`'s finding (asff) if Security Hub's copy (`stored`, as GetFindings returns it; None:
+    there is none) says something else, or was last updated REFRESH_DAYS ago or more; else None.
+    What is compared is what rekey says (its title, description, compliance, record state,
+    severity and ProductFields), never what Security Hub's users manage (workflow, notes): a
+    finding archived or edited by hand is set right the next day, one suppressed stays so."""
+    if stored is None:
+        return today
+    updated = _when(stored.get("UpdatedAt"))
+    if _said(stored) == _said(today) and updated is not None and (now - updated).days < REFRESH_DAYS:
+        return None
+    return {**today, "CreatedAt": stored.get("CreatedAt") or today["CreatedAt"]}
+
+
+def _said(finding: dict[str, Any]) -> tuple[Any, ...]:
+    fields = finding.get("ProductFields") or {}
+    return (
+        finding.get("Title"),
+        finding.get("Description"),
+        (finding.get("Compliance") or {}).get("Status"),
+        finding.get("RecordState"),
+        ((finding.get("FindingProviderFields") or {}).get("Severity") or {}).get("Label"),
+        fields.get("rekey/state"),
+        fields.get("rekey/reason"),
+    )
+
+
+def _when(stamp: Any) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

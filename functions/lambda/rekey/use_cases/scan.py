@@ -12,7 +12,7 @@ from ..domain import errors
 from ..domain.delivery import DELIVER_TAG, selected, undelivered
 from ..domain.delivery import refusal as delivery_refusal
 from ..domain.entities import Account, IamUser, ReportKey, SecretRecord
-from ..domain.findings import KeyState, UserFinding, archived, asff, stale
+from ..domain.findings import KeyState, UserFinding, archived, asff, stale, to_import
 from ..domain.lifecycle import decide, newest_active, use_matters
 from ..domain.models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, Policy, SecretState
 from ..domain.naming import secret_name
@@ -218,7 +218,7 @@ class _Scan:
                 self.announce(Event.MISCONFIGURED, Severity.WARNING, pause, user, secret_name=name)
         self.deliver_if_behind(user, policy, mark)
         if quiet_today(policy, self.report.get(user.arn, []), mark, s.max_pause_days, now):
-            return _nothing_due(policy)
+            return _in_care(policy)
         self.result.users_checked += 1
         # A secret rekey does not own is not listed: absent (a first rotation) or someone else's,
         # which the worker, reading it before anything else, announces as a conflict. Not asked
@@ -260,10 +260,7 @@ class _Scan:
                 )
         if blocked:
             return KeyState.BLOCKED, blocked[0]
-        queued = next((a for a in plan if a.kind not in ANNOUNCE_ONLY), None)
-        if queued is not None:
-            return KeyState.DUE, f"{queued.kind.value} {queued.key_id or 'a first key'}: {queued.reason}"
-        return _nothing_due(policy)
+        return _in_care(policy)
 
     def deliver_if_behind(self, user: IamUser, policy: Policy, mark: SecretState | None) -> None:
         """Queue the current key's delivery to the destinations that do not hold it (a failed
@@ -286,29 +283,31 @@ class _Scan:
             )
 
     def report_findings(self, tagged: list[IamUser]) -> None:
-        """Import the finding of every user this part judged; in the account's last part, archive
-        rekey's active findings of users no longer tagged. A failure is announced, and the scan
-        goes on: tomorrow's sweep imports every finding again."""
+        """Import the finding of every user this part judged whose finding Security Hub does not
+        hold as it is today, or not updated for REFRESH_DAYS (findings.to_import: what it holds is
+        read back, ⌈findings/100⌉ calls, so that a finding archived, edited or expired there is set
+        right); in the account's last part, archive rekey's active findings of users no longer
+        tagged. A failure is announced, and the scan goes on: tomorrow's sweep compares again."""
         s, account_id, now = self.ports.settings, self.result.account_id, self.now
         if not s.security_hub_findings:
             return
-        findings = [
-            asff(
-                UserFinding(u.arn, u.name, state, why, self.report.get(u.arn, [])),
-                account_id,
-                s.region,
-                s.partition,
-                now,
-            )
-            for u, state, why in self._judged
-        ]
         try:
-            self.member.findings.import_findings(findings)
+            stored = {f.get("Id"): f for f in self.member.findings.rekey_findings(account_id)}
+            today = (
+                asff(
+                    UserFinding(u.arn, u.name, st, why, self.report.get(u.arn, [])),
+                    account_id,
+                    s.region,
+                    s.partition,
+                    now,
+                )
+                for u, st, why in self._judged
+            )
+            changed = [f for f in (to_import(t, stored.get(t["Id"]), now) for t in today) if f is not None]
             if self.result.stopped_after is None:
-                active = self.member.findings.active_findings(account_id)
-                gone = stale(active, {u.arn for u in tagged})
                 why = f"the user is no longer tagged {s.tag_key}, or no longer exists"
-                self.member.findings.import_findings([archived(f, now, why) for f in gone])
+                changed += [archived(f, now, why) for f in stale(list(stored.values()), {u.arn for u in tagged})]
+            self.member.findings.import_findings(changed)
         except errors.RekeyError as exc:
             message = f"Security Hub findings were not imported: {exc.code}: {exc}"
             self.result.notifications.append(
@@ -387,8 +386,9 @@ def delivery_problem(ports: Ports, user: IamUser, account_id: str) -> str | None
     return None
 
 
-def _nothing_due(policy: Policy) -> tuple[KeyState, str]:
-    return KeyState.COMPLIANT, f"nothing is due today under its policy {policy.describe()}"
+def _in_care(policy: Policy) -> tuple[KeyState, str]:
+    """A user whose keys rekey keeps on schedule (a day's action is announced, not a finding)."""
+    return KeyState.COMPLIANT, f"in rekey's care under its policy {policy.describe()} (rotate/deactivate/delete days)"
 
 
 _STATE_OUT_OF_SCOPE = {
