@@ -58,20 +58,23 @@ class Organization:
     def tagged_per_account(self) -> int:
         return tagged_count(self.users_per_account)
 
-    def environment(self, excluded: list[str] | None = None) -> dict[str, str]:
-        """rekey's configuration for this organization (the hub lives in the management account)."""
+    def environment(self, excluded: list[str] | None = None, *, findings: bool = True) -> dict[str, str]:
+        """rekey's configuration for this organization (the hub lives in the management account):
+        its defaults, Security Hub findings on unless `findings` is False."""
         return {
             **self.hub.environment(),
             "REKEY_EXCLUDED_ACCOUNTS": ",".join([MANAGEMENT, *(excluded or [])]),
-            # Like for like with the naive scan, which imports no findings; and the in-process
-            # emulator keeps every imported finding, which the memory judge would count as
-            # rekey's. What the findings cost is counted in tests/integration/test_findings.py.
-            "REKEY_SECURITY_HUB_FINDINGS": "false",
+            "REKEY_SECURITY_HUB_FINDINGS": "true" if findings else "false",
         }
 
     def age_keys(self, days: float, accounts: list[str] | None = None) -> None:
         for account in accounts if accounts is not None else self.accounts:
             em.Emulator.age_keys(account, days)
+
+    def age_findings(self, days: float, accounts: list[str] | None = None) -> None:
+        """A day passes for Security Hub too: every finding as if imported `days` earlier."""
+        for account in accounts if accounts is not None else self.accounts:
+            age_findings(account, days)
 
     @staticmethod
     def age_user_keys(account: str, names: list[str], days: float) -> None:
@@ -110,3 +113,17 @@ def build(accounts: int, users: int) -> Organization:
             backend.create_user(REGION, name, tags=tags)
             backend.create_access_key(name)
     return Organization(ids, users, hub)
+
+
+def age_findings(account: str, days: float) -> None:
+    """Make every Security Hub finding in `account` (moto's, in this process) `days` older: its
+    CreatedAt and UpdatedAt, as keys are aged (rekey refreshes a finding by its UpdatedAt)."""
+    from datetime import datetime, timedelta
+
+    from moto.securityhub.models import securityhub_backends
+
+    for finding in securityhub_backends[account][REGION].findings:
+        for stamp in ("CreatedAt", "UpdatedAt"):
+            if stamp in finding.data:
+                when = datetime.fromisoformat(finding.data[stamp]) - timedelta(days=days)
+                finding.data[stamp] = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -45,7 +45,19 @@ class Meter:
     on_client: OnClient | None = None
     calls: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     busy: float = 0.0  # seconds inside botocore calls, summed over threads
+    # Security Hub findings imported (each finding of a BatchImportFindings call), per account.
+    findings_imported: Counter[str] = field(default_factory=Counter)
+    # The runtime's waits (the pace's, the credential report's), given to `sleep` and not slept:
+    # summed over threads. `now` is the clock they advance (rekey.adapters.pace.Pace's).
+    waited: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.waited += max(0.0, seconds)
+
+    def now(self) -> float:
+        return time.monotonic() + self.waited
 
     def make_client(self, service: str, **kwargs: Any) -> Any:
         client = boto3.client(service, **kwargs)
@@ -64,6 +76,8 @@ class Meter:
                 with self._lock:
                     self.calls[(account, service, operation_name)] += 1
                     self.busy += elapsed
+                    if operation_name == "BatchImportFindings":
+                        self.findings_imported[account] += len(api_params.get("Findings", []))
 
         client._make_api_call = timed  # the generated operation methods call it on the instance
         if self.on_client:
@@ -73,7 +87,9 @@ class Meter:
     def reset(self) -> None:
         with self._lock:
             self.calls.clear()
+            self.findings_imported.clear()
             self.busy = 0.0
+            self.waited = 0.0
 
     def total(self, *, services: tuple[str, ...] | None = None, accounts: set[str] | None = None) -> int:
         return sum(

@@ -1,6 +1,7 @@
 """The steady state: one account whose tagged users' keys are spread over the whole rotation
-cycle, swept daily for a year by rekey (the CLI's in-process sweep, then the production worker
-handler over the work queue), against the naive per-user scan of the same account.
+cycle, swept daily for a year by rekey with its defaults (the CLI's in-process sweep, then the
+production worker handler over the work queue; Security Hub findings on), against the naive
+per-user scan of the same account.
 
 A young organization (every key under 90 days) costs rekey its floor every day; a real one has,
 on any day, users rotating, users whose old key is being deactivated or deleted, and users in
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from typing import Any
 
 from .emulated import Organization, build, is_tagged, use_in_process_emulator, user_name
@@ -37,6 +39,8 @@ def measure_steady(users: int = USERS, days: int = DAYS) -> dict[str, Any]:
             org.age_user_keys(account, [name], n * 90 / len(tagged))
         os.environ.update(org.environment())
         _warm_up()
+        imports: list[int] = []  # Security Hub findings imported, per day
+        by_service: list[dict[str, int]] = []  # the sweep's and the worker's calls per service, per day
         sweeps: list[int] = []  # the sweep's IAM/STS calls into the account, per day
         sweep_totals: list[int] = []  # all of the sweep's calls (Secrets Manager, SQS... too)
         per_user: list[int] = []  # the sweep's per-user reads
@@ -44,9 +48,16 @@ def measure_steady(users: int = USERS, days: int = DAYS) -> dict[str, Any]:
         rotations = 0
         for day in range(1, days + 1):
             org.age_keys(1)
+            org.age_findings(1)
             _new_day(org)
             sweep, _ = _rekey_sweep(f"steady-{day:03d}", Meter(), 1)
             work = _worker(1)
+            imports.append(sweep["findings_imported"])
+            calls: Counter[str] = Counter()
+            for phase in (sweep, work):
+                for operation, n in phase["operations"].items():
+                    calls[operation.split(":")[0]] += n
+            by_service.append(calls)
             sweeps.append(sweep["iam_sts_max_per_account"])
             sweep_totals.append(sweep["total"])
             per_user.append(sweep["per_user_calls"])
@@ -74,6 +85,12 @@ def measure_steady(users: int = USERS, days: int = DAYS) -> dict[str, Any]:
         "per_user_reads_per_day": mean(per_user),
         "worker_calls_per_day": mean(worker_totals),
         "rotations": rotations,
+        # Each tagged user's Security Hub finding: imports a month (30 days) in the steady days.
+        "finding_imports_per_user_month": sum(imports[steady]) / len(tagged) / (window / 30),
+        "calls_per_day_by_service": {
+            service: sum(day.get(service, 0) for day in by_service[steady]) / window
+            for service in sorted({service for day in by_service for service in day})
+        },
         "naive_iam_sts_per_day": naive["iam_sts_max_per_account"],
         "naive_calls_per_day": naive["per_account"],
         "naive_due": naive["due"],

@@ -8,11 +8,11 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from bench.emulated import age_findings
 from rekey.use_cases.sweep import sweep
 from tests.conftest import Org, drain_work, runtime_in_one_account
 from tests.faults import Faults
@@ -26,16 +26,6 @@ def _new_day(org: Org) -> None:
 
     for account in org.accounts.values():
         iam_backends[account]["global"].credential_report = None
-
-
-def _age_findings(org: Org, account: str, days: int) -> None:
-    """Findings age with the keys (org.age): as if they had been imported `days` earlier."""
-    from moto.securityhub.models import securityhub_backends
-
-    for finding in securityhub_backends[org.accounts[account]]["us-east-1"].findings:
-        for stamp in ("CreatedAt", "UpdatedAt"):
-            when = datetime.fromisoformat(finding.data[stamp]) - timedelta(days=days)
-            finding.data[stamp] = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def findings(org: Org, account: str = "payments") -> dict[str, dict[str, Any]]:
@@ -151,7 +141,7 @@ def test_a_users_finding_is_imported_at_most_twice_a_month_over_its_key_cycles(
     for n in range(1, 201):
         today[0] = n
         org.age(1)
-        _age_findings(org, "payments", 1)
+        age_findings(org.accounts["payments"], 1)  # Security Hub ages with the keys
         _new_day(org)
         assert not sweep(rt, f"d{n}").failed
         drain_work(rt)
