@@ -12,12 +12,12 @@ from ..domain import errors
 from ..domain.delivery import DELIVER_TAG, selected, undelivered
 from ..domain.delivery import refusal as delivery_refusal
 from ..domain.entities import Account, IamUser, ReportKey, SecretRecord
-from ..domain.findings import KeyState, UserFinding, archived, asff, stale
-from ..domain.lifecycle import decide, newest_active, use_matters
+from ..domain.findings import KeyState, UserFinding, archived, asff, pickup_unconfirmed, stale
+from ..domain.lifecycle import decide, newest_active, pickup_wait, use_matters
 from ..domain.models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, Policy, SecretState
 from ..domain.naming import secret_name
 from ..domain.privilege import refusal
-from ..domain.quiet import quiet_today
+from ..domain.quiet import quiet_today, report_view
 from ..domain.scope import Assessment, Scope, assess
 from ..messages import Event, Notification, ScanRequest, Severity, WorkAction, WorkItem
 from ..ports import AccountIam, MemberAccount, Ports
@@ -215,8 +215,10 @@ class _Scan:
             if pause is not None:
                 self.announce(Event.MISCONFIGURED, Severity.WARNING, pause, user, secret_name=name)
         self.deliver_if_behind(user, policy, mark)
-        if quiet_today(policy, self.report.get(user.arn, []), mark, s.max_pause_days, now):
-            return _nothing_due(policy)
+        report = self.report.get(user.arn, [])
+        if quiet_today(policy, report, mark, s.max_pause_days, now):
+            listed = (mark or SecretState()).bounded(now.date(), s.max_pause_days)[0]
+            return _waiting(report_view(report, mark) or [], listed, policy, now) or _nothing_due(policy)
         self.result.users_checked += 1
         # A secret rekey does not own is not listed: absent (a first rotation) or someone else's,
         # which the worker, reading it before anything else, announces as a conflict. Not asked
@@ -258,6 +260,9 @@ class _Scan:
                 )
         if blocked:
             return KeyState.BLOCKED, blocked[0]
+        waiting = _waiting(keys, state, policy, now)
+        if waiting is not None:
+            return waiting
         queued = next((a for a in plan if a.kind not in ANNOUNCE_ONLY), None)
         if queued is not None:
             return KeyState.DUE, f"{queued.kind.value} {queued.key_id or 'a first key'}: {queued.reason}"
@@ -383,6 +388,12 @@ def delivery_problem(ports: Ports, user: IamUser, account_id: str) -> str | None
         if why:
             return f"{DELIVER_TAG}: {why}; nothing is sent there"
     return None
+
+
+def _waiting(keys: list[AccessKey], state: SecretState, policy: Policy, now: datetime) -> tuple[KeyState, str] | None:
+    """Under `adopt`, the standing of a user whose old key waits for its replacement's pickup."""
+    wait = pickup_wait(keys, state, policy, now)
+    return pickup_unconfirmed(wait.reason, policy.deliver_to) if wait is not None else None
 
 
 def _nothing_due(policy: Policy) -> tuple[KeyState, str]:
