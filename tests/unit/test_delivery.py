@@ -135,6 +135,24 @@ def test_destinations_are_declared_by_the_hub_in_one_line_each() -> None:
         parse_destinations("{")
 
 
+def test_a_github_option_that_cannot_be_used_stops_the_start_in_one_line() -> None:
+    """Checked where REKEY_DESTINATIONS is read (Settings.from_env, at every Lambda's start), not
+    at the first push: a misspelt visibility never waits for a rotation to be found out."""
+    github = {
+        "kind": "github-actions",
+        "app_id": "1",
+        "installation_id": "2",
+        "private_key_secret": "rekey-delivery/app",
+        "repository": "acme/deploy",
+        "allow": {"accounts": [ACCOUNT]},
+    }
+    FakePorts({"REKEY_DESTINATIONS": json.dumps({"ci": {**github, "secrets": "dependabot"}})})  # usable
+    with pytest.raises(errors.ConfigurationError) as refused:
+        FakePorts({"REKEY_DESTINATIONS": json.dumps({"ci": {**github, "visibility": "public"}})})
+    assert "REKEY_DESTINATIONS" in str(refused.value) and "ci: visibility must be one of" in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
 def test_approval_by_ou_asks_the_organization_only_when_needed() -> None:
     (by_ou,) = parse_destinations(json.dumps({"d": {**PARAMETER, "allow": {"ous": ["ou-ab12-cdefgh34"]}}}))
     assert refusal(by_ou, ACCOUNT, "svc", lambda ous: {ACCOUNT}) is None
