@@ -245,6 +245,8 @@ def _retire_active(
         reason += f"; deferred {overdue} day(s) while in use, the most allowed"
     if policy.in_use_policy is InUsePolicy.ADOPT and not adopted(newest):
         reason += f"; its replacement was never used, and {policy.deactivate_deadline} days is the most it waits"
+    if policy.deliver_to and unconfirmed is None:
+        reason += f"; its replacement was picked up ({', '.join(policy.deliver_to)} synced, and used since)"
     return Action(ActionKind.DEACTIVATE, key.key_id, reason, in_use, unconfirmed=unconfirmed)
 
 
