@@ -3,7 +3,6 @@ pages its answers, and what each due action costs in the worker (docs/api-calls.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections import Counter
@@ -21,6 +20,7 @@ from rekey.runtime import Runtime
 from rekey.settings import Settings
 from rekey.use_cases.sweep import sweep
 from tests.conftest import Org, drain_work, runtime_in_one_account
+from tests.destinations import REPOSITORY, github_and_parameter
 from tests.faults import Faults
 from tests.invariants import current_secret
 
@@ -309,24 +309,8 @@ def test_a_delivery_costs_its_destinations_calls_per_push(
     monkeypatch.setattr(delivery_github, "TOKENS", delivery_github.TokenCache())
     with GitHubFake() as github:
         github.add_installation("acme")
-        github.add_repository("acme/deploy")
-        org.emulator.client("secretsmanager").create_secret(
-            Name="rekey-delivery/github-app", SecretString=github.private_key_pem
-        )
-        payments = {"accounts": [org.accounts["payments"]]}
-        destinations = {
-            "ci": {
-                "kind": "github-actions",
-                "app_id": str(github.app_id),
-                "installation_id": str(min(github.installations)),
-                "private_key_secret": "rekey-delivery/github-app",
-                "repository": "acme/deploy",
-                "api_url": github.url,
-                "allow": payments,
-            },
-            "params": {"kind": "ssm-parameter", "name": "/rekey/{user_name}/aws", "allow": payments},
-        }
-        monkeypatch.setenv("REKEY_DESTINATIONS", json.dumps(destinations))
+        github.add_repository(REPOSITORY)
+        monkeypatch.setenv("REKEY_DESTINATIONS", github_and_parameter(org, github))
         org.create_user("payments", "svc", {**TAG, "rekey:deliver-to": "ci,params"})
         rt = runtime_in_one_account(org, monkeypatch, "payments", faults)
 

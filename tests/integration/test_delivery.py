@@ -18,6 +18,7 @@ from rekey.runtime import Runtime
 from rekey.settings import Settings
 from rekey.use_cases.sweep import new_sweep_id, sweep
 from tests.conftest import Org, drain_work
+from tests.destinations import REPOSITORY, github_and_parameter
 from tests.invariants import assert_secret_matches_an_active_key, current_secret
 
 TAG = {"rekey:rotate": "true"}
@@ -128,7 +129,7 @@ def _html_row(html: str, destination: str) -> str:
 def github() -> Iterator[GitHubFake]:
     with GitHubFake() as fake:
         fake.add_installation("acme")
-        fake.add_repository("acme/deploy")
+        fake.add_repository(REPOSITORY)
         yield fake
 
 
@@ -136,22 +137,7 @@ def github() -> Iterator[GitHubFake]:
 def both(org: Org, monkeypatch: pytest.MonkeyPatch, github: GitHubFake) -> Runtime:
     """The hub declares a GitHub repository and an SSM parameter, both approved for payments;
     the GitHub App's private key is in the hub's Secrets Manager, where the worker reads it."""
-    hub = org.emulator.client("secretsmanager")  # the hub's own account
-    hub.create_secret(Name="rekey-delivery/github-app", SecretString=github.private_key_pem)
-    payments = {"accounts": [org.accounts["payments"]]}
-    destinations = {
-        "ci": {
-            "kind": "github-actions",
-            "app_id": str(github.app_id),
-            "installation_id": str(min(github.installations)),
-            "private_key_secret": "rekey-delivery/github-app",
-            "repository": "acme/deploy",
-            "api_url": github.url,
-            "allow": payments,
-        },
-        "params": {"kind": "ssm-parameter", "name": "/rekey/{user_name}/aws", "allow": payments},
-    }
-    monkeypatch.setenv("REKEY_DESTINATIONS", json.dumps(destinations))
+    monkeypatch.setenv("REKEY_DESTINATIONS", github_and_parameter(org, github))
     rt = Runtime.build(Settings.from_env())
     rt.sleep = lambda _seconds: None
     return rt
