@@ -121,10 +121,33 @@ def test_the_owner_tag_routes_notifications_to_the_team(story: dict[str, Any]) -
     assert sum(doc["owner_inbox"]["by_type"].values()) == len(own_events)
 
 
+def test_a_delivered_key_reaches_ssm_and_github_and_the_old_one_retires_after_pickup(story: dict[str, Any]) -> None:
+    """The user tagged for the hub's approved SSM parameter and GitHub repository: each rotation
+    pushed to both the day it happens, the old key deactivated with the proof named (both synced,
+    the CI signed with the new key: it reads GitHub's secret), and the report's statuses."""
+    doc = story["doc"]
+    user = cast(doc, Case.DELIVERED)
+    assert user["tags"]["rekey:deliver-to"] == "params,ci"
+    (rotated,) = events(doc, "rotated", user["user"])
+    delivered = events(doc, "delivered", user["user"])
+    assert sorted(e["message"].split(":")[0] for e in delivered) == ["ci", "params"]
+    assert all(e["day"] == rotated["day"] and rotated["new_key_id"] in e["message"] for e in delivered)
+    (deactivated,) = events(doc, "deactivated", user["user"])
+    assert deactivated["key_id"] == rotated["key_id"] and deactivated["day"] > rotated["day"]
+    assert "its replacement was picked up (params, ci synced, and used since)" in deactivated["message"]
+    assert not events(doc, "pickup-unconfirmed") and not events(doc, "delivery-failed")
+    state = final(doc, user)
+    assert state["deliveries"] == ["params: synced", "ci: synced"]
+    assert state["secret"]["current_key_id"] == rotated["new_key_id"]
+    # Nobody else selects a destination, and nobody else is pushed to.
+    assert {e["user"] for e in events(doc, "delivered")} == {user["user"]}
+
+
 def test_no_secret_access_key_appears_in_the_output(story: dict[str, Any]) -> None:
     doc = story["doc"]
     assert doc["secret_check"]["leaked"] == 0
     assert doc["secret_check"]["secret_access_keys_checked"] >= story["secrets"] > 10
+    assert doc["secret_check"]["github_app_key_lines_checked"] > 20  # the App's private key, line by line
     assert story["printed_secrets"] == 0
 
 

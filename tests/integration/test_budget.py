@@ -12,13 +12,17 @@ from dataclasses import replace
 import pytest
 from rekey_dev import emulator as em
 from rekey_dev import rotation
+from rekey_dev.github_fake import GitHubFake
 
 from bench.paging import aws_paging
+from rekey.adapters import delivery_github
 from rekey.runtime import Runtime
 from rekey.settings import Settings
 from rekey.use_cases.sweep import sweep
 from tests.conftest import Org, drain_work, runtime_in_one_account
+from tests.destinations import REPOSITORY, github_and_parameter
 from tests.faults import Faults
+from tests.invariants import current_secret
 
 TAG = {"rekey:rotate": "true"}
 PER_USER = ("ListUserTags", "ListAccessKeys", "GetAccessKeyLastUsed", "GetUser", "DescribeSecret", "GetSecretValue")
@@ -128,6 +132,27 @@ READS = {
 # accounts, which the worker checks each item's account against, were listed by the sweep in
 # this process (a worker Lambda lists them once per 10 minutes).
 FIRST_ITEM = {"sts:AssumeRole": 1}
+# A rotation's calls after the re-read: a user's first (its secret created), and each later one.
+FIRST_ROTATION = {
+    "secretsmanager:CreateSecret": 1,  # no secret yet: created with the intent's tags
+    "secretsmanager:PutResourcePolicy": 1,
+    "iam:CreateAccessKey": 1,
+    "secretsmanager:PutSecretValue": 1,  # the first version is current at once
+    "sts:GetCallerIdentity": 1,  # signed by the new key
+    "secretsmanager:UntagResource": 1,
+    "sns:Publish": 1,
+}
+LATER_ROTATION = {
+    "secretsmanager:TagResource": 1,  # the secret exists: the intent is a tag
+    # Put again, every rotation: no tag may vouch for what the secret's policy is.
+    "secretsmanager:PutResourcePolicy": 1,
+    "iam:CreateAccessKey": 1,
+    "secretsmanager:PutSecretValue": 1,
+    "sts:GetCallerIdentity": 1,
+    "secretsmanager:UpdateSecretVersionStage": 1,  # AWSCURRENT moves (AWSPENDING stays with it)
+    "secretsmanager:UntagResource": 1,
+    "sns:Publish": 1,
+}
 
 
 def test_each_action_makes_only_the_calls_it_needs(org: Org, faults: Faults, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -138,19 +163,8 @@ def test_each_action_makes_only_the_calls_it_needs(org: Org, faults: Faults, mon
 
     org.age(91)
     sweep(rt, "day-91")
-    assert (calls := _worker_calls(rt, faults)) == Counter(
-        {
-            **FIRST_ITEM,
-            **READS,  # one key: when it was last used changes nothing (not asked)
-            "secretsmanager:CreateSecret": 1,  # no secret yet: created with the intent's tags
-            "secretsmanager:PutResourcePolicy": 1,
-            "iam:CreateAccessKey": 1,
-            "secretsmanager:PutSecretValue": 1,  # the first version is current at once
-            "sts:GetCallerIdentity": 1,  # signed by the new key
-            "secretsmanager:UntagResource": 1,
-            "sns:Publish": 1,
-        }
-    )
+    # One key: when it was last used changes nothing (not asked).
+    assert (calls := _worker_calls(rt, faults)) == Counter({**FIRST_ITEM, **READS, **FIRST_ROTATION})
     assert _in_member_account(calls) == 13
 
     org.age(10)
@@ -167,20 +181,7 @@ def test_each_action_makes_only_the_calls_it_needs(org: Org, faults: Faults, mon
 
     org.age(80)  # the new key is 90 days old
     sweep(rt, "day-191")
-    assert (calls := _worker_calls(rt, faults)) == Counter(
-        {
-            **READS,
-            "secretsmanager:TagResource": 1,  # the secret exists: the intent is a tag
-            # Put again, every rotation: no tag may vouch for what the secret's policy is.
-            "secretsmanager:PutResourcePolicy": 1,
-            "iam:CreateAccessKey": 1,
-            "secretsmanager:PutSecretValue": 1,
-            "sts:GetCallerIdentity": 1,
-            "secretsmanager:UpdateSecretVersionStage": 1,  # AWSCURRENT moves (AWSPENDING stays with it)
-            "secretsmanager:UntagResource": 1,
-            "sns:Publish": 1,
-        }
-    )
+    assert (calls := _worker_calls(rt, faults)) == Counter({**READS, **LATER_ROTATION})
     assert _in_member_account(calls) == 14
     assert len(org.keys("payments", "svc")) == 2
 
@@ -318,3 +319,82 @@ def _a_cycle(
             acted_on.append(day)
         assert not result.failed
     return read_on, acted_on
+
+
+def test_a_delivery_costs_its_destinations_calls_per_push(
+    org: Org, faults: Faults, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user selecting an SSM parameter and a GitHub repository (issue 30): each rotation adds,
+    per destination, a TagResource for its status and an announcement, and the destination's own
+    calls: SSM ListTagsForResource (whose parameter it is) + PutParameter; GitHub the scope's
+    public key, each secret's metadata before and after its PUT, and (first push of a process)
+    the App's token, whose key is read once from the hub's Secrets Manager."""
+    # The process's installation tokens, fresh: one another test's fake left at this port is not sent.
+    monkeypatch.setattr(delivery_github, "TOKENS", delivery_github.TokenCache())
+    with GitHubFake() as github:
+        github.add_installation("acme")
+        github.add_repository(REPOSITORY)
+        monkeypatch.setenv("REKEY_DESTINATIONS", github_and_parameter(org, github))
+        org.create_user("payments", "svc", {**TAG, "rekey:deliver-to": "ci,params"})
+        rt = runtime_in_one_account(org, monkeypatch, "payments", faults)
+
+        org.age(91)
+        sweep(rt, "day-91")
+        github.requests.clear()
+        assert _worker_calls(rt, faults) == Counter({**FIRST_ITEM, **READS, **FIRST_ROTATION}) + PUSHED + Counter(
+            {"secretsmanager:GetSecretValue": 1}  # the App's key, in the hub: the process's first token
+        )
+        assert _github(github) == ["POST access_tokens", *GITHUB_PUSH]
+
+        # The next day costs the scan nothing more: which destinations hold the key is on the
+        # secret's tags, listed already.
+        org.age(1)
+        _new_day(org)
+        faults.calls.clear()
+        assert sweep(rt, "day-92").items == []
+        assert faults.count("ssm") == 0 and github.requests == []
+
+        # Retired on proof (both destinations synced, the new key used): no call more than without.
+        org.emulator.use_key(org.accounts["payments"], current_secret(org, "payments", "rekey/svc")["AccessKey"])
+        org.age(9)
+        sweep(rt, "day-101")
+        assert _worker_calls(rt, faults) == Counter(
+            {**READS, "iam:GetAccessKeyLastUsed": 2, "iam:UpdateAccessKey": 1, "sns:Publish": 1}
+        )
+        org.age(10)
+        sweep(rt, "day-111")
+        drain_work(rt)
+
+        # A later rotation: the token is still the process's (an hour), the rest as before.
+        org.age(70)
+        _new_day(org)
+        sweep(rt, "day-181")
+        calls = _worker_calls(rt, faults)
+        assert calls == Counter({**READS, **LATER_ROTATION}) + PUSHED, calls
+        assert _github(github) == GITHUB_PUSH
+        assert len(org.keys("payments", "svc")) == 2
+
+
+# Per push, beside the rotation's: each destination's status on the secret and announcement;
+# SSM's check of whose the parameter is, and its write.
+PUSHED = Counter(
+    {"secretsmanager:TagResource": 2, "sns:Publish": 2, "ssm:ListTagsForResource": 1, "ssm:PutParameter": 1}
+)
+# GitHub's, per push: the scope's public key, both secrets' metadata (whose they are), then each
+# secret written and its metadata read back (the record of rekey's write).
+GITHUB_PUSH = [
+    "GET public-key",
+    "GET AWS_ACCESS_KEY_ID",
+    "GET AWS_SECRET_ACCESS_KEY",
+    "PUT AWS_ACCESS_KEY_ID",
+    "GET AWS_ACCESS_KEY_ID",
+    "PUT AWS_SECRET_ACCESS_KEY",
+    "GET AWS_SECRET_ACCESS_KEY",
+]
+
+
+def _github(github: GitHubFake) -> list[str]:
+    """The requests GitHub received since last asked, as `METHOD last-part-of-the-path`."""
+    seen = [f"{r.method} {r.path.rsplit('/', 1)[1]}" for r in github.requests]
+    github.requests.clear()
+    return seen

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from rekey_cli.compliance import report
+from rekey_cli.render_html import report_html
 from rekey_cli.render_report import report_text
 from rekey_dev.github_fake import GitHubFake
 
@@ -17,6 +18,7 @@ from rekey.runtime import Runtime
 from rekey.settings import Settings
 from rekey.use_cases.sweep import new_sweep_id, sweep
 from tests.conftest import Org, drain_work
+from tests.destinations import REPOSITORY, github_and_parameter
 from tests.invariants import assert_secret_matches_an_active_key, current_secret
 
 TAG = {"rekey:rotate": "true"}
@@ -70,6 +72,12 @@ def test_each_rotation_lands_in_the_users_parameter_and_is_recorded(org: Org, de
     # `rekey report` says where each managed user's key is delivered, and whether it is current.
     lines = report_text(report(delivering)).splitlines()
     assert f"    {org.accounts['payments']} svc -> params: synced at" in "\n".join(lines)
+    # So does `rekey report --html`: a row per destination, its state, and the current key.
+    html = report_html(report(delivering))
+    row = _html_row(html, "params")
+    assert '<span class="tag pass">synced</span>' in row and f"<code>{new}</code>" in row and "svc" in row
+    assert "<b>0</b>deliveries not holding the current key" in html
+    assert value["SecretKey"] not in html
 
 
 def test_a_user_of_an_account_the_destination_is_not_approved_for_gets_nothing_sent(
@@ -101,16 +109,27 @@ def test_a_parameter_someone_else_owns_is_never_overwritten_and_the_rotation_sta
     assert "not rekey's" in failed["message"] and "rename or remove it" in failed["message"]
     (line,) = report(delivering).deliveries
     assert (line.user_name, line.destination, line.state) == ("svc", "params", "failed: conflict")
+    html = report_html(report(delivering))
+    assert _html_row(html, "params").startswith(' class="flag">') and "tag fail" in _html_row(html, "params")
+    assert "failed: conflict" in _html_row(html, "params")
+    assert '<div class="tile bad"><b>1</b>deliveries not holding the current key' in html
     # The next day's scan queues it again, and it fails again the same way until a human acts.
     run_day(org, delivering)
     assert len(org.events("delivery-failed")) == 2
+
+
+def _html_row(html: str, destination: str) -> str:
+    """The HTML report's row of the Deliveries table for `destination`."""
+    section = html.split("<h2>Deliveries</h2>", 1)[1].split("</table>", 1)[0]
+    (row,) = [r for r in section.split("<tr") if f"<td>{destination}</td>" in r]
+    return row
 
 
 @pytest.fixture
 def github() -> Iterator[GitHubFake]:
     with GitHubFake() as fake:
         fake.add_installation("acme")
-        fake.add_repository("acme/deploy")
+        fake.add_repository(REPOSITORY)
         yield fake
 
 
@@ -118,22 +137,7 @@ def github() -> Iterator[GitHubFake]:
 def both(org: Org, monkeypatch: pytest.MonkeyPatch, github: GitHubFake) -> Runtime:
     """The hub declares a GitHub repository and an SSM parameter, both approved for payments;
     the GitHub App's private key is in the hub's Secrets Manager, where the worker reads it."""
-    hub = org.emulator.client("secretsmanager")  # the hub's own account
-    hub.create_secret(Name="rekey-delivery/github-app", SecretString=github.private_key_pem)
-    payments = {"accounts": [org.accounts["payments"]]}
-    destinations = {
-        "ci": {
-            "kind": "github-actions",
-            "app_id": str(github.app_id),
-            "installation_id": str(min(github.installations)),
-            "private_key_secret": "rekey-delivery/github-app",
-            "repository": "acme/deploy",
-            "api_url": github.url,
-            "allow": payments,
-        },
-        "params": {"kind": "ssm-parameter", "name": "/rekey/{user_name}/aws", "allow": payments},
-    }
-    monkeypatch.setenv("REKEY_DESTINATIONS", json.dumps(destinations))
+    monkeypatch.setenv("REKEY_DESTINATIONS", github_and_parameter(org, github))
     rt = Runtime.build(Settings.from_env())
     rt.sleep = lambda _seconds: None
     return rt

@@ -29,7 +29,7 @@ from rekey.adapters.delivery_github import (
     urllib_http,
 )
 from rekey.domain import errors
-from rekey.domain.delivery import RECORD, Destination, parse_destinations
+from rekey.domain.delivery import RECORD, Destination, DestinationsError, parse_destinations
 from rekey.domain.entities import NewKey
 
 APP_KEY_SECRET = "arn:aws:secretsmanager:us-east-1:111111111111:secret:rekey-delivery/github-app-AbCdEf"
@@ -226,26 +226,94 @@ def test_secret_names_may_hold_the_user_name_in_githubs_alphabet(world: World, f
 
 
 @pytest.mark.parametrize(
-    ("user", "options", "why"),
+    ("options", "why"),
     [
-        ("svc", {"organization": "acme", "environment": "production"}, "environment is for a repository"),
-        ("svc", {"repository": "acme"}, "is not owner/name"),
-        ("svc", {"visibility": "all"}, "visibility is for an organization"),
-        ("svc", {"organization": "acme", "visibility": "public"}, "visibility must be one of"),
-        ("svc", {"api_url": "http://github.example.com"}, "is not an https:// URL"),
-        ("svc", {"app_id": "rekey-app"}, "numeric ids"),
-        ("1svc", {"access_key_name": "{user_name}_ID"}, "start with a digit"),
-        ("svc", {"secret_key_name": "github_token"}, "GITHUB_"),
-        ("svc", {"secret_key_name": "aws_access_key_id"}, "are both AWS_ACCESS_KEY_ID"),
+        ({"organization": "acme", "environment": "production"}, "environment is for a repository"),
+        ({"repository": "acme"}, "is not owner/name"),
+        ({"organization": "acme/app"}, "is not an organization's name"),
+        ({"visibility": "all"}, "visibility is for an organization"),
+        ({"organization": "acme", "visibility": "public"}, "visibility must be one of"),
+        ({"api_url": "http://github.example.com"}, "is not an https:// URL"),
+        ({"app_id": "rekey-app"}, "numeric ids"),
+        ({"secret_key_name": "github_token"}, "GITHUB_"),
+        ({"access_key_name": "1_{user_name}"}, "start with a digit"),
+        ({"secret_key_name": "aws_access_key_id"}, "are both AWS_ACCESS_KEY_ID"),
+        ({"secrets": "codespaces"}, "secrets must be one of actions, dependabot"),
+        ({"secrets": "dependabot", "environment": "production"}, "not an environment's"),
     ],
 )
-def test_options_that_cannot_be_used_fail_the_push_before_any_request(
+def test_options_that_cannot_be_used_are_refused_where_the_hubs_configuration_is_read(
+    world: World, options: dict[str, str], why: str
+) -> None:
+    with pytest.raises(DestinationsError, match=why) as refused:
+        world.spec(**options)
+    assert str(refused.value).startswith("ci: ") and "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("user", "options", "why"),
+    [
+        ("1svc", {"access_key_name": "{user_name}_ID"}, "start with a digit"),
+        ("github", {"access_key_name": "{user_name}_{user_name}"}, "GITHUB_"),
+    ],
+)
+def test_names_a_users_name_makes_unusable_fail_its_push_before_any_request(
     world: World, fake: GitHubFake, user: str, options: dict[str, str], why: str
 ) -> None:
     destination = world.destination(user, **options)
     with pytest.raises(errors.ConfigurationError, match=why):
         destination.push(new_key(), None)
     assert world.http.calls == [] and fake.requests == [] and world.reads == []
+    assert world.destination("svc", **options).push(new_key(), None)  # another user's names are fine
+
+
+# --------------------------------------------------------------------------- Dependabot's secrets
+
+
+def test_dependabot_secrets_of_a_repository_hold_the_new_key_and_actions_secrets_are_untouched(
+    world: World, fake: GitHubFake
+) -> None:
+    key = new_key()
+    world.destination(secrets="dependabot").push(key, None)
+    access = fake.secret("AWS_ACCESS_KEY_ID", repository="acme/app", dependabot=True)
+    secret = fake.secret("AWS_SECRET_ACCESS_KEY", repository="acme/app", dependabot=True)
+    assert access is not None and secret is not None
+    assert (access.value, secret.value) == (key.key_id, key.secret_access_key)  # sealed for Dependabot's key
+    assert all("/repos/acme/app/dependabot/secrets/" in url for url in world.puts())
+    assert fake.secret("AWS_ACCESS_KEY_ID", repository="acme/app") is None
+
+
+@pytest.mark.parametrize("visibility", [None, "selected"])
+def test_dependabot_secrets_of_an_organization_carry_their_visibility(
+    world: World, fake: GitHubFake, visibility: str | None
+) -> None:
+    key = new_key()
+    world.destination(organization="acme", secrets="dependabot", visibility=visibility).push(key, None)
+    got = fake.secret("AWS_SECRET_ACCESS_KEY", organization="acme", dependabot=True)
+    assert got is not None and got.value == key.secret_access_key and got.visibility == (visibility or "private")
+    assert all("/orgs/acme/dependabot/secrets/" in url for url in world.puts())
+    assert fake.secret("AWS_ACCESS_KEY_ID", organization="acme") is None
+
+
+def test_a_record_of_the_actions_secrets_accounts_for_nothing_in_dependabots(world: World, fake: GitHubFake) -> None:
+    """The same repository and names, the other kind of secrets: another place, never clobbered."""
+    record = world.destination().push(new_key(1), None)
+    fake.set_secret("AWS_ACCESS_KEY_ID", "theirs", repository="acme/app", dependabot=True)
+    with pytest.raises(errors.Conflict, match=r"repository acme/app \(Dependabot\) already has a secret"):
+        world.destination(secrets="dependabot").push(new_key(2), record)
+    theirs = fake.secret("AWS_ACCESS_KEY_ID", repository="acme/app", dependabot=True)
+    assert theirs is not None and theirs.value == "theirs"
+
+
+def test_a_dependabot_destination_without_its_permission_says_which(world: World, fake: GitHubFake) -> None:
+    actions_only = fake.add_installation("acme", permissions={"metadata": "read", "secrets": "write"})
+    with pytest.raises(errors.AccessDenied, match=r"lacks Dependabot secrets \(repository permission"):
+        world.destination(installation_id=str(actions_only), secrets="dependabot").push(new_key(), None)
+    with pytest.raises(errors.AccessDenied, match=r"lacks Dependabot secrets \(organization permission"):
+        world.destination(installation_id=str(actions_only), organization="acme", secrets="dependabot").push(
+            new_key(), None
+        )
+    assert fake.secret("AWS_ACCESS_KEY_ID", repository="acme/app", dependabot=True) is None
 
 
 # --------------------------------------------------------------------------- the installation token

@@ -135,6 +135,24 @@ def test_destinations_are_declared_by_the_hub_in_one_line_each() -> None:
         parse_destinations("{")
 
 
+def test_a_github_option_that_cannot_be_used_stops_the_start_in_one_line() -> None:
+    """Checked where REKEY_DESTINATIONS is read (Settings.from_env, at every Lambda's start), not
+    at the first push: a misspelt visibility never waits for a rotation to be found out."""
+    github = {
+        "kind": "github-actions",
+        "app_id": "1",
+        "installation_id": "2",
+        "private_key_secret": "rekey-delivery/app",
+        "repository": "acme/deploy",
+        "allow": {"accounts": [ACCOUNT]},
+    }
+    FakePorts({"REKEY_DESTINATIONS": json.dumps({"ci": {**github, "secrets": "dependabot"}})})  # usable
+    with pytest.raises(errors.ConfigurationError) as refused:
+        FakePorts({"REKEY_DESTINATIONS": json.dumps({"ci": {**github, "visibility": "public"}})})
+    assert "REKEY_DESTINATIONS" in str(refused.value) and "ci: visibility must be one of" in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
 def test_approval_by_ou_asks_the_organization_only_when_needed() -> None:
     (by_ou,) = parse_destinations(json.dumps({"d": {**PARAMETER, "allow": {"ous": ["ou-ab12-cdefgh34"]}}}))
     assert refusal(by_ou, ACCOUNT, "svc", lambda ous: {ACCOUNT}) is None
@@ -223,3 +241,101 @@ def test_under_adopt_the_old_key_waits_for_proof_of_pickup_until_its_deadline() 
     result = scan_account(ports, ports.org.accounts[0], "20261202T043000Z")
     (waiting,) = [i for i in result.items if i.action.value == "warn-not-adopted"]
     assert f"while its replacement {new}'s pickup is unconfirmed (params does not hold {new})" in waiting.reason
+
+
+# --------------------------------------------------------------------------- Security Hub says so
+
+
+def _finding(ports: FakePorts, user: str = "svc-app") -> dict:
+    (found,) = [f for f in ports.findings.by_id.values() if f["Resources"][0]["Id"].endswith(f":user/{user}")]
+    return found
+
+
+def _standing(ports: FakePorts) -> tuple[str, str, str]:
+    found = _finding(ports)
+    return found["ProductFields"]["rekey/state"], found["Compliance"]["Status"], found["RecordState"]
+
+
+def test_under_adopt_the_finding_says_the_pickup_is_unconfirmed_with_what_to_do_until_it_is() -> None:
+    """A 60/70/80 policy: the old key (75 days) is past its deactivation age but not 90, so only
+    the wait for proof of pickup makes the finding active (WARNING), every scan of the day, also
+    once the day's warning was given; the proof ends it."""
+    ports = FakePorts(
+        {
+            "REKEY_DESTINATIONS": DESTINATIONS,
+            "REKEY_IN_USE_POLICY": "adopt",
+            "REKEY_ROTATE_AFTER_DAYS": "60",
+            "REKEY_DEACTIVATE_AFTER_DAYS": "70",
+            "REKEY_DELETE_AFTER_DAYS": "80",
+        }
+    )
+    old, new = ports.iam.add_user("svc-app", {"rekey:rotate": "true", "rekey:deliver-to": "params"}, key_ages=(75, 15))
+    secret = FakeSecret(ports.iam.users["svc-app"].user_id, current=new, previous=old)
+    ports.secrets.secrets["rekey/svc-app"] = secret
+    account = ports.org.accounts[0]
+
+    items = scan_account(ports, account, "20261201T043000Z").items
+    assert sorted(i.action.value for i in items) == ["deliver", "warn-not-adopted"]  # params is behind
+    (warn,) = [i for i in items if i.action.value == "warn-not-adopted"]
+    assert _standing(ports) == ("pickup-unconfirmed", "WARNING", "ACTIVE")
+    description = _finding(ports)["Description"]
+    assert f"{old} stays active while its replacement {new}'s pickup is unconfirmed" in description
+    assert f"{new} has never been used by a consumer" in description
+    assert "make params hold the new key" in description and "rekey report" in description
+    assert _finding(ports)["Severity"]["Label"] == "MEDIUM"
+
+    # The worker gives the day's warning; a second scan that day is quiet, and still says so.
+    assert run_work_item(ports, warn).status == "done" and secret.warned is not None
+    assert [i.action.value for i in scan_account(ports, account, "20261201T120000Z").items] == ["deliver"]
+    assert _standing(ports) == ("pickup-unconfirmed", "WARNING", "ACTIVE")
+
+    # A consumer signed with the new key, but params does not hold it: still waiting, for that.
+    ports.iam.use("svc-app", new, NOW, "s3")
+    scan_account(ports, account, "20261201T130000Z")
+    assert _standing(ports)[0] == "pickup-unconfirmed"
+    assert f"(params does not hold {new})" in _finding(ports)["Description"]
+
+    # Proof: the finding stops saying so (the old key's deactivation is queued today).
+    secret.deliveries["params"] = DeliveryStatus(new, NOW, "v1")
+    (item,) = scan_account(ports, account, "20261201T140000Z").items
+    assert item.action.value == "deactivate"
+    assert _standing(ports) == ("compliant", "PASSED", "ARCHIVED")
+
+
+def test_without_destinations_an_adopt_wait_says_to_move_the_consumers() -> None:
+    ports = FakePorts({"REKEY_IN_USE_POLICY": "adopt"})
+    old, new = ports.iam.add_user("svc-app", {"rekey:rotate": "true"}, key_ages=(100, 10))
+    ports.secrets.secrets["rekey/svc-app"] = FakeSecret(ports.iam.users["svc-app"].user_id, current=new, previous=old)
+
+    scan_account(ports, ports.org.accounts[0], "20261201T043000Z")
+
+    assert _standing(ports) == ("pickup-unconfirmed", "FAILED", "ACTIVE")  # the old key is 100 days old
+    assert "move the key's consumers to the new key" in _finding(ports)["Description"]
+
+
+def test_under_the_cis_preset_the_ceiling_wins_over_adopt_and_the_conflict_is_announced() -> None:
+    """cis + adopt: the adopt deadline may not pass the preset's deactivation age (85 days, so no
+    active key reaches 90), so the old key does not wait for proof of pickup: it is deactivated at
+    85 days, the unconfirmed pickup announced as an error, and the finding never says it waits."""
+    ports = FakePorts(
+        {
+            "REKEY_DESTINATIONS": DESTINATIONS,
+            "REKEY_POLICY_PRESET": "cis",
+            "REKEY_IN_USE_POLICY": "adopt",
+            "REKEY_MAX_DEACTIVATE_AFTER_DAYS": "85",
+        }
+    )
+    old, new = ports.iam.add_user("svc-app", {"rekey:rotate": "true", "rekey:deliver-to": "params"}, key_ages=(85, 10))
+    ports.secrets.secrets["rekey/svc-app"] = FakeSecret(ports.iam.users["svc-app"].user_id, current=new, previous=old)
+
+    items = scan_account(ports, ports.org.accounts[0], "20261201T043000Z").items
+    (item,) = [i for i in items if i.action.value != "deliver"]
+    assert (item.action.value, item.key_id) == ("deactivate", old)
+    assert _standing(ports) == ("compliant", "PASSED", "ARCHIVED")  # 85 days: not failing, and not waiting
+
+    assert run_work_item(ports, item).status == "done"
+    assert ports.iam.status("svc-app")[old] == "Inactive"
+    (loud,) = ports.outbox.events("pickup-unconfirmed")
+    assert loud.severity.value == "error" and f"params does not hold {new}" in loud.message
+    (deactivated,) = ports.outbox.events("deactivated")
+    assert "85 days is the most it waits" in deactivated.message

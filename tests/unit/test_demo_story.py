@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from rekey_dev.demo_cast import ACCOUNT_NAMES, Case, make_plan
+from rekey_dev.demo_cast import ACCOUNT_NAMES, Case, Usage, make_plan
 from rekey_dev.demo_render import DemoEvent, Painter, Timeline
 
 
@@ -31,6 +31,19 @@ def test_the_special_cases_start_where_they_show_up() -> None:
         assert not users[Case.HUMAN].tagged
         assert users[Case.OWNED].tags["rekey:owner"] == "data-team"
         assert users[Case.OVERDUE].key_ages[0] > 110
+        # Rotated within the first days, its old key retired within the first three weeks.
+        assert 80 <= users[Case.DELIVERED].key_ages[0] < 90
+        assert users[Case.DELIVERED].tags["rekey:deliver-to"] == "params,ci"
+        assert users[Case.DELIVERED].usage is Usage.GITHUB
+
+
+def test_the_delivered_user_joined_without_changing_anyone_elses_story() -> None:
+    """It is drawn last: for a seed, every other user is what it was before it joined."""
+    plan = make_plan(1, 3, 3)
+    others = {(u.account, u.name, u.key_ages) for u in plan.users if u.case is not Case.DELIVERED}
+    # As make_plan(1, 3, 3) drew them before (docs/demo.md's story).
+    assert len(others) == 16 and {("payments", "deploy-bot", (94, 92)), ("sandbox", "legacy-ftp", (82,))} <= others
+    assert {("analytics", "reporting-cron", (180,)), ("sandbox", "nightly-backup", (266,))} <= others
 
 
 def test_bad_sizes_are_refused() -> None:

@@ -45,7 +45,7 @@ table.meta{width:auto}table.meta th{background:none;font-weight:600;white-space:
 td.num,th.num{text-align:right}tr.flag td{background:#fff1f0}.tag{display:inline-block;padding:0 6px;
 border-radius:10px;font-size:12px;background:#eaeef2}.tag.fail{background:#c62828;color:#fff}
 .tag.pass{background:#dafbe1}.tag.na{background:#eaeef2;color:#57606a}
-.tag.exempt{background:#ddf4ff}.tag.out{background:#eaeef2}.tag.misconfigured{background:#fff8c5}
+.tag.exempt{background:#ddf4ff}.tag.behind{background:#fff8c5}.tag.out{background:#eaeef2}.tag.misconfigured{background:#fff8c5}
 tr.unchecked td{background:#fff8c5}
 svg{max-width:100%;height:auto}
 @media print{
@@ -154,8 +154,32 @@ def _head(*cells: str) -> str:
     )
 
 
+def _deliveries(rep: ComplianceReport) -> list[str]:
+    """Where each managed user's key is pushed (REKEY_DESTINATIONS) and whether each destination
+    holds the current key, as `rekey report` says in text: none when no user selects one."""
+    if not rep.deliveries:
+        return []
+    html = ["<h2>Deliveries</h2><table>" + _head("account", "user", "destination", "state", "since", "current key")]
+    for d in rep.deliveries:
+        cls = "pass" if d.current else "fail" if d.status is not None and not d.status.synced else "behind"
+        since = f"{d.status.at:%Y-%m-%d %H:%M} UTC" if d.status else ""
+        html.append(
+            f'<tr class="{"" if d.current else "flag"}">'
+            + _cell(f"{d.account.account_id} {d.account.name}".strip())
+            + _cell(d.user_name)
+            + _cell(d.destination)
+            + f'<td><span class="tag {cls}">{escape(d.state)}</span></td>'
+            + _cell(since)
+            + f"<td><code>{escape(d.current_key_id or '-')}</code></td>"
+            + "</tr>"
+        )
+    html.append("</tbody></table>")
+    return html
+
+
 def report_html(rep: ComplianceReport) -> str:
     failing = {c: rep.failing(c) for c in CONTROL_COLUMNS}
+    behind = sum(not d.current for d in rep.deliveries)
     tiles = [
         ("accounts checked", len(rep.accounts), ""),
         ("accounts not checked", len(rep.not_checked), "bad" if rep.not_checked else "ok"),
@@ -163,6 +187,7 @@ def report_html(rep: ComplianceReport) -> str:
         ("active keys", sum(a.active for a in rep.accounts), ""),
         *((f"failing {CONTROL_TITLES[c]}", len(keys), "bad" if keys else "ok") for c, keys in failing.items()),
         ("exemptions in force", sum(e.active for e in rep.exemptions), ""),
+        *([("deliveries not holding the current key", behind, "bad" if behind else "ok")] if rep.deliveries else []),
     ]
     meta = [
         ("Generated", f"{rep.generated_at:%Y-%m-%d %H:%M} UTC"),
@@ -248,6 +273,7 @@ def report_html(rep: ComplianceReport) -> str:
         html.append("</tbody></table>")
     else:
         html.append('<p class="muted">None.</p>')
+    html += _deliveries(rep)
     html.append('<h2>Every access key</h2><table class="keys">')
     html.append(
         _head(

@@ -22,8 +22,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
+from rekey_cli.compliance import DeliveryLine
 from rekey_cli.sqs_source import drain
 
+from rekey.domain.delivery import DELIVER_TAG
+from rekey.domain.entities import Account
+from rekey.domain.models import SecretState
 from rekey.domain.naming import secret_name
 from rekey.handlers import worker
 from rekey.runtime import Runtime
@@ -32,14 +36,26 @@ from rekey.use_cases.sweep import new_sweep_id, sweep
 from rekey.use_cases.work import WorkOutcome
 
 from . import emulator as em
-from .demo_cast import ACCOUNT_NAMES, COMPONENTS, OWNER_TEAM, Plan, PlannedUser, Usage, make_plan
+from .demo_cast import (
+    ACCOUNT_NAMES,
+    COMPONENTS,
+    DELIVERED_USER,
+    GITHUB_REPOSITORY,
+    OWNER_TEAM,
+    Plan,
+    PlannedUser,
+    Usage,
+    make_plan,
+)
 from .demo_render import DemoEvent, KeyView, Painter, Progress, Timeline, UserView, counts, table, wants_colour
+from .github_fake import GitHubFake
 from .rotation import RELAY_NAME
 
 DEFAULT_DAYS = 120
 DEFAULT_ACCOUNTS = 3
 DEFAULT_USERS_PER_ACCOUNT = 3
 DEFAULT_SEED = 1
+APP_KEY_SECRET = "rekey-delivery/github-app"  # the GitHub App's private key, in the hub's Secrets Manager
 INBOX = "demo-inbox"  # every notification, as an operator's subscription would receive them
 OWNER_INBOX = f"{OWNER_TEAM}-inbox"  # only the notifications of users tagged rekey:owner=data-team
 
@@ -126,6 +142,7 @@ class Org:
     hub: em.HubResources
     inbox_url: str
     owner_inbox_url: str
+    github: GitHubFake
     original_keys: dict[tuple[str, str], str] = field(default_factory=dict)  # (account, user) -> key id
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
 
@@ -146,10 +163,11 @@ class Org:
         return "hub" if account_id == self.management_id else account_id
 
 
-def build_org(emulator: em.Emulator, plan: Plan, rotation_url: str) -> Org:
+def build_org(emulator: em.Emulator, plan: Plan, rotation_url: str, github: GitHubFake) -> Org:
     """Organization, member accounts with the spoke stack (CloudFormation, from spoke_templates/:
     the roles, and the relay Secrets Manager's rotation invokes, posting to `rotation_url`), hub
-    queues and topic, two subscriptions, and the planned users with their aged keys."""
+    queues and topic, two subscriptions, and the planned users with their aged keys; `github`
+    has the App installed on the delivered user's repository, whose key the hub keeps."""
     from .templates import deploy_spoke_role
 
     organization = em.create_organization(emulator, plan.accounts)
@@ -162,6 +180,10 @@ def build_org(emulator: em.Emulator, plan: Plan, rotation_url: str) -> Org:
             organization_id=organization.organization_id,
             HubRotationUrl=rotation_url,
         )
+    owner, _, _ = GITHUB_REPOSITORY.partition("/")
+    github.add_installation(owner, repositories=[GITHUB_REPOSITORY])
+    github.add_repository(GITHUB_REPOSITORY)
+    emulator.client("secretsmanager").create_secret(Name=APP_KEY_SECRET, SecretString=github.private_key_pem)
     inbox_url = em.subscribe_queue(emulator, hub.topic_arn, INBOX)
     owner_inbox_url = em.subscribe_queue(emulator, hub.topic_arn, OWNER_INBOX, {"owner": [OWNER_TEAM]})
     org = Org(
@@ -173,6 +195,7 @@ def build_org(emulator: em.Emulator, plan: Plan, rotation_url: str) -> Org:
         hub,
         inbox_url,
         owner_inbox_url,
+        github,
     )
     for user in plan.users:
         _create_user(org, user)
@@ -216,6 +239,12 @@ def use_keys(org: Org) -> None:
             original = org.original_keys[(user.account, user.name)]
             if any(k.access_key_id == original for k in keys):
                 org.emulator.use_key(account_id, original, service="s3")
+        elif user.usage is Usage.GITHUB:
+            # The CI job reads its key from the repository's secret (what GitHub decrypted).
+            pushed = org.github.secret("AWS_ACCESS_KEY_ID", repository=GITHUB_REPOSITORY)
+            key_id = pushed.value if pushed is not None else org.original_keys[(user.account, user.name)]
+            if any(k.access_key_id == key_id for k in keys):
+                org.emulator.use_key(account_id, key_id, service="s3")
 
 
 # --------------------------------------------------------------------------- secrets: checked, never shown
@@ -409,7 +438,7 @@ def final_state(org: Org, events: list[DemoEvent]) -> list[UserView]:
             KeyView(m["AccessKeyId"], m["Status"], max(0, (now - m["CreateDate"].astimezone(UTC)).days))
             for m in sorted(meta, key=lambda m: m["CreateDate"])
         ]
-        name, current = _secret(org, account_id, user.name)
+        name, state = _secret(org, account_id, user.name)
         views.append(
             UserView(
                 user.account,
@@ -418,22 +447,34 @@ def final_state(org: Org, events: list[DemoEvent]) -> list[UserView]:
                 user.case.value,
                 keys,
                 name,
-                current,
+                state.current_key_id if state else None,
                 per_user.get((user.account, user.name), Counter()),
                 user.tagged,
+                _deliveries(org, account_id, user, state),
             )
         )
     return views
 
 
-def _secret(org: Org, account_id: str, user_name: str) -> tuple[str | None, str | None]:
-    """The user's secret name and the key id of its AWSCURRENT version (from its version id or
-    label, which name the key: no secret value is read)."""
+def _deliveries(org: Org, account_id: str, user: PlannedUser, state: SecretState | None) -> tuple[str, ...]:
+    """Each destination the user selects, and whether it holds the current key, as `rekey
+    report` says it (from the secret's tags)."""
+    names = [n.strip() for n in user.tags.get(DELIVER_TAG, "").split(",") if n.strip()]
+    sent = state.delivered() if state else {}
+    account = Account(account_id, user.account)
+    current = state.current_key_id if state else None
+    return tuple(f"{n}: {DeliveryLine(account, user.name, n, current, sent.get(n)).state}" for n in names)
+
+
+def _secret(org: Org, account_id: str, user_name: str) -> tuple[str | None, SecretState | None]:
+    """The user's secret name and what its labels and tags say (the key id of its AWSCURRENT
+    version, from its version id or label, which name the key; its deliveries): no secret value
+    is read."""
     from rekey.adapters.secrets import SecretsAdapter
 
     name = secret_name(Settings.model_fields["secret_name"].default, user_name, account_id)
     record = SecretsAdapter(org.client("secretsmanager", account_id)).read(name, resolve_foreign=False)
-    return (name, record.state.current_key_id) if record.state.exists else (None, None)
+    return (name, record.state) if record.state.exists else (None, None)
 
 
 def demo_environment(org: Org) -> dict[str, str]:
@@ -445,7 +486,27 @@ def demo_environment(org: Org) -> dict[str, str]:
     env["REKEY_EXCLUDED_ACCOUNTS"] = org.management_id  # the hub's account has no spoke role
     env["REKEY_ORGANIZATION_ID"] = org.organization_id  # as the hub stack sets it
     env["REKEY_ROTATION_RELAY"] = RELAY_NAME
+    env["REKEY_DESTINATIONS"] = json.dumps(destinations(org))
     return env
+
+
+def destinations(org: Org) -> dict[str, Any]:
+    """What the demo's hub declares: the delivered user's SSM parameter and the GitHub repository
+    its CI reads, each approved for that user in its own account only."""
+    (user,) = [u for u in org.plan.users if u.name == DELIVERED_USER]
+    allow = {"accounts": [org.account_ids[user.account]], "users": [DELIVERED_USER]}
+    return {
+        "params": {"kind": "ssm-parameter", "name": "/rekey/{user_name}/aws", "allow": allow},
+        "ci": {
+            "kind": "github-actions",
+            "app_id": str(org.github.app_id),
+            "installation_id": str(min(org.github.installations)),
+            "private_key_secret": APP_KEY_SECRET,
+            "repository": GITHUB_REPOSITORY,
+            "api_url": org.github.url,  # the local fake (an http:// URL is accepted on loopback only)
+            "allow": allow,
+        },
+    }
 
 
 def demo_settings(org: Org) -> Settings:
@@ -462,8 +523,8 @@ def run(options: Options, emulator: em.Emulator | None = None) -> int:
     emulator = emulator or em.start()
     try:
         emulator.reset()
-        with recording() as (out, err):
-            return _run(options, emulator, out, err)
+        with recording() as (out, err), GitHubFake() as github:
+            return _run(options, emulator, github, out, err)
     finally:
         if own:
             emulator.stop()
@@ -485,7 +546,7 @@ def _isolate_from_real_aws() -> None:
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 
 
-def _run(options: Options, emulator: em.Emulator, out: Recorder, err: Recorder) -> int:
+def _run(options: Options, emulator: em.Emulator, github: GitHubFake, out: Recorder, err: Recorder) -> int:
     started = time.monotonic()
     plan = make_plan(options.seed, options.accounts, options.users_per_account)
     paint = Painter(wants_colour(out) and not options.as_json)
@@ -494,13 +555,16 @@ def _run(options: Options, emulator: em.Emulator, out: Recorder, err: Recorder) 
     # The hub's rotation function, configured as the demo's hub (the relays post each step to it).
     configured: dict[str, str] = {}
     rotation_url = emulator.serve_function_url(em.rotation_endpoint(environment=lambda: configured).function)
-    org = build_org(emulator, plan, rotation_url)
+    org = build_org(emulator, plan, rotation_url, github)
     configured.update(demo_environment(org))
     settings = demo_settings(org)
     rt = Runtime.build(settings)
     rt.sleep = lambda _seconds: None  # the emulator accepts a new key at once
     simulation = Simulation(org, rt)
     watch = SecretWatch()
+    # The GitHub App's private key is secret material too: each line of its PEM body.
+    pem = [line for line in github.private_key_pem.splitlines() if not line.startswith("-----")]
+    watch.add(pem)
     width = shutil.get_terminal_size().columns if out.isatty() and not options.as_json else None
     timeline = Timeline(list(plan.accounts), [u.name for u in plan.users], paint, width)
 
@@ -533,7 +597,8 @@ def _run(options: Options, emulator: em.Emulator, out: Recorder, err: Recorder) 
         text = json.dumps(document, indent=2)
         leaks = watch.leaks([out.text(), err.text(), text, *map(json.dumps, simulation.received)])
         document["secret_check"] = {
-            "secret_access_keys_checked": len(watch),
+            "secret_access_keys_checked": len(watch) - len(pem),
+            "github_app_key_lines_checked": len(pem),
             "notifications_checked": len(simulation.received),
             "leaked": leaks,
         }
@@ -544,7 +609,8 @@ def _run(options: Options, emulator: em.Emulator, out: Recorder, err: Recorder) 
         say(_closing(options, simulation, by_type, paint))
         say(_secrets_manager_line(org))
         leaks = watch.leaks([out.text(), err.text(), *map(json.dumps, simulation.received)])
-        say(["", _secret_line(leaks, len(watch), len(simulation.received), len(out.text()) + len(err.text()))])
+        written = len(out.text()) + len(err.text())
+        say(["", _secret_line(leaks, len(watch) - len(pem), len(simulation.received), written)])
         say([paint.dim(f"Simulated {_days(options.days)} in {elapsed:.1f} s (seed {options.seed}).")])
     return EXIT_FAILED if leaks or failed else EXIT_OK
 
@@ -566,6 +632,11 @@ def _introduction(org: Org, options: Options, settings: Settings, paint: Painter
         f"  users         {len(plan.users)}: {len(plan.users) - len(cast)} tagged service users, and one per "
         "special case:",
         *(f"                  {u.account:<10} {u.name:<16} {u.case.value}" for u in cast),
+        f"  delivery      {DELIVERED_USER}'s keys are pushed to its SSM parameter /rekey/{DELIVERED_USER}/aws "
+        f"and to the GitHub repository {GITHUB_REPOSITORY}",
+        "                (a local fake of GitHub's API), approved for its account only; its CI reads GitHub's "
+        "secret, and its old key",
+        "                is retired once both destinations hold the new key and the CI has signed with it",
         f"  policy        rotate at {p.rotate_after_days} days, deactivate at {p.deactivate_after_days}, "
         f"delete at {p.delete_after_days}; users may shorten it by tag",
         "  each day      keys age a day, applications use their keys, then the sweep and the worker run "
@@ -610,13 +681,13 @@ def _secrets_manager_line(org: Org) -> list[str]:
 def _secret_line(leaks: int, secrets: int, notifications: int, characters: int) -> str:
     if leaks:
         return (
-            f"FAILED: {leaks} of the {secrets} secret access keys created during the run appeared in the "
-            "output or the notifications"
+            f"FAILED: {leaks} of the {secrets} secret access keys created during the run (or lines of the GitHub "
+            "App's private key) appeared in the output or the notifications"
         )
     return (
         f"No secret access key was printed: the {secrets} that existed during the run were searched for in "
         f"all {characters:,} characters written and in the {notifications} notifications both subscriptions "
-        "received, and not found."
+        "received, and not found; nor was the GitHub App's private key."
     )
 
 

@@ -46,6 +46,10 @@ COMPONENTS = (
 HUMANS = ("maria.santos", "j.okafor", "li.wei", "sam.taylor", "a.kowalski", "r.haddad")
 OPT_IN = {"rekey:rotate": "true"}
 OWNER_TEAM = "data-team"
+# The destinations the demo's hub declares (REKEY_DESTINATIONS), approved for the delivered
+# user's account and name only: its SSM parameter, and a repository on a local fake of GitHub.
+DELIVERED_USER = "release-ci"
+GITHUB_REPOSITORY = "acme/release"
 
 
 class Case(StrEnum):
@@ -59,6 +63,7 @@ class Case(StrEnum):
     TWO_KEYS = "two active keys"
     MISCONFIGURED = "invalid policy tag"
     HUMAN = "human, not tagged"
+    DELIVERED = "pushed to SSM, GitHub"
 
 
 class Usage(StrEnum):
@@ -67,6 +72,7 @@ class Usage(StrEnum):
     NONE = "none"
     NEWEST = "newest"  # reads the secret, so it switches to the new key at once
     ORIGINAL = "original"  # never reads the secret: keeps using its first key while it works
+    GITHUB = "github"  # a CI job: signs with the key GitHub's secret holds (its first, until one is there)
 
 
 @dataclass(frozen=True)
@@ -153,6 +159,17 @@ def make_plan(seed: int, accounts: int, users_per_account: int) -> Plan:
         for account in names
         for component in rng.sample(COMPONENTS, users_per_account)
     ]
+    # Drawn last, so the other users are the same for a seed as before it joined.
+    cast.append(
+        PlannedUser(
+            home(7),
+            DELIVERED_USER,
+            Case.DELIVERED,
+            {**OPT_IN, "rekey:deliver-to": "params,ci"},
+            (rng.randint(80, 86),),
+            Usage.GITHUB,
+        )
+    )
     order = {name: i for i, name in enumerate(names)}
     users = sorted(cast + ordinary, key=lambda u: (order[u.account], u.name))
     return Plan(seed, names, tuple(users))

@@ -17,6 +17,9 @@ EVENT_ORDER = (
     "rotated",
     "deactivated",
     "deleted",
+    "delivered",
+    "delivery-failed",
+    "pickup-unconfirmed",
     "in-use",
     "blocked",
     "misconfigured",
@@ -28,6 +31,9 @@ _COLOURS = {
     "rotated": "32",  # green
     "deactivated": "33",  # yellow
     "deleted": "36",  # cyan
+    "delivered": "34",  # blue
+    "delivery-failed": "1;31",
+    "pickup-unconfirmed": "1;31",
     "in-use": "1;33",  # bold yellow
     "blocked": "1;31",  # bold red
     "misconfigured": "35",  # magenta
@@ -160,6 +166,7 @@ class UserView:
     secret_key_id: str | None  # the key id its AWSCURRENT version holds
     notifications: Counter[str]
     tagged: bool = True
+    deliveries: tuple[str, ...] = ()  # `destination: state`, as `rekey report` says it
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -170,6 +177,7 @@ class UserView:
             "keys": [{"key_id": k.key_id, "status": k.status, "age_days": k.age_days} for k in self.keys],
             "secret": {"name": self.secret, "current_key_id": self.secret_key_id} if self.secret else None,
             "notifications": dict(sorted(self.notifications.items())),
+            **({"deliveries": list(self.deliveries)} if self.deliveries else {}),
         }
 
 
@@ -201,6 +209,8 @@ def table(users: Iterable[UserView], account_ids: dict[str, str], paint: Painter
         if u.secret:
             held = f" (holds ..{u.secret_key_id[-4:]})" if u.secret_key_id else ""
             details.append(("secret", f"{u.secret}{held}"))
+        if u.deliveries:
+            details.append(("pushed", ", ".join(u.deliveries)))
         if u.notifications:
             details.append(("notified", counts(u.notifications)))
         elif not u.tagged:

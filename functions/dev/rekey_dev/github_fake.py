@@ -12,9 +12,10 @@ the same bytes it would exchange with api.github.com.
 - **installation tokens**: expired or revoked (`revoke_tokens`) tokens are 401 Bad credentials.
   A repository the installation does not cover, or an organization it is not installed on, is
   404 (GitHub hides what a token cannot see); a permission it lacks (`secrets`, `environments`,
-  `organization_secrets`: read for GET, write for PUT and DELETE) is 403 "Resource not
-  accessible by integration";
-- **secrets** of repositories, their environments, and organizations, each scope with its own
+  `organization_secrets`, `dependabot_secrets`, `organization_dependabot_secrets`: read for GET,
+  write for PUT and DELETE) is 403 "Resource not accessible by integration";
+- **secrets** of repositories, their environments, and organizations (Actions'), and of
+  repositories and organizations (Dependabot's, .../dependabot/secrets), each scope with its own
   libsodium key pair (GET .../public-key: key_id and base64 key): PUT decrypts the sealed box
   with the scope's private key and keeps the plaintext for the test to read (`secret`); 201 with
   `{}` when created, 204 when updated; `created_at`, `updated_at` (whole seconds, the fake's
@@ -33,7 +34,7 @@ the same bytes it would exchange with api.github.com.
   Authorization value replaced by its kind).
 
 Not modelled: OAuth and personal tokens, tokens narrowed to repositories or permissions, GitHub
-Enterprise's paths, Dependabot and Codespaces secrets, pagination of anything but secrets,
+Enterprise's paths, Codespaces secrets, pagination of anything but secrets,
 conditional requests, secret size limits. Emulator only: nothing here is in the Lambda package."""
 
 from __future__ import annotations
@@ -66,7 +67,14 @@ JWT_MAX_LIFETIME = 600  # exp at most 10 minutes ahead
 JWT_DRIFT = 60  # iat may be this far in the future (clock drift)
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 VISIBILITIES = ("all", "private", "selected")
-FULL_PERMISSIONS = {"metadata": "read", "secrets": "write", "environments": "write", "organization_secrets": "write"}
+FULL_PERMISSIONS = {
+    "metadata": "read",
+    "secrets": "write",
+    "environments": "write",
+    "organization_secrets": "write",
+    "dependabot_secrets": "write",
+    "organization_dependabot_secrets": "write",
+}
 
 
 def _stamp(at: datetime) -> str:
@@ -102,6 +110,7 @@ class Repository:
     id: int
     scope: Scope = field(default_factory=Scope)
     environments: dict[str, Scope] = field(default_factory=dict)  # by lower-case name
+    dependabot: Scope = field(default_factory=Scope)  # its Dependabot secrets
 
     @property
     def full_name(self) -> str:
@@ -176,6 +185,7 @@ class GitHubFake:
         self.installations: dict[int, Installation] = {}
         self.repositories: dict[str, Repository] = {}  # by lower-case owner/name
         self.organizations: dict[str, Scope] = {}  # by lower-case login
+        self.organizations_dependabot: dict[str, Scope] = {}  # their Dependabot secrets
         self.tokens: dict[str, Token] = {}
         self.requests: list[Request] = []
         self.faults: list[Fault] = []
@@ -242,23 +252,31 @@ class GitHubFake:
 
     def add_organization(self, login: str) -> Scope:
         with self._lock:
+            self.organizations_dependabot.setdefault(login.lower(), Scope())
             return self.organizations.setdefault(login.lower(), Scope())
 
     def scope(
-        self, *, repository: str | None = None, environment: str | None = None, organization: str | None = None
+        self,
+        *,
+        repository: str | None = None,
+        environment: str | None = None,
+        organization: str | None = None,
+        dependabot: bool = False,
     ) -> Scope:
         if organization is not None:
-            return self.organizations[organization.lower()]
+            return (self.organizations_dependabot if dependabot else self.organizations)[organization.lower()]
         repo = self.repositories[str(repository).lower()]
+        if dependabot:
+            return repo.dependabot
         return repo.scope if environment is None else repo.environments[environment.lower()]
 
-    def secret(self, name: str, **where: str | None) -> Secret | None:
-        """The secret `name` of a scope (repository=, environment=, organization=), as the fake
-        decrypted it; None when there is none."""
+    def secret(self, name: str, **where: Any) -> Secret | None:
+        """The secret `name` of a scope (repository=, environment=, organization=; dependabot=True
+        for its Dependabot secrets), as the fake decrypted it; None when there is none."""
         with self._lock:
             return self.scope(**where).secrets.get(name.upper())
 
-    def set_secret(self, name: str, value: str, **where: str | None) -> Secret:
+    def set_secret(self, name: str, value: str, **where: Any) -> Secret:
         """Someone else (a person, another tool) creates or updates a secret, now."""
         with self._lock:
             scope, stamp = self.scope(**where), _stamp(self.now())
@@ -268,7 +286,7 @@ class GitHubFake:
             scope.secrets[name.upper()] = Secret(name.upper(), created, stamp, value, visibility)
             return scope.secrets[name.upper()]
 
-    def rotate_public_key(self, **where: str | None) -> None:
+    def rotate_public_key(self, **where: Any) -> None:
         """GitHub may replace a scope's key pair: values sealed for the old one no longer decrypt."""
         with self._lock:
             scope = self.scope(**where)
@@ -467,6 +485,8 @@ class GitHubFake:
             (r"/repos/([^/]+)/([^/]+)/actions/secrets(?:/([^/]+))?", "secrets"),
             (r"/repos/([^/]+)/([^/]+)/environments/([^/]+)/secrets(?:/([^/]+))?", "environments"),
             (r"/orgs/([^/]+)/actions/secrets(?:/([^/]+))?", "organization_secrets"),
+            (r"/repos/([^/]+)/([^/]+)/dependabot/secrets(?:/([^/]+))?", "dependabot_secrets"),
+            (r"/orgs/([^/]+)/dependabot/secrets(?:/([^/]+))?", "organization_dependabot_secrets"),
         )
         routed = next(((m, p) for pattern, p in routes if (m := re.fullmatch(pattern, path))), None)
         if routed is None:
@@ -474,9 +494,11 @@ class GitHubFake:
         match, permission = routed
         installation = self._installation(headers)
         groups = [unquote(g) if g is not None else None for g in match.groups()]
-        if permission == "organization_secrets":
+        organization = permission in ("organization_secrets", "organization_dependabot_secrets")
+        if organization:
             org, name = groups
-            scope = self.organizations.get(str(org).lower())
+            scopes = self.organizations_dependabot if "dependabot" in permission else self.organizations
+            scope = scopes.get(str(org).lower())
             if scope is None or str(org).lower() != installation.account.lower():
                 raise _Refused(404, "Not Found")
         else:
@@ -491,12 +513,11 @@ class GitHubFake:
                     raise _Refused(404, "Not Found")
             else:
                 (name,) = rest
-                scope = repository.scope
+                scope = repository.dependabot if permission == "dependabot_secrets" else repository.scope
         needed = "read" if method == "GET" else "write"
         granted = installation.permissions.get(permission)
         if granted not in (needed, "write", "admin"):
             raise _Refused(403, "Resource not accessible by integration")
-        organization = permission == "organization_secrets"
         if name is None:
             if method != "GET":
                 raise _Refused(404, "Not Found")

@@ -1,5 +1,5 @@
-"""GitHub Actions secrets as a delivery destination (rekey.domain.delivery, kind `github-actions`):
-the user's new key written as two secrets (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY by default)
+"""GitHub Actions (or Dependabot) secrets as a delivery destination (rekey.domain.delivery, kind
+`github-actions`): the user's new key written as two secrets (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY by default)
 of a repository, one of its environments, or an organization, through GitHub's REST API.
 
 - rekey authenticates as a GitHub App: a JWT signed with the App's private key (RS256, read from
@@ -20,9 +20,14 @@ of a repository, one of its environments, or an organization, through GitHub's R
   network failures Unavailable (retried twice). Messages name the call and the status, never a
   response body, the token, the App's key or a secret value.
 
+With the option `secrets: dependabot`, the same is done with the scope's Dependabot secrets
+(the same API, under .../dependabot/secrets; a repository's or an organization's, no environment's).
+The options are checked when REKEY_DESTINATIONS is parsed (rekey.domain.delivery.github_problem).
+
 GitHub's documented endpoints (REST API version 2022-11-28): /repos/{owner}/{repo}/actions/secrets,
-/repos/{owner}/{repo}/environments/{environment}/secrets, /orgs/{org}/actions/secrets; each
-with /public-key and /{secret_name}."""
+/repos/{owner}/{repo}/environments/{environment}/secrets, /orgs/{org}/actions/secrets,
+/repos/{owner}/{repo}/dependabot/secrets, /orgs/{org}/dependabot/secrets; each with /public-key
+and /{secret_name}."""
 
 from __future__ import annotations
 
@@ -39,13 +44,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import jwt
 from nacl.public import PublicKey, SealedBox
 
 from ..domain import errors
-from ..domain.delivery import Destination
+from ..domain.delivery import Destination, github_names_problem, github_problem, github_secret_names
 from ..domain.entities import NewKey
 
 log = logging.getLogger(__name__)
@@ -53,9 +58,6 @@ log = logging.getLogger(__name__)
 API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
 USER_AGENT = "rekey (AWS access key rotation)"
-ACCESS_KEY_NAME = "AWS_ACCESS_KEY_ID"
-SECRET_KEY_NAME = "AWS_SECRET_ACCESS_KEY"
-VISIBILITIES = ("all", "private", "selected")
 # A token is bought again this long before GitHub says it expires (they last an hour).
 TOKEN_MARGIN = timedelta(minutes=5)
 # The JWT: issued 60 s in the past (clock drift, as GitHub recommends), valid 9 minutes (at most 10).
@@ -66,10 +68,7 @@ ATTEMPTS = 3
 MAX_WAIT = 30.0
 TIMEOUT = 10.0
 RECORD_VERSION = "gh1"
-_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
-_OWNER = re.compile(r"[A-Za-z0-9_.-]+")
 _RECORD = re.compile(RECORD_VERSION + r" ([0-9a-f]{10}) (\S+) (\S+)")
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 # --------------------------------------------------------------------------- the HTTP port
@@ -168,7 +167,9 @@ TOKENS = TokenCache()
 class _Scope:
     """Where the secrets live: a repository, one of its environments, or an organization."""
 
-    path: str  # under the API URL: repos/{owner}/{repo}, .../environments/{env}, orgs/{org}
+    # Under the API URL: repos/{owner}/{repo}, .../environments/{env}, orgs/{org}, or .../dependabot
+    # for Dependabot's secrets; a record of rekey's writes names it (see _fingerprint).
+    path: str
     secrets: str  # where its secrets are: {path}/actions/secrets, or {path}/secrets for an environment
     where: str  # for messages: "repository o/r", "environment e of repository o/r", "organization o"
     permission: str  # what the App needs, as GitHub's settings name it
@@ -390,14 +391,12 @@ class GitHubActionsDestination:
         self.destination = destination
         option = destination.option
         self.visibility = option("visibility") or "private"
-        self.names = (
-            secret_name(option("access_key_name") or ACCESS_KEY_NAME, user_name),
-            secret_name(option("secret_key_name") or SECRET_KEY_NAME, user_name),
-        )
-        self.problem: str | None = None
+        self.dependabot = option("secrets") == "dependabot"
+        self.names = github_secret_names(dict(destination.options), user_name)
+        # Checked when REKEY_DESTINATIONS is parsed; again here, for what the user's name makes.
+        self.problem = github_problem(dict(destination.options)) or github_names_problem(self.names)
         self.scope = self._scope()
         self.github = GitHubApp(destination.name, self.scope, option, read_hub_secret, now, http, sleep, tokens)
-        self.problem = self.problem or self._check()
 
     def __repr__(self) -> str:
         return f"GitHubActionsDestination({self.destination.name}: {self.scope.where}, {', '.join(self.names)})"
@@ -405,23 +404,19 @@ class GitHubActionsDestination:
     def _scope(self) -> _Scope:
         option = self.destination.option
         repository, environment, organization = option("repository"), option("environment"), option("organization")
+        # Dependabot's secrets: the same API under .../dependabot/secrets (no environments).
+        kind, app = ("dependabot", "Dependabot secrets") if self.dependabot else ("actions", "Secrets")
+        suffix = " (Dependabot)" if self.dependabot else ""
         if organization is not None:
-            if environment is not None:
-                self.problem = "environment is for a repository's secrets, not an organization's"
-            if not _OWNER.fullmatch(organization):
-                self.problem = f"organization {organization!r} is not an organization's name"
             path = f"orgs/{quote(organization, safe='')}"
             return _Scope(
-                path,
-                f"{path}/actions/secrets",
-                f"organization {organization}",
-                "Secrets (organization permission: read and write)",
+                path if not self.dependabot else f"{path}/dependabot",
+                f"{path}/{kind}/secrets",
+                f"organization {organization}{suffix}",
+                f"{app} (organization permission: read and write)",
                 True,
             )
-        repository = repository or ""
-        if not _REPOSITORY.fullmatch(repository):
-            self.problem = f"repository {repository!r} is not owner/name"
-        owner, _, name = repository.partition("/")
+        owner, _, name = (repository or "").partition("/")
         path = f"repos/{quote(owner, safe='')}/{quote(name, safe='')}"
         if environment is not None:
             path = f"{path}/environments/{quote(environment, safe='')}"
@@ -433,31 +428,12 @@ class GitHubActionsDestination:
                 False,
             )
         return _Scope(
-            path,
-            f"{path}/actions/secrets",
-            f"repository {repository}",
-            "Secrets (repository permission: read and write)",
+            path if not self.dependabot else f"{path}/dependabot",
+            f"{path}/{kind}/secrets",
+            f"repository {repository}{suffix}",
+            f"{app} (repository permission: read and write)",
             False,
         )
-
-    def _check(self) -> str | None:
-        """Why the options cannot be used (one line), or None."""
-        github = self.github
-        url = urlsplit(github.api_url)
-        if not (url.scheme == "https" or (url.scheme == "http" and url.hostname in _LOOPBACK)) or not url.hostname:
-            return f"api_url {github.api_url!r} is not an https:// URL"  # the token never travels in clear
-        if not github.app_id.isdigit() or not github.installation_id.isdigit():
-            return "app_id and installation_id are GitHub's numeric ids"
-        if self.visibility not in VISIBILITIES:
-            return f"visibility must be one of {', '.join(VISIBILITIES)}"
-        if self.visibility != "private" and not self.scope.organization:
-            return "visibility is for an organization's secrets"
-        for name in self.names:
-            if not name or name[0].isdigit() or name.startswith("GITHUB_"):
-                return f"secret name {name!r}: GitHub's cannot be empty, start with a digit or with GITHUB_"
-        if self.names[0] == self.names[1]:
-            return f"access_key_name and secret_key_name are both {self.names[0]}"
-        return None
 
     # ----------------------------------------------------------------------- push
 
@@ -555,12 +531,6 @@ class GitHubActionsDestination:
         self.github.call("PUT", f"{self.scope.secrets}/{name}", f"secret {name} of {self.scope.where}", body)
 
 
-def secret_name(template: str, user_name: str) -> str:
-    """A secret's name: `{user_name}` replaced, upper case, anything but A-Z 0-9 _ made `_` (GitHub's
-    names are case-insensitive, of letters, digits and underscores)."""
-    return re.sub(r"[^A-Z0-9_]", "_", template.replace("{user_name}", user_name).upper())
-
-
 def _compact(timestamp: str) -> str:
     """An ISO time as a record holds it: 2026-12-06T20:10:00Z -> 20261206T201000Z."""
     compact = re.sub(r"[^0-9A-Za-z]", "", timestamp)
@@ -581,7 +551,8 @@ def github_destination(
     a secret's string in the hub's Secrets Manager, by name or ARN (the App's PEM private key);
     `now`: the clock GitHub shares (the JWT's times, the token's expiry); `http`: urllib's by
     default; `sleep`: rate limits' and retries' waits (time.sleep by default); `tokens`: the
-    process's cache by default. Options that cannot be used raise errors.ConfigurationError at
+    process's cache by default. Options that cannot be used (checked when REKEY_DESTINATIONS is
+    parsed; secret names that the user's name makes unusable) raise errors.ConfigurationError at
     push, as any other failure of the destination."""
     return GitHubActionsDestination(
         destination,

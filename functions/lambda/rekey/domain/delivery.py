@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 # The user tag: comma-separated names of destinations the hub approved for the user.
 DELIVER_TAG = "rekey:deliver-to"
@@ -28,7 +29,16 @@ KINDS: dict[str, frozenset[str]] = {
 OPTIONAL: dict[str, frozenset[str]] = {
     "ssm-parameter": frozenset({"kms_key_id", "description"}),
     "github-actions": frozenset(
-        {"repository", "environment", "organization", "visibility", "api_url", "access_key_name", "secret_key_name"}
+        {
+            "repository",
+            "environment",
+            "organization",
+            "visibility",
+            "api_url",
+            "access_key_name",
+            "secret_key_name",
+            "secrets",
+        }
     ),
 }
 # A destination's status on the user's secret: `rekey:delivery:<name>` = `<key id> synced|failed
@@ -39,6 +49,17 @@ RECORD = re.compile(r"[A-Za-z0-9 _.:/=+@-]{0,160}")
 
 # The hub's secrets holding a GitHub App's private key: the worker's role may read only these.
 APP_KEY_PREFIX = "rekey-delivery/"
+
+
+# A GitHub destination's options (rekey.adapters.delivery_github writes them): which of a scope's
+# secrets (Actions', or Dependabot's), an organization secret's visibility, names GitHub takes.
+GITHUB_SECRETS = ("actions", "dependabot")
+GITHUB_VISIBILITIES = ("all", "private", "selected")
+GITHUB_ACCESS_KEY_NAME = "AWS_ACCESS_KEY_ID"
+GITHUB_SECRET_KEY_NAME = "AWS_SECRET_ACCESS_KEY"
+_GITHUB_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+_GITHUB_OWNER = re.compile(r"[A-Za-z0-9_.-]+")
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _app_key_name(secret: str) -> str:
@@ -113,8 +134,9 @@ def _destination(name: str, spec: object) -> Destination:
         raise DestinationsError(
             f"{name}: private_key_secret is a secret of the hub named {APP_KEY_PREFIX}... (the worker reads no other)"
         )
-    if kind == "github-actions" and sum(1 for k in ("repository", "organization") if k in options) != 1:
-        raise DestinationsError(f"{name}: a GitHub destination names a repository or an organization")
+    problem = github_problem({k: str(v) for k, v in options.items()}) if kind == "github-actions" else None
+    if problem:
+        raise DestinationsError(f"{name}: {problem}")
     allow = spec.get("allow")
     if not isinstance(allow, dict) or not (allow.get("accounts") or allow.get("ous")):
         raise DestinationsError(f"{name}: allow must name the accounts and/or OUs that may use it")
@@ -124,6 +146,61 @@ def _destination(name: str, spec: object) -> Destination:
         tuple(map(str, allow.get("users") or ["*"])),
     )
     return Destination(name, kind, tuple(sorted((k, str(v)) for k, v in options.items())), approval)
+
+
+def github_problem(options: Mapping[str, str]) -> str | None:
+    """Why a github-actions destination's options cannot be used (one line), or None. The secrets'
+    names may hold the user's name: what a user's name makes of them is checked again per user
+    (github_names_problem)."""
+    option = options.get
+    repository, environment, organization = option("repository"), option("environment"), option("organization")
+    if (repository is None) == (organization is None):
+        return "a GitHub destination names a repository or an organization"
+    if organization is not None and environment is not None:
+        return "environment is for a repository's secrets, not an organization's"
+    if organization is not None and not _GITHUB_OWNER.fullmatch(organization):
+        return f"organization {organization!r} is not an organization's name"
+    if repository is not None and not _GITHUB_REPOSITORY.fullmatch(repository):
+        return f"repository {repository!r} is not owner/name"
+    url = urlsplit(option("api_url") or "https://api.github.com")
+    if not (url.scheme == "https" or (url.scheme == "http" and url.hostname in _LOOPBACK)) or not url.hostname:
+        return f"api_url {option('api_url')!r} is not an https:// URL"  # the token never travels in clear
+    if not str(option("app_id")).isdigit() or not str(option("installation_id")).isdigit():
+        return "app_id and installation_id are GitHub's numeric ids"
+    visibility = option("visibility") or "private"
+    if visibility not in GITHUB_VISIBILITIES:
+        return f"visibility must be one of {', '.join(GITHUB_VISIBILITIES)}"
+    if visibility != "private" and organization is None:
+        return "visibility is for an organization's secrets"
+    if (option("secrets") or "actions") not in GITHUB_SECRETS:
+        return f"secrets must be one of {', '.join(GITHUB_SECRETS)}"
+    if option("secrets") == "dependabot" and environment is not None:
+        return "Dependabot secrets are a repository's or an organization's, not an environment's"
+    return github_names_problem(github_secret_names(options, "U"))
+
+
+def github_secret_names(options: Mapping[str, str], user_name: str) -> tuple[str, str]:
+    """The two secrets' names for `user_name` (the access key id's, the secret key's)."""
+    return (
+        github_secret_name(options.get("access_key_name") or GITHUB_ACCESS_KEY_NAME, user_name),
+        github_secret_name(options.get("secret_key_name") or GITHUB_SECRET_KEY_NAME, user_name),
+    )
+
+
+def github_secret_name(template: str, user_name: str) -> str:
+    """A secret's name: `{user_name}` replaced, upper case, anything but A-Z 0-9 _ made `_` (GitHub's
+    names are case-insensitive, of letters, digits and underscores)."""
+    return re.sub(r"[^A-Z0-9_]", "_", template.replace("{user_name}", user_name).upper())
+
+
+def github_names_problem(names: tuple[str, str]) -> str | None:
+    """Why GitHub would refuse these secrets' names, or None."""
+    for name in names:
+        if not name or name[0].isdigit() or name.startswith("GITHUB_"):
+            return f"secret name {name!r}: GitHub's cannot be empty, start with a digit or with GITHUB_"
+    if names[0] == names[1]:
+        return f"access_key_name and secret_key_name are both {names[0]}"
+    return None
 
 
 def selected(tags: Mapping[str, str], destinations: Iterable[Destination]) -> tuple[list[Destination], str | None]:

@@ -45,11 +45,19 @@ class KeyState(StrEnum):
     MISCONFIGURED = "misconfigured"  # the user's rekey tags are invalid: untouched
     REFUSED = "refused"  # privileged, or outside the allowed path or boundary: never touched
     NOT_ADOPTED = "not-adopted"  # tagged but not rotated by rekey: opted out, or exempt
+    # Under `adopt`: an old key stays active past its deactivation age because its replacement's
+    # pickup is unconfirmed (a destination does not hold it, or no consumer has signed with it).
+    PICKUP_UNCONFIRMED = "pickup-unconfirmed"
 
 
 # States in which rekey cannot keep the user's keys compliant: someone has to act.
-NEEDS_SOMEONE = frozenset({KeyState.BLOCKED, KeyState.MISCONFIGURED, KeyState.REFUSED})
-_SEVERITY = {KeyState.REFUSED: "HIGH", KeyState.BLOCKED: "MEDIUM", KeyState.MISCONFIGURED: "MEDIUM"}
+NEEDS_SOMEONE = frozenset({KeyState.BLOCKED, KeyState.MISCONFIGURED, KeyState.REFUSED, KeyState.PICKUP_UNCONFIRMED})
+_SEVERITY = {
+    KeyState.REFUSED: "HIGH",
+    KeyState.BLOCKED: "MEDIUM",
+    KeyState.MISCONFIGURED: "MEDIUM",
+    KeyState.PICKUP_UNCONFIRMED: "MEDIUM",
+}
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,19 @@ class UserFinding:
         if self.too_old(now):
             return "FAILED"
         return "WARNING" if self.state in NEEDS_SOMEONE else "PASSED"
+
+
+def pickup_unconfirmed(waiting: str, destinations: Sequence[str]) -> tuple[KeyState, str]:
+    """The standing of a user whose old key waits, under `adopt`, for proof that its replacement
+    was picked up (`waiting`: why, and until when), with what would end the wait."""
+    if destinations:
+        todo = (
+            f"make {', '.join(destinations)} hold the new key (rekey report shows each destination's status; "
+            "a delivery-failed announcement says what to fix) and move their consumers to it"
+        )
+    else:
+        todo = "move the key's consumers to the new key (they read it from the user's secret)"
+    return KeyState.PICKUP_UNCONFIRMED, f"{waiting}; to retire it sooner, {todo}"
 
 
 def finding_id(user_arn: str) -> str:

@@ -245,7 +245,19 @@ def _retire_active(
         reason += f"; deferred {overdue} day(s) while in use, the most allowed"
     if policy.in_use_policy is InUsePolicy.ADOPT and not adopted(newest):
         reason += f"; its replacement was never used, and {policy.deactivate_deadline} days is the most it waits"
+    if policy.deliver_to and unconfirmed is None:
+        reason += f"; its replacement was picked up ({', '.join(policy.deliver_to)} synced, and used since)"
     return Action(ActionKind.DEACTIVATE, key.key_id, reason, in_use, unconfirmed=unconfirmed)
+
+
+def pickup_wait(keys: Sequence[AccessKey], secret: SecretState, policy: Policy, now: datetime) -> Action | None:
+    """Under `adopt`, the wait of an old key past its deactivation age for proof that its
+    replacement was picked up (the WARN_NOT_ADOPTED decide() plans once a day), whether or not
+    today's warning was already given: what the user's Security Hub finding says while it lasts."""
+    if policy.in_use_policy is not InUsePolicy.ADOPT:
+        return None
+    plan = decide(keys, replace(secret, in_use_warned=None), policy, now)
+    return next((a for a in plan if a.kind is ActionKind.WARN_NOT_ADOPTED), None)
 
 
 def unconfirmed_pickup(newest: AccessKey, secret: SecretState, policy: Policy) -> str | None:

@@ -12,12 +12,12 @@ from ..domain import errors
 from ..domain.delivery import DELIVER_TAG, selected, undelivered
 from ..domain.delivery import refusal as delivery_refusal
 from ..domain.entities import Account, IamUser, ReportKey, SecretRecord
-from ..domain.findings import KeyState, UserFinding, archived, asff, stale, to_import
-from ..domain.lifecycle import decide, newest_active, use_matters
+from ..domain.findings import KeyState, UserFinding, archived, asff, pickup_unconfirmed, stale, to_import
+from ..domain.lifecycle import decide, newest_active, pickup_wait, use_matters
 from ..domain.models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, Policy, SecretState
 from ..domain.naming import secret_name
 from ..domain.privilege import refusal
-from ..domain.quiet import quiet_today
+from ..domain.quiet import quiet_today, report_view
 from ..domain.scope import Assessment, Scope, assess
 from ..messages import Event, Notification, ScanRequest, Severity, WorkAction, WorkItem
 from ..ports import AccountIam, MemberAccount, Ports
@@ -217,8 +217,10 @@ class _Scan:
             if pause is not None:
                 self.announce(Event.MISCONFIGURED, Severity.WARNING, pause, user, secret_name=name)
         self.deliver_if_behind(user, policy, mark)
-        if quiet_today(policy, self.report.get(user.arn, []), mark, s.max_pause_days, now):
-            return _in_care(policy)
+        report = self.report.get(user.arn, [])
+        if quiet_today(policy, report, mark, s.max_pause_days, now):
+            listed = (mark or SecretState()).bounded(now.date(), s.max_pause_days)[0]
+            return _waiting(report_view(report, mark) or [], listed, policy, now) or _in_care(policy)
         self.result.users_checked += 1
         # A secret rekey does not own is not listed: absent (a first rotation) or someone else's,
         # which the worker, reading it before anything else, announces as a conflict. Not asked
@@ -260,7 +262,7 @@ class _Scan:
                 )
         if blocked:
             return KeyState.BLOCKED, blocked[0]
-        return _in_care(policy)
+        return _waiting(keys, state, policy, now) or _in_care(policy)
 
     def deliver_if_behind(self, user: IamUser, policy: Policy, mark: SecretState | None) -> None:
         """Queue the current key's delivery to the destinations that do not hold it (a failed
@@ -384,6 +386,12 @@ def delivery_problem(ports: Ports, user: IamUser, account_id: str) -> str | None
         if why:
             return f"{DELIVER_TAG}: {why}; nothing is sent there"
     return None
+
+
+def _waiting(keys: list[AccessKey], state: SecretState, policy: Policy, now: datetime) -> tuple[KeyState, str] | None:
+    """Under `adopt`, the standing of a user whose old key waits for its replacement's pickup."""
+    wait = pickup_wait(keys, state, policy, now)
+    return pickup_unconfirmed(wait.reason, policy.deliver_to) if wait is not None else None
 
 
 def _in_care(policy: Policy) -> tuple[KeyState, str]:
