@@ -218,9 +218,11 @@ class HubResources:
     scan_queue_url: str
     scan_dlq_url: str
     topic_arn: str
+    state_table: str
 
     def environment(self) -> dict[str, str]:
         return {
+            "REKEY_STATE_TABLE": self.state_table,
             "REKEY_WORK_QUEUE_URL": self.work_queue_url,
             "REKEY_SCAN_QUEUE_URL": self.scan_queue_url,
             "REKEY_TOPIC_ARN": self.topic_arn,
@@ -273,7 +275,7 @@ def create_hub(
     content-based deduplication, DLQs and redrive). `max_receive_count` overrides the template's;
     `visibility_timeout` defaults to 30 s instead of the template's (6x a function timeout) so a
     failed message comes back quickly on a laptop; None keeps the template's."""
-    from .templates import hub_queue_definitions
+    from .templates import create_state_table, hub_queue_definitions
 
     definitions = hub_queue_definitions()
     sqs, sns = emulator.client("sqs"), emulator.client("sns")
@@ -293,6 +295,7 @@ def create_hub(
         scan_queue_url=urls[definitions.scan.logical_id],
         scan_dlq_url=urls[definitions.scan_dlq.logical_id],
         topic_arn=sns.create_topic(Name=definitions.topic_name)["TopicArn"],
+        state_table=create_state_table(emulator.client("dynamodb")),
     )
 
 

@@ -13,8 +13,8 @@ from ..domain.delivery import DELIVER_TAG, selected, undelivered
 from ..domain.delivery import refusal as delivery_refusal
 from ..domain.entities import Account, IamUser, ReportKey, SecretRecord
 from ..domain.findings import KeyState, UserFinding, archived, asff, stale
-from ..domain.lifecycle import decide, newest_active, use_matters
-from ..domain.models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, Policy, SecretState
+from ..domain.lifecycle import decide, held, newest_active, use_matters
+from ..domain.models import ANNOUNCE_ONLY, KEY_CHANGING, AccessKey, Action, ActionKind, Policy, SecretState
 from ..domain.naming import secret_name
 from ..domain.privilege import refusal
 from ..domain.quiet import quiet_today
@@ -23,6 +23,7 @@ from ..messages import Event, Notification, ScanRequest, Severity, WorkAction, W
 from ..ports import AccountIam, MemberAccount, Ports
 from ..settings import Settings
 from .announce import foreign_secret, notice, unwritable_secret
+from .rollout import hold_for
 from .scope import account_refusal
 
 log = logging.getLogger(__name__)
@@ -167,6 +168,7 @@ class _Scan:
         self.listed: dict[str, SecretState] = {}
         # Each tagged user this part judged, for its Security Hub finding.
         self._judged: list[tuple[IamUser, KeyState, str]] = []
+        self._hold: tuple[str | None] | None = None
 
     def run(self, resume: Resume | None, time_left: Callable[[], float] | None) -> None:
         s, result = self.ports.settings, self.result
@@ -230,6 +232,8 @@ class _Scan:
         keys = read_keys(member.iam, user.name, state)
         unwritable = unwritable_secret(name, record, user)
         plan = decide(keys, state, policy, now)
+        if any(a.kind in KEY_CHANGING for a in plan) and self.hold() is not None:
+            plan = held(plan, policy, now, self.hold())
         if not any(a.kind is ActionKind.ROTATE for a in plan):
             plan += _check_current(keys, state)
         blocked: list[str] = []
@@ -245,6 +249,8 @@ class _Scan:
             elif action.kind in ANNOUNCE_ONLY:
                 self.announce(Event.BLOCKED, Severity.WARNING, action.reason, user, **fields)
                 blocked.append(action.reason)
+            elif action.kind is ActionKind.WAIT:
+                continue  # due, but not now: the finding says until when, the next sweep queues it
             else:
                 self.queue(
                     WorkItem(
@@ -262,6 +268,13 @@ class _Scan:
         if queued is not None:
             return KeyState.DUE, f"{queued.kind.value} {queued.key_id or 'a first key'}: {queued.reason}"
         return _nothing_due(policy)
+
+    def hold(self) -> str | None:
+        """Why the hub holds this account's key changes today (the breaker, the waves), read
+        once a scan, when a user first needs one; the worker reads it again before acting."""
+        if self._hold is None:
+            self._hold = (hold_for(self.ports, self.result.account_id, self.now),)
+        return self._hold[0]
 
     def deliver_if_behind(self, user: IamUser, policy: Policy, mark: SecretState | None) -> None:
         """Queue the current key's delivery to the destinations that do not hold it (a failed
