@@ -47,7 +47,8 @@ def held(plan: list[Action], policy: Policy, now: datetime, hold: str | None) ->
         return plan
     if hold is None:
         assert window is not None
-        hold = f"outside the rotation window {window.describe()}; it opens next {window.next_opening(now):%Y-%m-%d %H:%M %Z}"
+        opens = window.next_opening(now)
+        hold = f"outside the rotation window {window.describe()}; it opens next {opens:%Y-%m-%d %H:%M %Z}"
     return [
         Action(ActionKind.WAIT, a.key_id, f"{a.kind.value} waits, {hold} (due: {a.reason})", held=a.kind)
         if a.kind in KEY_CHANGING

@@ -11,7 +11,7 @@ from datetime import datetime
 from ..domain import errors
 from ..domain.release import VERSION
 from ..domain.rollout import Halt, fingerprint, halted_finding, is_breakage, sign
-from ..messages import Event, Severity
+from ..messages import Event, Severity, WorkItem
 from ..ports import Ports
 from ..settings import Settings
 from .announce import notice, publish
