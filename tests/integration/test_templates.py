@@ -144,7 +144,13 @@ def test_every_setting_the_code_reads_is_a_hub_parameter() -> None:
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "rekey"
     assert variables["LOG_LEVEL"] == {"Ref": "LogLevel"}
     # Everything but the resources the stack creates comes from a parameter.
-    created = {"REKEY_WORK_QUEUE_URL", "REKEY_SCAN_QUEUE_URL", "REKEY_TOPIC_ARN", "REKEY_DIGEST_QUEUE_URL"}
+    created = {
+        "REKEY_WORK_QUEUE_URL",
+        "REKEY_SCAN_QUEUE_URL",
+        "REKEY_TOPIC_ARN",
+        "REKEY_DIGEST_QUEUE_URL",
+        "REKEY_STATE_TABLE",
+    }
     for name in rekey_variables - created:
         refs = json.dumps(variables[name])
         assert '"Ref"' in refs and any(p in refs for p in template["Parameters"]), name

@@ -71,6 +71,8 @@ class ScanResult:
     paused: list[str] = field(default_factory=list)
     resumed: Resume | None = None  # where this part began, None for an account's first
     stopped_after: str | None = None  # the last user done, when it stopped before its deadline
+    # Why the hub held this account's key changes (the breaker, the rollout's waves), if it did.
+    held: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -274,6 +276,7 @@ class _Scan:
         once a scan, when a user first needs one; the worker reads it again before acting."""
         if self._hold is None:
             self._hold = (hold_for(self.ports, self.result.account_id, self.now),)
+            self.result.held = self._hold[0]
         return self._hold[0]
 
     def deliver_if_behind(self, user: IamUser, policy: Policy, mark: SecretState | None) -> None:
