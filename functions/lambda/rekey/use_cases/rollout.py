@@ -34,15 +34,12 @@ def fingerprint_of(settings: Settings) -> str:
 
 def hold_for(ports: Ports, account_id: str, now: datetime) -> str | None:
     """Why a sweep's key changes in `account_id` are held now (halted, or its wave has not taken
-    this release and configuration yet), or None. A state that cannot be read holds them: the
-    breaker fails closed."""
+    this release and configuration yet), or None. A state that cannot be read raises (the item
+    fails, announced, and is retried): nothing changes a key without it."""
     state = ports.hub_state()
     if state is None:
         return None
-    try:
-        status = state.status()
-    except errors.RekeyError as exc:
-        return f"the hub's state cannot be read ({exc.code}), so no key is changed until it can"
+    status = state.status()
     if status.halt is not None:
         return status.halt.hold()
     waves = ports.settings.rollout

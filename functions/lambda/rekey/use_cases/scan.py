@@ -275,8 +275,16 @@ class _Scan:
         """Why the hub holds this account's key changes today (the breaker, the waves), read
         once a scan, when a user first needs one; the worker reads it again before acting."""
         if self._hold is None:
-            self._hold = (hold_for(self.ports, self.result.account_id, self.now),)
-            self.result.held = self._hold[0]
+            try:
+                hold = hold_for(self.ports, self.result.account_id, self.now)
+            except errors.RekeyError as exc:
+                hold = f"the hub's state cannot be read ({exc.code}: {exc}): no key is changed until it can"
+                notice_ = notice(
+                    Event.FAILED, Severity.ERROR, self.result.account_id, hold, self.now, sweep_id=self.sweep_id
+                )
+                self.result.notifications.append(notice_)
+            self._hold = (hold,)
+            self.result.held = hold
         return self._hold[0]
 
     def deliver_if_behind(self, user: IamUser, policy: Policy, mark: SecretState | None) -> None:
