@@ -143,3 +143,31 @@ def test_a_hold_makes_every_key_change_wait_whatever_the_window() -> None:
     plan = decide(keys, SecretState(exists=True, current_key_id="AKIANEWNEWNEWNEW0002"), Policy(), now, "halted")
     assert [(a.kind, a.held) for a in plan] == [(ActionKind.WAIT, ActionKind.ROTATE)]
     assert "halted" in plan[0].reason
+
+
+def test_the_plan_shows_a_change_on_its_real_day_and_hour_inside_the_window() -> None:
+    from rekey_cli.forecast import simulate
+
+    saturday = datetime(2026, 12, 12, 10, 0, tzinfo=UTC)
+    policy = replace(Policy(), window=parse_window(BERLIN_WEEKDAYS))
+    keys = [key("AKIANEWNEWNEWNEW0002", 95, saturday)]
+    state = SecretState(exists=True, current_key_id="AKIANEWNEWNEWNEW0002")
+    (rotation, *_) = simulate(keys, state, saturday, 5, lambda _moment: policy)
+    assert rotation.kind is ActionKind.ROTATE
+    assert rotation.first.isoformat() == "2026-12-14" and f"{rotation.at:%H:%M %Z}" == "09:00 CET"
+
+
+def test_the_plan_says_which_accounts_the_hub_holds_and_why() -> None:
+    from rekey_cli.plan import plan
+    from rekey_cli.render_plan import plan_json, plan_text
+
+    from rekey.domain.rollout import Halt
+    from tests.fakes import ACCOUNT, FakePorts
+
+    ports = FakePorts()
+    ports.state.halted = Halt(
+        datetime(2026, 12, 1, 8, 0, tzinfo=UTC), ("111122223333/svc: rotate failed: access-denied",)
+    )
+    result = plan(ports, 7)
+    assert f"held: {ACCOUNT}: rekey is halted since 2026-12-01 08:00 UTC" in plan_text(result)
+    assert plan_json(result)["held"][0]["account_id"] == ACCOUNT

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from ..domain import errors
 from ..domain.release import VERSION
-from ..domain.rollout import Halt, fingerprint, halted_finding, is_breakage, sign
+from ..domain.rollout import Halt, HubStatus, fingerprint, halted_finding, is_breakage, sign
 from ..messages import Event, Severity, WorkItem
 from ..ports import Ports
 from ..settings import Settings
@@ -37,9 +37,21 @@ def hold_for(ports: Ports, account_id: str, now: datetime) -> str | None:
     this release and configuration yet), or None. A state that cannot be read raises (the item
     fails, announced, and is retried): nothing changes a key without it."""
     state = ports.hub_state()
+    return None if state is None else _hold(ports, state.status(), account_id, now)
+
+
+def holds(ports: Ports, account_ids: list[str], now: datetime) -> dict[str, str]:
+    """Of `account_ids`, those whose key changes the hub holds now, and why (`rekey plan`): the
+    state read once."""
+    state = ports.hub_state()
     if state is None:
-        return None
+        return {}
     status = state.status()
+    found = {a: _hold(ports, status, a, now) for a in account_ids}
+    return {a: why for a, why in found.items() if why is not None}
+
+
+def _hold(ports: Ports, status: HubStatus, account_id: str, now: datetime) -> str | None:
     if status.halt is not None:
         return status.halt.hold()
     waves = ports.settings.rollout
