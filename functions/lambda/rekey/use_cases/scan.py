@@ -272,19 +272,9 @@ class _Scan:
         return _nothing_due(policy)
 
     def hold(self) -> str | None:
-        """Why the hub holds this account's key changes today (the breaker, the waves), read
-        once a scan, when a user first needs one; the worker reads it again before acting."""
+        """Why the hub holds this account's key changes today, read once a scan (_account_hold)."""
         if self._hold is None:
-            try:
-                hold = hold_for(self.ports, self.result.account_id, self.now)
-            except errors.RekeyError as exc:
-                hold = f"the hub's state cannot be read ({exc.code}: {exc}): no key is changed until it can"
-                notice_ = notice(
-                    Event.FAILED, Severity.ERROR, self.result.account_id, hold, self.now, sweep_id=self.sweep_id
-                )
-                self.result.notifications.append(notice_)
-            self._hold = (hold,)
-            self.result.held = hold
+            self._hold = (_account_hold(self.ports, self.result, self.sweep_id, self.now),)
         return self._hold[0]
 
     def deliver_if_behind(self, user: IamUser, policy: Policy, mark: SecretState | None) -> None:
@@ -358,6 +348,21 @@ class _Scan:
         except errors.RekeyError as exc:
             raise _Unqueued(f"{exc.code}: could not queue work items: {exc}") from exc
         self._batch = []
+
+
+def _account_hold(ports: Ports, result: ScanResult, sweep_id: str, now: datetime) -> str | None:
+    """Why the hub holds the account's key changes today (the breaker, the waves), as the scan
+    reads it when a user first needs one (the worker reads it again before acting): a state that
+    cannot be read holds them, said once."""
+    try:
+        hold = hold_for(ports, result.account_id, now)
+    except errors.RekeyError as exc:
+        hold = f"the hub's state cannot be read ({exc.code}: {exc}): no key is changed until it can"
+        result.notifications.append(
+            notice(Event.FAILED, Severity.ERROR, result.account_id, hold, now, sweep_id=sweep_id)
+        )
+    result.held = hold
+    return hold
 
 
 def read_keys(iam: AccountIam, user_name: str, state: SecretState, *, last_use: bool = False) -> list[AccessKey]:
