@@ -42,6 +42,15 @@ def day(rt: Runtime) -> list[Any]:
     return drain_work(rt)[1]
 
 
+def denied_keys(user: str) -> tuple[Faults, Any]:
+    """Faults that refuse every CreateAccessKey for `user` (a release that broke its own writes)."""
+    faults = Faults(instant_backoff=True)
+    rule = faults.fail(
+        "iam", "CreateAccessKey", code="AccessDenied", status=403, times=0, match=lambda p: p["UserName"] == user
+    )
+    return faults, rule
+
+
 def keys_of(org: Org, account: str, user: str) -> set[str]:
     return set(org.keys(account, user))
 
@@ -115,15 +124,7 @@ def test_two_failing_accounts_of_ten_halt_the_rest_the_same_day_and_resume_resta
     for name in accounts:
         org.create_user(name, "svc-broken" if name in failing else "svc", TAG)
     org.age(95)
-    faults = Faults(instant_backoff=True)
-    denied = faults.fail(
-        "iam",
-        "CreateAccessKey",
-        code="AccessDenied",
-        status=403,
-        times=0,
-        match=lambda p: p["UserName"] == "svc-broken",
-    )
+    faults, denied = denied_keys("svc-broken")
     env = {
         "REKEY_BREAKER_SIGNS": "2",
         "REKEY_BREAKER_SHARE": "0.1",
@@ -230,15 +231,7 @@ def test_a_sign_of_breakage_in_wave_one_keeps_wave_two_waiting(org: Org, monkeyp
     org.age(95)
     payments, analytics = org.accounts["payments"], org.accounts["analytics"]
     env = {"REKEY_WAVES": f"{payments};{analytics}", "REKEY_WAVE_QUIET_DAYS": "2", "REKEY_BREAKER_SIGNS": "0"}
-    faults = Faults(instant_backoff=True)
-    faults.fail(
-        "iam",
-        "CreateAccessKey",
-        code="AccessDenied",
-        status=403,
-        times=0,
-        match=lambda p: p["UserName"] == "svc-broken",
-    )
+    faults, _ = denied_keys("svc-broken")
     for offset in range(3):
         day(at(MONDAY_MORNING + timedelta(days=offset), monkeypatch, faults, **env))
     assert len(org.keys("payments", "svc")) == 2
@@ -290,10 +283,7 @@ def test_a_failing_user_holds_back_only_itself_not_the_others_of_its_group(
     for user in users:
         org.create_user("payments", user, TAG)
     org.age(95)
-    faults = Faults(instant_backoff=True)
-    faults.fail(
-        "iam", "CreateAccessKey", code="AccessDenied", status=403, times=0, match=lambda p: p["UserName"] == "svc-00"
-    )
+    faults, _ = denied_keys("svc-00")
     rt = at(MONDAY_MORNING, monkeypatch, faults, REKEY_ACCOUNT_CONCURRENCY="1", REKEY_BREAKER_SIGNS="0")
     outcomes = day(rt)
     assert sorted(o.item.user_name for o in outcomes if o.status == "done") == users[1:]
