@@ -20,7 +20,7 @@ DAY_KEPT = timedelta(days=30)
 MAX_WAVES = 99
 
 PERMISSIONS = {
-    "hub_state": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"],
+    "hub_state": ["dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"],
 }
 
 
