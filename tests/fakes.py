@@ -15,6 +15,7 @@ from rekey.domain.delivery import DeliveryStatus, Destination
 from rekey.domain.entities import Account, IamUser, NewKey, ReportKey, SecretRecord
 from rekey.domain.models import AccessKey, Intent, KeyStatus, KeyUse, SecretState
 from rekey.domain.privilege import Grants, PolicyDoc
+from rekey.domain.rollout import DayTally, Halt, HubStatus, WaveRecord
 from rekey.messages import Notification, OperatorCommand, ScanRequest, WorkItem
 from rekey.settings import Settings
 
@@ -381,6 +382,45 @@ class FakeDestination:
         return f"{self.name} version {self.pushes}"
 
 
+class FakeHubState:
+    """rekey.ports.HubState in memory (rekey.adapters.hub_state's items, as values)."""
+
+    def __init__(self, failures: Failures) -> None:
+        self.failures = failures
+        self.halted: Halt | None = None
+        self.records: dict[int, WaveRecord] = {}
+        self.days: dict[date, DayTally] = {}
+
+    def status(self) -> HubStatus:
+        self.failures.check("hub_status")
+        return HubStatus(self.halted, dict(self.records))
+
+    def attempted(self, day: date) -> DayTally:
+        tally = self.days.get(day, DayTally(day))
+        self.days[day] = replace(tally, attempted=tally.attempted + 1)
+        return self.days[day]
+
+    def broke(self, day: date, sign: str, wave: int | None) -> DayTally:
+        tally = self.days.get(day, DayTally(day))
+        self.days[day] = replace(tally, signs=tally.signs | {sign})
+        if wave is not None and wave in self.records:
+            self.records[wave] = replace(self.records[wave], last_breakage=day)
+        return self.days[day]
+
+    def halt_now(self, halt: Halt) -> bool:
+        if self.halted is not None:
+            return False
+        self.halted = halt
+        return True
+
+    def resume(self) -> Halt | None:
+        halt, self.halted = self.halted, None
+        return halt
+
+    def set_waves(self, records: dict[int, WaveRecord]) -> None:
+        self.records.update(records)
+
+
 class FakePorts:
     """rekey.ports.Ports in memory: one member account, a fixed clock, no sleeping."""
 
@@ -404,6 +444,8 @@ class FakePorts:
         self.sts_answers: list[str] = []  # what STS says for a new key, when not its user's ARN
         self.acting_for: str | None = None  # the operator member sessions are named after
         self.destinations: dict[str, FakeDestination] = {}  # by destination name, made on first use
+        self.state = FakeHubState(self.failures)
+        self.hub_finding_list = FakeFindings(self.failures)
 
     def account(self, account_id: str, *, write: bool = False) -> FakeAccount:
         if account_id != ACCOUNT:
@@ -430,6 +472,12 @@ class FakePorts:
 
     def digest_queue(self) -> None:
         return None
+
+    def hub_state(self) -> FakeHubState:
+        return self.state
+
+    def hub_findings(self) -> FakeFindings:
+        return self.hub_finding_list
 
     def work_max_receive_count(self) -> int | None:
         return 3

@@ -231,6 +231,9 @@ class Stack:
         elif kind == "AWS::IAM::Role":
             name = self.resolve(props["RoleName"])
             value = {"Ref": name, "Arn": f"{arn}:iam::{self.account}:role{props.get('Path', '/')}{name}"}
+        elif kind == "AWS::DynamoDB::Table":
+            name = self.resolve(props["TableName"])
+            value = {"Ref": name, "Arn": f"{arn}:dynamodb:{self.region}:{self.account}:table/{name}"}
         elif kind == "AWS::KMS::Key":
             value = {"Arn": f"{arn}:kms:{self.region}:{self.account}:key/{logical_id.lower()}"}
         else:

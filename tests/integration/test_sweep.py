@@ -47,7 +47,7 @@ def test_sweep_queues_one_item_per_due_key_in_every_account(org: Org, runtime: R
         (org.accounts[a], u, "rotate") for a in org.accounts for u in ("svc-app", "svc-young")
     )
     for m, item in zip(messages, items, strict=True):
-        assert m["Attributes"]["MessageGroupId"] == f"{item.account_id}/{item.user_name}"
+        assert m["Attributes"]["MessageGroupId"] == item.group_id(4)  # REKEY_ACCOUNT_CONCURRENCY's default
         assert m["Attributes"]["MessageDeduplicationId"] == item.deduplication_id
         assert item.sweep_id == "sweep-1" and item.key_id and "91 days old" in item.reason
 

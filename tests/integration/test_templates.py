@@ -144,7 +144,13 @@ def test_every_setting_the_code_reads_is_a_hub_parameter() -> None:
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "rekey"
     assert variables["LOG_LEVEL"] == {"Ref": "LogLevel"}
     # Everything but the resources the stack creates comes from a parameter.
-    created = {"REKEY_WORK_QUEUE_URL", "REKEY_SCAN_QUEUE_URL", "REKEY_TOPIC_ARN", "REKEY_DIGEST_QUEUE_URL"}
+    created = {
+        "REKEY_WORK_QUEUE_URL",
+        "REKEY_SCAN_QUEUE_URL",
+        "REKEY_TOPIC_ARN",
+        "REKEY_DIGEST_QUEUE_URL",
+        "REKEY_STATE_TABLE",
+    }
     for name in rekey_variables - created:
         refs = json.dumps(variables[name])
         assert '"Ref"' in refs and any(p in refs for p in template["Parameters"]), name
@@ -435,3 +441,24 @@ def test_a_user_from_the_example_template_is_in_scope_of_the_next_sweep(org: Any
 
     (payments,) = [a for a in result.accounts if a.account_id == account_id]
     assert [(i.user_name, i.action.value) for i in payments.items] == [("billing-exporter", "rotate")]
+
+
+def test_the_hub_roles_reach_the_state_table_only_with_the_calls_its_adapter_makes() -> None:
+    from rekey.adapters.hub_state import PERMISSIONS
+
+    resources = t.load_template(t.HUB_TEMPLATE)["Resources"]
+    granted: dict[str, set[str]] = {}
+    for role in ("SweepRole", "ScanRole", "WorkerRole", "DigestRole"):
+        for policy in resources[role]["Properties"]["Policies"]:
+            for statement in policy["PolicyDocument"]["Statement"]:
+                if statement.get("Resource") == {"Fn::GetAtt": ["StateTable", "Arn"]}:
+                    actions = statement["Action"]
+                    granted.setdefault(role, set()).update([actions] if isinstance(actions, str) else actions)
+    assert set().union(*granted.values()) <= set(PERMISSIONS["hub_state"])
+    # The worker (and the operator function, its role) counts, halts and resumes; the sweep moves
+    # the waves; the scan only reads; the digest never touches it.
+    assert granted == {
+        "WorkerRole": set(PERMISSIONS["hub_state"]),
+        "SweepRole": {"dynamodb:BatchGetItem", "dynamodb:PutItem"},
+        "ScanRole": {"dynamodb:BatchGetItem"},
+    }

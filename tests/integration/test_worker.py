@@ -178,7 +178,7 @@ def test_malformed_messages_are_rejected_dead_lettered_and_the_batch_goes_on(org
     forged = {"schema_version": 9, "account_id": org.accounts["payments"], "user_name": "svc", "action": "delete"}
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps(forged), MessageGroupId="junk2", MessageDeduplicationId="2")
     good = item(org, "payments", "svc", "rotate", old)
-    sqs.send_message(QueueUrl=url, MessageBody=good.model_dump_json(), MessageGroupId=good.group_id,
+    sqs.send_message(QueueUrl=url, MessageBody=good.model_dump_json(), MessageGroupId=good.group_id(4),
                      MessageDeduplicationId=good.deduplication_id)  # fmt: skip
 
     _, outcomes = drain_work(runtime, retry_failed_now=True)

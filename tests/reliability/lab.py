@@ -17,7 +17,7 @@ from rekey_cli.sqs_source import drain
 from rekey_dev import rotation as emulated_rotation
 from rekey_dev.emulator import HUB_WORKER_ROLE, MANAGEMENT_ACCOUNT, REGION
 from rekey_dev.function_url import Function
-from rekey_dev.templates import hub_queue_definitions
+from rekey_dev.templates import create_state_table, hub_queue_definitions
 
 from rekey.domain.delivery import DELIVER_TAG, parse_destinations
 from rekey.domain.errors import RekeyError
@@ -100,6 +100,11 @@ class Lab:
         if deliver:  # an SSM parameter destination, approved for this lab's account only
             destination = {"kind": "ssm-parameter", "name": PARAMETER, "allow": {"accounts": [self.account_id]}}
             update["destinations"] = parse_destinations(json.dumps({DESTINATION: destination}))
+        # Its own state table: the breaker's day tally and the waves are the lab's alone (cases
+        # share the real day, and a case's failures are its own).
+        update["state_table"] = create_state_table(
+            _hub_client(org.emulator.url, "dynamodb"), f"rekey-state-lab-{Lab.counter}"
+        )
         self.settings = Settings.from_env().model_copy(update=update)
         others.add(self.account_id)
         creds = _hub_client(org.emulator.url, "sts").assume_role(

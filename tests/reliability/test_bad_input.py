@@ -76,7 +76,7 @@ def test_poison_and_forged_items_are_never_acted_upon_and_the_batch_goes_on(
         send(org, body, name.replace(" ", "-"))
     for name, item in forged.items():
         send(org, item.model_dump_json(), name.replace(" ", "-").replace("'", ""))
-    send(org, good.model_dump_json(), good.group_id)
+    send(org, good.model_dump_json(), good.group_id(4))
 
     _, outcomes = drain_work(faulty_runtime, retry_failed_now=True)
 

@@ -58,7 +58,7 @@ def deliver(lab: Lab, items: list[WorkItem], outcomes: list[WorkOutcome]) -> Non
             "Body": item.model_dump_json(),
             "Attributes": {
                 "ApproximateReceiveCount": "1",
-                "MessageGroupId": item.group_id,
+                "MessageGroupId": item.group_id(4),
                 "MessageDeduplicationId": item.deduplication_id,
                 "SequenceNumber": str(n),
                 "SentTimestamp": "0",

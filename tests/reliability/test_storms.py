@@ -25,6 +25,7 @@ THROTTLED = {
     "organizations": ("TooManyRequestsException", 400),
     "sqs": ("RequestThrottled", 403),
     "sns": ("Throttling", 400),
+    "dynamodb": ("ThrottlingException", 400),
     "securityhub": ("TooManyRequestsException", 429),
 }
 

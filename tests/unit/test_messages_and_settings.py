@@ -19,7 +19,8 @@ def test_work_item_round_trip_and_fifo_fields() -> None:
     item = WorkItem.model_validate(ITEM)
     assert WorkItem.model_validate_json(item.model_dump_json()) == item
     assert item.schema_version == 1 and item.action is WorkAction.ROTATE
-    assert item.group_id == "111111111111/svc,deploy"
+    assert item.group_id(1) == "111111111111/0"
+    assert item.user_key == "111111111111/svc,deploy"
     again = WorkItem.model_validate(ITEM)
     assert item.deduplication_id == again.deduplication_id
     other = WorkItem.model_validate({**ITEM, "action": "delete"})

@@ -29,7 +29,16 @@ ANALYTICS = "444455556666"  # listed by the organization; its reader role cannot
 MALLORY = f"arn:aws:sts::{HUB}:assumed-role/developers/mallory"
 KEYS = 5  # the fixture's
 # What plan and report may call: reads only.
-READS = {"caller_arn", "users_with_tag", "all_users", "credential_report", "access_keys", "last_use", "read"}
+READS = {
+    "caller_arn",
+    "users_with_tag",
+    "all_users",
+    "credential_report",
+    "access_keys",
+    "last_use",
+    "read",
+    "hub_status",
+}
 
 
 @pytest.fixture
@@ -414,3 +423,41 @@ def test_a_rollback_the_hub_could_not_announce_is_done_and_said_so(
         "rekey: unavailable: rolled back, but the hub could not announce it: unavailable: sns:Publish: InternalError"
     )
     assert keys(ports, "svc-deploy")[old] == "Active"
+
+
+def test_resume_clears_the_halt_and_says_who_and_what_had_halted_it(
+    ports: FakePorts, hub: FakeHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime
+
+    from rekey.domain.rollout import Halt
+
+    code, out, _ = rekey(capsys, "resume", hub=hub)
+    assert (code, out) == (0, "rekey was not halted: nothing to resume\n")
+    ports.state.halted = Halt(
+        datetime(2026, 12, 1, 8, 0, tzinfo=UTC), (f"{ACCOUNT}/svc-etl: rotate failed: access-denied",)
+    )
+    code, out, err = rekey(capsys, "resume", hub=hub)
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "resumed: key changes were halted since 2026-12-01T08:00:00+00:00 for:",
+        f"  {ACCOUNT}/svc-etl: rotate failed: access-denied",
+    ]
+    assert ports.state.halted is None
+    (resumed,) = ports.outbox.events("resumed")
+    assert resumed.requested_by == OPERATOR and "rotate failed: access-denied" in resumed.message
+    (finding,) = ports.hub_finding_list.by_id.values()
+    assert finding["RecordState"] == "ARCHIVED"
+
+
+def test_only_an_operator_of_every_account_resumes(capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime
+
+    from rekey.domain.rollout import Halt
+
+    ports = FakePorts({"REKEY_OPERATORS": f"arn:aws:iam::{HUB}:role/secops={ACCOUNT}"})
+    ports.state.halted = Halt(datetime(2026, 12, 1, 8, 0, tzinfo=UTC), ("x",))
+    code, out, err = rekey(capsys, "resume", hub=FakeHub(ports))
+    assert (code, out) == (1, "")
+    assert "may not resume rekey: that is for operators of every account" in err
+    assert ports.state.halted is not None

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from rekey.domain.controls import Failure, first_failure
 from rekey.domain.lifecycle import decide
 from rekey.domain.models import WARNINGS, AccessKey, Action, ActionKind, KeyStatus, Policy, SecretState
+from rekey.domain.window import Window
 
 NEW_KEY_PREFIX = "new key "
 # Daily announcements that repeat while a condition lasts: forecast as one entry with a range.
@@ -28,6 +29,9 @@ class Planned:
     kind: ActionKind
     key_id: str | None
     reason: str
+    # When that day it happens, under a rotation window: at the window's opening at the
+    # earliest (the sweep's time, if that is later). None: at the sweep's time.
+    at: datetime | None = None
 
     @property
     def simulated_key(self) -> bool:
@@ -57,7 +61,12 @@ def simulate(
     for day in range(days):
         moment = now + timedelta(days=day)
         policy = policy_on(moment)
+        window = policy.window if policy is not None else None
+        if window is not None and day:
+            moment = _opening(window, moment)
         actions = decide(state.keys, state.secret, policy, moment) if policy is not None else []
+        # A change the window holds happens on a later day: that day's entry says when.
+        actions = [a for a in actions if a.kind is not ActionKind.WAIT]
         seen_repeats: set[tuple[ActionKind, str | None, str]] = set()
         for action in actions:
             key_id = action.key_id
@@ -70,7 +79,8 @@ def simulate(
                     planned[index] = replace(planned[index], last=moment.date())
                     continue
                 open_repeats[slot] = len(planned)
-            planned.append(Planned(moment.date(), moment.date(), action.kind, key_id, action.reason))
+            at = moment if window is not None else None
+            planned.append(Planned(moment.date(), moment.date(), action.kind, key_id, action.reason, at))
             if stop_when_acted is not None and action.kind in stop_when_acted:
                 waiting.discard(key_id or "")
             state.apply(action, moment)
@@ -79,6 +89,15 @@ def simulate(
         if stop_when_acted is not None and not waiting:
             break
     return planned
+
+
+def _opening(window: Window, moment: datetime) -> datetime:
+    """The window's opening on `moment`'s day (in its time zone), if it opens that day: when a
+    later day's change happens at the earliest (the sweep's time, if that is later)."""
+    local = moment.astimezone(window.tz)
+    if local.weekday() not in window.days:
+        return moment
+    return local.replace(hour=window.start // 60, minute=window.start % 60, second=0, microsecond=0)
 
 
 def next_actions(

@@ -24,7 +24,7 @@ from .render_report import report_csv, report_json, report_text
 COMMANDS = ("plan", "report")
 # Carried out by the hub for the caller it authenticates: this shell needs no rekey settings
 # but REKEY_OPERATOR_URL, and never enters a member account.
-HUB_COMMANDS = ("rotate-now", "rollback")
+HUB_COMMANDS = ("rotate-now", "rollback", "resume")
 HUB = (
     "Carried out by the hub, not this shell: the request is a POST to the hub's operator endpoint "
     "(REKEY_OPERATOR_URL, the hub stack's OperatorUrl output) signed with your AWS credentials (SigV4). "
@@ -127,6 +127,19 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
+    p = add_command(
+        sub,
+        "resume",
+        summary="resume key changes after the breaker halted them",
+        description="When a day's signs of breakage (failed key changes, dead-lettered items, keys deactivated "
+        "while still in use, rollbacks) pass the breaker's threshold, rekey halts every key change in every "
+        "account, announces `halted` with the evidence and keeps scanning. Once the cause is understood, this "
+        "resumes them: the next sweep carries on where they stopped. Announced as `resumed`, naming you; only "
+        "an operator of every account (REKEY_OPERATORS scope *) may. " + HUB,
+        examples=["rekey resume", "rekey resume --json"],
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
 
 def run(args: argparse.Namespace, ports: OperatorPorts) -> int:
     """Run plan or report; domain errors propagate to `rekey_cli.cli.main`."""
@@ -145,6 +158,8 @@ def ask_hub(args: argparse.Namespace, hub: HubEndpoint) -> int:
         return _rotate_now(args, hub)
     if args.command == "rollback":
         return _rollback(args, hub)
+    if args.command == "resume":
+        return _resume(args, hub)
     raise UsageError(f"unknown command {args.command}")
 
 
@@ -212,4 +227,17 @@ def _rollback(args: argparse.Namespace, hub: HubEndpoint) -> int:
         print(f"rollback {args.account}/{args.user}: {answer.get('message')}")
     if answer.get("unannounced"):
         raise Unavailable(f"rolled back, but the hub could not announce it: {answer['unannounced']}")
+    return EXIT_OK
+
+
+def _resume(args: argparse.Namespace, hub: HubEndpoint) -> int:
+    answer = hub_requests.ask(hub, hub_requests.command(command="resume"))
+    if args.json:
+        print(json.dumps({k: v for k, v in answer.items() if k != "command"}, indent=2))
+    elif answer.get("resumed"):
+        print(f"resumed: key changes were halted since {answer.get('halted_since')} for:")
+        for sign in answer.get("evidence") or []:
+            print(f"  {sign}")
+    else:
+        print("rekey was not halted: nothing to resume")
     return EXIT_OK

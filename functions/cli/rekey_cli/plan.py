@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from rekey.domain import errors
@@ -11,6 +11,7 @@ from rekey.domain.controls import Failure
 from rekey.domain.entities import Account
 from rekey.domain.models import Policy
 from rekey.domain.scope import Scope
+from rekey.use_cases.rollout import holds
 
 from .forecast import Planned, control_failures, simulate
 from .inventory import AccountView, UserView, inventory, policy_on
@@ -47,6 +48,10 @@ class PlanResult:
     rows: list[PlanRow]
     accounts: list[AccountView]
     controls: list[KeyControl]
+    # Accounts whose key changes the hub holds (the breaker, the rollout's waves), and why: their
+    # actions come later than planned. `holds_unknown`: why the hub's state could not be read.
+    holds: dict[str, str] = field(default_factory=dict)
+    holds_unknown: str | None = None
 
     @property
     def failed(self) -> list[AccountView]:
@@ -85,4 +90,9 @@ def plan(ports: OperatorPorts, days: int = 30, progress: Callable[[int, int], No
             ]
     rows.sort(key=lambda r: (r.entry.first, r.account.account_id, r.user_name, r.entry.kind.value))
     controls.sort(key=lambda c: (c.failure is None, c.failure.first if c.failure else c.created.date(), c.key_id))
-    return PlanResult(now, days, ports.settings.policy, rows, accounts, controls)
+    result = PlanResult(now, days, ports.settings.policy, rows, accounts, controls)
+    try:
+        result.holds = holds(ports, [v.account.account_id for v in accounts], now)
+    except errors.RekeyError as exc:
+        result.holds_unknown = f"{exc.code}: {exc}"
+    return result

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from typing import Any
 
 from rekey.domain.controls import CONTROL_TITLES, MAX_KEY_AGE_DAYS, Control, Failure, failing_days
@@ -21,6 +21,8 @@ def _plan_key(row: PlanRow) -> str:
 
 
 def _plan_dates(entry: Planned) -> str:
+    if entry.at is not None:
+        return f"{entry.at:%Y-%m-%d %H:%M %Z}"
     return entry.first.isoformat() if entry.first == entry.last else f"{entry.first}..{entry.last}"
 
 
@@ -36,6 +38,10 @@ def plan_text(result: PlanResult) -> str:
     ]
     for view in result.failed:
         lines.append(f"  {view.account.account_id} {view.account.name}: FAILED {view.error}")
+    if result.holds_unknown:
+        lines.append(f"  the hub's state (the breaker, the waves) could not be read: {result.holds_unknown}")
+    for account_id, why in sorted(result.holds.items()):
+        lines.append(f"  held: {account_id}: {why}; its actions below come no earlier")
     if result.rows:
         lines.append(f"  {'date':<22} {'account':<24} {'user':<20} {'key':<22} {'action':<12} detail")
     for row in result.rows:
@@ -99,9 +105,12 @@ def plan_json(result: PlanResult) -> dict[str, Any]:
                 "simulated_key": row.entry.simulated_key,
                 "action": row.entry.kind.value,
                 "detail": row.entry.reason,
+                **({"at": iso(row.entry.at.astimezone(UTC))} if row.entry.at is not None else {}),
             }
             for row in result.rows
         ],
+        "held": [{"account_id": a, "why": why} for a, why in sorted(result.holds.items())],
+        **({"held_unknown": result.holds_unknown} if result.holds_unknown else {}),
         "exempt": [
             {"account_id": a.account_id, "user_name": u.user.name, "why": u.assessment.why}
             for a, u in result.users(Scope.EXEMPT)

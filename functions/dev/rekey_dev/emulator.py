@@ -141,6 +141,7 @@ def start(quiet: bool = True) -> Emulator:
 
     rotation.install()
     _list_moto_modules_once()
+    _authorize_dynamodb_on_its_table()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -161,6 +162,23 @@ def _list_moto_modules_once() -> None:
 
     if not hasattr(backends.list_of_moto_modules, "cache_info"):
         backends.list_of_moto_modules = functools.cache(lambda listed=backends.list_of_moto_modules: tuple(listed()))
+
+
+def _authorize_dynamodb_on_its_table() -> None:
+    """moto checks a DynamoDB call's identity policies against Resource "*" (it does so for SQS
+    on the queue's ARN, as AWS does): with IAM enforced, a policy scoped to the hub's state
+    table, as hub/template.yaml's are, would deny every call. Give it the table's ARN, as AWS
+    evaluates it (BatchGetItem: its one table)."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    def table_arn(self: Any) -> str:
+        body = self.body if isinstance(self.body, dict) else json.loads(self.body or "{}")
+        table = body.get("TableName") or next(iter(body.get("RequestItems") or {}), None)
+        if not table:
+            return "*"
+        return f"arn:aws:dynamodb:{self.region}:{self.current_account}:table/{table}"
+
+    DynamoHandler._determine_resource = table_arn
 
 
 def operator_endpoint(
@@ -218,9 +236,11 @@ class HubResources:
     scan_queue_url: str
     scan_dlq_url: str
     topic_arn: str
+    state_table: str
 
     def environment(self) -> dict[str, str]:
         return {
+            "REKEY_STATE_TABLE": self.state_table,
             "REKEY_WORK_QUEUE_URL": self.work_queue_url,
             "REKEY_SCAN_QUEUE_URL": self.scan_queue_url,
             "REKEY_TOPIC_ARN": self.topic_arn,
@@ -273,7 +293,7 @@ def create_hub(
     content-based deduplication, DLQs and redrive). `max_receive_count` overrides the template's;
     `visibility_timeout` defaults to 30 s instead of the template's (6x a function timeout) so a
     failed message comes back quickly on a laptop; None keeps the template's."""
-    from .templates import hub_queue_definitions
+    from .templates import create_state_table, hub_queue_definitions
 
     definitions = hub_queue_definitions()
     sqs, sns = emulator.client("sqs"), emulator.client("sns")
@@ -293,6 +313,7 @@ def create_hub(
         scan_queue_url=urls[definitions.scan.logical_id],
         scan_dlq_url=urls[definitions.scan_dlq.logical_id],
         topic_arn=sns.create_topic(Name=definitions.topic_name)["TopicArn"],
+        state_table=create_state_table(emulator.client("dynamodb")),
     )
 
 

@@ -142,6 +142,21 @@ def hub_queue_definitions(template: Path | str = HUB_TEMPLATE) -> HubDefinitions
     )
 
 
+def create_state_table(client: Any, name: str | None = None, template: Path | str = HUB_TEMPLATE) -> str:
+    """The hub's state table as hub/template.yaml declares it (key schema, billing, time to
+    live), named `name` or as declared; its name."""
+    props = load_template(template)["Resources"]["StateTable"]["Properties"]
+    table = name or props["TableName"]
+    client.create_table(
+        TableName=table,
+        AttributeDefinitions=props["AttributeDefinitions"],
+        KeySchema=props["KeySchema"],
+        BillingMode=props["BillingMode"],
+    )
+    client.update_time_to_live(TableName=table, TimeToLiveSpecification=props["TimeToLiveSpecification"])
+    return table
+
+
 def digest_subscription(template: Path | str = HUB_TEMPLATE) -> dict[str, str]:
     """The attributes of the digest queue's subscription to the topic, as the template
     declares them (the emulator's CloudFormation skips AWS::SNS::Subscription)."""

@@ -1,3 +1,5 @@
 """rekey: rotate IAM user access keys across an AWS Organization."""
 
-__version__ = "0.1.0"
+from .domain.release import VERSION as __version__
+
+__all__ = ["__version__"]

@@ -60,9 +60,15 @@ class WorkItem(_Message):
     revoke_old: Literal[False] = False
     requested_by: None = None
 
+    def group_id(self, groups_per_account: int) -> str:
+        """FIFO group: one of `groups_per_account` per account (REKEY_ACCOUNT_CONCURRENCY), the
+        same for every item of a user. SQS hands out one group's items one at a time, in order:
+        a user is worked on by one worker at a time, an account by at most that many."""
+        slot = int(hashlib.sha256(self.user_name.encode()).hexdigest()[:8], 16) % groups_per_account
+        return f"{self.account_id}/{slot}"
+
     @property
-    def group_id(self) -> str:
-        """FIFO group: one user's items are processed one at a time, in order."""
+    def user_key(self) -> str:
         return f"{self.account_id}/{self.user_name}"
 
     @property
@@ -101,9 +107,10 @@ class OperatorCommand(_Message):
     say) is refused as malformed."""
 
     schema_version: Literal[1] = 1
-    command: Literal["rotate-now", "rollback"]
-    account_id: str = Field(max_length=64)
-    user_name: str = Field(pattern=USER_NAME)
+    command: Literal["rotate-now", "rollback", "resume"]
+    # Whose keys (rotate-now, rollback); `resume` is the whole organization's and names nobody.
+    account_id: str | None = Field(default=None, max_length=64)
+    user_name: str | None = Field(default=None, pattern=USER_NAME)
     # rotate-now: deactivate the old key as soon as its replacement is stored (a leaked key).
     revoke_old: bool = False
     # rotate-now: the key that leaked, revoked (and replaced first if it is the secret's current
@@ -114,8 +121,8 @@ class OperatorCommand(_Message):
 
     @field_validator("account_id")
     @classmethod
-    def _account(cls, value: str) -> str:
-        if not (value.isdigit() and len(value) == 12):
+    def _account(cls, value: str | None) -> str | None:
+        if value is not None and not (value.isdigit() and len(value) == 12):
             raise ValueError(f"{value!r} is not a 12-digit account id")
         return value
 
@@ -125,6 +132,11 @@ class OperatorCommand(_Message):
             raise ValueError("revoke_old and key_id are options of rotate-now only")
         if self.until is not None and self.command != "rollback":
             raise ValueError("until is an option of rollback only")
+        named = self.account_id is not None and self.user_name is not None
+        if self.command == "resume" and (self.account_id or self.user_name):
+            raise ValueError("resume is the whole organization's: it names no account or user")
+        if self.command != "resume" and not named:
+            raise ValueError(f"{self.command} needs account_id and user_name")
         return self
 
 
@@ -198,12 +210,18 @@ class Event(StrEnum):
     DEAD_LETTERED = "dead-lettered"
     # Once per sweep: the counts per account and what needs a human (rekey.digest).
     DIGEST = "digest"
+    # The breaker (rekey.domain.rollout) halted every key change, with its evidence; an operator
+    # resumed them (`rekey resume`, the caller recorded). A sweep while halted says so again.
+    HALTED = "halted"
+    RESUMED = "resumed"
 
 
 class Severity(StrEnum):
     INFO = "info"
     WARNING = "warning"
     ERROR = "error"
+    # rekey stopped changing keys everywhere (the breaker): someone must look now.
+    CRITICAL = "critical"
 
 
 class AccountDigest(_Message):

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from .domain.delivery import DeliveryStatus, Destination
 from .domain.entities import Account, IamUser, NewKey, Received, ReportKey, SecretRecord
 from .domain.models import AccessKey, KeyStatus, SecretState
+from .domain.rollout import DayTally, Halt, HubStatus, WaveRecord
 from .messages import Notification, ScanRequest, WorkItem
 from .settings import Settings
 
@@ -170,6 +171,34 @@ class DigestQueue(Protocol):
     def delete(self, messages: Sequence[Received]) -> None: ...
 
 
+class HubState(Protocol):
+    """The hub's own state (rekey.domain.rollout): the breaker's halt and the day's tally, and
+    what each rollout wave runs. Every update is atomic: workers run concurrently."""
+
+    def status(self) -> HubStatus:
+        """The halt and every wave's record, in one read."""
+        ...
+
+    def attempted(self, day: date) -> DayTally:
+        """Count one key-changing item attempted on `day`; the day's tally after it."""
+        ...
+
+    def broke(self, day: date, sign: str, wave: int | None) -> DayTally:
+        """Record a sign of breakage (distinct signs count once), and the day on `wave`'s record;
+        the day's tally after it."""
+        ...
+
+    def halt_now(self, halt: Halt) -> bool:
+        """Halt, unless halted already; whether this call halted."""
+        ...
+
+    def resume(self) -> Halt | None:
+        """Clear the halt; the halt it cleared, or None if there was none."""
+        ...
+
+    def set_waves(self, records: dict[int, WaveRecord]) -> None: ...
+
+
 class Ports(Protocol):
     """Everything a use case reaches: settings, the clock, and the ports above. Built once per
     process by rekey.runtime.Runtime (member accounts' ports through the spoke roles)."""
@@ -204,6 +233,15 @@ class Ports(Protocol):
 
     def digest_queue(self) -> DigestQueue | None:
         """The queue the digest is built from, when the hub has one."""
+        ...
+
+    def hub_findings(self) -> AccountFindings:
+        """Security Hub in the hub's own account (the breaker's finding)."""
+        ...
+
+    def hub_state(self) -> HubState | None:
+        """The hub's state table (REKEY_STATE_TABLE), when the hub has one: without it there is
+        neither breaker nor waves."""
         ...
 
     def work_max_receive_count(self) -> int | None:

@@ -20,6 +20,7 @@ from botocore.config import Config
 from .adapters.delivery_github import github_destination
 from .adapters.delivery_ssm import SsmParameterDestination
 from .adapters.errors import aws_call
+from .adapters.hub_state import HubStateTable
 from .adapters.iam import IamAdapter
 from .adapters.organizations import ListedOrganization, OrganizationsAdapter
 from .adapters.pace import Pace
@@ -277,7 +278,7 @@ class Runtime:
         return Notifier(self.clients.hub("sns"), self.settings.topic_arn)
 
     def work_queue(self) -> WorkQueue:
-        return WorkQueue(self.clients.hub("sqs"), self.settings.work_queue_url)
+        return WorkQueue(self.clients.hub("sqs"), self.settings.work_queue_url, self.settings.account_concurrency)
 
     def scan_queue(self) -> ScanQueue:
         if not self.settings.scan_queue_url:
@@ -290,6 +291,14 @@ class Runtime:
         if not self._max_receive_count:
             self._max_receive_count.append(self.work_queue().max_receive_count())
         return self._max_receive_count[0]
+
+    def hub_findings(self) -> SecurityHubAdapter:
+        return SecurityHubAdapter(self.clients.hub("securityhub"))
+
+    def hub_state(self) -> HubStateTable | None:
+        """The hub's state table (the breaker, the waves), when the hub has one."""
+        table = self.settings.state_table
+        return HubStateTable(self.clients.hub("dynamodb"), table) if table else None
 
     def digest_queue(self) -> DigestQueue | None:
         """The queue the digest is built from, when the hub has one (rekey.digest)."""

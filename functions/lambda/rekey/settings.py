@@ -17,7 +17,9 @@ from .domain.naming import check_template
 from .domain.operators import OperatorGrant, parse_operators
 from .domain.policy import Bounds, PolicyError, check_policy
 from .domain.privilege import Guard
+from .domain.rollout import Threshold, Waves, parse_waves
 from .domain.secret_policy import secret_policy
+from .domain.window import Window, parse_window
 
 # Environment variable -> field name. Documented in README's configuration table.
 ENVIRONMENT = {
@@ -63,6 +65,13 @@ ENVIRONMENT = {
     "REKEY_OPERATORS": "operators",
     "REKEY_ROTATION_RELAY": "rotation_relay",
     "REKEY_DESTINATIONS": "destinations",
+    "REKEY_ROTATION_WINDOW": "rotation_window",
+    "REKEY_STATE_TABLE": "state_table",
+    "REKEY_BREAKER_SIGNS": "breaker_signs",
+    "REKEY_BREAKER_SHARE": "breaker_share",
+    "REKEY_WAVES": "waves",
+    "REKEY_WAVE_QUIET_DAYS": "wave_quiet_days",
+    "REKEY_ACCOUNT_CONCURRENCY": "account_concurrency",
 }
 REQUIRED = ("REKEY_WORK_QUEUE_URL", "REKEY_TOPIC_ARN")
 NO_REGION = "no AWS region: set AWS_DEFAULT_REGION (or AWS_REGION), or a region in the AWS profile"
@@ -161,6 +170,11 @@ Destinations = Annotated[
     tuple[Destination, ...], BeforeValidator(lambda v: parse_destinations(v) if isinstance(v, str) else v)
 ]
 
+WaveList = Annotated[
+    tuple[frozenset[str], ...], BeforeValidator(lambda v: parse_waves(v, 0).members if isinstance(v, str) else v)
+]
+RotationWindow = Annotated[Window | None, BeforeValidator(lambda v: parse_window(v) if isinstance(v, str) else v)]
+
 
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -241,6 +255,21 @@ class Settings(BaseModel):
     # Where new keys are pushed, and who may select each (rekey.domain.delivery): the hub's
     # declaration, as JSON. A user's `rekey:deliver-to` tag only selects among these.
     destinations: Destinations = ()
+    # When keys may be created, deactivated and deleted (rekey.domain.window); None: any time.
+    rotation_window: RotationWindow = None
+    # The hub's state table (rekey.adapters.hub_state): without it, neither breaker nor waves.
+    state_table: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{3,255}$")
+    # The breaker halts key changes everywhere when a day's signs of breakage reach both this
+    # count (0: off) and this share of the day's key changes (rekey.domain.rollout).
+    breaker_signs: int = Field(default=5, ge=0, le=10_000)
+    breaker_share: float = Field(default=0.2, gt=0, le=1)
+    # Rollout waves (`;`-separated lists of account and OU ids), and the days each must run a
+    # change without breakage before the next takes it.
+    waves: WaveList = ()
+    wave_quiet_days: int = Field(default=3, ge=0, le=30)
+    # At most this many of a member account's users are worked on at once (the work queue's
+    # FIFO groups per account): a large account cannot starve the others or its IAM quota.
+    account_concurrency: int = Field(default=4, ge=1, le=100)
 
     @model_validator(mode="before")
     @classmethod
@@ -272,6 +301,7 @@ class Settings(BaseModel):
             in_use_max_defer_days=self.in_use_max_defer_days,
             create_first_key=self.create_first_key,
             max_deactivate_after_days=self.max_deactivate_after_days,
+            window=self.rotation_window,
         )
 
     @property
@@ -284,6 +314,14 @@ class Settings(BaseModel):
             max_exempt_days=self.max_exempt_days,
             max_active_days=preset_ceiling(self.policy_preset),
         )
+
+    @property
+    def threshold(self) -> Threshold:
+        return Threshold(self.breaker_signs, self.breaker_share)
+
+    @property
+    def rollout(self) -> Waves:
+        return Waves(self.waves, self.wave_quiet_days)
 
     @property
     def guard(self) -> Guard:
@@ -384,6 +422,8 @@ def _check_consistent(s: Settings) -> None:
     for grant in s.operators:
         if grant.role.partition != s.partition:
             raise ValueError(f"REKEY_OPERATORS: {grant.role_arn} is not in the hub's partition ({s.partition})")
+    if s.waves and not s.state_table:
+        raise ValueError("REKEY_WAVES needs REKEY_STATE_TABLE, where the waves' progress is kept")
     stray = sorted(set(s.secret_replica_kms_keys) - set(s.secret_replica_regions))
     if stray:
         raise ValueError(f"REKEY_SECRET_REPLICA_KMS_KEYS names regions without a replica: {', '.join(stray)}")

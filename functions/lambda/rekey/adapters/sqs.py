@@ -58,7 +58,12 @@ class _Queue:
 
 
 class WorkQueue(_Queue):
-    """The FIFO work queue: one group per account/user, deterministic deduplication."""
+    """The FIFO work queue: `groups_per_account` groups per account (a user always in the same
+    one), deterministic deduplication."""
+
+    def __init__(self, client: Any, url: str, groups_per_account: int = 1) -> None:
+        super().__init__(client, url)
+        self.groups_per_account = groups_per_account
 
     def send(self, items: Sequence[WorkItem]) -> None:
         self._send(
@@ -66,7 +71,7 @@ class WorkQueue(_Queue):
                 {
                     "Id": str(i),
                     "MessageBody": item.model_dump_json(),
-                    "MessageGroupId": item.group_id,
+                    "MessageGroupId": item.group_id(self.groups_per_account),
                     "MessageDeduplicationId": item.deduplication_id,
                 }
                 for i, item in enumerate(items)

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..domain import errors
 from .errors import aws_call
 
 PERMISSIONS = {"hub": ("sts:AssumeRole",), "key": ("sts:GetCallerIdentity",)}
@@ -41,8 +42,11 @@ class StsAdapter:
     def assume(self, role_arn: str, *, session_name: str = SESSION_NAME) -> tuple[Credentials, Any]:
         """Credentials for `role_arn` and their expiry. `session_name` names the session in the
         role's account's CloudTrail."""
-        with aws_call(f"sts:AssumeRole {role_arn}"):
-            response = self._client.assume_role(RoleArn=role_arn, RoleSessionName=session_name)
+        try:
+            with aws_call(f"sts:AssumeRole {role_arn}"):
+                response = self._client.assume_role(RoleArn=role_arn, RoleSessionName=session_name)
+        except errors.AccessDenied as exc:
+            raise errors.AccountUnreachable(str(exc)) from None
         c = response["Credentials"]
         return Credentials(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"]), c["Expiration"]
 

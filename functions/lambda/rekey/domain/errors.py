@@ -11,6 +11,12 @@ class AccessDenied(RekeyError):
     code = "access-denied"
 
 
+class AccountUnreachable(AccessDenied):
+    """The hub could not assume its role in a member account (the role missing, or not trusting
+    the hub): the account is unreachable, which is not rekey breaking anything (the breaker does
+    not count it)."""
+
+
 class NotFound(RekeyError):
     code = "not-found"
 

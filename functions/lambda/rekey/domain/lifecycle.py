@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from .delivery import undelivered
-from .models import AccessKey, Action, ActionKind, Intent, InUsePolicy, KeyUse, Policy, SecretState
+from .models import KEY_CHANGING, AccessKey, Action, ActionKind, Intent, InUsePolicy, KeyUse, Policy, SecretState
 
 MAX_KEYS = 2
 # A key created by an attempt appears after its intent was recorded, within the longest a
@@ -22,7 +22,9 @@ STILL_IN_USE = timedelta(days=7)
 VERIFICATION_WINDOW = timedelta(hours=1)
 
 
-def decide(keys: Sequence[AccessKey], secret: SecretState, policy: Policy, now: datetime) -> list[Action]:
+def decide(
+    keys: Sequence[AccessKey], secret: SecretState, policy: Policy, now: datetime, hold: str | None = None
+) -> list[Action]:
     """The actions a user's keys need at `now`, in the order they must be carried out.
 
     First settle an interrupted rotation (finish it, or remove the orphan key nobody can
@@ -30,7 +32,32 @@ def decide(keys: Sequence[AccessKey], secret: SecretState, policy: Policy, now: 
     use, deactivate and delete old keys, rotate the newest active key when it is due. While a
     rollback's pause lasts, only warnings are given. Never deactivates or deletes an active key
     to make room, never deletes the secret's current key, never plans a third key.
+
+    A rotation, deactivation or deletion outside the policy's rotation window, or while `hold`
+    says why rekey holds key changes (the breaker, the rollout's waves), is a WAIT instead.
     """
+    return held(_plan(keys, secret, policy, now), policy, now, hold)
+
+
+def held(plan: list[Action], policy: Policy, now: datetime, hold: str | None) -> list[Action]:
+    """`plan` with each key-changing action that may not happen at `now` turned into a WAIT
+    that says why and until when (the window's next opening)."""
+    window = policy.window
+    if hold is None and (window is None or window.is_open(now)):
+        return plan
+    if hold is None:
+        assert window is not None
+        opens = window.next_opening(now)
+        hold = f"outside the rotation window {window.describe()}; it opens next {opens:%Y-%m-%d %H:%M %Z}"
+    return [
+        Action(ActionKind.WAIT, a.key_id, f"{a.kind.value} waits, {hold} (due: {a.reason})", held=a.kind)
+        if a.kind in KEY_CHANGING
+        else a
+        for a in plan
+    ]
+
+
+def _plan(keys: Sequence[AccessKey], secret: SecretState, policy: Policy, now: datetime) -> list[Action]:
     keys = sorted(keys, key=lambda k: (k.created, k.key_id))  # the plan must not depend on order
     actions, keys, secret = settle_interrupted_rotation(keys, secret)
     paused = secret.paused(now.date())

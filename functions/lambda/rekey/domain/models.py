@@ -7,6 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from .delivery import DeliveryStatus
+from .window import Window
 
 SECONDS_PER_DAY = 86_400
 
@@ -133,6 +134,8 @@ class Policy:
     # The delivery destinations the user's tag selects (rekey.domain.delivery): an old key is
     # retired on proof that they picked its replacement up, or at its deadline, said loudly.
     deliver_to: tuple[str, ...] = ()
+    # The days and hours in which a key may be created, deactivated or deleted (None: any time).
+    window: Window | None = None
 
     @property
     def deactivate_deadline(self) -> int:
@@ -154,10 +157,18 @@ class Policy:
     @property
     def latest_deactivation_days(self) -> int:
         """The oldest a replaced key can be while still active: its deactivation age, or later
-        while `defer` waits for it to fall silent or `adopt` for its replacement to be used."""
-        if self.in_use_policy is InUsePolicy.ADOPT:
-            return self.deactivate_deadline
-        return self.deactivate_after_days + self.max_defer_days
+        while `defer` waits for it to fall silent or `adopt` for its replacement to be used, and
+        while the rotation window keeps its rotation and its deactivation waiting."""
+        adopt = self.in_use_policy is InUsePolicy.ADOPT
+        latest = self.deactivate_deadline if adopt else self.deactivate_after_days + self.max_defer_days
+        return latest + self.window_wait_days
+
+    @property
+    def window_wait_days(self) -> int:
+        """The most days the rotation window can keep a replaced key active past its deactivation
+        age: its rotation may wait for the window (its replacement is then younger), and so may
+        its deactivation."""
+        return 2 * self.window.wait_days if self.window is not None else 0
 
     def describe(self) -> str:
         return f"{self.rotate_after_days}/{self.deactivate_after_days}/{self.delete_after_days}"
@@ -188,10 +199,15 @@ class ActionKind(StrEnum):
     # The current key is pushed to the delivery destinations that do not hold it yet (a failed
     # push, a destination selected since): queued by the scan, never planned by decide().
     DELIVER = "deliver"
+    # A rotation, deactivation or deletion that is due but held (`held`): outside the user's
+    # rotation window, or by the hub's breaker or rollout waves. Neither queued nor announced.
+    WAIT = "wait"
 
 
 # Actions that change nothing in AWS: they are announced by the scan, never queued.
 ANNOUNCE_ONLY = frozenset({ActionKind.BLOCKED, ActionKind.SECRET_BROKEN})
+# What changes a key, and so waits for the rotation window (and the breaker, and the waves).
+KEY_CHANGING = frozenset({ActionKind.ROTATE, ActionKind.DEACTIVATE, ActionKind.DELETE})
 # Warnings the worker announces at most once a key a day.
 WARNINGS = frozenset({ActionKind.WARN_IN_USE, ActionKind.WARN_NOT_ADOPTED})
 
@@ -208,6 +224,8 @@ class Action:
     repairs: str | None = field(default=None, compare=False)
     # For a deactivation at its deadline: why its replacement's pickup is unconfirmed.
     unconfirmed: str | None = field(default=None, compare=False)
+    # For a WAIT: the kind of action that waits.
+    held: ActionKind | None = field(default=None, compare=False)
 
     def matches(self, kind: ActionKind, key_id: str | None) -> bool:
         return self.kind is kind and self.key_id == key_id

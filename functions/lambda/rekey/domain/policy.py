@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from .models import InUsePolicy, Policy
+from .window import WINDOW_TAG, WindowError, narrowed
 
 ROTATE_TAG = "rekey:rotate-after-days"
 DEACTIVATE_TAG = "rekey:deactivate-after-days"
@@ -74,11 +75,18 @@ def resolve_policy(tags: Mapping[str, str], default: Policy, bounds: Bounds) -> 
             if not _INTEGER.fullmatch(raw):
                 raise PolicyError(f"tag {tag}={raw!r} is not a whole number of days")
             values[tag] = int(raw)
+    window = default.window
+    if WINDOW_TAG in tags:
+        try:
+            window = narrowed(default.window, tags[WINDOW_TAG])
+        except WindowError as exc:
+            raise PolicyError(f"tag {WINDOW_TAG}: {exc}") from None
     policy = replace(
         default,
         rotate_after_days=values[ROTATE_TAG],
         deactivate_after_days=values[DEACTIVATE_TAG],
         delete_after_days=values[DELETE_TAG],
+        window=window,
     )
     check_policy(policy, bounds)
     return policy
@@ -108,13 +116,19 @@ def check_policy(policy: Policy, bounds: Bounds) -> None:
         )
     latest = policy.latest_deactivation_days
     if bounds.max_active_days is not None and latest > bounds.max_active_days:
-        how = {
-            InUsePolicy.DEFER: f" (deactivate-after-days {deactivate} and up to {policy.max_defer_days} days deferred)",
-            InUsePolicy.ADOPT: " (the adopt policy's deadline, REKEY_MAX_DEACTIVATE_AFTER_DAYS)",
-        }.get(policy.in_use_policy, "")
+        causes = [f"deactivate-after-days {deactivate}"]
+        if policy.in_use_policy is InUsePolicy.DEFER:
+            causes.append(f"up to {policy.max_defer_days} days deferred")
+        elif policy.in_use_policy is InUsePolicy.ADOPT:
+            causes = ["the adopt policy's deadline, REKEY_MAX_DEACTIVATE_AFTER_DAYS"]
+        if policy.window is not None and policy.window_wait_days:
+            causes.append(
+                f"up to {policy.window_wait_days} days waiting for the rotation window {policy.window.describe()} "
+                "(its rotation and its deactivation may each wait; widen the window or lower the ages)"
+            )
         raise PolicyError(
-            f"a replaced key could stay active until {latest} days old{how}; the cis preset deactivates it by "
-            f"{bounds.max_active_days} days, so that no active key reaches 90"
+            f"a replaced key could stay active until {latest} days old ({'; '.join(causes)}); the cis preset "
+            f"deactivates it by {bounds.max_active_days} days, so that no active key reaches 90"
         )
     if delete > bounds.max_delete_after_days:
         raise PolicyError(f"delete-after-days {delete} exceeds the allowed maximum {bounds.max_delete_after_days}")

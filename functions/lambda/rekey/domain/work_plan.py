@@ -10,6 +10,8 @@ from .models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, Policy
 
 # What settles an interrupted rotation (rekey.domain.lifecycle.settle_interrupted_rotation).
 SETTLE = frozenset({ActionKind.FINISH_ROTATION, ActionKind.DELETE_ORPHAN, ActionKind.CLEAR_INTENT})
+# What a worker never carries out: what is only announced, and what waits.
+NOT_CARRIED_OUT = ANNOUNCE_ONLY | {ActionKind.WAIT}
 
 
 def through(plan: Sequence[Action], kind: ActionKind, key_id: str | None) -> list[Action] | None:
@@ -22,17 +24,26 @@ def through(plan: Sequence[Action], kind: ActionKind, key_id: str | None) -> lis
         position = len(plan) - 1
     if position is None:
         return None
-    return [a for a in plan[: position + 1] if a.kind not in ANNOUNCE_ONLY]
+    return [a for a in plan[: position + 1] if a.kind not in NOT_CARRIED_OUT]
 
 
 def first_rotation(plan: Sequence[Action]) -> list[Action] | None:
     """Today's plan up to its rotation (Secrets Manager's createSecret), or None if none is due."""
     position = next((i for i, a in enumerate(plan) if a.kind is ActionKind.ROTATE), None)
-    return None if position is None else [a for a in plan[: position + 1] if a.kind not in ANNOUNCE_ONLY]
+    return None if position is None else [a for a in plan[: position + 1] if a.kind not in NOT_CARRIED_OUT]
+
+
+def waiting(plan: Sequence[Action], kind: ActionKind, key_id: str | None) -> Action | None:
+    """The WAIT that holds the action `kind` on `key_id` (outside the rotation window, or held
+    by the breaker or the waves), if today's plan has one."""
+    return next((a for a in plan if a.kind is ActionKind.WAIT and a.held is kind and a.key_id == key_id), None)
 
 
 def why_not_due(keys: Sequence[AccessKey], policy: Policy, plan: Sequence[Action]) -> str:
     """Why the user's policy does not rotate now, in one line."""
+    held = next((a for a in plan if a.kind is ActionKind.WAIT and a.held is ActionKind.ROTATE), None)
+    if held is not None:
+        return held.reason
     if plan:
         return "the user's keys need " + ", ".join(a.kind.value for a in plan) + " first, not a rotation"
     newest = max((k for k in keys if k.active), key=lambda k: k.created, default=None)

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.batch import ExceptionInfo, FailureResponse
 from aws_lambda_powertools.utilities.batch import process_partial_response as partial
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from ..messages import Notification
+from ..messages import Notification, WorkItem
 from ..metrics import WORKER_METRICS, Recorder
 from ..ports import Ports
 from ..use_cases.classic import is_classic
@@ -27,6 +27,13 @@ class WorkBatch(SqsFifoPartialProcessor):
         super().__init__(skip_group_on_error=True)
         self.rt, self.recorder, self.outcomes = rt, recorder, outcomes
 
+    def _process_record(self, record: dict[str, Any]) -> Any:
+        """A failed item skips the rest of the batch's items of its *user* only: a FIFO group
+        holds several users of an account (REKEY_ACCOUNT_CONCURRENCY), who must not be held
+        back (nor, failing with it, dead-lettered) for another's failure."""
+        attributes = {**record.get("attributes", {}), "MessageGroupId": _user_of(record.get("body", ""))}
+        return super()._process_record({**record, "attributes": attributes})
+
     def record_handler(self, record: SQSRecord) -> None:
         announced: list[Notification] = []
         try:  # what was done is counted also when it failed (published already)
@@ -38,6 +45,14 @@ class WorkBatch(SqsFifoPartialProcessor):
         said = announce_failure(self.rt, record.message_id, record.body, _attempt(record), exception[1])
         self.recorder.announced([said] if said else [])
         return super().failure_handler(record, exception)
+
+
+def _user_of(body: str) -> str:
+    """The item's account/user, or its body when it is malformed (it fails alone)."""
+    try:
+        return WorkItem.model_validate_json(body).user_key
+    except ValueError:
+        return body
 
 
 def _attempt(record: SQSRecord) -> int:

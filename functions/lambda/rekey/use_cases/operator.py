@@ -18,13 +18,15 @@ from ..domain.entities import Account, IamUser
 from ..domain.manual import plan_rollback
 from ..domain.models import KeyStatus
 from ..domain.naming import secret_name
-from ..domain.operators import grant_for
+from ..domain.operators import ALL_ACCOUNTS, grant_for
 from ..domain.policy import OptIn, opt_in
+from ..domain.rollout import Halt
 from ..domain.scope import Scope
 from ..domain.secret_state import PREVIOUS
 from ..messages import Event, Notification, OperatorCommand, Severity, WorkAction, WorkItem
 from ..ports import MemberAccount, Ports
 from .announce import notice, publish
+from .rollout import broke, resume
 from .scan import assess_user
 from .scope import account_in_scope, account_refusal
 from .work import OperatorRequest, WorkOutcome, run_work_item
@@ -45,11 +47,14 @@ class RollbackResult:
     unannounced: str | None = None
 
 
-def carry_out(ports: Ports, caller: str, command: OperatorCommand) -> WorkOutcome | RollbackResult:
+def carry_out(ports: Ports, caller: str, command: OperatorCommand) -> WorkOutcome | RollbackResult | Resumed:
     """`command`, asked by `caller` (the ARN AWS authenticated). A request the caller may not
     make (errors.Forbidden) or that rekey refuses (errors.Refused) is announced as `rejected`,
     naming the caller, and raised; so is a failure (announced as `failed`)."""
     try:
+        if command.command == "resume":
+            return resume_all(ports, caller)
+        assert command.account_id is not None and command.user_name is not None  # OperatorCommand's rule
         authorize(ports, caller, command.account_id)
         if command.command == "rotate-now":
             return rotate_now(
@@ -72,8 +77,16 @@ def carry_out(ports: Ports, caller: str, command: OperatorCommand) -> WorkOutcom
         raise
 
 
-def answer_of(command: OperatorCommand, done: WorkOutcome | RollbackResult) -> dict[str, Any]:
+def answer_of(command: OperatorCommand, done: WorkOutcome | RollbackResult | Resumed) -> dict[str, Any]:
     """What the operator is answered: the outcome, with what was announced, or the rollback."""
+    if isinstance(done, Resumed):
+        halt = done.halt
+        return {
+            "command": command.command,
+            "resumed": halt is not None,
+            "halted_since": halt.since.isoformat() if halt else None,
+            "evidence": list(halt.evidence) if halt else [],
+        }
     if isinstance(done, WorkOutcome):
         events = [n.model_dump(mode="json", exclude_none=True) for n in done.notifications]
         return {"command": command.command, "status": done.status, "detail": done.detail, "events": events}
@@ -88,6 +101,23 @@ def answer_of(command: OperatorCommand, done: WorkOutcome | RollbackResult) -> d
         "message": done.message,
         "unannounced": done.unannounced,
     }
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """`rekey resume`: the halt it cleared, or None when rekey was not halted."""
+
+    halt: Halt | None
+
+
+def resume_all(ports: Ports, caller: str) -> Resumed:
+    """Resume key changes everywhere: only an operator of every account (`*`) may."""
+    grant = grant_for(ports.settings.operators, caller)
+    if grant is None or ALL_ACCOUNTS not in grant.scopes:
+        raise errors.Forbidden(
+            f"{caller} may not resume rekey: that is for operators of every account (REKEY_OPERATORS scope *)"
+        )
+    return Resumed(resume(ports, caller))
 
 
 def admit(ports: Ports, caller: str) -> None:
@@ -107,9 +137,11 @@ def reject(ports: Ports, caller: str, why: str) -> None:
 def announce(
     ports: Ports, caller: str, event: Event, severity: Severity, command: OperatorCommand | None, outcome: str
 ) -> None:
-    what = f"{command.command} of {command.user_name}" if command else "an operator's request"
-    # A request refused before it was read is the hub's business: announced under its account.
-    account = command.account_id if command else ports.settings.hub_account_id
+    what = "an operator's request"
+    if command is not None:
+        what = f"{command.command} of {command.user_name}" if command.user_name else command.command
+    # A request refused before it was read, or the organization's, is the hub's business.
+    account = command.account_id if command and command.account_id else ports.settings.hub_account_id
     n = notice(
         event,
         severity,
@@ -204,6 +236,8 @@ def rollback(
     if plan.reactivate:
         member.iam.set_status(user.name, plan.key_id, KeyStatus.ACTIVE)
         done = f"reactivated {plan.key_id}, which rekey had deactivated"
+        # A deactivation someone had to undo: a sign of breakage for the breaker and the waves.
+        broke(ports, account.account_id, user.name, f"rolled back {plan.key_id} by {caller}", now)
     else:
         # Nothing to undo yet: the pause is what keeps the replaced key from being deactivated.
         done = f"{plan.key_id} is still active, nothing to reactivate: the pause keeps it active"

@@ -13,8 +13,8 @@ from ..domain.delivery import DELIVER_TAG, selected, undelivered
 from ..domain.delivery import refusal as delivery_refusal
 from ..domain.entities import Account, IamUser, ReportKey, SecretRecord
 from ..domain.findings import KeyState, UserFinding, archived, asff, pickup_unconfirmed, stale, to_import
-from ..domain.lifecycle import decide, newest_active, pickup_wait, use_matters
-from ..domain.models import ANNOUNCE_ONLY, AccessKey, Action, ActionKind, Policy, SecretState
+from ..domain.lifecycle import decide, held, newest_active, pickup_wait, use_matters
+from ..domain.models import ANNOUNCE_ONLY, KEY_CHANGING, AccessKey, Action, ActionKind, Policy, SecretState
 from ..domain.naming import secret_name
 from ..domain.privilege import refusal
 from ..domain.quiet import quiet_today, report_view
@@ -23,6 +23,7 @@ from ..messages import Event, Notification, ScanRequest, Severity, WorkAction, W
 from ..ports import AccountIam, MemberAccount, Ports
 from ..settings import Settings
 from .announce import foreign_secret, notice, unwritable_secret
+from .rollout import hold_for
 from .scope import account_refusal
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,8 @@ class ScanResult:
     paused: list[str] = field(default_factory=list)
     resumed: Resume | None = None  # where this part began, None for an account's first
     stopped_after: str | None = None  # the last user done, when it stopped before its deadline
+    # Why the hub held this account's key changes (the breaker, the rollout's waves), if it did.
+    held: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -167,6 +170,7 @@ class _Scan:
         self.listed: dict[str, SecretState] = {}
         # Each tagged user this part judged, for its Security Hub finding.
         self._judged: list[tuple[IamUser, KeyState, str]] = []
+        self._hold: tuple[str | None] | None = None
 
     def run(self, resume: Resume | None, time_left: Callable[[], float] | None) -> None:
         s, result = self.ports.settings, self.result
@@ -234,6 +238,8 @@ class _Scan:
         keys = read_keys(member.iam, user.name, state)
         unwritable = unwritable_secret(name, record, user)
         plan = decide(keys, state, policy, now)
+        if any(a.kind in KEY_CHANGING for a in plan) and self.hold() is not None:
+            plan = held(plan, policy, now, self.hold())
         if not any(a.kind is ActionKind.ROTATE for a in plan):
             plan += _check_current(keys, state)
         blocked: list[str] = []
@@ -249,6 +255,8 @@ class _Scan:
             elif action.kind in ANNOUNCE_ONLY:
                 self.announce(Event.BLOCKED, Severity.WARNING, action.reason, user, **fields)
                 blocked.append(action.reason)
+            elif action.kind is ActionKind.WAIT:
+                continue  # due, but not now: the finding says until when, the next sweep queues it
             else:
                 self.queue(
                     WorkItem(
@@ -263,6 +271,12 @@ class _Scan:
         if blocked:
             return KeyState.BLOCKED, blocked[0]
         return _waiting(keys, state, policy, now) or _in_care(policy)
+
+    def hold(self) -> str | None:
+        """Why the hub holds this account's key changes today, read once a scan (_account_hold)."""
+        if self._hold is None:
+            self._hold = (_account_hold(self.ports, self.result, self.sweep_id, self.now),)
+        return self._hold[0]
 
     def deliver_if_behind(self, user: IamUser, policy: Policy, mark: SecretState | None) -> None:
         """Queue the current key's delivery to the destinations that do not hold it (a failed
@@ -337,6 +351,21 @@ class _Scan:
         except errors.RekeyError as exc:
             raise _Unqueued(f"{exc.code}: could not queue work items: {exc}") from exc
         self._batch = []
+
+
+def _account_hold(ports: Ports, result: ScanResult, sweep_id: str, now: datetime) -> str | None:
+    """Why the hub holds the account's key changes today (the breaker, the waves), as the scan
+    reads it when a user first needs one (the worker reads it again before acting): a state that
+    cannot be read holds them, said once."""
+    try:
+        hold = hold_for(ports, result.account_id, now)
+    except errors.RekeyError as exc:
+        hold = f"the hub's state cannot be read ({exc.code}: {exc}): no key is changed until it can"
+        result.notifications.append(
+            notice(Event.FAILED, Severity.ERROR, result.account_id, hold, now, sweep_id=sweep_id)
+        )
+    result.held = hold
+    return hold
 
 
 def read_keys(iam: AccountIam, user_name: str, state: SecretState, *, last_use: bool = False) -> list[AccessKey]:

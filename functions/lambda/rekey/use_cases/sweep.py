@@ -17,6 +17,7 @@ from ..messages import ScanRequest, WorkItem
 from ..ports import Ports
 from .announce import publish
 from .digest import account_scanned, record_for_digest
+from .rollout import at_sweep
 from .scan import Resume, ScanResult, scan_account
 from .scope import accounts_to_sweep
 
@@ -57,6 +58,8 @@ def sweep(
         )
 
     accounts = accounts_to_sweep(ports)
+    if not dry_run:
+        at_sweep(ports, ports.now())
     return SweepResult(sweep_id, each_account(accounts, one, ports.settings.scan_concurrency, progress))
 
 
@@ -84,6 +87,7 @@ def each_account(
 def fan_out(ports: Ports, sweep_id: str) -> list[Account]:
     """The Lambda sweep: one scan request per account on the scan queue; the accounts."""
     accounts = accounts_to_sweep(ports)
+    at_sweep(ports, ports.now())
     ports.scan_queue().send(
         [ScanRequest(account_id=a.account_id, account_name=a.name, sweep_id=sweep_id) for a in accounts]
     )

@@ -13,6 +13,7 @@ from ..domain.errors import RekeyError
 from ..messages import Event, Notification, Severity, WorkItem, problems
 from ..ports import Ports
 from .announce import notice, publish
+from .rollout import broke, failure_breaks
 from .work import WorkOutcome, failure_notice, run_work_item
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,9 @@ def announce_failure(ports: Ports, message_id: str, body: str, attempt: int, err
     elif isinstance(error, RekeyError):
         item = WorkItem.model_validate_json(body)
         said = failure_notice(item, error, str(attempt), last, ports.now())
+        breakage = failure_breaks(item, error, bool(last))
+        if breakage is not None:
+            broke(ports, item.account_id, item.user_name, breakage, ports.now())
         fields = {"account_id": item.account_id, "user_name": item.user_name, "action": item.action.value}
         log.warning("work item failed: %s: %s", error.code, error, extra={**fields, "last_attempt": bool(last)})
     else:

@@ -8,10 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ...domain import errors
-from ...domain.lifecycle import describe_use
+from ...domain.lifecycle import STILL_IN_USE, describe_use
 from ...domain.models import Action, ActionKind, KeyStatus
 from ...domain.secret_policy import is_rekeys
 from ...messages import Event, Severity
+from ..rollout import broke
 from .context import Work, key_of
 from .protocol import clear_intent, finish_rotation, rotate
 
@@ -44,6 +45,14 @@ def deactivate(work: Work, action: Action) -> None:
             f"{key_id} was used after its replacement was created ({describe_use(action.in_use)}); deactivating it now"
         )
         work.notice(Event.IN_USE, Severity.WARNING, message, **_use_fields(work, action))
+        if work.voice.now - action.in_use.at <= STILL_IN_USE:
+            broke(
+                work.ports,
+                work.item.account_id,
+                work.user.name,
+                f"deactivated {key_id} while still in use",
+                work.voice.now,
+            )
     if action.unconfirmed is not None:
         message = (
             f"deactivating {key_id} at its deadline though its replacement's pickup is unconfirmed: "

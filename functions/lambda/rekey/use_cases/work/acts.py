@@ -8,11 +8,12 @@ import logging
 
 from ...domain import errors
 from ...domain.delivery import undelivered
-from ...domain.lifecycle import decide
+from ...domain.lifecycle import decide, held
 from ...domain.manual import Request, decide_request
-from ...domain.models import Action, ActionKind
-from ...domain.work_plan import first_rotation, through, why_not_due
+from ...domain.models import KEY_CHANGING, Action, ActionKind
+from ...domain.work_plan import first_rotation, through, waiting, why_not_due
 from ...messages import Event, Severity
+from ..rollout import count_attempt, hold_for
 from .actions import announce_if_done, perform
 from .context import Work
 from .delivery import deliver
@@ -46,18 +47,40 @@ def act_on_delivery(work: Work) -> WorkOutcome:
     return voice.outcome("done", f"delivered to {len(behind) - failed} of {len(behind)} destination(s)")
 
 
+def planned(work: Work) -> list[Action]:
+    """Today's plan for the user, its key changes held while the hub holds them (the breaker,
+    the rollout's waves: read only when the plan changes a key)."""
+    now = work.voice.now
+    plan = decide(work.listed, work.record.state, work.policy, now)
+    if any(a.kind in KEY_CHANGING for a in plan):
+        hold = hold_for(work.ports, work.item.account_id, now)
+        if hold is not None:
+            return held(plan, work.policy, now, hold)
+    return plan
+
+
+def _changing(work: Work, todo: list[Action]) -> None:
+    """Count a run about to change a key, for the breaker's share of the day."""
+    if any(a.kind in KEY_CHANGING for a in todo):
+        count_attempt(work.ports, work.voice.now)
+
+
 def act_on_item(work: Work) -> WorkOutcome:
     """Re-decide, and carry out the fresh plan up to and including the item's action (an
     interrupted rotation that needs only settling is settled, its announcement, if it was never
     made, with it: see protocol.clear_intent)."""
     item, record = work.item, work.record
-    plan = decide(work.listed, record.state, work.policy, work.voice.now)
+    plan = planned(work)
     if record.state.current_unusable:  # read from the value: the scan could not see it
         for broken in (a for a in plan if a.kind is ActionKind.SECRET_BROKEN):
             work.notice(Event.SECRET_BROKEN, Severity.ERROR, broken.reason, secret_name=work.name)
     todo = through(plan, item.action.kind, item.key_id)
     if todo is None:
+        held = waiting(plan, item.action.kind, item.key_id)
+        if held is not None:  # the next sweep queues it again
+            return work.voice.outcome("waiting", held.reason)
         return _not_planned(work)
+    _changing(work, todo)
     for action in todo:
         perform(work, action)
     if record.current_version_id is not None:  # e.g. a secret from before rotation was enabled
@@ -147,7 +170,7 @@ def act_on_step(work: Work, step: RotationStep) -> WorkOutcome:
 
 def _create_step(work: Work, token: str) -> WorkOutcome:
     """createSecret: what a sweep's rotation item would do now, the key staged in `token`."""
-    plan = decide(work.listed, work.record.state, work.policy, work.voice.now)
+    plan = planned(work)
     todo = first_rotation(plan)
     if todo is None:
         why = why_not_due(work.listed, work.policy, plan)
@@ -156,6 +179,7 @@ def _create_step(work: Work, token: str) -> WorkOutcome:
         message = f"Secrets Manager's rotation of {work.name} refused: {why}; `rekey rotate-now` rotates it now"
         work.notice(Event.REJECTED, Severity.WARNING, message, secret_name=work.name)
         return work.voice.outcome("rejected", why)
+    _changing(work, todo)
     for action in todo:
         perform(work, action)
     return work.voice.outcome("done", f"{'; '.join(a.kind.value for a in todo)} (staged in {token})", todo)

@@ -12,7 +12,7 @@ from ...messages import Notification, WorkItem
 @dataclass
 class WorkOutcome:
     item: WorkItem
-    status: str  # done | noop | rejected
+    status: str  # done | noop | rejected | waiting (outside the rotation window, or held)
     detail: str
     performed: list[Action] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
