@@ -100,11 +100,21 @@ def test_a_report_still_in_progress_is_waited_for_through_the_runtimes_clock(
 
 
 def _worker_calls(rt: Runtime, faults: Faults) -> Counter[str]:
-    """The calls the worker made over the work queue (not the event source's own SQS calls)."""
+    """The calls the worker made over the work queue (not the event source's own SQS calls, nor
+    the hub's state table's: _hub_state_calls)."""
     faults.calls.clear()
     result, outcomes = drain_work(rt)
     assert result.failed == 0 and all(o.status == "done" for o in outcomes), outcomes
-    return Counter({f"{s}:{o}": n for (s, o), n in faults.calls.items() if s != "sqs" and n})
+    return Counter({f"{s}:{o}": n for (s, o), n in faults.calls.items() if s not in ("sqs", "dynamodb") and n})
+
+
+def _hub_state_calls(faults: Faults) -> Counter[str]:
+    """The hub's state table's calls since the last _worker_calls (the breaker, the waves)."""
+    return Counter({f"{s}:{o}": n for (s, o), n in faults.calls.items() if s == "dynamodb" and n})
+
+
+# Each run that changes a key reads the halt and the waves, and counts itself for the breaker.
+HUB_STATE = Counter({"dynamodb:BatchGetItem": 1, "dynamodb:UpdateItem": 1})
 
 
 def _in_member_account(calls: Counter[str]) -> int:
@@ -166,6 +176,7 @@ def test_each_action_makes_only_the_calls_it_needs(org: Org, faults: Faults, mon
     # One key: when it was last used changes nothing (not asked).
     assert (calls := _worker_calls(rt, faults)) == Counter({**FIRST_ITEM, **READS, **FIRST_ROTATION})
     assert _in_member_account(calls) == 13
+    assert _hub_state_calls(faults) == HUB_STATE
 
     org.age(10)
     sweep(rt, "day-101")
@@ -183,6 +194,7 @@ def test_each_action_makes_only_the_calls_it_needs(org: Org, faults: Faults, mon
     sweep(rt, "day-191")
     assert (calls := _worker_calls(rt, faults)) == Counter({**READS, **LATER_ROTATION})
     assert _in_member_account(calls) == 14
+    assert _hub_state_calls(faults) == HUB_STATE
     assert len(org.keys("payments", "svc")) == 2
 
 
