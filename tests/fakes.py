@@ -400,6 +400,7 @@ class FakePorts:
         self.sts_answers: list[str] = []  # what STS says for a new key, when not its user's ARN
         self.acting_for: str | None = None  # the operator member sessions are named after
         self.destinations: dict[str, FakeDestination] = {}  # by destination name, made on first use
+        self.activity: list[Any] = []  # the advisor's sources of events (rekey.ports.KeyActivity)
 
     def account(self, account_id: str, *, write: bool = False) -> FakeAccount:
         if account_id != ACCOUNT:
@@ -429,6 +430,9 @@ class FakePorts:
 
     def work_max_receive_count(self) -> int | None:
         return 3
+
+    def key_activity(self) -> list[Any]:
+        return self.activity
 
     def caller_of(self, key: NewKey) -> str:
         self.failures.check("caller_of")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Collection, Mapping
-from typing import Annotated, Any, TypeVar
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
@@ -63,6 +64,9 @@ ENVIRONMENT = {
     "REKEY_OPERATORS": "operators",
     "REKEY_ROTATION_RELAY": "rotation_relay",
     "REKEY_DESTINATIONS": "destinations",
+    "REKEY_ADVISOR": "advisor",
+    "REKEY_ADVISOR_UNUSED_DAYS": "advisor_unused_days",
+    "REKEY_ADVISOR_REGIONS": "advisor_regions",
 }
 REQUIRED = ("REKEY_WORK_QUEUE_URL", "REKEY_TOPIC_ARN")
 NO_REGION = "no AWS region: set AWS_DEFAULT_REGION (or AWS_REGION), or a region in the AWS profile"
@@ -241,6 +245,15 @@ class Settings(BaseModel):
     # Where new keys are pushed, and who may select each (rekey.domain.delivery): the hub's
     # declaration, as JSON. A user's `rekey:deliver-to` tag only selects among these.
     destinations: Destinations = ()
+    # The advisor (rekey.use_cases.advise): whether the scan also says what should replace each
+    # tagged user's active keys (a Security Hub finding per key, a line in the digest), and how
+    # often: `weekly` runs on Mondays (UTC). `rekey advise` runs it whenever asked.
+    advisor: Literal["off", "daily", "weekly"] = "off"
+    # A key unused this long is `delete`; the regions whose event history the advisor reads
+    # besides each key's last-used region (empty: the hub's region and us-east-1, where global
+    # services' events are).
+    advisor_unused_days: int = Field(default=90, ge=1, le=3650)
+    advisor_regions: Regions = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -288,6 +301,10 @@ class Settings(BaseModel):
     @property
     def guard(self) -> Guard:
         return Guard(self.privileged_users_allowed, self.user_path_prefix, self.required_boundary_arn)
+
+    def advisor_due(self, now: datetime) -> bool:
+        """Whether the scheduled advisor runs today."""
+        return self.advisor == "daily" or (self.advisor == "weekly" and now.weekday() == 0)
 
     @property
     def partition(self) -> str:

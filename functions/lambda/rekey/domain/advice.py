@@ -146,6 +146,16 @@ def access_key_of(record: Mapping[str, Any]) -> str | None:
     return key if isinstance(key, str) and key else None
 
 
+@dataclass
+class Activity:
+    """What a source of events (rekey.ports.KeyActivity) found: the records signed by each key,
+    whether it read everything it should have, and its calls."""
+
+    records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    complete: bool = True
+    calls: int = 0
+
+
 @dataclass(frozen=True)
 class Evidence:
     """What AWS recorded of one key: its last use (GetAccessKeyLastUsed) and the events signed
