@@ -160,7 +160,8 @@ def _plan(ports: OperatorPorts, args: argparse.Namespace) -> int:
     return EXIT_FAILED if result.failed else EXIT_OK
 
 
-def _write(path: Path, content: str) -> None:
+def write_file(path: Path, content: str) -> None:
+    """Write an output file, or UsageError in one line."""
     try:
         path.write_text(content, encoding="utf-8")
     except OSError as exc:
@@ -171,9 +172,9 @@ def _report(ports: OperatorPorts, args: argparse.Namespace) -> int:
     with Progress("accounts read") as progress:
         rep = compliance.report(ports, progress)
     if args.html:
-        _write(args.html, report_html(rep))
+        write_file(args.html, report_html(rep))
     if args.csv:
-        _write(args.csv, report_csv(rep))
+        write_file(args.csv, report_csv(rep))
     if args.json:
         print(json.dumps(report_json(rep), indent=2))
     else:
