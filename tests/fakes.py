@@ -12,6 +12,7 @@ from typing import Any
 from rekey.domain import errors
 from rekey.domain.delivery import DeliveryStatus, Destination
 from rekey.domain.entities import Account, IamUser, NewKey, ReportKey, SecretRecord
+from rekey.domain.findings import GENERATOR_ID
 from rekey.domain.models import AccessKey, Intent, KeyStatus, KeyUse, SecretState
 from rekey.domain.privilege import Grants, PolicyDoc
 from rekey.messages import Notification, OperatorCommand, ScanRequest, WorkItem
@@ -317,7 +318,12 @@ class FakeFindings:
 
     def active_findings(self, account_id: str) -> list[dict[str, Any]]:
         self.failures.check("GetFindings")
-        return [f for f in self.by_id.values() if f["RecordState"] == "ACTIVE" and f["AwsAccountId"] == account_id]
+        # As the adapter: rekey's rotation findings only (the advisor's have a generator of their own).
+        return [
+            f
+            for f in self.by_id.values()
+            if f["RecordState"] == "ACTIVE" and f["AwsAccountId"] == account_id and f["GeneratorId"] == GENERATOR_ID
+        ]
 
 
 @dataclass

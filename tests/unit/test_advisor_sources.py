@@ -17,13 +17,13 @@ from rekey.adapters.cloudtrail import EventHistory
 from rekey.adapters.pace import Pace
 from rekey.adapters.trail_bucket import TrailBucket
 from rekey.domain import errors
-from rekey.domain.advice import Recommendation
+from rekey.domain.advice import Recommendation, replaceable
 from rekey.domain.entities import Account
 from rekey.domain.models import KeyStatus
 from rekey.domain.networks import pinned
 from rekey.runtime import Runtime
 from rekey.settings import Settings
-from rekey.use_cases.advise import Advisor, advise_account, advisor_of, replaceable
+from rekey.use_cases.advise import Advisor, advise_account, advisor_of
 from tests.fakes import ACCOUNT, NOW, FakePorts
 from tests.unit.test_sessions import ENV, FakeSts
 
@@ -220,3 +220,88 @@ def test_advisor_settings() -> None:
     assert not FakePorts().settings.advisor_due(monday)
     assert FakePorts({"REKEY_ADVISOR": "daily"}).settings.advisor_due(monday + timedelta(days=1))
     assert isinstance(Advisor((), pinned()).window_days, int)
+
+
+# --------------------------------------------------------------------------- the scheduled advisor
+
+
+def scanned(env: dict[str, str]) -> tuple[FakePorts, Any, str]:
+    from rekey.use_cases.scan import scan_account
+
+    ports = FakePorts(env)
+    (ci,) = ports.iam.add_user("ci", {"rekey:rotate": "true"}, key_ages=(30,))
+    ports.iam.add_user("idle", {"rekey:rotate": "true"}, key_ages=(200,))
+    ports.activity = [History(te.github_workflow_runs(ACCOUNT, "ci", ci, NOW - timedelta(hours=2), runs=3))]
+    return ports, scan_account(ports, ports.org.accounts[0], "20261201T043000Z"), ci
+
+
+class History:
+    name = "cloudtrail:LookupEvents"
+
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        self.records = records
+        self.asked = 0
+
+    def events(self, account_id: str, key_ids: Any, regions: Any, since: Any, until: Any) -> Any:
+        from rekey.domain.advice import Activity, access_key_of
+
+        self.asked += 1
+        found = Activity({k: [] for k in key_ids})
+        for r in self.records:
+            if access_key_of(r) in found.records:
+                found.records[access_key_of(r)].append(r)
+        return found
+
+
+def test_the_scan_advises_on_its_schedule_with_an_informational_finding_per_key() -> None:
+    ports, result, ci = scanned({"REKEY_ADVISOR": "daily"})
+    assert result.advice == {"github-oidc": 1, "delete": 1}
+    advice = {f["Id"]: f for f in ports.findings.by_id.values() if f["GeneratorId"] == "rekey-key-advice"}
+    finding = advice[f"rekey-key-advice/arn:aws:iam::{ACCOUNT}:user/ci/{ci}"]
+    assert finding["Severity"]["Label"] == "INFORMATIONAL" and finding["RecordState"] == "ACTIVE"
+    assert finding["ProductFields"]["rekey/recommendation"] == "github-oidc"
+    assert "configure-aws-credentials-for-github-actions" in finding["Description"]
+    assert finding["Resources"][0] == {**finding["Resources"][0], "Type": "AwsIamAccessKey", "Id": ci}
+    assert len(advice) == 2
+    # The rotation findings are still one per user, and the advisor's are not archived as stale.
+    rotation = [f for f in ports.findings.by_id.values() if f["GeneratorId"] == "rekey-access-key-rotation"]
+    assert len(rotation) == 2 and all(f["RecordState"] == "ACTIVE" for f in advice.values())
+
+
+def test_the_weekly_advisor_runs_on_mondays_only_and_off_never() -> None:
+    for env in ({"REKEY_ADVISOR": "weekly"}, {}):  # the fakes' day is a Tuesday
+        ports, result, _ = scanned(env)
+        assert result.advice == {} and ports.activity[0].asked == 0
+        assert not [f for f in ports.findings.by_id.values() if f["GeneratorId"] == "rekey-key-advice"]
+
+
+def test_a_failing_advisor_never_fails_the_scan() -> None:
+    ports = FakePorts({"REKEY_ADVISOR": "daily"})
+    ports.iam.add_user("ci", {"rekey:rotate": "true"}, key_ages=(30,))
+    ports.failures.fail("access_keys", errors.Throttled("iam:ListAccessKeys: Throttling"), times=5)
+    from rekey.use_cases.scan import scan_account
+
+    result = scan_account(ports, ports.org.accounts[0], "20261201T043000Z")
+    assert result.error is None and result.advice == {}
+
+
+def test_the_digest_says_how_many_keys_could_be_replaced() -> None:
+    from rekey.digest.builder import DigestBuilder
+    from rekey.digest.records import AccountScanned
+
+    builder = DigestBuilder()
+    for account, advice in (
+        ("111122223333", {"github-oidc": 7, "keep": 1}),
+        ("444455556666", {"role-on-compute": 5, "delete": 3}),
+    ):
+        builder.add_scan(AccountScanned(sweep_id="s1", at=NOW, account_id=account, advice=advice))
+    summary = builder.summary()
+    assert summary.advice == {"github-oidc": 7, "keep": 1, "role-on-compute": 5, "delete": 3}
+    text = builder.notification("999988887777", NOW).message
+    assert (
+        "Advisor: 12 key(s) could be replaced by roles: 7 github-oidc, 5 role-on-compute; "
+        "3 unused could be deleted; 1 keep" in text
+    )
+    quiet = DigestBuilder()
+    quiet.add_scan(AccountScanned(sweep_id="s1", at=NOW, account_id="111122223333"))
+    assert "Advisor" not in quiet.notification("999988887777", NOW).message

@@ -14,13 +14,13 @@ from typing import Any
 from rekey.domain.errors import UsageError
 from rekey.domain.networks import Networks, NetworksError, from_aws_ip_ranges, from_github_meta, from_named, pinned
 from rekey.ports import KeyActivity
-from rekey.use_cases.advise import Advisor, advise_organization, advisor_of
 
+from .advice import AdviceRun, run_advisor
 from .arguments import add_command
-from .operations_cli import write_file
+from .formats import write_file
 from .ports import OperatorPorts
 from .progress import Progress
-from .render_advice import AdviceRun, advice_html, advice_json, advice_text
+from .render_advice import advice_html, advice_json, advice_text
 
 EXIT_OK, EXIT_FAILED = 0, 1
 SOURCES = ("history", "bucket")
@@ -103,17 +103,14 @@ def networks_of(args: argparse.Namespace) -> Networks:
 
 
 def advise(args: argparse.Namespace, ports: OperatorPorts, extra: Sequence[KeyActivity]) -> AdviceRun:
-    """The advice on every account, as `args` ask (UsageError for bad arguments), read as the
-    person running it: what `rekey advise` prints, and the demo shows."""
+    """The advice on every account, as `args` ask (UsageError for bad arguments): what `rekey
+    advise` prints, and the demo shows."""
     asked = sources_of(args)
     nets = networks_of(args)
-    caller = ports.caller_arn()
-    ports.act_for(caller)
-    base = advisor_of(ports, nets, extra if "bucket" in asked else ())
-    advisor = base if "history" in asked else Advisor(tuple(extra), nets, base.unused_days, base.regions)
     with Progress("accounts read") as progress:
-        accounts = advise_organization(ports, advisor, progress)
-    return AdviceRun(ports.now(), caller, nets.source, accounts)
+        return run_advisor(
+            ports, nets, extra if "bucket" in asked else (), history="history" in asked, progress=progress
+        )
 
 
 def run(args: argparse.Namespace, ports: OperatorPorts, extra: Sequence[KeyActivity]) -> int:

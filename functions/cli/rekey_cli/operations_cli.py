@@ -15,6 +15,7 @@ from rekey.use_cases.operator import DEFAULT_PAUSE_DAYS
 
 from . import compliance, hub_requests, plan
 from .arguments import add_command, day, days
+from .formats import write_file
 from .ports import HubEndpoint, OperatorPorts
 from .progress import Progress
 from .render_html import report_html
@@ -158,14 +159,6 @@ def _plan(ports: OperatorPorts, args: argparse.Namespace) -> int:
     else:
         print(plan_text(result))
     return EXIT_FAILED if result.failed else EXIT_OK
-
-
-def write_file(path: Path, content: str) -> None:
-    """Write an output file, or UsageError in one line."""
-    try:
-        path.write_text(content, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _report(ports: OperatorPorts, args: argparse.Namespace) -> int:

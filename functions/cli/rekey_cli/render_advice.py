@@ -3,39 +3,15 @@ JSON (everything), and one printable, self-contained HTML file like the complian
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from rekey.domain.advice import Recommendation
-from rekey.use_cases.advise import AccountAdvice, KeyAdvice, replaceable
+from rekey.domain.advice import Recommendation, replaceable
 
+from .advice import AdviceRun, KeyAdvice
 from .formats import iso, key_use_text
 from .render_html import _CSS, _cell, _head
-
-
-@dataclass(frozen=True)
-class AdviceRun:
-    """One `rekey advise`: when, by whom, on what evidence, and what it found."""
-
-    generated_at: datetime
-    caller_arn: str
-    networks: str
-    accounts: Sequence[AccountAdvice]
-
-    @property
-    def keys(self) -> list[KeyAdvice]:
-        return [k for a in self.accounts for k in a.keys]
-
-    def counts(self) -> dict[str, int]:
-        return dict(Counter(k.advice.recommendation.value for k in self.keys))
-
-    @property
-    def failed(self) -> list[AccountAdvice]:
-        return [a for a in self.accounts if a.error]
 
 
 def _top(counts: Mapping[str, int], n: int = 3) -> str:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rekey_cli import advise_cli
-from rekey_cli.render_advice import AdviceRun
+from rekey_cli.advice import AdviceRun
 
 from rekey.adapters.trail_bucket import TrailBucket
 from rekey.runtime import Runtime

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
-from rekey_cli.render_advice import AdviceRun, advice_json
+from rekey_cli.advice import AdviceRun
+from rekey_cli.render_advice import advice_json
 from rekey_cli.sqs_source import drain
 
 from rekey.domain.naming import secret_name

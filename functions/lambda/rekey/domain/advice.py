@@ -368,3 +368,20 @@ def _by_kind(window: Sequence[Use], networks: Networks, min_uses: int) -> Advice
             Recommendation.UNKNOWN, Confidence.LOW, f"only {count} use(s) hint at {says.value}: too few", fired
         )
     return Advice(says, Confidence.MEDIUM, f"{count} use(s), by address or operating system only", fired)
+
+
+def replaceable(counts: dict[str, int]) -> str | None:
+    """The digest's line for the advice counted (None: nothing to say): "12 keys could be
+    replaced by roles: 7 github-oidc, 5 role-on-compute; 3 unused could be deleted"."""
+    by_roles = {r.value: counts.get(r.value, 0) for r in BY_ROLES if counts.get(r.value)}
+    parts = []
+    if by_roles:
+        detail = ", ".join(f"{n} {name}" for name, n in sorted(by_roles.items(), key=lambda kv: -kv[1]))
+        parts.append(f"{sum(by_roles.values())} key(s) could be replaced by roles: {detail}")
+    if counts.get(Recommendation.DELETE.value):
+        parts.append(f"{counts[Recommendation.DELETE.value]} unused could be deleted")
+    if not parts:
+        return None
+    rest = {k: v for k, v in counts.items() if k in (Recommendation.KEEP.value, Recommendation.UNKNOWN.value) and v}
+    tail = "; " + ", ".join(f"{n} {k}" for k, n in rest.items()) if rest else ""
+    return "; ".join(parts) + tail

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..domain import errors
-from ..domain.advice import BY_ROLES, Advice, Evidence, Profile, Recommendation, advise, profile, uses_of
+from ..domain.advice import Advice, Evidence, Profile, advise, profile, uses_of
+from ..domain.advice_findings import advice_asff
 from ..domain.entities import Account, IamUser
 from ..domain.models import AccessKey
-from ..domain.networks import Networks
+from ..domain.networks import Networks, pinned
 from ..ports import KeyActivity, MemberAccount, Ports
-from .sweep import accounts_to_sweep, each_account
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,8 @@ def advise_organization(
     ports: Ports, advisor: Advisor, progress: Callable[[int, int], None] | None = None
 ) -> list[AccountAdvice]:
     """Advice for every account in rekey's scope (each one failing on its own)."""
+    from .sweep import accounts_to_sweep, each_account  # the sweep's scans import this module
+
     return each_account(
         accounts_to_sweep(ports),
         lambda account: advise_account(ports, account, advisor),
@@ -155,18 +157,38 @@ def advise_organization(
     )
 
 
-def replaceable(counts: dict[str, int]) -> str | None:
-    """The digest's line for the advice counted (None: nothing to say): "12 keys could be
-    replaced by roles: 7 github-oidc, 5 role-on-compute; 3 unused could be deleted"."""
-    by_roles = {r.value: counts.get(r.value, 0) for r in BY_ROLES if counts.get(r.value)}
-    parts = []
-    if by_roles:
-        detail = ", ".join(f"{n} {name}" for name, n in sorted(by_roles.items(), key=lambda kv: -kv[1]))
-        parts.append(f"{sum(by_roles.values())} key(s) could be replaced by roles: {detail}")
-    if counts.get(Recommendation.DELETE.value):
-        parts.append(f"{counts[Recommendation.DELETE.value]} unused could be deleted")
-    if not parts:
-        return None
-    rest = {k: v for k, v in counts.items() if k in (Recommendation.KEEP.value, Recommendation.UNKNOWN.value) and v}
-    tail = "; " + ", ".join(f"{n} {k}" for k, n in rest.items()) if rest else ""
-    return "; ".join(parts) + tail
+def advise_in_scan(
+    ports: Ports, account: Account, member: MemberAccount, users: Sequence[IamUser], time_left: Callable[[], bool]
+) -> dict[str, int]:
+    """The scheduled advisor inside an account's scan (REKEY_ADVISOR): advice for the users in
+    scope, from the event history, against the pinned ranges (a Lambda reads no files), each
+    key's finding imported when findings are on. Returns the counts for the digest; a failure is
+    logged and never fails the scan (the next run tries again)."""
+    s, now = ports.settings, ports.now()
+    result = advise_account(
+        ports, account, advisor_of(ports, pinned()), member=member, users=users, time_left=time_left
+    )
+    if result.error is not None:
+        return {}
+    for gap in result.gaps:
+        log.warning("advisor, account %s: evidence missing: %s", account.account_id, gap)
+    if s.security_hub_findings and result.keys:
+        findings = [
+            advice_asff(
+                k.advice,
+                user_arn=k.user_arn,
+                user_name=k.user_name,
+                key_id=k.key.key_id,
+                key_created=k.key.created,
+                account_id=account.account_id,
+                region=s.region,
+                partition=s.partition,
+                now=now,
+            )
+            for k in result.keys
+        ]
+        try:
+            member.findings.import_findings(findings)
+        except errors.RekeyError as exc:
+            log.error("advisor, account %s: findings not imported: %s", account.account_id, exc)
+    return result.counts()

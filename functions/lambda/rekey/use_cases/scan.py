@@ -22,6 +22,7 @@ from ..domain.scope import Assessment, Scope, assess
 from ..messages import Event, Notification, ScanRequest, Severity, WorkAction, WorkItem
 from ..ports import AccountIam, MemberAccount, Ports
 from ..settings import Settings
+from .advise import advise_in_scan
 from .announce import foreign_secret, notice, unwritable_secret
 from .scope import account_refusal
 
@@ -68,6 +69,8 @@ class ScanResult:
     # Tagged users rekey leaves alone today, for the digest: `name (until YYYY-MM-DD)`.
     exempt: list[str] = field(default_factory=list)
     paused: list[str] = field(default_factory=list)
+    # The advisor's counts by recommendation, when it ran with this scan (REKEY_ADVISOR).
+    advice: dict[str, int] = field(default_factory=dict)
     resumed: Resume | None = None  # where this part began, None for an account's first
     stopped_after: str | None = None  # the last user done, when it stopped before its deadline
 
@@ -202,6 +205,11 @@ class _Scan:
             result.stopped_after = None
         self.flush()
         self.report_findings(users)
+        if result.stopped_after is None and s.advisor_due(self.now):  # once the account is done
+            account = Account(result.account_id, result.account_name)
+            enough = (lambda: time_left() >= reserve / 2) if time_left is not None else (lambda: True)
+            tagged = [user for user, _ in in_scope]
+            result.advice = advise_in_scan(self.ports, account, self.member, tagged, enough)
 
     def secret_name(self, user: IamUser) -> str:
         return secret_name(self.ports.settings.secret_name, user.name, self.result.account_id)
