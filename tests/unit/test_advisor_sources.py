@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.hooks import HierarchicalEmitter
+from rekey_cli.trail_bucket import TrailBucket
 from rekey_dev import trail_events as te
 
 from rekey.adapters.cloudtrail import EventHistory
 from rekey.adapters.pace import Pace
-from rekey.adapters.trail_bucket import TrailBucket
 from rekey.domain import errors
 from rekey.domain.advice import Recommendation, replaceable
 from rekey.domain.entities import Account

@@ -125,6 +125,7 @@ CLI_LAYERS = {
     "advise_cli": "commands",
     "hub_endpoint": "adapters",
     "sqs_source": "adapters",
+    "trail_bucket": "adapters",
     "cli": "root",
     "entry": "entry",
     "__main__": "entry",

@@ -23,7 +23,6 @@ import rekey_credential_process as consumer
 from botocore import exceptions as aws
 
 from rekey.adapters.errors import error_code, translate
-from rekey.adapters.trail_bucket import TrailBucket
 from rekey.domain.errors import ConfigurationError, RekeyError, UsageError
 from rekey.handlers import worker
 from rekey.handlers.common import quiet_sdk_loggers
@@ -43,6 +42,7 @@ from .hub_endpoint import SignedEndpoint
 from .ports import HubEndpoint, OperatorPorts
 from .progress import CLEAR_LINE, Progress
 from .sqs_source import DrainStopped, drain
+from .trail_bucket import TrailBucket
 
 # 2: the invocation is at fault (a setting, an argument); Ctrl-C is entry.EXIT_INTERRUPTED (130).
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2

@@ -13,8 +13,8 @@ from typing import Any
 
 from rekey_cli import advise_cli
 from rekey_cli.advice import AdviceRun
+from rekey_cli.trail_bucket import TrailBucket
 
-from rekey.adapters.trail_bucket import TrailBucket
 from rekey.runtime import Runtime
 
 from . import trail_events as te

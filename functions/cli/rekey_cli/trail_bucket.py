@@ -13,16 +13,33 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..domain.advice import Activity, access_key_of
-from .errors import aws_call
+from botocore.exceptions import BotoCoreError, ClientError
 
-# Whoever runs `rekey advise --trail-bucket` (no hub role is granted them).
+from rekey.domain import errors
+from rekey.domain.advice import Activity, access_key_of
+
+# Whoever runs `rekey advise --trail-bucket` (no hub or spoke role is granted them): the CLI's
+# only, so not in the Lambda package.
 PERMISSIONS = {"operator_trail": ("s3:ListBucket", "s3:GetObject")}
 MAX_FILES = 5000  # per account and run: beyond it the evidence is said to be incomplete
+_BY_CODE = {"AccessDenied": errors.AccessDenied, "NoSuchBucket": errors.NotFound, "NoSuchKey": errors.NotFound}
+
+
+@contextmanager
+def _s3(what: str) -> Iterator[None]:
+    """S3's errors as rekey's, by error code, naming the call and the code only."""
+    try:
+        yield
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        raise _BY_CODE.get(code, errors.Unavailable)(f"{what}: {code}") from None
+    except BotoCoreError as exc:
+        raise errors.Unavailable(f"{what}: {type(exc).__name__}") from None
 
 
 class TrailBucket:
@@ -84,7 +101,7 @@ class TrailBucket:
             extra = {"ContinuationToken": token} if token else {}
             if delimiter:
                 extra["Delimiter"] = delimiter
-            with aws_call("s3:ListObjectsV2"):
+            with _s3("s3:ListObjectsV2"):
                 page = self._client.list_objects_v2(Bucket=self._bucket, Prefix=prefix, **extra)
             if found is not None:
                 found.calls += 1
@@ -94,7 +111,7 @@ class TrailBucket:
                 return pages
 
     def _records(self, key: str, found: Activity) -> list[dict[str, Any]]:
-        with aws_call("s3:GetObject"):
+        with _s3("s3:GetObject"):
             body = self._client.get_object(Bucket=self._bucket, Key=key)["Body"].read()
         found.calls += 1
         try:
