@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from .advice import Advice
-from .findings import DESCRIPTION_LIMIT, TITLE_LIMIT, product_arn
+from .findings import DESCRIPTION_LIMIT, TITLE_LIMIT, asff_head
 
 GENERATOR_ID = "rekey-key-advice"
 TYPES = ["Software and Configuration Checks/AWS Security Best Practices"]
@@ -31,21 +31,11 @@ def advice_asff(
     now: datetime,
 ) -> dict[str, Any]:
     """One key's advice in the AWS Security Finding Format (severity INFORMATIONAL)."""
-    stamp = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     says = f"{advice.recommendation.value} ({advice.confidence.value})"
     evidence = "; ".join(f.evidence for f in advice.fired) or "none"
+    finding_id = advice_finding_id(user_arn, key_id)
     return {
-        "SchemaVersion": "2018-10-08",
-        "Id": advice_finding_id(user_arn, key_id),
-        "ProductArn": product_arn(partition, region, account_id),
-        "GeneratorId": GENERATOR_ID,
-        "AwsAccountId": account_id,
-        "Region": region,
-        "Types": TYPES,
-        "CreatedAt": stamp,
-        "UpdatedAt": stamp,
-        "Severity": {"Label": "INFORMATIONAL"},
-        "FindingProviderFields": {"Severity": {"Label": "INFORMATIONAL"}, "Types": TYPES},
+        **asff_head(finding_id, GENERATOR_ID, TYPES, "INFORMATIONAL", account_id, region, partition, now),
         "Title": f"rekey advice: access key {key_id} of IAM user {user_name}: {says}"[:TITLE_LIMIT],
         "Description": f"{advice.why}. To do: {advice.what_to_do}. Evidence: {evidence}."[:DESCRIPTION_LIMIT],
         "Remediation": {
