@@ -269,3 +269,12 @@ def test_github_ranges_win_over_aws_when_both_hold_an_address():
         }
     )
     assert nets.owner("10.1.2.3") == GITHUB_ACTIONS and nets.owner("10.2.0.1") == AWS
+
+
+def test_a_user_agent_is_shown_printable_and_bounded():
+    agent = "evil\x1b[2J\r\n" + "x" * 500
+    p = profile(
+        uses_of([rec(source="s3.amazonaws.com", action="GetObject", agent=agent, address="198.51.100.1")]), NETS
+    )
+    (shown,) = p.user_agents
+    assert shown.startswith("evil?[2J??") and len(shown) == 200 and shown.isprintable()

@@ -218,10 +218,15 @@ def profile(uses: Sequence[Use], networks: Networks) -> Profile:
         max(u.at for u in uses),
         dict(Counter(u.source for u in uses).most_common()),
         dict(Counter(f"{u.source.split('.')[0]}:{u.action}" for u in uses).most_common()),
-        dict(Counter(u.user_agent for u in uses).most_common()),
+        dict(Counter(_shown(u.user_agent) for u in uses).most_common()),
         dict(Counter(where(u) for u in uses).most_common()),
         dict(Counter(u.region for u in uses).most_common()),
     )
+
+
+def _shown(text: str, limit: int = 200) -> str:
+    """A caller-written string (a user agent) fit to print: printable characters only, bounded."""
+    return "".join(c if c.isprintable() else "?" for c in text[:limit])
 
 
 GITHUB_ACTION_AGENT = "configure-aws-credentials-for-github-actions"
