@@ -13,6 +13,7 @@ from typing import Any
 from rekey.domain import errors
 from rekey.domain.delivery import DeliveryStatus, Destination
 from rekey.domain.entities import Account, IamUser, NewKey, ReportKey, SecretRecord
+from rekey.domain.findings import GENERATOR_ID
 from rekey.domain.models import AccessKey, Intent, KeyStatus, KeyUse, SecretState
 from rekey.domain.privilege import Grants, PolicyDoc
 from rekey.domain.rollout import DayTally, Halt, HubStatus, WaveRecord
@@ -322,7 +323,8 @@ class FakeFindings:
 
     def rekey_findings(self, account_id: str) -> list[dict[str, Any]]:
         self.failures.check("GetFindings")
-        return [f for f in self.by_id.values() if f["AwsAccountId"] == account_id]
+        # As the adapter: rekey's rotation findings only (the advisor's have a generator of their own).
+        return [f for f in self.by_id.values() if f["AwsAccountId"] == account_id and f["GeneratorId"] == GENERATOR_ID]
 
 
 @dataclass
@@ -446,6 +448,7 @@ class FakePorts:
         self.destinations: dict[str, FakeDestination] = {}  # by destination name, made on first use
         self.state = FakeHubState(self.failures)
         self.hub_finding_list = FakeFindings(self.failures)
+        self.activity: list[Any] = []  # the advisor's sources of events (rekey.ports.KeyActivity)
 
     def account(self, account_id: str, *, write: bool = False) -> FakeAccount:
         if account_id != ACCOUNT:
@@ -481,6 +484,9 @@ class FakePorts:
 
     def work_max_receive_count(self) -> int | None:
         return 3
+
+    def key_activity(self) -> list[Any]:
+        return self.activity
 
     def caller_of(self, key: NewKey) -> str:
         self.failures.check("caller_of")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from moto.iam.models import iam_backends
 from rekey_cli.cli import main
-from rekey_dev import demo
+from rekey_dev import advisor_cast, demo
 from rekey_dev import emulator as em
 from rekey_dev.demo_cast import Case
 
@@ -184,3 +184,24 @@ def test_a_printed_secret_is_caught_and_fails_the_run(emulator: em.Emulator, mon
     reported = "FAILED: 1 of the" in text
     reassured = "No secret access key was printed" in text
     assert (code, reported, reassured) == (1, True, False)
+
+
+def test_rekey_advise_on_the_demo_organization_recommends_with_evidence(story: dict[str, Any]) -> None:
+    """Issue 32's scene: a key used by a GitHub Actions workflow, one from Lambda, one unused and
+    one for CodeCommit, their CloudTrail records in the organization trail's bucket."""
+    advice = story["doc"]["advice"]
+    keys = {k["user_name"]: k for k in advice["keys"]}
+    for scene in advisor_cast.SCENES:
+        key = keys[scene.user]
+        assert (key["recommendation"], key["confidence"]) == (scene.expected, "high"), key
+        assert key["evidence"] and key["sources"] == [f"s3://{advisor_cast.TRAIL_BUCKET}/"]
+    assert "configure-aws-credentials-for-github-actions" in str(keys["gh-deployer"]["evidence"])
+    assert keys["gh-deployer"]["use"]["addresses"] == {"4.148.17.29 (github-actions)": 10}
+    assert "exec-env/AWS_Lambda_python3.11" in str(keys["orders-fn"]["evidence"])
+    assert keys["git-mirror"]["use"]["services"] == {"codecommit.amazonaws.com": 3}
+    assert keys["old-export"]["last_used"] is None and "never used" in keys["old-export"]["why"]
+    # Every other tagged user's key has no event in the trail: never a guess.
+    others = [k for name, k in keys.items() if name not in {s.user for s in advisor_cast.SCENES}]
+    assert others and {k["recommendation"] for k in others} <= {"unknown", "delete"}
+    assert advice["summary"].startswith("2 key(s) could be replaced by roles: 1 github-oidc, 1 role-on-compute")
+    assert all(a["error"] is None and a["evidence_missing"] == [] for a in advice["accounts"])

@@ -35,13 +35,14 @@ from rekey.use_cases.digest import cli_digest
 from rekey.use_cases.sweep import SweepResult, new_sweep_id, sweep
 from rekey.use_cases.work import WorkOutcome
 
-from . import operations_cli
+from . import advise_cli, operations_cli
 from .arguments import Parser, add_command
 from .entry import interrupted
 from .hub_endpoint import SignedEndpoint
 from .ports import HubEndpoint, OperatorPorts
 from .progress import CLEAR_LINE, Progress
 from .sqs_source import DrainStopped, drain
+from .trail_bucket import TrailBucket
 
 # 2: the invocation is at fault (a setting, an argument); Ctrl-C is entry.EXIT_INTERRUPTED (130).
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -130,8 +131,8 @@ DESCRIPTION = """\
 Rotate IAM user access keys across an AWS Organization.
 
 Configured by environment variables (the same as the Lambdas): REKEY_WORK_QUEUE_URL and
-REKEY_TOPIC_ARN are required by the commands that act (sweep, work, run); plan, report and
-sweep --dry-run write nothing and need neither. See README.md for the rest. The region is
+REKEY_TOPIC_ARN are required by the commands that act (sweep, work, run); plan, report, advise
+and sweep --dry-run write nothing and need neither. See README.md for the rest. The region is
 AWS_REGION, AWS_DEFAULT_REGION or the AWS profile's. AWS_ENDPOINT_URL points every client at an
 emulator. rotate-now and rollback need only REKEY_OPERATOR_URL: the hub carries them out.
 """
@@ -142,6 +143,7 @@ examples:
   rekey run                      one day of production: sweep, then drain the work queue
   rekey plan --days 30           what happens to each key in the next 30 days
   rekey report --html r.html     compliance evidence (CIS 2.12, Security Hub IAM.3)
+  rekey advise                   what should replace each key (a role, OIDC...), with the evidence
 """
 
 
@@ -191,6 +193,7 @@ def _parser() -> argparse.ArgumentParser:
 
     consumer.add_parser(sub)
     operations_cli.add_parsers(sub)
+    advise_cli.add_parser(sub)
 
     return parser
 
@@ -286,7 +289,9 @@ def _command(
         except ModuleNotFoundError as exc:
             print(f"rekey: {args.command}: {_needs_extra(exc)}", file=sys.stderr)
             return EXIT_CONFIG
-    if args.command in operations_cli.COMMANDS:
+    if args.command == "advise":
+        code = _advise(args, operators)
+    elif args.command in operations_cli.COMMANDS:
         code = _operators_command(args, operators or _start(args))
     else:
         code = _rekey_command(args, _start(args))
@@ -305,9 +310,9 @@ def _start(args: argparse.Namespace) -> Runtime:
 
 
 def _requires(args: argparse.Namespace) -> tuple[str, ...]:
-    """The settings a command needs: plan, report and a dry-run sweep write nothing, so neither
+    """The settings a command needs: plan, report, advise and a dry-run sweep write nothing, so neither
     the work queue nor the topic."""
-    writes = args.command not in operations_cli.COMMANDS and not getattr(args, "dry_run", False)
+    writes = args.command not in (*operations_cli.COMMANDS, "advise") and not getattr(args, "dry_run", False)
     return REQUIRED if writes else ()
 
 
@@ -325,6 +330,26 @@ def _environment(session: boto3.session.Session) -> dict[str, str]:
 def _operators_command(args: argparse.Namespace, ports: OperatorPorts) -> int:
     if operations_cli.run(args, ports) != EXIT_OK:  # what failed is in the command's output
         raise Incomplete(f"{args.command}: not everything succeeded (see its output)")
+    return EXIT_OK
+
+
+def _advise(args: argparse.Namespace, operators: OperatorPorts | None) -> int:
+    """`rekey advise`, its arguments checked before anything is read; with --trail-bucket, the
+    trail's files are read with this shell's own credentials."""
+    advise_cli.sources_of(args)
+    advise_cli.networks_of(args)
+    ports = operators or _start(args)
+    extra = []
+    if args.trail_bucket:
+        bucket, _, prefix = args.trail_bucket.partition("/")
+        s3 = (
+            ports.clients.hub("s3")
+            if isinstance(ports, Runtime)
+            else boto3.client("s3", region_name=ports.settings.region)
+        )
+        extra.append(TrailBucket(s3, bucket, prefix))
+    if advise_cli.run(args, ports, extra) != EXIT_OK:
+        raise Incomplete("advise: not every account could be read (see its output)")
     return EXIT_OK
 
 

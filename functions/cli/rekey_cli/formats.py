@@ -8,9 +8,11 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from rekey.domain.controls import MAX_KEY_AGE_DAYS, failing_days
+from rekey.domain.errors import UsageError
 from rekey.domain.models import KeyUse, Policy
 from rekey.domain.policy import Bounds
 
@@ -110,3 +112,11 @@ def key_use_text(use: KeyUse | None) -> str:
     if use is None:
         return "never"
     return f"{use.at:%Y-%m-%d} {use.service or '?'} {use.region or '?'}"
+
+
+def write_file(path: Path, content: str) -> None:
+    """Write an output file (a command's --html, --csv), or UsageError in one line."""
+    try:
+        path.write_text(content, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None

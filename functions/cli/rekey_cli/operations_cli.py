@@ -15,6 +15,7 @@ from rekey.use_cases.operator import DEFAULT_PAUSE_DAYS
 
 from . import compliance, hub_requests, plan
 from .arguments import add_command, day, days
+from .formats import write_file
 from .ports import HubEndpoint, OperatorPorts
 from .progress import Progress
 from .render_html import report_html
@@ -175,20 +176,13 @@ def _plan(ports: OperatorPorts, args: argparse.Namespace) -> int:
     return EXIT_FAILED if result.failed else EXIT_OK
 
 
-def _write(path: Path, content: str) -> None:
-    try:
-        path.write_text(content, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
 def _report(ports: OperatorPorts, args: argparse.Namespace) -> int:
     with Progress("accounts read") as progress:
         rep = compliance.report(ports, progress)
     if args.html:
-        _write(args.html, report_html(rep))
+        write_file(args.html, report_html(rep))
     if args.csv:
-        _write(args.csv, report_csv(rep))
+        write_file(args.csv, report_csv(rep))
     if args.json:
         print(json.dumps(report_json(rep), indent=2))
     else:

@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
+from rekey_cli.advice import AdviceRun
 from rekey_cli.compliance import DeliveryLine
+from rekey_cli.render_advice import advice_json
 from rekey_cli.sqs_source import drain
 
 from rekey.domain.delivery import DELIVER_TAG
@@ -35,6 +37,7 @@ from rekey.settings import Settings
 from rekey.use_cases.sweep import new_sweep_id, sweep
 from rekey.use_cases.work import WorkOutcome
 
+from . import advisor_cast
 from . import emulator as em
 from .demo_cast import (
     ACCOUNT_NAMES,
@@ -591,9 +594,14 @@ def _run(options: Options, emulator: em.Emulator, github: GitHubFake, out: Recor
     progress.finish(f"rekey demo: simulated {_days(options.days)} in {elapsed:.1f} s")
     views = final_state(org, events)
     by_type = Counter(e.event for e in events)
+    # The advisor's scene, after the days: four more users, each key used one way, and `rekey advise`.
+    advisor_cast.seed(emulator, org)
+    watch.snapshot(org.member_ids)
+    advice = advisor_cast.advise(rt)
 
     if options.as_json:
         document = _json_document(org, options, settings, events, views, by_type, simulation, elapsed)
+        document["advice"] = advice_json(advice)
         text = json.dumps(document, indent=2)
         leaks = watch.leaks([out.text(), err.text(), text, *map(json.dumps, simulation.received)])
         document["secret_check"] = {
@@ -608,11 +616,28 @@ def _run(options: Options, emulator: em.Emulator, github: GitHubFake, out: Recor
         say(table(views, org.account_ids, paint))
         say(_closing(options, simulation, by_type, paint))
         say(_secrets_manager_line(org))
+        say(_advice_lines(advice, paint))
         leaks = watch.leaks([out.text(), err.text(), *map(json.dumps, simulation.received)])
         written = len(out.text()) + len(err.text())
         say(["", _secret_line(leaks, len(watch) - len(pem), len(simulation.received), written)])
         say([paint.dim(f"Simulated {_days(options.days)} in {elapsed:.1f} s (seed {options.seed}).")])
     return EXIT_FAILED if leaks or failed else EXIT_OK
+
+
+def _advice_lines(advice: AdviceRun, paint: Painter) -> list[str]:
+    """What `rekey advise` said of the advisor scene's keys, with the evidence, and in all."""
+    scene = {s.user for s in advisor_cast.SCENES}
+    lines = ["", paint.bold("What should replace each key: rekey advise (read-only), on the organization"), ""]
+    for k in advice.keys:
+        if k.user_name in scene:
+            lines += [
+                f"  {k.user_name:<14} {k.key.key_id}  {k.advice.recommendation.value} ({k.advice.confidence.value}): "
+                f"{k.advice.why}",
+                paint.dim(f"                 evidence: {'; '.join(f.evidence for f in k.advice.fired) or '-'}"),
+            ]
+    counts = ", ".join(f"{name} {n}" for name, n in sorted(advice.counts().items()))
+    lines.append(f"  all {len(advice.keys)} active keys of tagged users: {counts} (evidence: the trail's log files)")
+    return lines
 
 
 def _introduction(org: Org, options: Options, settings: Settings, paint: Painter) -> list[str]:

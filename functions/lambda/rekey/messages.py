@@ -271,6 +271,8 @@ class DigestSummary(_Message):
     # in `needs_human`.
     exempt: list[str] = Field(default_factory=list)
     paused: list[str] = Field(default_factory=list)
+    # The advisor's counts by recommendation over the accounts it advised on (REKEY_ADVISOR).
+    advice: dict[str, int] = Field(default_factory=dict)
 
 
 class Notification(_Message):

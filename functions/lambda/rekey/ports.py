@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
 
+from .domain.advice import Activity
 from .domain.delivery import DeliveryStatus, Destination
 from .domain.entities import Account, IamUser, NewKey, Received, ReportKey, SecretRecord
 from .domain.models import AccessKey, KeyStatus, SecretState
@@ -141,6 +142,17 @@ class MemberAccount(Protocol):
     def findings(self) -> AccountFindings: ...
 
 
+class KeyActivity(Protocol):
+    """Where the events access keys signed are read, for the advisor (rekey.adapters.cloudtrail:
+    the event history in the member account; rekey.adapters.trail_bucket: a trail's log files)."""
+
+    name: str
+
+    def events(
+        self, account_id: str, key_ids: Iterable[str], regions: Iterable[str] | None, since: datetime, until: datetime
+    ) -> Activity: ...
+
+
 class Organization(Protocol):
     def active_accounts(self) -> list[Account]: ...
 
@@ -250,4 +262,8 @@ class Ports(Protocol):
 
     def caller_of(self, key: NewKey) -> str:
         """The ARN STS names when called with `key` (sts:GetCallerIdentity signed by it)."""
+        ...
+
+    def key_activity(self) -> Sequence[KeyActivity]:
+        """Where the advisor reads the events keys signed (the member accounts' event history)."""
         ...

@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from .adapters.cloudtrail import LOOKUP_EVENTS_PER_SECOND, EventHistory
 from .adapters.delivery_github import github_destination
 from .adapters.delivery_ssm import SsmParameterDestination
 from .adapters.errors import aws_call
@@ -31,7 +32,7 @@ from .adapters.sqs import DigestQueue, ScanQueue, WorkQueue
 from .adapters.sts import Credentials, StsAdapter, person_of, safe_name
 from .domain.delivery import Destination
 from .domain.entities import IamUser, NewKey
-from .ports import DeliveryDestination
+from .ports import DeliveryDestination, KeyActivity
 from .settings import Settings
 
 # botocore's standard retry mode: exponential backoff with jitter on throttling and 5xx. IAM
@@ -58,7 +59,15 @@ ACCOUNT_CACHE_SIZE = 32
 # reader enumerates and judges users and finds rotations in flight; it never writes a key
 # and never reads a secret's value. The writer acts on one user at a time.
 SPOKE_ROLE_GROUPS = {
-    "reader": ("spoke_enumerate", "spoke_read", "spoke_authz", "spoke_list", "spoke_describe", "spoke_findings"),
+    "reader": (
+        "spoke_enumerate",
+        "spoke_read",
+        "spoke_authz",
+        "spoke_list",
+        "spoke_describe",
+        "spoke_findings",
+        "spoke_advise",
+    ),
     "writer": (
         "spoke_read",
         "spoke_authz",
@@ -89,8 +98,9 @@ class AccountAdapters:
     iam: IamAdapter
     secrets: SecretsAdapter
     # Any other client in the account, with the same role, paced: built on first use (only the
-    # scan imports findings, only a delivery writes a parameter; a client costs ~0.4 MB), then kept.
-    client: Callable[[str], Any] = field(repr=False)
+    # scan imports findings, only a delivery writes a parameter; a client costs ~0.4 MB), then
+    # kept; in another region than the hub's when one is named (the advisor's event history).
+    client: Callable[..., Any] = field(repr=False)
 
     @cached_property
     def findings(self) -> SecurityHubAdapter:
@@ -126,6 +136,9 @@ class Clients:
         self.wait: Callable[[float], None] = time.sleep
         # Shared by every client of an account, so that it outlives the clients it paces.
         self.pace = Pace(settings.member_calls_per_second, sleep=lambda seconds: self.wait(seconds))
+        # CloudTrail's LookupEvents quota (per account and region), kept wherever rekey paces at all.
+        lookups = LOOKUP_EVENTS_PER_SECOND if settings.member_calls_per_second > 0 else 0
+        self.lookup_pace = Pace(lookups, sleep=lambda seconds: self.wait(seconds))
 
     def act_for(self, caller_arn: str) -> None:
         """Name the sessions opened from now on after `caller_arn`'s person (`rekey-op-<person>`);
@@ -146,11 +159,11 @@ class Clients:
         # The organization role serves the sweep and the worker: the function's own name.
         return safe_name(os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or "rekey")
 
-    def client(self, service: str, credentials: Credentials | None = None) -> Any:
+    def client(self, service: str, credentials: Credentials | None = None, region: str | None = None) -> Any:
         kwargs = credentials.as_client_kwargs() if credentials else {}
         # Creating clients on botocore's default session is not thread-safe.
         with self._lock:
-            return self._make(service, region_name=self._settings.region, config=CLIENT_CONFIG, **kwargs)
+            return self._make(service, region_name=region or self._settings.region, config=CLIENT_CONFIG, **kwargs)
 
     def hub(self, service: str) -> Any:
         if service == "organizations" and self._settings.org_role_arn:
@@ -198,9 +211,12 @@ class Clients:
             self.pace.install(client, account_id)
 
         @functools.cache
-        def client(service: str) -> Any:
-            made = self.client(service, credentials)
-            self.pace.install(made, account_id)
+        def client(service: str, region: str | None = None) -> Any:
+            made = self.client(service, credentials, region)
+            if service == "cloudtrail":  # LookupEvents' own quota, per account and region
+                self.lookup_pace.install(made, f"{account_id}/{region or self._settings.region}")
+            else:
+                self.pace.install(made, account_id)
             return made
 
         iam_adapter = IamAdapter(iam, sleep=lambda seconds: self.wait(seconds))
@@ -304,6 +320,10 @@ class Runtime:
         """The queue the digest is built from, when the hub has one (rekey.digest)."""
         url = self.settings.digest_queue_url
         return DigestQueue(self.clients.hub("sqs"), url) if url else None
+
+    def key_activity(self) -> list[KeyActivity]:
+        """The member accounts' event history (LookupEvents through the reader role, paced)."""
+        return [EventHistory(lambda account_id, region: self.account(account_id).client("cloudtrail", region))]
 
     def caller_of(self, key: NewKey) -> str:
         """Who STS says `key` is (sts:GetCallerIdentity signed by it): proof that a new key works."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Collection, Mapping
-from typing import Annotated, Any, TypeVar
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
@@ -72,6 +73,9 @@ ENVIRONMENT = {
     "REKEY_WAVES": "waves",
     "REKEY_WAVE_QUIET_DAYS": "wave_quiet_days",
     "REKEY_ACCOUNT_CONCURRENCY": "account_concurrency",
+    "REKEY_ADVISOR": "advisor",
+    "REKEY_ADVISOR_UNUSED_DAYS": "advisor_unused_days",
+    "REKEY_ADVISOR_REGIONS": "advisor_regions",
 }
 REQUIRED = ("REKEY_WORK_QUEUE_URL", "REKEY_TOPIC_ARN")
 NO_REGION = "no AWS region: set AWS_DEFAULT_REGION (or AWS_REGION), or a region in the AWS profile"
@@ -176,7 +180,50 @@ WaveList = Annotated[
 RotationWindow = Annotated[Window | None, BeforeValidator(lambda v: parse_window(v) if isinstance(v, str) else v)]
 
 
-class Settings(BaseModel):
+class RolloutSettings(BaseModel):
+    """The settings of rotation windows, the breaker, the rollout's waves and the blast per
+    account (rekey.domain.window, rekey.domain.rollout): a part of Settings."""
+
+    # When keys may be created, deactivated and deleted (rekey.domain.window); None: any time.
+    rotation_window: RotationWindow = None
+    # The hub's state table (rekey.adapters.hub_state): without it, neither breaker nor waves.
+    state_table: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{3,255}$")
+    # The breaker halts key changes everywhere when a day's signs of breakage reach both this
+    # count (0: off) and this share of the day's key changes (rekey.domain.rollout).
+    breaker_signs: int = Field(default=5, ge=0, le=10_000)
+    breaker_share: float = Field(default=0.2, gt=0, le=1)
+    # Rollout waves (`;`-separated lists of account and OU ids), and the days each must run a
+    # change without breakage before the next takes it.
+    waves: WaveList = ()
+    wave_quiet_days: int = Field(default=3, ge=0, le=30)
+    # At most this many of a member account's users are worked on at once (the work queue's
+    # FIFO groups per account): a large account cannot starve the others or its IAM quota.
+    account_concurrency: int = Field(default=4, ge=1, le=100)
+
+    @property
+    def threshold(self) -> Threshold:
+        return Threshold(self.breaker_signs, self.breaker_share)
+
+    @property
+    def rollout(self) -> Waves:
+        return Waves(self.waves, self.wave_quiet_days)
+
+
+class AdvisorSettings(BaseModel):
+    """The advisor's settings (rekey.use_cases.advise): a part of Settings."""
+
+    # The advisor (rekey.use_cases.advise): whether the scan also says what should replace each
+    # tagged user's active keys (a Security Hub finding per key, a line in the digest), and how
+    # often: `weekly` runs on Mondays (UTC). `rekey advise` runs it whenever asked.
+    advisor: Literal["off", "daily", "weekly"] = "off"
+    # A key unused this long is `delete`; the regions whose event history the advisor reads
+    # besides each key's last-used region (empty: the hub's region and us-east-1, where global
+    # services' events are).
+    advisor_unused_days: int = Field(default=90, ge=1, le=3650)
+    advisor_regions: Regions = ()
+
+
+class Settings(RolloutSettings, AdvisorSettings):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     region: str
@@ -255,21 +302,6 @@ class Settings(BaseModel):
     # Where new keys are pushed, and who may select each (rekey.domain.delivery): the hub's
     # declaration, as JSON. A user's `rekey:deliver-to` tag only selects among these.
     destinations: Destinations = ()
-    # When keys may be created, deactivated and deleted (rekey.domain.window); None: any time.
-    rotation_window: RotationWindow = None
-    # The hub's state table (rekey.adapters.hub_state): without it, neither breaker nor waves.
-    state_table: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{3,255}$")
-    # The breaker halts key changes everywhere when a day's signs of breakage reach both this
-    # count (0: off) and this share of the day's key changes (rekey.domain.rollout).
-    breaker_signs: int = Field(default=5, ge=0, le=10_000)
-    breaker_share: float = Field(default=0.2, gt=0, le=1)
-    # Rollout waves (`;`-separated lists of account and OU ids), and the days each must run a
-    # change without breakage before the next takes it.
-    waves: WaveList = ()
-    wave_quiet_days: int = Field(default=3, ge=0, le=30)
-    # At most this many of a member account's users are worked on at once (the work queue's
-    # FIFO groups per account): a large account cannot starve the others or its IAM quota.
-    account_concurrency: int = Field(default=4, ge=1, le=100)
 
     @model_validator(mode="before")
     @classmethod
@@ -316,16 +348,12 @@ class Settings(BaseModel):
         )
 
     @property
-    def threshold(self) -> Threshold:
-        return Threshold(self.breaker_signs, self.breaker_share)
-
-    @property
-    def rollout(self) -> Waves:
-        return Waves(self.waves, self.wave_quiet_days)
-
-    @property
     def guard(self) -> Guard:
         return Guard(self.privileged_users_allowed, self.user_path_prefix, self.required_boundary_arn)
+
+    def advisor_due(self, now: datetime) -> bool:
+        """Whether the scheduled advisor runs today."""
+        return self.advisor == "daily" or (self.advisor == "weekly" and now.weekday() == 0)
 
     @property
     def partition(self) -> str:

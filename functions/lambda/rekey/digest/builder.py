@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -235,7 +236,11 @@ class DigestBuilder:
         order = {"no-sweep": 0, "account-unreachable": 1, "not-scanned": 2, "dead-lettered": 3, "blocked": 4}
         needs = sorted(attention.values(), key=lambda h: (order.get(h.event, 5), h.account_id, h.user_name or ""))
         left_alone = [(a, s) for a in self.accounts.values() if (s := a.latest_scan()) is not None]
+        advice: Counter[str] = Counter()
+        for _, scan in left_alone:
+            advice.update(scan.advice)
         return DigestSummary(
+            advice=dict(advice),
             exempt=sorted(f"{a.account_id} {u}" for a, s in left_alone for u in s.exempt)[:limit],
             paused=sorted(f"{a.account_id} {u}" for a, s in left_alone for u in s.paused)[:limit],
             sweep_ids=sweep_ids,

@@ -41,3 +41,5 @@ class AccountScanned(_Message):
     # Tagged users rekey left alone, `name (until YYYY-MM-DD)`: listed in the digest.
     exempt: list[str] = Field(default_factory=list)
     paused: list[str] = Field(default_factory=list)
+    # The advisor's counts by recommendation, on the days it ran (REKEY_ADVISOR).
+    advice: dict[str, int] = Field(default_factory=dict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..domain.advice import replaceable
 from ..messages import DigestSummary
 
 
@@ -42,6 +43,9 @@ def render(d: DigestSummary) -> str:
         if d.accounts_omitted:
             lines.append(f"  ... and {d.accounts_omitted} more account(s) with activity")
     lines.append(f"{d.quiet_accounts} account(s) scanned with nothing to do.")
+    advice = replaceable(d.advice)
+    if advice:
+        lines += ["", f"Advisor: {advice} (rekey advise shows each key and its evidence)."]
     for title, users in (("Exempt", d.exempt), ("Paused by a rollback", d.paused)):
         if users:
             lines += ["", f"{title} ({len(users)}):", *(f"  {u}" for u in users)]

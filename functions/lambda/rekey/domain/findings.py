@@ -102,6 +102,33 @@ def product_arn(partition: str, region: str, account_id: str) -> str:
     return f"arn:{partition}:securityhub:{region}:{account_id}:product/{account_id}/default"
 
 
+def asff_head(
+    finding_id: str,
+    generator_id: str,
+    types: list[str],
+    label: str,
+    account_id: str,
+    region: str,
+    partition: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """What every rekey finding carries first: who imports it, where, when, and how severe."""
+    stamp = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {
+        "SchemaVersion": "2018-10-08",
+        "Id": finding_id,
+        "ProductArn": product_arn(partition, region, account_id),
+        "GeneratorId": generator_id,
+        "AwsAccountId": account_id,
+        "Region": region,
+        "Types": types,
+        "CreatedAt": stamp,
+        "UpdatedAt": stamp,
+        "Severity": {"Label": label},
+        "FindingProviderFields": {"Severity": {"Label": label}, "Types": types},
+    }
+
+
 def asff(finding: UserFinding, account_id: str, region: str, partition: str, now: datetime) -> dict[str, Any]:
     """The user's finding in the AWS Security Finding Format."""
     compliance = finding.compliance(now)
@@ -116,19 +143,8 @@ def asff(finding: UserFinding, account_id: str, region: str, partition: str, now
         if old
         else f"no active access key {MAX_KEY_AGE_DAYS} days old or older"
     )
-    stamp = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return {
-        "SchemaVersion": "2018-10-08",
-        "Id": finding_id(finding.user_arn),
-        "ProductArn": product_arn(partition, region, account_id),
-        "GeneratorId": GENERATOR_ID,
-        "AwsAccountId": account_id,
-        "Region": region,
-        "Types": TYPES,
-        "CreatedAt": stamp,
-        "UpdatedAt": stamp,
-        "Severity": {"Label": label},
-        "FindingProviderFields": {"Severity": {"Label": label}, "Types": TYPES},
+        **asff_head(finding_id(finding.user_arn), GENERATOR_ID, TYPES, label, account_id, region, partition, now),
         "Title": f"rekey: IAM user {finding.user_name} is {finding.state.value}: {headline}"[:TITLE_LIMIT],
         "Description": f"{finding.reason}. Active keys {MAX_KEY_AGE_DAYS} days old or older: {failing or 'none'}."[
             :DESCRIPTION_LIMIT

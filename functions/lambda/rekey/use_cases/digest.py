@@ -43,6 +43,7 @@ def account_scanned(result: ScanResult, sweep_id: str, at: datetime) -> AccountS
         error=result.error,
         exempt=result.exempt,
         paused=result.paused,
+        advice=result.advice,
     )
 
 

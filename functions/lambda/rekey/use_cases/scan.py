@@ -22,6 +22,7 @@ from ..domain.scope import Assessment, Scope, assess
 from ..messages import Event, Notification, ScanRequest, Severity, WorkAction, WorkItem
 from ..ports import AccountIam, MemberAccount, Ports
 from ..settings import Settings
+from .advise import advise_in_scan
 from .announce import foreign_secret, notice, unwritable_secret
 from .rollout import hold_for
 from .scope import account_refusal
@@ -69,6 +70,8 @@ class ScanResult:
     # Tagged users rekey leaves alone today, for the digest: `name (until YYYY-MM-DD)`.
     exempt: list[str] = field(default_factory=list)
     paused: list[str] = field(default_factory=list)
+    # The advisor's counts by recommendation, when it ran with this scan (REKEY_ADVISOR).
+    advice: dict[str, int] = field(default_factory=dict)
     resumed: Resume | None = None  # where this part began, None for an account's first
     stopped_after: str | None = None  # the last user done, when it stopped before its deadline
     # Why the hub held this account's key changes (the breaker, the rollout's waves), if it did.
@@ -208,6 +211,11 @@ class _Scan:
             result.stopped_after = None
         self.flush()
         self.report_findings(users)
+        if result.stopped_after is None and s.advisor_due(self.now):  # once the account is done
+            account = Account(result.account_id, result.account_name)
+            enough = (lambda: time_left() >= reserve / 2) if time_left is not None else (lambda: True)
+            tagged = [user for user, _ in in_scope]
+            result.advice = advise_in_scan(self.ports, account, self.member, tagged, enough)
 
     def secret_name(self, user: IamUser) -> str:
         return secret_name(self.ports.settings.secret_name, user.name, self.result.account_id)
@@ -220,7 +228,9 @@ class _Scan:
             pause = mark.bounded(now.date(), s.max_pause_days)[1]
             if pause is not None:
                 self.announce(Event.MISCONFIGURED, Severity.WARNING, pause, user, secret_name=name)
-        self.deliver_if_behind(user, policy, mark)
+        delivery = _delivery(self.result.account_id, user, policy, mark, self.sweep_id)
+        if delivery is not None:
+            self.queue(delivery)
         report = self.report.get(user.arn, [])
         if quiet_today(policy, report, mark, s.max_pause_days, now):
             listed = (mark or SecretState()).bounded(now.date(), s.max_pause_days)[0]
@@ -278,26 +288,6 @@ class _Scan:
             self._hold = (_account_hold(self.ports, self.result, self.sweep_id, self.now),)
         return self._hold[0]
 
-    def deliver_if_behind(self, user: IamUser, policy: Policy, mark: SecretState | None) -> None:
-        """Queue the current key's delivery to the destinations that do not hold it (a failed
-        push, a destination selected since), as the secret's tags say: no call. A rotation due
-        today as well makes the item stale, and the rotation pushes its own key."""
-        if mark is None or mark.current_key_id is None:
-            return
-        behind = undelivered(policy.deliver_to, mark.current_key_id, mark.delivered())
-        if behind:
-            reason = f"{mark.current_key_id} is not yet at {', '.join(behind)}"
-            self.queue(
-                WorkItem(
-                    account_id=self.result.account_id,
-                    user_name=user.name,
-                    key_id=mark.current_key_id,
-                    action=WorkAction.DELIVER,
-                    reason=reason,
-                    sweep_id=self.sweep_id,
-                )
-            )
-
     def report_findings(self, tagged: list[IamUser]) -> None:
         """Import the finding of every user this part judged whose finding Security Hub does not
         hold as it is today, or not updated for REFRESH_DAYS (findings.to_import: what it holds is
@@ -351,6 +341,28 @@ class _Scan:
         except errors.RekeyError as exc:
             raise _Unqueued(f"{exc.code}: could not queue work items: {exc}") from exc
         self._batch = []
+
+
+def _delivery(
+    account_id: str, user: IamUser, policy: Policy, mark: SecretState | None, sweep_id: str
+) -> WorkItem | None:
+    """The current key's delivery to the destinations that do not hold it (a failed push, a
+    destination selected since), as the secret's tags say: no call. A rotation due today as
+    well makes the item stale, and the rotation pushes its own key."""
+    if mark is None or mark.current_key_id is None:
+        return None
+    behind = undelivered(policy.deliver_to, mark.current_key_id, mark.delivered())
+    if not behind:
+        return None
+    reason = f"{mark.current_key_id} is not yet at {', '.join(behind)}"
+    return WorkItem(
+        account_id=account_id,
+        user_name=user.name,
+        key_id=mark.current_key_id,
+        action=WorkAction.DELIVER,
+        reason=reason,
+        sweep_id=sweep_id,
+    )
 
 
 def _account_hold(ports: Ports, result: ScanResult, sweep_id: str, now: datetime) -> str | None:
