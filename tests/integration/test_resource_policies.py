@@ -170,7 +170,7 @@ def test_nobody_sends_to_a_dead_letter_queue_but_sqs(hub: Hub) -> None:
 
 
 def test_only_rekeys_announcers_publish(hub: Hub) -> None:
-    assert hub.hub_roles_allowed("sns:Publish", "Topic") == {"ScanRole", "WorkerRole", "DigestRole"}
+    assert hub.hub_roles_allowed("sns:Publish", "Topic") == {"SweepRole", "ScanRole", "WorkerRole", "DigestRole"}
     assert hub.decide(ADMIN, "sns:Publish", "Topic") == "Deny"
     assert hub.decide(f"arn:aws:iam::{OTHER}:role/rekey-hub-worker", "sns:Publish", "Topic") == "Deny"
     # Another service cannot be made to publish on rekey's behalf (a bucket's notifications...).

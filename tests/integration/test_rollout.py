@@ -288,3 +288,14 @@ def test_a_failing_user_holds_back_only_itself_not_the_others_of_its_group(
     outcomes = day(rt)
     assert sorted(o.item.user_name for o in outcomes if o.status == "done") == users[1:]
     assert len(org.keys("payments", "svc-00")) == 1
+
+
+def test_a_hub_state_that_cannot_be_read_changes_no_key_and_says_so(org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = org.create_user("payments", "svc", TAG)
+    org.age(95)
+    faults = Faults(instant_backoff=True)
+    faults.fail("dynamodb", "BatchGetItem", code="AccessDeniedException", status=400, times=0)
+    day(at(MONDAY_MORNING, monkeypatch, faults))
+    assert keys_of(org, "payments", "svc") == set(before)
+    (said,) = org.events("failed")
+    assert "the hub's state cannot be read" in said["message"] and "dynamodb:BatchGetItem" in said["message"]
