@@ -47,6 +47,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -603,6 +604,10 @@ def _handler_class(fake: GitHubFake) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _answer
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            """The Date header, on the fake's clock (GitHub's Date and updated_at share one)."""
+            return formatdate(fake.now().timestamp() if timestamp is None else timestamp, usegmt=True)
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("GitHub fake: " + format, *args)
