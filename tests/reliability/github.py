@@ -25,6 +25,7 @@ from rekey_dev.github_fake import GitHubFake
 from rekey.adapters.delivery_github import ATTEMPTS, HttpResponse, urllib_http
 from tests.conftest import Org
 from tests.faults import Faults, Rule, SimulatedCrash
+from tests.reliability.per_org import per_org
 
 SERVICE = "github"
 APP_KEY_SECRET = "rekey-delivery/github-app"
@@ -58,10 +59,7 @@ class GitHub:
     @classmethod
     def of(cls, org: Org) -> GitHub:
         """The organization's, until the emulator's next reset (which makes a new org)."""
-        github = org.__dict__.get("lab_github")
-        if github is None:
-            github = org.__dict__["lab_github"] = cls(org)
-        return github  # type: ignore[no-any-return]
+        return per_org(org, "lab_github", cls)
 
     def destination(self, account_id: str) -> dict[str, Any]:
         """A repository of its own for the lab of `account_id`, and the hub's destination for it."""

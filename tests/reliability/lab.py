@@ -33,6 +33,7 @@ from tests.conftest import Org
 from tests.faults import Faults, SimulatedCrash
 from tests.invariants import CallGuard, SafetyChecker, Snapshot, guard_calls, key_secret
 from tests.reliability.github import FaultyHttp, GitHub
+from tests.reliability.per_org import per_org
 
 TAG = {"rekey:rotate": "true"}
 # Lab(deliver="ssm"): the destination the user selects, and its parameter; Lab(deliver="github"):
@@ -387,10 +388,7 @@ class _RotationHub:
 
     @classmethod
     def of(cls, org: Org) -> _RotationHub:
-        hub = org.__dict__.get("lab_rotation_hub")
-        if hub is None:
-            hub = org.__dict__["lab_rotation_hub"] = cls(org)
-        return hub  # type: ignore[no-any-return]
+        return per_org(org, "lab_rotation_hub", cls)
 
     def _handle(self, event: dict[str, Any], _runtime: Any) -> dict[str, Any]:
         account = event["requestContext"]["authorizer"]["iam"]["accountId"]
