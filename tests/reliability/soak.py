@@ -13,7 +13,7 @@ handling of its steps fails and crashes like the rest (a crash there: the relay 
 Users take turns: none, an SSM parameter, a GitHub repository (the organization's fake GitHub,
 its calls failed and crashed like AWS's) as their delivery destination (--no-destinations: none).
 A consumer reads each destination every day and signs with the key it finds there; each
-destination is down now and then for days (--outage-days), and the GitHub App's installation
+destination is down for days (--outage-days) from every other day its key is due, and the GitHub App's installation
 tokens expire or are revoked mid-run (--token-events times). The lab checks that no key of a
 delivered user is deactivated before its replacement was at the destination and used, unless
 its unconfirmed pickup was announced. Exit 0 iff no invariant was broken and no action went
@@ -31,6 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 # The events that announce an action; an action's kind is its event's name.
@@ -118,22 +119,40 @@ KINDS = ("", "ssm", "github")  # users' destinations, in turn
 
 @dataclass
 class Outage:
-    """A destination down (every write refused) from `start` for `days`."""
+    """A user's destination down (every write refused) for `days` from the day its key is due
+    for rotation, every other rotation: its push fails until the outage ends."""
 
     lab: Any
-    start: int
     days: int
+    start: int | None = None
+    rotations: int = 0
     rule: Any = None
+    count: int = 0
 
     def day(self, day: int) -> None:
-        if day == self.start:
-            faults = self.lab.faults
-            if self.lab.github is not None:
-                self.rule = faults.fail("github", "*", status=503, times=0)
-            else:
-                self.rule = faults.fail("ssm", "PutParameter", code="InternalFailure", status=500, times=0)
-        elif day == self.start + self.days and self.rule is not None:
+        if self.rule is None and _newest_age(self.lab) >= 89.5:
+            self.rotations += 1
+            if self.rotations % 2:
+                faults, self.start, self.count = self.lab.faults, day, self.count + 1
+                if self.lab.github is not None:
+                    self.rule = faults.fail("github", "*", status=503, times=0)
+                else:
+                    self.rule = faults.fail("ssm", "PutParameter", code="InternalFailure", status=500, times=0)
+        elif self.rule is not None and self.start is not None and day >= self.start + self.days:
             self.lab.faults.rules.remove(self.rule)
+            self.rule = None
+
+
+def _newest_age(lab: Any) -> float:
+    """The age in days of the user's newest active key (0 if none)."""
+    from moto.iam.models import iam_backends
+
+    user = iam_backends[lab.account_id]["global"].users.get(lab.user)
+    created = [k.create_date for k in (user.access_keys if user else []) if k.status == "Active"]
+    if not created:
+        return 0.0
+    newest = max(c if c.tzinfo else c.replace(tzinfo=UTC) for c in created)
+    return (datetime.now(UTC) - newest).total_seconds() / 86400
 
 
 @dataclass
@@ -178,7 +197,7 @@ def soak(
     crash_rate: float,
     native: bool = False,
     destinations: bool = True,
-    outage_days: int = 10,
+    outage_days: int = 12,
     token_events: int = 4,
 ) -> int:
     from rekey_dev import emulator as em
@@ -201,11 +220,8 @@ def soak(
             rules.append(lab.faults.chaos(rng, fault_rate, crash_rate))
             labs.append(lab)
             watches.append(Watch(lab))
-            if kind and outage_days:  # down for days, once in each quarter of the run
-                outages += [
-                    Outage(lab, rng.randrange(q, q + max(1, days // 4)), outage_days)
-                    for q in range(0, days, max(1, days // 4))
-                ]
+            if kind and outage_days:  # down for days when its key is due, every other rotation
+                outages.append(Outage(lab, outage_days))
         github = next((lab.github for lab in labs if lab.github is not None), None)
         token_days = sorted(rng.sample(range(days), min(days, token_events))) if github else []
         actions: list[Done] = []
@@ -245,7 +261,7 @@ def soak(
     )
     if delivering:
         print(
-            f"  destinations: {delivering} users, {len(outages)} outages of {outage_days} days, "
+            f"  destinations: {delivering} users, {sum(o.count for o in outages)} outages of {outage_days} days, "
             f"{len(token_days)} token expiries or revocations; {deliveries.delivered} pushes, "
             f"{deliveries.failed} delivery failures announced; old keys retired on proof of pickup "
             f"{deliveries.on_proof}, at their deadline unconfirmed (announced) {deliveries.at_deadline}"
@@ -284,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         "--no-destinations", action="store_true", help="no user selects a delivery destination (by default: 2 in 3)"
     )
     parser.add_argument(
-        "--outage-days", type=int, default=10, help="each destination down this long, 4 times (default 10; 0: never)"
+        "--outage-days", type=int, default=12, help="a destination down this long from every other rotation (12)"
     )
     parser.add_argument(
         "--token-events", type=int, default=4, help="GitHub App tokens expired or revoked this many times (default 4)"
