@@ -376,7 +376,7 @@ class FakeDestination:
     owner: str | None = None
     pushes: int = 0
 
-    def push(self, key: NewKey, written: str | None) -> str:
+    def push(self, key: NewKey, written: str | None, remember: Any = None) -> str:
         self.failures.check(f"push {self.name}")
         if self.owner not in (None, "rekey"):
             raise errors.Conflict(f"{self.name} holds a value rekey did not write")

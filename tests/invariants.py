@@ -189,8 +189,14 @@ class SafetyChecker:
         """Sign sts:GetCallerIdentity with the pair (once per pair: moto's answer for a pair can
         only change when the key is deleted, which the key listing shows)."""
         if (key_id, secret) not in self._signed:
+            from moto.iam.models import iam_backends
+
+            key = iam_backends[self.account_id]["global"].access_keys.get(key_id)
+            before = getattr(key, "last_used", None)
             sts = self.org.emulator.client("sts", aws_access_key_id=key_id, aws_secret_access_key=secret)
             self._signed[(key_id, secret)] = sts.get_caller_identity()["Arn"]
+            if key is not None:  # the check is no use of the key: rekey must not see it as a consumer's
+                key.last_used = before
         return self._signed[(key_id, secret)] == self._user_arn()
 
     def _user_arn(self) -> str | None:

@@ -387,10 +387,10 @@ def test_a_delivery_costs_its_destinations_calls_per_push(
         assert len(org.keys("payments", "svc")) == 2
 
 
-# Per push, beside the rotation's: each destination's status on the secret and announcement;
-# SSM's check of whose the parameter is, and its write.
+# Per push to both destinations: each destination's status tag and announcement, the SSM parameter's
+# calls, and the GitHub push's intent, kept on the secret before it writes (its third tag).
 PUSHED = Counter(
-    {"secretsmanager:TagResource": 2, "sns:Publish": 2, "ssm:ListTagsForResource": 1, "ssm:PutParameter": 1}
+    {"secretsmanager:TagResource": 3, "sns:Publish": 2, "ssm:ListTagsForResource": 1, "ssm:PutParameter": 1}
 )
 # GitHub's, per push: the scope's public key, both secrets' metadata (whose they are), then each
 # secret written and its metadata read back (the record of rekey's write).

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from rekey_dev.github_fake import GitHubFake
 
 from rekey.adapters.delivery_github import (
+    INTENT_WINDOW,
+    PUT_WINDOW,
     GitHubActionsDestination,
     Http,
     HttpResponse,
@@ -462,6 +464,165 @@ def test_a_failure_after_the_first_write_carries_the_record_to_retry_with(
     assert got is not None and got.value == new_key(2).secret_access_key
     with pytest.raises(errors.Conflict):  # the record before it no longer accounts for the first
         world.destination().push(new_key(3), record)
+
+
+class Died(BaseException):
+    """The process died (a Lambda timeout, an OOM kill): nothing of rekey's catches it."""
+
+
+class Hook:
+    """HTTP to the fake, with `action` run on the answer to the `nth` request `method` whose URL
+    ends with `suffix` (it may return another answer, raise, or change the world first)."""
+
+    def __init__(self, method: str, suffix: str, action: Callable[[HttpResponse], HttpResponse], nth: int = 1) -> None:
+        self.inner, self.method, self.suffix, self.action, self.left = urllib_http(), method, suffix, action, nth
+
+    def __call__(self, method: str, url: str, headers: Any, body: Any | None) -> HttpResponse:
+        response = self.inner(method, url, headers, body)
+        if method == self.method and url.endswith(self.suffix):
+            self.left -= 1
+            if self.left == 0:
+                return self.action(response)
+        return response
+
+
+def die(_response: HttpResponse) -> HttpResponse:
+    raise Died
+
+
+def lose(_response: HttpResponse) -> HttpResponse:
+    raise TimeoutError("the answer never came")
+
+
+def held(fake: GitHubFake, key: NewKey) -> tuple[str | None, str | None]:
+    access = fake.secret("AWS_ACCESS_KEY_ID", repository="acme/app")
+    secret = fake.secret("AWS_SECRET_ACCESS_KEY", repository="acme/app")
+    return (access.value if access else None, secret.value if secret else None)
+
+
+@pytest.mark.parametrize(
+    ("first", "suffix"),
+    [
+        (True, "/AWS_ACCESS_KEY_ID"),
+        (True, "/AWS_SECRET_ACCESS_KEY"),
+        (False, "/AWS_ACCESS_KEY_ID"),
+        (False, "/AWS_SECRET_ACCESS_KEY"),
+    ],
+    ids=["first-push-first-secret", "first-push-second-secret", "later-push-first-secret", "later-push-second-secret"],
+)
+def test_a_push_that_died_right_after_github_applied_a_write_converges_at_the_next(
+    world: World, fake: GitHubFake, clock: Clock, first: bool, suffix: str
+) -> None:
+    """Before the intent, the next push took rekey's own unrecorded write for someone else's:
+    errors.Conflict at every push until a person deleted the secrets."""
+    record = None if first else world.destination().push(new_key(1), None)
+    clock.advance(86400 * 90)
+    kept: list[str] = []  # what rekey keeps on the user's secret: the intent, before any write
+    world.http = Recorder(Hook("PUT", suffix, die))
+    with pytest.raises(Died):
+        world.destination().push(new_key(2), record, kept.append)
+    (intent,) = kept
+    assert RECORD.fullmatch(intent) and len(intent) <= 160 and intent != record
+    clock.advance(3600)  # the next scan, an hour later
+    world.http = Recorder()
+    settled = world.destination().push(new_key(2), intent, kept.append)
+    assert held(fake, new_key(2)) == (new_key(2).key_id, new_key(2).secret_access_key)
+    clock.advance(86400 * 90)  # and the record after it accounts for rekey's writes
+    world.destination().push(new_key(3), settled)
+    assert held(fake, new_key(3)) == (new_key(3).key_id, new_key(3).secret_access_key)
+
+
+def test_a_write_whose_answer_never_came_is_rekeys_at_the_next_push(
+    world: World, fake: GitHubFake, clock: Clock
+) -> None:
+    record = world.destination().push(new_key(1), None)
+    clock.advance(86400)
+    # Every attempt applied, every answer lost: GitHub holds the new key id; rekey does not know.
+    world.http = Recorder(_Losing("PUT", "/AWS_ACCESS_KEY_ID"))
+    with pytest.raises(errors.Unavailable, match="could not be reached") as caught:
+        world.destination().push(new_key(2), record)
+    assert held(fake, new_key(2))[0] == new_key(2).key_id
+    partial = caught.value.written  # type: ignore[attr-defined]
+    clock.advance(86400)
+    world.http = Recorder()
+    world.destination().push(new_key(2), partial)
+    assert held(fake, new_key(2)) == (new_key(2).key_id, new_key(2).secret_access_key)
+
+
+class _Losing:
+    """Every answer to `method` on a URL ending with `suffix` is lost after GitHub applied it."""
+
+    def __init__(self, method: str, suffix: str) -> None:
+        self.inner, self.method, self.suffix = urllib_http(), method, suffix
+
+    def __call__(self, method: str, url: str, headers: Any, body: Any | None) -> HttpResponse:
+        response = self.inner(method, url, headers, body)
+        if method == self.method and url.endswith(self.suffix):
+            raise TimeoutError("the answer never came")
+        return response
+
+
+def test_an_intent_accounts_for_no_write_after_its_window(world: World, fake: GitHubFake, clock: Clock) -> None:
+    record = world.destination().push(new_key(1), None)
+    kept: list[str] = []
+
+    def remember_then_die(intent: str) -> None:  # died after its intent was kept, before writing
+        kept.append(intent)
+        raise Died
+
+    with pytest.raises(Died):
+        world.destination().push(new_key(2), record, remember_then_die)
+    (intent,) = kept
+    clock.advance(INTENT_WINDOW.total_seconds() + 1)
+    fake.set_secret("AWS_ACCESS_KEY_ID", "AKIATHEIRS", repository="acme/app")  # someone else, after the window
+    clock.advance(3600)
+    world.http = Recorder()
+    with pytest.raises(errors.Conflict, match="changed by someone else"):
+        world.destination().push(new_key(2), intent)
+    assert held(fake, new_key(2))[0] == "AKIATHEIRS"
+    assert world.puts() == []
+
+
+def test_someone_elses_write_right_after_rekeys_is_not_taken_for_rekeys(
+    world: World, fake: GitHubFake, clock: Clock
+) -> None:
+    """Before, the stamp read back after rekey's write was recorded as rekey's whatever it was:
+    a write by someone else between rekey's PUT and its read-back was overwritten next time."""
+    record = world.destination().push(new_key(1), None)
+    clock.advance(86400)
+
+    def theirs(response: HttpResponse) -> HttpResponse:
+        clock.advance(2)  # GitHub's clock moved on past rekey's PUT; then someone else writes
+        fake.set_secret("AWS_ACCESS_KEY_ID", "AKIATHEIRS", repository="acme/app")
+        return response
+
+    world.http = Recorder(Hook("PUT", "/AWS_ACCESS_KEY_ID", theirs))
+    kept: list[str] = []
+    with pytest.raises(
+        errors.Conflict, match="AWS_ACCESS_KEY_ID was written by someone else right after rekey"
+    ) as caught:
+        world.destination().push(new_key(2), record, kept.append)
+    assert [c for c in world.puts() if c.endswith("AWS_SECRET_ACCESS_KEY")] == []  # nothing more written
+    partial = caught.value.written  # type: ignore[attr-defined]
+    clock.advance(86400)
+    world.http = Recorder()
+    assert partial != kept[0] and "w" not in partial.split()[-1]  # it replaces the intent, and ends it
+    with pytest.raises(errors.Conflict, match="changed by someone else"):
+        world.destination().push(new_key(3), partial)
+    assert held(fake, new_key(3))[0] == "AKIATHEIRS"
+
+
+def test_a_push_writes_nothing_longer_after_its_check_than_its_window(
+    world: World, fake: GitHubFake, clock: Clock
+) -> None:
+    record = world.destination().push(new_key(1), None)
+    fake.fail(429, method="PUT", times=1, headers={"retry-after": str(int(PUT_WINDOW.total_seconds()) + 1)})
+    with pytest.raises(errors.Unavailable, match="not sent: more than 20 s after rekey checked") as caught:
+        world.destination().push(new_key(2), record)
+    assert len(world.puts()) == 3  # the first push's two, and the refused attempt
+    assert held(fake, new_key(1)) == (new_key(1).key_id, new_key(1).secret_access_key)
+    world.destination().push(new_key(2), caught.value.written)  # type: ignore[attr-defined]
+    assert held(fake, new_key(2)) == (new_key(2).key_id, new_key(2).secret_access_key)
 
 
 def test_the_public_key_is_read_at_each_push(world: World, fake: GitHubFake, clock: Clock) -> None:

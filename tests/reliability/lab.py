@@ -11,6 +11,7 @@ import types
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from rekey_cli.sqs_source import drain
@@ -19,7 +20,7 @@ from rekey_dev.emulator import HUB_WORKER_ROLE, MANAGEMENT_ACCOUNT, REGION
 from rekey_dev.function_url import Function
 from rekey_dev.templates import create_state_table, hub_queue_definitions
 
-from rekey.domain.delivery import DELIVER_TAG, parse_destinations
+from rekey.domain.delivery import DELIVER_TAG, parse_destinations, status_tag
 from rekey.domain.errors import RekeyError
 from rekey.handlers import rotation as rotation_handler
 from rekey.handlers import worker
@@ -30,11 +31,14 @@ from rekey.use_cases.sweep import SweepResult, sweep
 from rekey.use_cases.work import WorkOutcome, run_work_item
 from tests.conftest import Org
 from tests.faults import Faults, SimulatedCrash
-from tests.invariants import CallGuard, SafetyChecker, Snapshot, guard_calls
+from tests.invariants import CallGuard, SafetyChecker, Snapshot, guard_calls, key_secret
+from tests.reliability.github import FaultyHttp, GitHub
+from tests.reliability.per_org import per_org
 
 TAG = {"rekey:rotate": "true"}
-# Lab(deliver=True): the destination the user selects, and its parameter.
-DESTINATION, PARAMETER = "params", "/rekey/{user_name}/aws"
+# Lab(deliver="ssm"): the destination the user selects, and its parameter; Lab(deliver="github"):
+# a repository of the lab's own on the organization's fake GitHub (tests/reliability/github.py).
+DESTINATION, PARAMETER, GITHUB_DESTINATION = "params", "/rekey/{user_name}/aws", "ci"
 # The relay's name (spoke-role.yaml's RotationRelayName default): REKEY_ROTATION_RELAY in native mode.
 RELAY = emulated_rotation.RELAY_NAME
 # Lambda redelivers a message its function failed or died on once the visibility timeout ends.
@@ -76,12 +80,21 @@ class Lab:
     counter = 0
 
     def __init__(
-        self, org: Org, faults: Faults | None = None, *, user: str = "svc", native: bool = False, deliver: bool = False
+        self,
+        org: Org,
+        faults: Faults | None = None,
+        *,
+        user: str = "svc",
+        native: bool = False,
+        deliver: bool | str = False,
     ) -> None:
         """`native`: Secrets Manager's rotation on (REKEY_ROTATION_RELAY): the relay deployed in
         the lab's account posts each step, signed, to a function URL served for the lab, whose
         handler is the production one (rekey.handlers.rotation) on a runtime of the lab's, so
-        the hub's step calls go through the lab's fault injector like the worker's."""
+        the hub's step calls go through the lab's fault injector like the worker's. `deliver`:
+        the user selects a destination, an SSM parameter of its account (True, "ssm") or a
+        GitHub repository ("github"; GitHub's calls go through the injector too); no key of it
+        may then be retired before its replacement was picked up, unless that is announced."""
         Lab.counter += 1
         self.org = org
         self.native = native
@@ -96,8 +109,12 @@ class Lab:
         update: dict[str, Any] = {"excluded_accounts": frozenset(others)}
         if native:
             update["rotation_relay"] = RELAY
-        self.deliver = deliver
-        if deliver:  # an SSM parameter destination, approved for this lab's account only
+        self.deliver = "ssm" if deliver is True else deliver or ""
+        self.github = GitHub.of(org) if self.deliver == "github" else None
+        if self.github is not None:  # approved for this lab's account only
+            declared = {GITHUB_DESTINATION: self.github.destination(self.account_id)}
+            update["destinations"] = parse_destinations(json.dumps(declared))
+        elif self.deliver:
             destination = {"kind": "ssm-parameter", "name": PARAMETER, "allow": {"accounts": [self.account_id]}}
             update["destinations"] = parse_destinations(json.dumps({DESTINATION: destination}))
         # Its own state table: the breaker's day tally and the waves are the lab's alone (cases
@@ -125,6 +142,7 @@ class Lab:
         self.guard: CallGuard | None = None
         self.steps: list[Step] = []
         self.violations: list[str] = []
+        self.secrets: set[str] = set()  # every secret half of the user's keys seen: never to be said
         self.snap: Snapshot | None = None
         self.published: list[dict[str, Any]] = []
         self.faults.after("sns", "Publish", lambda p: self.published.append(json.loads(p["Message"])), times=0)
@@ -154,6 +172,7 @@ class Lab:
         another process's: its own clients and injector, nothing shared with the lab's."""
         rt = Runtime.build(self.settings, make_client=faults.make_client if faults else self.make_client)
         rt.sleep = lambda _seconds: None
+        rt.http = FaultyHttp(faults or self.faults)
         return rt
 
     # -- the case's user
@@ -161,7 +180,7 @@ class Lab:
     def create_user(self, tags: dict[str, str] | None = None, keys: int = 1, **kw: Any) -> list[str]:
         chosen = TAG if tags is None else tags
         if self.deliver:
-            chosen = {**chosen, DELIVER_TAG: DESTINATION}
+            chosen = {**chosen, DELIVER_TAG: GITHUB_DESTINATION if self.github else DESTINATION}
         tag_list = [{"Key": k, "Value": v} for k, v in chosen.items()]
         self.iam.create_user(UserName=self.user, Tags=tag_list, **kw)
         created = [self.iam.create_access_key(UserName=self.user)["AccessKey"]["AccessKeyId"] for _ in range(keys)]
@@ -171,17 +190,61 @@ class Lab:
     def watch(self, human_keys: set[str]) -> None:
         self.checker = SafetyChecker(self.org, self.account_id, self.user, human_keys)
         self.guard = guard_calls(self.faults, self.checker)
+        if self.deliver:
+            self.faults.watch("iam", "UpdateAccessKey", self._before_deactivation)
+
+    def _before_deactivation(self, params: dict[str, Any]) -> None:
+        """Retire on proof: a key that was the user's (a person's, or current before) is deactivated
+        only once its replacement is where the consumers read it and was used since, or after its
+        unconfirmed pickup was announced (its deadline)."""
+        assert self.checker is not None
+        key_id, snap = params.get("AccessKeyId"), self.checker.snapshot()
+        previous = snap.secret.key_in("AWSPREVIOUS")
+        if params.get("Status") != "Inactive" or key_id not in {previous, *self.checker.human_keys}:
+            return  # an orphan of an interrupted rotation: nobody ever had it
+        current = snap.secret.key_in("AWSCURRENT")
+        if self.delivered_key() == current and current is not None and self._consumer_used(current):
+            return
+        if any(e["event"] == "pickup-unconfirmed" and e.get("key_id") == key_id for e in self.published):
+            return
+        why = "never used" if self.delivered_key() == current else f"the destination holds {self.delivered_key()}"
+        self.violations.append(
+            f"{self._where}: {key_id} deactivated before its replacement {current} was picked up ({why}), unannounced"
+        )
 
     def age(self, days: float) -> None:
         self.org.age(days, accounts=(self.account_id,))
+        if self.github is not None:
+            self.github.offset += timedelta(days=days)
+
+    def _consumer_used(self, key_id: str) -> bool:
+        """Has anyone but rekey's own check (STS) signed with `key_id`?"""
+        from moto.iam.models import iam_backends
+
+        key = iam_backends[self.account_id]["global"].access_keys.get(key_id)
+        use = getattr(key, "last_used", None)
+        return use is not None and use.timestamp is not None and (use.service or "").lower() != "sts"
 
     def delivered_key(self) -> str | None:
-        """The key id the user's parameter holds (delivery on), or None."""
+        """The key id the user's destination holds (delivery on; GitHub's only when it holds
+        that key's secret too), or None."""
+        if self.github is not None:
+            key_id, secret = self.github.held(self.account_id)
+            return key_id if key_id is not None and secret == key_secret(self.account_id, key_id) else None
         try:
             value = self.ssm.get_parameter(Name=PARAMETER.replace("{user_name}", self.user), WithDecryption=True)
         except self.ssm.exceptions.ParameterNotFound:
             return None
         return json.loads(value["Parameter"]["Value"]).get("AccessKey")
+
+    def delivery_status(self) -> str | None:
+        """What the user's secret records of its destination (`<key id> synced ...`), or None."""
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        assert self.checker is not None
+        secret = secretsmanager_backends[self.account_id][REGION].secrets.get(self.checker.secret_name)
+        tag = status_tag(GITHUB_DESTINATION if self.github else DESTINATION)
+        return next((t["Value"] for t in (secret.tags or []) if t["Key"] == tag), None) if secret else None
 
     def keys(self) -> dict[str, str]:
         meta = self.iam.list_access_keys(UserName=self.user)["AccessKeyMetadata"]
@@ -266,11 +329,18 @@ class Lab:
         if self.checker is None or self.guard is None:
             return
         self.snap = self.checker.snapshot()
+        self.secrets.update(s for k in self.snap.keys if (s := key_secret(self.account_id, k)))
         found = self.checker.violations(self.snap) + self.guard.violations
         self.guard.violations.clear()
         self.violations += [f"{where}: {v}" for v in found]
 
     # -- what the case leaves behind
+
+    def leaks(self, *texts: str) -> list[str]:
+        """Where a secret half of the user's keys appears: in a notification, a step's error, or `texts`."""
+        said = [("a notification", json.dumps(self.published)), *(("a step", s.error or "") for s in self.steps)]
+        said += [("the log", t) for t in texts]
+        return [f"a secret access key in {where}" for where, text in said for secret in self.secrets if secret in text]
 
     def events(self) -> list[dict[str, Any]]:
         """Every notification rekey published for this lab (seen as the calls succeed, which
@@ -323,10 +393,7 @@ class _RotationHub:
 
     @classmethod
     def of(cls, org: Org) -> _RotationHub:
-        hub = org.__dict__.get("lab_rotation_hub")
-        if hub is None:
-            hub = org.__dict__["lab_rotation_hub"] = cls(org)
-        return hub  # type: ignore[no-any-return]
+        return per_org(org, "lab_rotation_hub", cls)
 
     def _handle(self, event: dict[str, Any], _runtime: Any) -> dict[str, Any]:
         account = event["requestContext"]["authorizer"]["iam"]["accountId"]

@@ -19,9 +19,9 @@ class Phase:
     # step handling must make on a fault-free day, so that they are among the matrix's points.
     native: bool = False
     step_points: frozenset[tuple[str, str]] = frozenset()
-    # The user selects a delivery destination (an SSM parameter of its account, Lab(deliver=True)):
-    # converged means the parameter holds the current key too.
-    deliver: bool = False
+    # The user selects a delivery destination (Lab(deliver=...)): "ssm", a parameter of its account,
+    # or "github", a repository's Actions secrets; converged means it holds the current key too.
+    deliver: str = ""
     # Operations the fault-free day must make, so that they are among the matrix's points.
     operations: frozenset[str] = frozenset()
 
@@ -66,6 +66,15 @@ def _making_room(lab: Lab) -> dict[str, str]:
     lab.iam.update_access_key(UserName=lab.user, AccessKeyId=retired, Status="Inactive")
     lab.age(91)
     return {"retired": retired, "human": human}
+
+
+def _picked_up(lab: Lab) -> dict[str, str]:
+    """Due for deactivation, its replacement delivered and used by a consumer that reads it there."""
+    named = _deactivation(lab)
+    delivered = lab.delivered_key()
+    assert delivered == named["new"], f"the destination holds {delivered}, not {named['new']}"
+    lab.org.emulator.use_key(lab.account_id, delivered)
+    return named
 
 
 def _new_current(lab: Lab, named: dict[str, str]) -> str:
@@ -119,13 +128,37 @@ PHASES = [
         "first-rotation-delivered",
         _first_rotation,
         lambda lab, k: {k["human"]: "Active", _new_current(lab, k): "Active"},
-        deliver=True,
+        deliver="ssm",
         operations=frozenset({"ListTagsForResource", "PutParameter"}),
     ),
     Phase(
         "deactivation-delivered",
         _deactivation,
         lambda lab, k: {k["human"]: "Inactive", k["new"]: "Active"},
-        deliver=True,
+        deliver="ssm",
+    ),
+    # The user selects a GitHub repository (the organization's fake GitHub): GitHub's calls are
+    # points too, also denied (403), refused (401), rate-limited; the push's intent and record on
+    # the secret. A first push creates the two secrets; a second overwrites rekey's own.
+    Phase(
+        "first-rotation-github",
+        _first_rotation,
+        lambda lab, k: {k["human"]: "Active", _new_current(lab, k): "Active"},
+        deliver="github",
+        operations=frozenset({"CreateInstallationToken", "GetPublicKey", "GetSecret", "PutSecret", "TagResource"}),
+    ),
+    Phase(
+        "second-rotation-github",
+        _second_rotation,
+        lambda lab, k: {k["new"]: "Active", _new_current(lab, k): "Active"},
+        deliver="github",
+        operations=frozenset({"GetPublicKey", "GetSecret", "PutSecret"}),
+    ),
+    # Retired on proof: the new key is in the repository and a consumer there used it.
+    Phase(
+        "deactivation-github",
+        _picked_up,
+        lambda lab, k: {k["human"]: "Inactive", k["new"]: "Active"},
+        deliver="github",
     ),
 ]

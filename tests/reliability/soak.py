@@ -8,8 +8,16 @@ action done — a key that became the secret's current one, a usable key deactiv
 must be announced within a day (late announcements count). With --native, Secrets Manager's
 rotation is on (Lab(native=True)): rotations of a stored key are handed to it, and the hub's
 handling of its steps fails and crashes like the rest (a crash there: the relay retries the
-502); Secrets Manager's own retries of a failed rotation are not modelled. Exit 0 iff no invariant was broken
-and no action went unannounced. Not part of `make test`: `make soak` (SOAK_ARGS=...)."""
+502); Secrets Manager's own retries of a failed rotation are not modelled.
+
+Users take turns: none, an SSM parameter, a GitHub repository (the organization's fake GitHub,
+its calls failed and crashed like AWS's) as their delivery destination (--no-destinations: none).
+A consumer reads each destination every day and signs with the key it finds there; each
+destination is down for days (--outage-days) from every other day its key is due, and the GitHub App's installation
+tokens expire or are revoked mid-run (--token-events times). The lab checks that no key of a
+delivered user is deactivated before its replacement was at the destination and used, unless
+its unconfirmed pickup was announced. Exit 0 iff no invariant was broken and no action went
+unannounced. Not part of `make test`: `make soak` (SOAK_ARGS=...)."""
 
 from __future__ import annotations
 
@@ -23,6 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 # The events that announce an action; an action's kind is its event's name.
@@ -105,7 +114,92 @@ class Watch:
         return json.loads(value["SecretString"]).get("AccessKey")
 
 
-def soak(days: int, users: int, seed: int, fault_rate: float, crash_rate: float, native: bool = False) -> int:
+KINDS = ("", "ssm", "github")  # users' destinations, in turn
+
+
+@dataclass
+class Outage:
+    """A user's destination down (every write refused) for `days` from the day its key is due
+    for rotation, every other rotation: its push fails until the outage ends."""
+
+    lab: Any
+    days: int
+    start: int | None = None
+    rotations: int = 0
+    rule: Any = None
+    count: int = 0
+
+    def day(self, day: int) -> None:
+        if self.rule is None and _newest_age(self.lab) >= 89.5:
+            self.rotations += 1
+            if self.rotations % 2:
+                faults, self.start, self.count = self.lab.faults, day, self.count + 1
+                if self.lab.github is not None:
+                    self.rule = faults.fail("github", "*", status=503, times=0)
+                else:
+                    self.rule = faults.fail("ssm", "PutParameter", code="InternalFailure", status=500, times=0)
+        elif self.rule is not None and self.start is not None and day >= self.start + self.days:
+            self.lab.faults.rules.remove(self.rule)
+            self.rule = None
+
+
+def _newest_age(lab: Any) -> float:
+    """The age in days of the user's newest active key (0 if none)."""
+    from moto.iam.models import iam_backends
+
+    user = iam_backends[lab.account_id]["global"].users.get(lab.user)
+    created = [k.create_date for k in (user.access_keys if user else []) if k.status == "Active"]
+    if not created:
+        return 0.0
+    newest = max(c if c.tzinfo else c.replace(tzinfo=UTC) for c in created)
+    return (datetime.now(UTC) - newest).total_seconds() / 86400
+
+
+@dataclass
+class Deliveries:
+    """What the destinations saw: pushes announced, failures announced, old keys retired on proof
+    of pickup or at their deadline (pickup-unconfirmed announced)."""
+
+    delivered: int = 0
+    failed: int = 0
+    on_proof: int = 0
+    at_deadline: int = 0
+
+    def count(self, notifications: Iterable[dict[str, Any]], retired: Iterable[Done], delivering: set[str]) -> None:
+        unconfirmed = set()
+        ids: set[str] = set()
+        for n in notifications:
+            if n.get("notification_id") in ids:
+                continue
+            ids.add(n.get("notification_id") or "")
+            self.delivered += n.get("event") == "delivered"
+            self.failed += n.get("event") == "delivery-failed"
+            if n.get("event") == "pickup-unconfirmed":
+                unconfirmed.add(n.get("key_id"))
+        for action in retired:
+            if action.kind == "deactivated" and action.user in delivering:
+                self.at_deadline += action.key_id in unconfirmed
+                self.on_proof += action.key_id not in unconfirmed
+
+
+def consume(lab: Any) -> None:
+    """The user's consumer signs with the key its destination holds (if it is an active key)."""
+    held = lab.delivered_key()
+    if held is not None and lab.keys().get(held) == "Active":
+        lab.org.emulator.use_key(lab.account_id, held, "s3")
+
+
+def soak(
+    days: int,
+    users: int,
+    seed: int,
+    fault_rate: float,
+    crash_rate: float,
+    native: bool = False,
+    destinations: bool = True,
+    outage_days: int = 12,
+    token_events: int = 4,
+) -> int:
     from rekey_dev import emulator as em
 
     from tests.conftest import build_org
@@ -117,19 +211,30 @@ def soak(days: int, users: int, seed: int, fault_rate: float, crash_rate: float,
     started = time.monotonic()
     with em.running() as emulator:
         org = build_org(emulator, os.environ.__setitem__)
-        labs, rules, watches = [], [], []
+        labs, rules, watches, outages = [], [], [], []
         for i in range(users):
-            lab = Lab(org, Faults(instant_backoff=True), user=f"svc-{i}", native=native)
+            kind = KINDS[i % len(KINDS)] if destinations else ""
+            lab = Lab(org, Faults(instant_backoff=True), user=f"svc-{i}", native=native, deliver=kind)
             lab.create_user()
             lab.age(rng.uniform(0, 110))  # keys of every age: users reach each step on other days
             rules.append(lab.faults.chaos(rng, fault_rate, crash_rate))
             labs.append(lab)
             watches.append(Watch(lab))
+            if kind and outage_days:  # down for days when its key is due, every other rotation
+                outages.append(Outage(lab, outage_days))
+        github = next((lab.github for lab in labs if lab.github is not None), None)
+        token_days = sorted(rng.sample(range(days), min(days, token_events))) if github else []
         actions: list[Done] = []
         published: list[tuple[int, dict[str, Any]]] = []
         collected = [0] * len(labs)  # how many of each lab's notifications are in `published`
         for day in range(days):
+            for outage in outages:
+                outage.day(day)
+            if github is not None and day in token_days:  # expired, or revoked: rekey buys another
+                github.expire_tokens() if token_days.index(day) % 2 == 0 else github.fake.revoke_tokens()
             for lab, watch in zip(labs, watches, strict=True):
+                if lab.deliver:
+                    consume(lab)
                 lab.day(f"day {day}")
                 actions += watch.day(day)
                 lab.age(1)
@@ -140,13 +245,27 @@ def soak(days: int, users: int, seed: int, fault_rate: float, crash_rate: float,
                 published += [(day, n) for n in lab.published[collected[i] :]]
                 collected[i] = len(lab.published)
         tally = match(actions, published)
+        deliveries = Deliveries()
+        deliveries.count((n for _, n in published), actions, {lab.user for lab in labs if lab.deliver})
     calls = sum(lab.faults.count() for lab in labs)
+    github_calls = sum(lab.faults.count("github") for lab in labs)
     faults = sum(fail.chosen for fail, _ in rules)
     crashes = sum(crash.fired for _, crash in rules)
     violations = [v for lab in labs for v in lab.violations]
     mode = ", Secrets Manager's rotation (native)" if native else ""
+    delivering = sum(1 for lab in labs if lab.deliver)
     print(f"soak: {days} days, {users} users, seed {seed}, fault rate {fault_rate}, crash rate {crash_rate}{mode}")
-    print(f"  {calls} AWS calls, {faults} failed past their retries, {crashes} crashes right after a call")
+    print(
+        f"  {calls} calls ({github_calls} of them GitHub's), {faults} failed past their retries, "
+        f"{crashes} crashes right after a call"
+    )
+    if delivering:
+        print(
+            f"  destinations: {delivering} users, {sum(o.count for o in outages)} outages of {outage_days} days, "
+            f"{len(token_days)} token expiries or revocations; {deliveries.delivered} pushes, "
+            f"{deliveries.failed} delivery failures announced; old keys retired on proof of pickup "
+            f"{deliveries.on_proof}, at their deadline unconfirmed (announced) {deliveries.at_deadline}"
+        )
     print(
         f"  done: {tally.done['rotated']} rotations, {tally.done['deactivated']} deactivations, "
         f"{tally.done['deleted']} deletions; announced {tally.announced} ({tally.late} only late), "
@@ -177,10 +296,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--native", action="store_true", help="Secrets Manager's rotation on: REKEY_ROTATION_RELAY, the relay deployed"
     )
+    parser.add_argument(
+        "--no-destinations", action="store_true", help="no user selects a delivery destination (by default: 2 in 3)"
+    )
+    parser.add_argument(
+        "--outage-days", type=int, default=12, help="a destination down this long from every other rotation (12)"
+    )
+    parser.add_argument(
+        "--token-events", type=int, default=4, help="GitHub App tokens expired or revoked this many times (default 4)"
+    )
     args = parser.parse_args(argv)
     if args.days < 1 or args.users < 1 or not (0 <= args.fault_rate < 1 and 0 <= args.crash_rate < 1):
         parser.error("--days and --users must be at least 1, the rates between 0 and 1")
-    return soak(args.days, args.users, args.seed, args.fault_rate, args.crash_rate, args.native)
+    if args.outage_days < 0 or args.token_events < 0:
+        parser.error("--outage-days and --token-events cannot be negative")
+    return soak(
+        args.days,
+        args.users,
+        args.seed,
+        args.fault_rate,
+        args.crash_rate,
+        args.native,
+        not args.no_destinations,
+        args.outage_days,
+        args.token_events,
+    )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ queue exactly as a crash after the call before it, so only a path's first read i
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -31,6 +32,7 @@ import pytest
 from tests.conftest import Org
 from tests.faults import Faults, Rule
 from tests.reliability import summary
+from tests.reliability.github import SERVICE as GITHUB
 from tests.reliability.lab import Lab
 from tests.reliability.phases import PHASES, Phase
 
@@ -40,6 +42,11 @@ MAX_LATER_DAYS = 3
 # the process dying right after the call returned, and an answer lost after AWS applied the
 # call (botocore retries a call that already happened).
 MODES = ("unavailable", "denied", "crash", "lost-response")
+# GitHub's calls (tests/reliability/github.py): 5xx past the adapter's retries, 403 (a permission
+# the App lacks), 401 (its token refused, bought again, refused again), a rate limit asking an
+# hour's wait, all day; a crash right after GitHub answered; an answer lost after GitHub applied it.
+GITHUB_MODES = ("unavailable", "denied", "unauthorized", "rate-limited", "crash", "lost-response")
+ALL_DAY = ("unavailable", "denied", "unauthorized", "rate-limited")
 READS = ("Get", "List", "Describe", "Generate")
 
 
@@ -67,13 +74,19 @@ class Point:
     def modes(self) -> list[str]:
         """A lost answer only matters when the call changed something."""
         read = is_read(self.operation)
+        modes = GITHUB_MODES if self.service == GITHUB else MODES
         return [
-            m for m in MODES if not (m == "lost-response" and read) and not (m == "crash" and not self.distinct_crash)
+            m for m in modes if not (m == "lost-response" and read) and not (m == "crash" and not self.distinct_crash)
         ]
 
 
 def arm(faults: Faults, point: Point, mode: str) -> Rule:
     s, op, skip = point.service, point.operation, point.nth
+    if s == GITHUB and mode in ("denied", "unauthorized", "rate-limited"):
+        status, code = {"denied": (403, "AccessDenied"), "unauthorized": (401, "Unauthorized")}.get(
+            mode, (403, "RateLimited")
+        )
+        return faults.fail(s, op, code=code, status=status, times=0, skip=skip)
     if mode == "unavailable":
         return faults.fail(s, op, code="InternalFailure", status=500, times=0, skip=skip)
     if mode == "denied":
@@ -113,7 +126,10 @@ def end_state_problems(lab: Lab, phase: Phase, named: dict[str, str]) -> list[st
     problems = [] if keys == expected else [f"keys {keys} != expected {expected}"]
     current = lab.snap.secret.key_in("AWSCURRENT")
     if phase.deliver and lab.delivered_key() != current:
-        problems.append(f"the user's parameter holds {lab.delivered_key()}, not the current key {current}")
+        problems.append(f"the user's destination holds {lab.delivered_key()}, not the current key {current}")
+    status = lab.delivery_status() if phase.deliver else None
+    if phase.deliver and not (status or "").startswith(f"{current} synced "):
+        problems.append(f"the secret records the destination as {status!r}, not synced for {current}")
     return problems + lab.checker.unsettled(lab.snap)
 
 
@@ -150,6 +166,28 @@ def run_case(
     org: Org, phase: Phase, point: Point | None, mode: str | None
 ) -> tuple[CaseResult, Lab, dict[str, list[Call]]]:
     lab = Lab(org, native=phase.native, deliver=phase.deliver)
+    logged = _Said()
+    logging.getLogger().addHandler(logged)
+    try:
+        return _run_case(lab, phase, point, mode, logged)
+    finally:
+        logging.getLogger().removeHandler(logged)
+
+
+class _Said(logging.Handler):
+    """Every log line of a case (at the levels the loggers let through), with its traceback."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage() + (self.formatException(record.exc_info) if record.exc_info else ""))
+
+
+def _run_case(
+    lab: Lab, phase: Phase, point: Point | None, mode: str | None, logged: _Said
+) -> tuple[CaseResult, Lab, dict[str, list[Call]]]:
     named = phase.setup(lab)
     rule: Rule | None = None
 
@@ -193,7 +231,8 @@ def run_case(
         problems.append(f"{lab.queued()} item(s) left on the work queue")
     if point is not None and rule is not None and rule.fired == 0:
         problems.append("the fault never fired: the point was not reached")
-    if mode in ("unavailable", "denied") and point is not None and point.service != "sns" and not day0_surfaced:
+    problems += sorted(set(lab.leaks(*logged.lines)))
+    if mode in ALL_DAY and point is not None and point.service != "sns" and not day0_surfaced:
         problems.append("the failure was neither announced nor alarmed on day 0")
     steps = {i: name for name, start, end, _ in lab.step_spans for i in range(start, end)}
     calls = {

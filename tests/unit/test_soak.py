@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.reliability.soak import Done, match
+import pytest
+
+from tests.reliability.soak import Deliveries, Done, main, match
 
 
 def note(event: str, key_id: str | None = None, new_key_id: str | None = None, **kw: Any) -> dict[str, Any]:
@@ -40,3 +42,26 @@ def test_duplicates_count_once_and_other_events_are_ignored() -> None:
     assert (tally.announced, tally.late, tally.unannounced) == (1, 0, [])
     # a late duplicate of an announcement made in time does not make the action late
     assert match(actions, [(1, note("deleted", "K1", id="a")), (2, note("deleted", "K1", id="b", late=True))]).late == 0
+
+
+def test_a_delivered_users_old_key_is_retired_on_proof_unless_its_pickup_was_announced_unconfirmed() -> None:
+    retired = [
+        Done(10, "u", "deactivated", "K1"),  # its replacement was picked up
+        Done(20, "u", "deactivated", "K2"),  # at its deadline, announced
+        Done(30, "v", "deactivated", "K9"),  # a user without destinations: neither
+        Done(40, "u", "deleted", "K1"),
+    ]
+    notes = [
+        note("delivered", "K2", id="a"),
+        note("delivered", "K2", id="a"),  # a duplicate counts once
+        note("delivery-failed", "K3", id="b"),
+        note("pickup-unconfirmed", "K2", id="c"),
+    ]
+    deliveries = Deliveries()
+    deliveries.count(notes, retired, {"u"})
+    assert (deliveries.delivered, deliveries.failed, deliveries.on_proof, deliveries.at_deadline) == (1, 1, 1, 1)
+
+
+def test_the_soaks_options_are_checked() -> None:
+    with pytest.raises(SystemExit):
+        main(["--outage-days", "-1"])

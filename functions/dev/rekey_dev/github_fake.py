@@ -48,6 +48,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -174,8 +175,18 @@ class _Refused(Exception):
 class GitHubFake:
     """GitHub's REST API on 127.0.0.1 until stopped, with one GitHub App."""
 
-    def __init__(self, *, now: Callable[[], datetime] | None = None, app_id: int = 424242) -> None:
+    def __init__(
+        self,
+        *,
+        now: Callable[[], datetime] | None = None,
+        app_id: int = 424242,
+        auth_now: Callable[[], datetime] | None = None,
+    ) -> None:
+        """`now`: GitHub's clock (secrets' times, the Date header, rate limits); `auth_now`: the
+        one the JWT and tokens are judged by, if another (a lab whose days pass in seconds moves
+        GitHub's records on with its days, while rekey signs its JWT by the real clock)."""
         self.now = now or (lambda: datetime.now(UTC))
+        self.auth_now = auth_now or self.now
         self.app_id = app_id
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.private_key_pem = key.private_bytes(
@@ -432,7 +443,7 @@ class GitHubFake:
             )
         except jwt.PyJWTError:
             raise _Refused(401, "A JSON web token could not be decoded") from None
-        now = self.now().timestamp()
+        now = self.auth_now().timestamp()
         iat, exp = claims.get("iat"), claims.get("exp")
         if not isinstance(iat, int) or iat > now + JWT_DRIFT:
             raise _Refused(
@@ -457,7 +468,7 @@ class GitHubFake:
         if installation.suspended:
             raise _Refused(403, "This installation has been suspended")
         value = "ghs_" + secrets.token_urlsafe(27).replace("-", "a").replace("_", "b")[:36]
-        expires_at = self.now() + TOKEN_LIFETIME
+        expires_at = self.auth_now() + TOKEN_LIFETIME
         self.tokens[value] = Token(value, installation_id, expires_at)
         return _Answer(
             201,
@@ -472,7 +483,7 @@ class GitHubFake:
     def _installation(self, headers: Mapping[str, str]) -> Installation:
         scheme, _, credential = headers.get("authorization", "").partition(" ")
         token = self.tokens.get(credential) if scheme.lower() in ("bearer", "token") else None
-        if token is None or token.revoked or self.now() >= token.expires_at:
+        if token is None or token.revoked or self.auth_now() >= token.expires_at:
             raise _Refused(401, "Bad credentials")
         return self.installations[token.installation_id]
 
@@ -624,6 +635,10 @@ def _handler_class(fake: GitHubFake) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _answer
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            """The Date header, on the fake's clock (GitHub's Date and updated_at share one)."""
+            return formatdate(fake.now().timestamp() if timestamp is None else timestamp, usegmt=True)
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("GitHub fake: " + format, *args)

@@ -116,13 +116,16 @@ class DeliveryDestination(Protocol):
     """A place a user's consumers read its key from (rekey.domain.delivery): one adapter per kind
     of destination (rekey.adapters.delivery_*), built for one user by Ports.destination."""
 
-    def push(self, key: NewKey, written: str | None) -> str:
+    def push(self, key: NewKey, written: str | None, remember: Callable[[str], None] | None = None) -> str:
         """Write `key` where the destination's consumers read it, and nothing else there.
         `written`: the record this destination returned when rekey last wrote there (None:
         never) — a value found there that rekey did not write (someone else created or changed
         it) is errors.Conflict, and nothing is written. Returns the record of what was written
         now (at most 160 characters of A-Z a-z 0-9 space _ . : / = + @ -). Raises a RekeyError
-        whose message never holds the key."""
+        whose message never holds the key; one carrying `.written` names the record to keep.
+        `remember`: a destination that cannot tell rekey's writes by itself gives it, before
+        writing, the record to keep should the push not finish (its intent); if it raises,
+        nothing is written."""
         ...
 
 

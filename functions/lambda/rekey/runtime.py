@@ -18,7 +18,7 @@ import boto3
 from botocore.config import Config
 
 from .adapters.cloudtrail import LOOKUP_EVENTS_PER_SECOND, EventHistory
-from .adapters.delivery_github import github_destination
+from .adapters.delivery_github import Http, github_destination
 from .adapters.delivery_ssm import SsmParameterDestination
 from .adapters.errors import aws_call
 from .adapters.hub_state import HubStateTable
@@ -239,6 +239,8 @@ class Runtime:
     clients: Clients
     now: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] | None = None
+    # HTTP outside AWS (GitHub's API): urllib's if None.
+    http: Http | None = None
     _max_receive_count: list[int | None] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -274,7 +276,7 @@ class Runtime:
             name = (destination.option("name") or "").replace("{user_name}", user.name)
             ssm = self.account(account_id, write=True).client("ssm")
             return SsmParameterDestination(ssm, name, user, destination.option("kms_key_id"))
-        return github_destination(destination, user.name, self._hub_secret, self.now, sleep=self.wait)
+        return github_destination(destination, user.name, self._hub_secret, self.now, self.http, sleep=self.wait)
 
     def _hub_secret(self, name: str) -> str:
         """A secret's string in the hub's own Secrets Manager (a GitHub App's private key)."""

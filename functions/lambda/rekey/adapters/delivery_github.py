@@ -13,6 +13,26 @@ of a repository, one of its environments, or an organization, through GitHub's R
   created or changed since, is errors.Conflict, and nothing is written. The record holds what
   GitHub said each secret's `updated_at` was right after rekey's own write, and which scope and
   names it is about. Nothing is ever deleted, no other secret is read or touched;
+- **a push interrupted between a write and its record converges** (a crash right after GitHub
+  applied a PUT, an answer lost, the record not stored): before its first PUT, the push hands
+  `remember` its *intent* — the record as checked, plus `since`, GitHub's time (its Date header)
+  when it checked whose the secrets are — and rekey keeps it where it keeps the record. It then
+  writes only within PUT_WINDOW of that check (rekey's clock, before every attempt), so any
+  write of this push reaches GitHub by since + INTENT_WINDOW. The next push accepts as rekey's a
+  secret whose updated_at falls in [since, since + INTENT_WINDOW]: the only writes it takes for
+  rekey's without having seen them are in that window, which starts when rekey checked and ends
+  before rekey could last have written. Someone else's write in it after a crash is the one
+  thing taken for rekey's — the same exposure as a write landing between rekey's check and its
+  PUT, which no client of GitHub can exclude (GitHub has no conditional write), bounded to
+  INTENT_WINDOW, and only after an interrupted push;
+- **GitHub's updated_at has one-second resolution**: the stamp rekey records for its write is
+  read back right after the PUT and must fall between its check and GitHub's time when it
+  answered the PUT (CLOCK_SLACK either side, for GitHub's servers' clocks): a later stamp is
+  someone else's write after rekey's, a Conflict, and rekey records its own write as not
+  accounting for it (no intent, the stamp before), so neither this push nor the next takes it
+  for rekey's. Within the same second as rekey's PUT, a write by someone else right after it
+  leaves GitHub exactly as rekey's alone does (same updated_at, and GitHub shows nothing
+  else): no client can tell the two apart, and rekey does not claim to;
 - GitHub's answers become rekey's errors (rekey.domain.errors): 401 AccessDenied (the App's
   token or JWT refused), 403 AccessDenied naming the permission the App lacks, or Throttled
   when it is a rate limit (as is 429: retried after Retry-After or x-ratelimit-reset, a bounded
@@ -42,7 +62,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -68,7 +89,13 @@ ATTEMPTS = 3
 MAX_WAIT = 30.0
 TIMEOUT = 10.0
 RECORD_VERSION = "gh1"
-_RECORD = re.compile(RECORD_VERSION + r" ([0-9a-f]{10}) (\S+) (\S+)")
+# A push writes only this long after it checked whose the secrets are (else it stops, and the next
+# scan checks again); a write of an interrupted push is recognised this long after the check
+# (the last attempt may start at PUT_WINDOW and GitHub apply it up to TIMEOUT later).
+PUT_WINDOW = timedelta(seconds=20)
+CLOCK_SLACK = timedelta(seconds=1)
+INTENT_WINDOW = PUT_WINDOW + timedelta(seconds=TIMEOUT) + CLOCK_SLACK
+_RECORD = re.compile(RECORD_VERSION + r" ([0-9a-f]{10}) (\S+) (\S+)(?: w([0-9]{8}T[0-9]{6}Z))?")
 
 
 # --------------------------------------------------------------------------- the HTTP port
@@ -215,10 +242,11 @@ class GitHubApp:
         self.installation_id = options("installation_id") or ""
         self.private_key_secret = options("private_key_secret") or ""
         self._read_hub_secret = read_hub_secret
-        self._now = now
+        self._now = self.now = now
         self._http = http
         self._sleep = sleep
         self._tokens = tokens
+        self._answered_at: datetime | None = None
 
     def __repr__(self) -> str:
         return f"GitHubApp({self.api_url}, app {self.app_id}, installation {self.installation_id})"
@@ -231,12 +259,14 @@ class GitHubApp:
         body: Any | None = None,
         *,
         absent_ok: bool = False,
+        deadline: datetime | None = None,
     ) -> HttpResponse:
-        """One call with the installation's token; a token GitHub refuses is bought again once."""
+        """One call with the installation's token; a token GitHub refuses is bought again once.
+        With `deadline` (rekey's clock), no attempt of it starts later: errors.Unavailable."""
         renewed = False
         while True:
             token = self._token()
-            response = self._send(method, path, what, {"Authorization": f"Bearer {token}"}, body)
+            response = self._send(method, path, what, {"Authorization": f"Bearer {token}"}, body, deadline)
             if response.status == 401 and not renewed:
                 self._tokens.drop(self._cache_key())
                 renewed = True
@@ -245,7 +275,19 @@ class GitHubApp:
                 return response
             raise self._error(response, what)
 
-    def _send(self, method: str, path: str, what: str, auth: Mapping[str, str], body: Any | None) -> HttpResponse:
+    def clock(self) -> datetime:
+        """GitHub's time when it last answered (its Date header, whole seconds), or rekey's."""
+        return self._answered_at or self._now()
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        auth: Mapping[str, str],
+        body: Any | None,
+        deadline: datetime | None = None,
+    ) -> HttpResponse:
         """The request, retried after a rate limit (as GitHub asks), a 5xx or a network failure."""
         headers = {
             "Accept": "application/vnd.github+json",
@@ -255,6 +297,11 @@ class GitHubApp:
         }
         url = f"{self.api_url}/{path}"
         for attempt in range(1, ATTEMPTS + 1):
+            if deadline is not None and self._now() > deadline:
+                raise errors.Unavailable(
+                    f"GitHub: {what} not sent: more than {PUT_WINDOW.seconds} s after rekey checked whose it is "
+                    "(the next scan checks again)"
+                )
             try:
                 response = self._http(method, url, headers, body)
             except OSError as exc:
@@ -263,6 +310,7 @@ class GitHubApp:
                 )
                 wait = float(2 ** (attempt - 1))
             else:
+                self._answered_at = _date(response) or self._answered_at
                 throttled = self._rate_limit_wait(response)
                 if throttled is not None:
                     failure = errors.Throttled(
@@ -437,33 +485,29 @@ class GitHubActionsDestination:
 
     # ----------------------------------------------------------------------- push
 
-    def push(self, key: NewKey, written: str | None) -> str:
+    def push(self, key: NewKey, written: str | None, remember: Callable[[str], None] | None = None) -> str:
         """Write `key` as the two secrets, unless either holds something rekey did not write
-        (errors.Conflict, nothing written). Returns the record of this write. A failure after
-        the first secret was written carries, as `.written`, the record the next push should be
-        given (the first secret's new state, the second's as before)."""
+        (errors.Conflict, nothing written). Returns the record of this write. Before the first
+        write, `remember` is given the record of the intent (if it raises, nothing is written);
+        a failure after it carries, as `.written`, the record the next push should be given
+        (the intent, with the secrets written so far)."""
         if self.problem:
             raise errors.ConfigurationError(f"GitHub destination {self.destination.name}: {self.problem}")
-        expected = self._expected(written)
+        last = _Record.parse(written, self._fingerprint())
         public_key = self._public_key()
         found = {name: self._meta(name) for name in self.names}
-        for name, meta in found.items():
-            self._refuse_clobber(name, meta, expected.get(name))
-        stamps = {name: expected.get(name, "-") for name in self.names}
-        value = {self.names[0]: key.key_id, self.names[1]: key.secret_access_key}
-        for name in self.names:
+        checked_at, deadline = self.github.clock(), self.github.now() + PUT_WINDOW
+        stamps = [self._whose(name, found[name], last, i) for i, name in enumerate(self.names)]
+        if remember is not None:
+            remember(_Record(self._fingerprint(), tuple(stamps), checked_at).encode())
+        value = (key.key_id, key.secret_access_key)
+        for i, name in enumerate(self.names):
             try:
-                self._put(name, value[name], public_key)
-                meta = self._meta(name)
-                if meta is None:
-                    raise errors.Conflict(
-                        f"GitHub {self.scope.where}: secret {name} vanished right after rekey wrote it"
-                    )
+                stamps[i] = self._write(name, value[i], public_key, checked_at, deadline)
             except errors.RekeyError as failure:
-                if name != self.names[0]:
-                    failure.written = self._record(stamps)  # type: ignore[attr-defined]
+                since = None if isinstance(failure, _WrittenOver) else checked_at
+                failure.written = _Record(self._fingerprint(), tuple(stamps), since).encode()  # type: ignore[attr-defined]
                 raise
-            stamps[name] = _compact(meta.updated_at)
         log.info(
             "GitHub %s: key %s written as %s (destination %s)",
             self.scope.where,
@@ -471,38 +515,49 @@ class GitHubActionsDestination:
             " and ".join(self.names),
             self.destination.name,
         )
-        return self._record(stamps)
+        return _Record(self._fingerprint(), tuple(stamps)).encode()
 
-    def _refuse_clobber(self, name: str, meta: _Meta | None, expected: str | None) -> None:
+    def _whose(self, name: str, meta: _Meta | None, last: _Record | None, index: int) -> str:
+        """The stamp of rekey's write that `meta` is ("-": absent), or errors.Conflict."""
         if meta is None:
-            return  # absent (never written, or deleted since): creating it overwrites nothing
-        if expected is None or expected == "-":
+            return "-"  # absent (never written, or deleted since): creating it overwrites nothing
+        stamp = _compact(meta.updated_at)
+        if last is not None and (last.stamps[index] == stamp != "-" or last.interrupted_write(stamp)):
+            return stamp
+        if last is None or last.stamps[index] == "-":
             raise errors.Conflict(
                 f"GitHub {self.scope.where} already has a secret {name} that rekey did not write: "
                 "nothing written (remove it, or name other secrets in REKEY_DESTINATIONS)"
             )
-        if _compact(meta.updated_at) != expected:
-            raise errors.Conflict(
-                f"GitHub {self.scope.where}: secret {name} was changed by someone else since rekey wrote it "
-                f"(updated {meta.updated_at}): nothing written"
-            )
+        raise errors.Conflict(
+            f"GitHub {self.scope.where}: secret {name} was changed by someone else since rekey wrote it "
+            f"(updated {meta.updated_at}): nothing written"
+        )
 
-    # ----------------------------------------------------------------------- the record
+    def _write(self, name: str, value: str, public_key: _Encryptor, checked_at: datetime, deadline: datetime) -> str:
+        """PUT one secret, then the stamp of that write: GitHub's updated_at read back, which
+        must fall between the check and GitHub's answer to the PUT."""
+        self._put(name, value, public_key, deadline)
+        answered_at = self.github.clock()
+        meta = self._meta(name)
+        if meta is None:
+            raise errors.Conflict(f"GitHub {self.scope.where}: secret {name} vanished right after rekey wrote it")
+        stamp = _compact(meta.updated_at)
+        if stamp > _stamp(answered_at + CLOCK_SLACK):
+            raise _WrittenOver(
+                f"GitHub {self.scope.where}: secret {name} was written by someone else right after rekey wrote it "
+                f"(updated {meta.updated_at}): nothing more written"
+            )
+        if stamp < _stamp(checked_at - CLOCK_SLACK):
+            raise errors.Unavailable(
+                f"GitHub {self.scope.where} did not show rekey's write of secret {name} yet (updated {meta.updated_at})"
+            )
+        return stamp
 
     def _fingerprint(self) -> str:
         """Which scope and names a record is about: a record of other ones accounts for nothing."""
         about = "|".join((self.github.api_url, self.scope.path, *self.names)).lower()
         return hashlib.sha256(about.encode()).hexdigest()[:10]
-
-    def _record(self, stamps: Mapping[str, str]) -> str:
-        return " ".join((RECORD_VERSION, self._fingerprint(), *(stamps[name] for name in self.names)))
-
-    def _expected(self, written: str | None) -> dict[str, str]:
-        """The `updated_at` (compacted) rekey left on each secret, by name, per `written`."""
-        match = _RECORD.fullmatch(written or "")
-        if match is None or match.group(1) != self._fingerprint():
-            return {}
-        return {name: stamp for name, stamp in zip(self.names, match.group(2, 3), strict=True) if stamp != "-"}
 
     # ----------------------------------------------------------------------- GitHub's calls
 
@@ -524,17 +579,64 @@ class GitHubActionsDestination:
             raise errors.Unavailable(f"GitHub answered {what} without its updated_at")
         return _Meta(str(body.get("created_at", "")), body["updated_at"])
 
-    def _put(self, name: str, value: str, public_key: _Encryptor) -> None:
+    def _put(self, name: str, value: str, public_key: _Encryptor, deadline: datetime | None = None) -> None:
         body: dict[str, Any] = {"encrypted_value": public_key.seal(value), "key_id": public_key.key_id}
         if self.scope.organization:
             body["visibility"] = self.visibility
-        self.github.call("PUT", f"{self.scope.secrets}/{name}", f"secret {name} of {self.scope.where}", body)
+        what = f"secret {name} of {self.scope.where}"
+        self.github.call("PUT", f"{self.scope.secrets}/{name}", what, body, deadline=deadline)
 
 
 def _compact(timestamp: str) -> str:
     """An ISO time as a record holds it: 2026-12-06T20:10:00Z -> 20261206T201000Z."""
     compact = re.sub(r"[^0-9A-Za-z]", "", timestamp)
     return compact if compact else "-"
+
+
+def _stamp(at: datetime) -> str:
+    """A time as a record holds it (whole seconds, UTC): compared as text with GitHub's."""
+    return at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _date(response: HttpResponse) -> datetime | None:
+    """GitHub's time when it answered (its Date header), or None."""
+    try:
+        return parsedate_to_datetime(response.headers["date"]).astimezone(UTC)
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+
+
+class _WrittenOver(errors.Conflict):
+    """Someone else wrote a secret right after rekey did: rekey's write accounts for nothing."""
+
+
+@dataclass(frozen=True)
+class _Record:
+    """What rekey keeps of its writes to one scope (its fingerprint): for each secret, GitHub's
+    updated_at right after rekey's last write ("-": none); and while a push is under way or was
+    interrupted, `since`: GitHub's time when that push checked whose the secrets are."""
+
+    fingerprint: str
+    stamps: tuple[str, ...]
+    since: datetime | None = None
+
+    def encode(self) -> str:
+        intent = (f"w{_stamp(self.since)}",) if self.since is not None else ()
+        return " ".join((RECORD_VERSION, self.fingerprint, *self.stamps, *intent))
+
+    @classmethod
+    def parse(cls, written: str | None, fingerprint: str) -> _Record | None:
+        """`written` if it is a record of this scope and these names, else None."""
+        match = _RECORD.fullmatch(written or "")
+        if match is None or match.group(1) != fingerprint:
+            return None
+        since = datetime.strptime(match.group(4), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) if match.group(4) else None
+        return cls(fingerprint, match.group(2, 3), since)
+
+    def interrupted_write(self, stamp: str) -> bool:
+        """Could `stamp` be a write of the interrupted push this record is the intent of?"""
+        since = self.since
+        return since is not None and _stamp(since - CLOCK_SLACK) <= stamp <= _stamp(since + INTENT_WINDOW)
 
 
 def github_destination(

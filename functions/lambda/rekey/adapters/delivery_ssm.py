@@ -7,6 +7,7 @@ else's, and never overwritten."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from ..domain import errors
@@ -33,9 +34,10 @@ class SsmParameterDestination:
         self._user = user
         self._kms_key_id = kms_key_id
 
-    def push(self, key: NewKey, written: str | None) -> str:
+    def push(self, key: NewKey, written: str | None, remember: Callable[[str], None] | None = None) -> str:
         """Write the key: 1 call to tell whose the parameter is, 1 to write it (a new one with
-        its tag, in the same call). `written` is not needed: the tag says whose it is."""
+        its tag, in the same call). `written` and `remember` are not needed: the tag says whose
+        it is, also after an interrupted push."""
         name = self._name
         owner = self._owner()
         if owner is not None and owner != self._user.user_id:

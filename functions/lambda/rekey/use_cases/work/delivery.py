@@ -15,6 +15,8 @@ from .context import Work
 
 log = logging.getLogger(__name__)
 
+# The status of a push under way, or interrupted before its outcome was recorded (`failed:pending`).
+PENDING = "pending"
 REMEDY = {
     errors.Conflict.code: "the value there was not written by rekey: rename or remove it (rekey never overwrites it)",
     errors.AccessDenied.code: "grant what the message names to rekey's role for this destination",
@@ -45,11 +47,18 @@ def _push(work: Work, destination: Destination, key: NewKey) -> bool:
     last = work.record.state.delivered().get(destination.name)
     written = last.record if last is not None and last.record else None
     now = work.voice.now
+
+    def remember(intent: str) -> None:
+        """The push's intent, kept before it writes (a destination that needs it: GitHub's):
+        should it not finish, the next push recognises what it wrote by it."""
+        work.secrets.mark_delivery(work.name, destination.name, DeliveryStatus(key.key_id, now, intent, PENDING))
+
     try:
-        record = work.ports.destination(destination, work.item.account_id, work.user).push(key, written)
+        push = work.ports.destination(destination, work.item.account_id, work.user).push
+        record = push(key, written, remember)
     except errors.RekeyError as exc:
-        # What was written before the failure, if anything (one of a destination's two values):
-        # else the next push would take rekey's own write for someone else's.
+        # What the push leaves to account for rekey's writes (its intent, with what it wrote
+        # before the failure): else the next push would take rekey's own write for someone else's.
         kept = getattr(exc, "written", None) or written or ""
         _record(work, destination, DeliveryStatus(key.key_id, now, kept, exc.code))
         remedy = REMEDY.get(exc.code, "rekey tries again at its next scan")
@@ -67,14 +76,13 @@ def _push(work: Work, destination: Destination, key: NewKey) -> bool:
 
 def _record(work: Work, destination: Destination, status: DeliveryStatus) -> None:
     """What the destination was sent, on the secret. Not recorded, the next scan finds the
-    destination behind and pushes again: harmless where the destination tells rekey's value by
-    itself (an SSM parameter's tag), a conflict where only the record can (GitHub): announced."""
+    destination behind and pushes again (announced): the destination tells rekey's value by
+    itself (an SSM parameter's tag), or by the intent kept before writing (GitHub's)."""
     try:
         work.secrets.mark_delivery(work.name, destination.name, status)
     except errors.RekeyError as exc:
         message = (
             f"{destination.name}: what {destination.describe()} was sent ({status.key_id}) could not be recorded on "
-            f"{work.name}: {exc.code}: {exc}; the next scan sends it again (a GitHub destination then refuses to "
-            "overwrite what it cannot tell is rekey's: delete its two secrets there to let rekey write them again)"
+            f"{work.name}: {exc.code}: {exc}; the next scan sends it again"
         )
         work.notice(Event.DELIVERY_FAILED, Severity.ERROR, message, key_id=status.key_id, secret_name=work.name)
