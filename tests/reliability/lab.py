@@ -22,6 +22,7 @@ from rekey_dev.templates import create_state_table, hub_queue_definitions
 
 from rekey.domain.delivery import DELIVER_TAG, parse_destinations, status_tag
 from rekey.domain.errors import RekeyError
+from rekey.domain.window import parse_window
 from rekey.handlers import rotation as rotation_handler
 from rekey.handlers import worker
 from rekey.messages import WorkItem
@@ -87,6 +88,7 @@ class Lab:
         user: str = "svc",
         native: bool = False,
         deliver: bool | str = False,
+        rollout: bool = False,
     ) -> None:
         """`native`: Secrets Manager's rotation on (REKEY_ROTATION_RELAY): the relay deployed in
         the lab's account posts each step, signed, to a function URL served for the lab, whose
@@ -94,7 +96,10 @@ class Lab:
         the hub's step calls go through the lab's fault injector like the worker's. `deliver`:
         the user selects a destination, an SSM parameter of its account (True, "ssm") or a
         GitHub repository ("github"; GitHub's calls go through the injector too); no key of it
-        may then be retired before its replacement was picked up, unless that is announced."""
+        may then be retired before its replacement was picked up, unless that is announced.
+        `rollout`: issue 31's controls on: the lab's account the first of two waves (the sweep
+        releases this configuration to it, the worker checks it has), and a rotation window that
+        is open all day (the labs move days by aging keys, not the clock: it cannot close)."""
         Lab.counter += 1
         self.org = org
         self.native = native
@@ -122,6 +127,12 @@ class Lab:
         update["state_table"] = create_state_table(
             _hub_client(org.emulator.url, "dynamodb"), f"rekey-state-lab-{Lab.counter}"
         )
+        if rollout:
+            update |= {
+                "waves": (frozenset({self.account_id}),),
+                "wave_quiet_days": 1,
+                "rotation_window": parse_window("daily 00:00-24:00 UTC"),
+            }
         self.settings = Settings.from_env().model_copy(update=update)
         others.add(self.account_id)
         creds = _hub_client(org.emulator.url, "sts").assume_role(

@@ -24,6 +24,8 @@ class Phase:
     deliver: str = ""
     # Operations the fault-free day must make, so that they are among the matrix's points.
     operations: frozenset[str] = frozenset()
+    # Issue 31's controls on (Lab(rollout=True)): two waves, a rotation window, the breaker.
+    rollout: bool = False
 
 
 def _first_rotation(lab: Lab) -> dict[str, str]:
@@ -89,6 +91,16 @@ PHASES = [
         _first_rotation,
         lambda lab, k: {k["human"]: "Active", _new_current(lab, k): "Active"},
         scan_points=True,
+    ),
+    # The sweep releases the configuration to the lab's wave (PutItem) and reads the breaker and
+    # the waves; the worker reads them and counts its run: each a point, failed and crashed.
+    Phase(
+        "first-rotation-rollout",
+        _first_rotation,
+        lambda lab, k: {k["human"]: "Active", _new_current(lab, k): "Active"},
+        scan_points=True,
+        rollout=True,
+        operations=frozenset({"BatchGetItem", "PutItem", "UpdateItem"}),
     ),
     Phase("deactivation", _deactivation, lambda lab, k: {k["human"]: "Inactive", k["new"]: "Active"}),
     Phase("deletion", _deletion, lambda lab, k: {k["new"]: "Active"}),

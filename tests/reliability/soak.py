@@ -199,6 +199,7 @@ def soak(
     destinations: bool = True,
     outage_days: int = 12,
     token_events: int = 4,
+    rollout: bool = False,
 ) -> int:
     from rekey_dev import emulator as em
 
@@ -214,7 +215,7 @@ def soak(
         labs, rules, watches, outages = [], [], [], []
         for i in range(users):
             kind = KINDS[i % len(KINDS)] if destinations else ""
-            lab = Lab(org, Faults(instant_backoff=True), user=f"svc-{i}", native=native, deliver=kind)
+            lab = Lab(org, Faults(instant_backoff=True), user=f"svc-{i}", native=native, deliver=kind, rollout=rollout)
             lab.create_user()
             lab.age(rng.uniform(0, 110))  # keys of every age: users reach each step on other days
             rules.append(lab.faults.chaos(rng, fault_rate, crash_rate))
@@ -253,6 +254,7 @@ def soak(
     crashes = sum(crash.fired for _, crash in rules)
     violations = [v for lab in labs for v in lab.violations]
     mode = ", Secrets Manager's rotation (native)" if native else ""
+    mode += ", windows, waves and the breaker on (rollout)" if rollout else ""
     delivering = sum(1 for lab in labs if lab.deliver)
     print(f"soak: {days} days, {users} users, seed {seed}, fault rate {fault_rate}, crash rate {crash_rate}{mode}")
     print(
@@ -297,6 +299,11 @@ def main(argv: list[str] | None = None) -> int:
         "--native", action="store_true", help="Secrets Manager's rotation on: REKEY_ROTATION_RELAY, the relay deployed"
     )
     parser.add_argument(
+        "--rollout",
+        action="store_true",
+        help="issue 31's controls on: each user's account the first of two waves, a rotation window open all day",
+    )
+    parser.add_argument(
         "--no-destinations", action="store_true", help="no user selects a delivery destination (by default: 2 in 3)"
     )
     parser.add_argument(
@@ -320,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         not args.no_destinations,
         args.outage_days,
         args.token_events,
+        args.rollout,
     )
 
 

@@ -165,7 +165,7 @@ Call = tuple[str, str, str]  # service, operation, the rotation step whose handl
 def run_case(
     org: Org, phase: Phase, point: Point | None, mode: str | None
 ) -> tuple[CaseResult, Lab, dict[str, list[Call]]]:
-    lab = Lab(org, native=phase.native, deliver=phase.deliver)
+    lab = Lab(org, native=phase.native, deliver=phase.deliver, rollout=phase.rollout)
     logged = _Said()
     logging.getLogger().addHandler(logged)
     try:

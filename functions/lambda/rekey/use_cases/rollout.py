@@ -113,7 +113,7 @@ def _announce_halt(ports: Ports, halt: Halt, attempted: int) -> None:
 def at_sweep(ports: Ports, now: datetime) -> None:
     """The sweep's part: say if the rotation window is never reached at this hour, say again
     that rekey is halted, and let each wave that has earned this release and configuration
-    take it. A state that cannot be read is logged: workers then hold every key change."""
+    take it. A state that cannot be read or written is announced: workers then hold what needs it."""
     s, hub = ports.settings, ports.settings.hub_account_id
     said = []
     unreached = s.rotation_window.reach_problem(now) if s.rotation_window else None
@@ -131,7 +131,8 @@ def at_sweep(ports: Ports, now: datetime) -> None:
             if changed:
                 state.set_waves(changed)
         except errors.RekeyError as exc:
-            log.error("the hub's state cannot be read or written: %s: %s", exc.code, exc)
+            why = f"the hub's state (the breaker, the waves) cannot be read or written: {exc.code}: {exc}"
+            said.append(notice(Event.FAILED, Severity.ERROR, hub, f"{why}; the waves move on at a later sweep", now))
     publish(ports, said)
 
 
