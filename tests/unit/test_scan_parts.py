@@ -15,7 +15,7 @@ from rekey.domain import errors
 from rekey.handlers import scan
 from rekey.messages import MAX_SCAN_PARTS, ScanRequest, WorkItem
 from rekey.metrics import Metric, Recorder
-from rekey.use_cases.scan import scan_account
+from rekey.use_cases.scan import RESERVE_SHARE, scan_account
 from tests.fakes import ACCOUNT, FakePorts
 
 TAG = {"rekey:rotate": "true"}
@@ -35,11 +35,12 @@ def due_users(ports: FakePorts, count: int) -> list[str]:
 
 
 def clock(users_per_part: int) -> Callable[[], Callable[[], float]]:
-    """A new time_left for each invocation, where each user takes a second: a third of the time
-    is reserved, so `users_per_part` users fit in 1.5 × (users_per_part - 1) seconds."""
+    """A new time_left for each invocation, where each user takes a second: RESERVE_SHARE of the
+    time is reserved, so `users_per_part` users fit in (users_per_part - 1) / (1 - RESERVE_SHARE)
+    seconds."""
 
     def new() -> Callable[[], float]:
-        left = [1.5 * (users_per_part - 1)]
+        left = [(users_per_part - 1) / (1 - RESERVE_SHARE)]
 
         def time_left() -> float:
             value = left[0]
