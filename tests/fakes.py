@@ -393,9 +393,9 @@ class FakeHubState:
         self.records: dict[int, WaveRecord] = {}
         self.days: dict[date, DayTally] = {}
 
-    def status(self) -> HubStatus:
+    def status(self, waves: int = 0) -> HubStatus:
         self.failures.check("hub_status")
-        return HubStatus(self.halted, dict(self.records))
+        return HubStatus(self.halted, {n: r for n, r in self.records.items() if n < waves})
 
     def attempted(self, day: date) -> DayTally:
         tally = self.days.get(day, DayTally(day))

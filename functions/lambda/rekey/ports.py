@@ -190,8 +190,8 @@ class HubState(Protocol):
     """The hub's own state (rekey.domain.rollout): the breaker's halt and the day's tally, and
     what each rollout wave runs. Every update is atomic: workers run concurrently."""
 
-    def status(self) -> HubStatus:
-        """The halt and every wave's record, in one read."""
+    def status(self, waves: int = 0) -> HubStatus:
+        """The halt and the records of the first `waves` waves, in one read."""
         ...
 
     def attempted(self, day: date) -> DayTally:

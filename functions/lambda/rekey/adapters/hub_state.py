@@ -29,9 +29,10 @@ class HubStateTable:
         self._client = client
         self._table = table
 
-    def status(self) -> HubStatus:
-        """The halt and every wave's record, in one consistent read."""
-        keys = [_key(BREAKER), *(_key(f"wave#{n}") for n in range(MAX_WAVES))]
+    def status(self, waves: int = 0) -> HubStatus:
+        """The halt and the records of the first `waves` waves (0: none, one wave needs none),
+        in one consistent read."""
+        keys = [_key(BREAKER), *(_key(f"wave#{n}") for n in range(min(waves, MAX_WAVES)))]
         with aws_call("dynamodb:BatchGetItem breaker and waves"):
             found = self._client.batch_get_item(RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}})[
                 "Responses"

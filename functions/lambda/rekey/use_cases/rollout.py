@@ -12,7 +12,7 @@ from ..domain import errors
 from ..domain.release import VERSION
 from ..domain.rollout import Halt, HubStatus, fingerprint, halted_finding, is_breakage, sign
 from ..messages import Event, Severity, WorkItem
-from ..ports import Ports
+from ..ports import HubState, Ports
 from ..settings import Settings
 from .announce import notice, publish
 
@@ -37,7 +37,7 @@ def hold_for(ports: Ports, account_id: str, now: datetime) -> str | None:
     this release and configuration yet), or None. A state that cannot be read raises (the item
     fails, announced, and is retried): nothing changes a key without it."""
     state = ports.hub_state()
-    return None if state is None else _hold(ports, state.status(), account_id, now)
+    return None if state is None else _hold(ports, _status(ports, state), account_id, now)
 
 
 def holds(ports: Ports, account_ids: list[str], now: datetime) -> dict[str, str]:
@@ -46,9 +46,15 @@ def holds(ports: Ports, account_ids: list[str], now: datetime) -> dict[str, str]
     state = ports.hub_state()
     if state is None:
         return {}
-    status = state.status()
+    status = _status(ports, state)
     found = {a: _hold(ports, status, a, now) for a in account_ids}
     return {a: why for a, why in found.items() if why is not None}
+
+
+def _status(ports: Ports, state: HubState) -> HubStatus:
+    """The halt, and the waves' records when there is more than one wave."""
+    waves = ports.settings.rollout.count
+    return state.status(waves if waves > 1 else 0)
 
 
 def _hold(ports: Ports, status: HubStatus, account_id: str, now: datetime) -> str | None:
@@ -85,12 +91,12 @@ def broke(ports: Ports, account_id: str, user_name: str, what: str, now: datetim
         log.error("could not record a sign of breakage (%s): %s: %s", what, exc.code, exc)
 
 
-def failure_breaks(item: WorkItem, error: Exception, last: bool) -> str | None:
+def failure_breaks(item: WorkItem, error: errors.RekeyError, last: bool) -> str | None:
     """The sign of breakage a failed attempt at `item` is, or None: a failure that is rekey's
     or its permissions' (not throttling, AWS unavailable or an unreachable account), or an item
     dead-lettered for AWS being unavailable all day."""
     if is_breakage(error):
-        return f"{item.action.value} failed: {getattr(error, 'code', 'error')}"
+        return f"{item.action.value} failed: {error.code}"
     if last and isinstance(error, errors.Unavailable):
         return f"{item.action.value} dead-lettered: {error.code}"
     return None
@@ -124,7 +130,7 @@ def at_sweep(ports: Ports, now: datetime) -> None:
     state = ports.hub_state()
     if state is not None:
         try:
-            status = state.status()
+            status = _status(ports, state)
             if status.halt is not None:
                 said.append(notice(Event.HALTED, Severity.CRITICAL, hub, f"still halted: {status.halt.hold()}", now))
             changed = s.rollout.promoted(status.waves, fingerprint_of(s), now.date()) if s.waves else {}
