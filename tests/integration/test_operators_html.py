@@ -96,7 +96,7 @@ def test_html_report_is_self_contained_and_renders_with_its_chart(
 
 
 _OBJECT = re.compile(rb"(\d+) 0 obj(.*?)endobj", re.S)
-_STREAM = re.compile(rb"stream\r?\n(.*?)\r?\nendstream", re.S)
+_STREAM = re.compile(rb"stream\r?\n(.*?)endstream", re.S)
 _HEX = re.compile(r"<([0-9A-Fa-f]+)>")
 
 
@@ -131,7 +131,11 @@ def pdf_pages(pdf: bytes) -> list[PdfPage]:
         body = objects[number]
         found = _STREAM.search(body)
         assert found, f"object {number} has no stream"
-        data = found.group(1)
+        # The stream is exactly /Length bytes: its data may itself end in a CR or LF, which a
+        # pattern that drops the line break before "endstream" would cut off.
+        length = re.search(rb"/Length\s+(\d+)(?!\d|\s+\d+\s+R)", body[: found.start()])
+        assert length, f"object {number}'s stream has no direct /Length"
+        data = body[found.start(1) : found.start(1) + int(length.group(1))]
         return zlib.decompress(data) if b"/FlateDecode" in body[: found.start()] else data
 
     def ref(body: bytes, key: str) -> int:
