@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from rekey_cli.plan import plan
 from rekey_dev.emulator import MANAGEMENT_ACCOUNT as HUB
 
 from rekey.domain import errors
+from rekey.domain.models import ActionKind
 from rekey.messages import OperatorCommand, WorkItem
 from rekey.runtime import Runtime
 from rekey.settings import Settings
@@ -214,6 +216,18 @@ def test_wave_two_follows_wave_one_only_after_its_quiet_days(org: Org, monkeypat
     assert rotated_on == {"payments": 0}
     held = scan_reasons(org)
     assert "wave 2 of 3" in held["analytics"] and "on 2026-12-16 at the earliest" in held["analytics"]
+    # `rekey plan` puts each held wave's rotation on the day the wave follows: the days below.
+    forecast = plan(at(MONDAY_MORNING, monkeypatch, **env), 7)
+    rotations = {
+        row.account.name: row.entry.first.isoformat()
+        for row in forecast.rows
+        if row.entry.kind is ActionKind.ROTATE and row.user_name == "svc"
+    }
+    assert rotations == {"analytics": "2026-12-16", "sandbox": "2026-12-18"}
+    assert {a: str(h.until) for a, h in forecast.holds.items()} == {
+        analytics: "2026-12-16",
+        org.accounts["sandbox"]: "2026-12-18",
+    }
     run(1)
     assert rotated_on == {"payments": 0}
     run(2)

@@ -169,5 +169,7 @@ def test_the_plan_says_which_accounts_the_hub_holds_and_why() -> None:
         datetime(2026, 12, 1, 8, 0, tzinfo=UTC), ("111122223333/svc: rotate failed: access-denied",)
     )
     result = plan(ports, 7)
-    assert f"held: {ACCOUNT}: rekey is halted since 2026-12-01 08:00 UTC" in plan_text(result)
+    text = plan_text(result)
+    assert f"held: {ACCOUNT}: rekey is halted since 2026-12-01 08:00 UTC" in text
+    assert "its key changes below come only after `rekey resume`" in text
     assert plan_json(result)["held"][0]["account_id"] == ACCOUNT

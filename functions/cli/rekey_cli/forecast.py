@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from rekey.domain.controls import Failure, first_failure
 from rekey.domain.lifecycle import decide
 from rekey.domain.models import WARNINGS, AccessKey, Action, ActionKind, KeyStatus, Policy, SecretState
+from rekey.domain.rollout import Hold
 from rekey.domain.window import Window
 
 NEW_KEY_PREFIX = "new key "
@@ -50,10 +51,13 @@ def simulate(
     policy_on: PolicyOn,
     *,
     stop_when_acted: frozenset[ActionKind] | None = None,
+    hold: Hold | None = None,
 ) -> list[Planned]:
     """What happens to the user's keys on each of the `days` days from `now` (today first).
     `policy_on(moment)` is the user's policy that day, or None while out of scope (exempt).
-    With `stop_when_acted`, stop once every existing key has had one of those actions."""
+    With `stop_when_acted`, stop once every existing key has had one of those actions. With a
+    `hold` that ends on a known day (the rollout's waves), no key changes before that day; a halt
+    (no end day) is not forecast: it lasts until an operator resumes rekey."""
     state = _State(list(keys), secret)
     planned: list[Planned] = []
     open_repeats: dict[tuple[ActionKind, str | None, str], int] = {}
@@ -64,8 +68,9 @@ def simulate(
         window = policy.window if policy is not None else None
         if window is not None and day:
             moment = _opening(window, moment)
-        actions = decide(state.keys, state.secret, policy, moment) if policy is not None else []
-        # A change the window holds happens on a later day: that day's entry says when.
+        held = hold.why if hold is not None and hold.until is not None and moment.date() < hold.until else None
+        actions = decide(state.keys, state.secret, policy, moment, held) if policy is not None else []
+        # A change the window or the hold holds happens on a later day: that day's entry says when.
         actions = [a for a in actions if a.kind is not ActionKind.WAIT]
         seen_repeats: set[tuple[ActionKind, str | None, str]] = set()
         for action in actions:
@@ -112,13 +117,18 @@ def next_actions(
 
 
 def control_failures(
-    keys: Sequence[AccessKey], secret: SecretState, now: datetime, horizon: int, policy_on: PolicyOn
+    keys: Sequence[AccessKey],
+    secret: SecretState,
+    now: datetime,
+    horizon: int,
+    policy_on: PolicyOn,
+    hold: Hold | None = None,
 ) -> dict[str, Failure | None]:
     """When each of the user's active keys first fails the 90-day controls (CIS 2.12, IAM.3) if
     the forecast holds: the day it turns 90 if its deactivation (or deletion) comes later or not
     within `horizon` days; None if it is retired first."""
     retired: dict[str, date] = {}
-    for entry in simulate(keys, secret, now, horizon, policy_on, stop_when_acted=_RETIREMENTS):
+    for entry in simulate(keys, secret, now, horizon, policy_on, stop_when_acted=_RETIREMENTS, hold=hold):
         if entry.key_id and entry.kind in _RETIREMENTS:
             # Retired by that day's sweep: active on that day until then.
             retired.setdefault(entry.key_id, entry.first)

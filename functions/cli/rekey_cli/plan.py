@@ -10,6 +10,7 @@ from rekey.domain import errors
 from rekey.domain.controls import Failure
 from rekey.domain.entities import Account
 from rekey.domain.models import Policy
+from rekey.domain.rollout import Hold
 from rekey.domain.scope import Scope
 from rekey.use_cases.rollout import holds
 
@@ -48,9 +49,10 @@ class PlanResult:
     rows: list[PlanRow]
     accounts: list[AccountView]
     controls: list[KeyControl]
-    # Accounts whose key changes the hub holds (the breaker, the rollout's waves), and why: their
-    # actions come later than planned. `holds_unknown`: why the hub's state could not be read.
-    holds: dict[str, str] = field(default_factory=dict)
+    # Accounts whose key changes the hub holds (the breaker, the rollout's waves), why and until
+    # when: a wave's changes are planned from the day it follows; a halt's, on their due days.
+    # `holds_unknown`: why the hub's state could not be read.
+    holds: dict[str, Hold] = field(default_factory=dict)
     holds_unknown: str | None = None
 
     @property
@@ -73,26 +75,27 @@ def plan(ports: OperatorPorts, days: int = 30, progress: Callable[[int, int], No
         raise errors.UsageError(f"--days {days}: give 1 to 3660 days")
     now = ports.now()
     accounts = inventory(ports, every_user=False, progress=progress)
-    rows: list[PlanRow] = []
-    controls: list[KeyControl] = []
-    for view in accounts:
-        for user in view.users:
-            if user.keys is None or user.assessment.scope in (Scope.OUT, Scope.MISCONFIGURED, Scope.REFUSED):
-                continue
-            policy = policy_on(ports.settings, user.user.tags)
-            for entry in simulate(user.keys, user.secret, now, days, policy):
-                rows.append(PlanRow(view.account, user.user.name, entry))
-            failures = control_failures(user.keys, user.secret, now, CONTROL_HORIZON_DAYS, policy)
-            controls += [
-                KeyControl(view.account, user.user.name, k.key_id, k.created, failures[k.key_id])
-                for k in user.keys
-                if k.key_id in failures
-            ]
-    rows.sort(key=lambda r: (r.entry.first, r.account.account_id, r.user_name, r.entry.kind.value))
-    controls.sort(key=lambda c: (c.failure is None, c.failure.first if c.failure else c.created.date(), c.key_id))
-    result = PlanResult(now, days, ports.settings.policy, rows, accounts, controls)
+    result = PlanResult(now, days, ports.settings.policy, [], accounts, [])
     try:
         result.holds = holds(ports, [v.account.account_id for v in accounts], now)
     except errors.RekeyError as exc:
         result.holds_unknown = f"{exc.code}: {exc}"
+    for view in accounts:
+        hold = result.holds.get(view.account.account_id)
+        for user in view.users:
+            if user.keys is None or user.assessment.scope in (Scope.OUT, Scope.MISCONFIGURED, Scope.REFUSED):
+                continue
+            policy = policy_on(ports.settings, user.user.tags)
+            for entry in simulate(user.keys, user.secret, now, days, policy, hold=hold):
+                result.rows.append(PlanRow(view.account, user.user.name, entry))
+            failures = control_failures(user.keys, user.secret, now, CONTROL_HORIZON_DAYS, policy, hold)
+            result.controls += [
+                KeyControl(view.account, user.user.name, k.key_id, k.created, failures[k.key_id])
+                for k in user.keys
+                if k.key_id in failures
+            ]
+    result.rows.sort(key=lambda r: (r.entry.first, r.account.account_id, r.user_name, r.entry.kind.value))
+    result.controls.sort(
+        key=lambda c: (c.failure is None, c.failure.first if c.failure else c.created.date(), c.key_id)
+    )
     return result

@@ -40,8 +40,9 @@ def plan_text(result: PlanResult) -> str:
         lines.append(f"  {view.account.account_id} {view.account.name}: FAILED {view.error}")
     if result.holds_unknown:
         lines.append(f"  the hub's state (the breaker, the waves) could not be read: {result.holds_unknown}")
-    for account_id, why in sorted(result.holds.items()):
-        lines.append(f"  held: {account_id}: {why}; its actions below come no earlier")
+    for account_id, hold in sorted(result.holds.items()):
+        then = "below from that day" if hold.until else "below come only after `rekey resume`"
+        lines.append(f"  held: {account_id}: {hold.why}; its key changes {then}")
     if result.rows:
         lines.append(f"  {'date':<22} {'account':<24} {'user':<20} {'key':<22} {'action':<12} detail")
     for row in result.rows:
@@ -109,7 +110,9 @@ def plan_json(result: PlanResult) -> dict[str, Any]:
             }
             for row in result.rows
         ],
-        "held": [{"account_id": a, "why": why} for a, why in sorted(result.holds.items())],
+        "held": [
+            {"account_id": a, "why": hold.why, "until": iso(hold.until)} for a, hold in sorted(result.holds.items())
+        ],
         **({"held_unknown": result.holds_unknown} if result.holds_unknown else {}),
         "exempt": [
             {"account_id": a.account_id, "user_name": u.user.name, "why": u.assessment.why}

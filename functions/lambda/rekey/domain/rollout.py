@@ -63,6 +63,15 @@ class DayTally:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """Why an account's key changes are held, and the first day they may happen again if nothing
+    breaks from now on (None: once an operator resumes rekey)."""
+
+    why: str
+    until: date | None = None
+
+
+@dataclass(frozen=True)
 class Halt:
     since: datetime
     evidence: tuple[str, ...]
@@ -156,17 +165,19 @@ class Waves:
                 when = max(today, ran + timedelta(days=self.quiet_days))
         return when
 
-    def hold(self, wave: int, records: Mapping[int, WaveRecord], fingerprint: str, today: date) -> str | None:
-        """Why the accounts of `wave` change no key today (None: they run `fingerprint`)."""
+    def hold(self, wave: int, records: Mapping[int, WaveRecord], fingerprint: str, today: date) -> Hold | None:
+        """Why the accounts of `wave` change no key today, and until when (None: they run
+        `fingerprint`)."""
         record = records.get(wave)
         if record is not None and record.fingerprint == fingerprint:
             return None
         when = self.follows_on(records, fingerprint, wave, today)
-        return (
+        why = (
             f"held for the rollout: wave {wave + 1} of {self.count} takes this release and configuration "
             f"({fingerprint}) once wave {wave} has run it {self.quiet_days} day(s) without a sign of breakage, "
             f"on {when} at the earliest"
         )
+        return Hold(why, when)
 
 
 def parse_waves(text: str, quiet_days: int) -> Waves:

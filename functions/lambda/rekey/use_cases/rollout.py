@@ -10,7 +10,7 @@ from datetime import datetime
 
 from ..domain import errors
 from ..domain.release import VERSION
-from ..domain.rollout import Halt, HubStatus, fingerprint, halted_finding, is_breakage, sign
+from ..domain.rollout import Halt, Hold, HubStatus, fingerprint, halted_finding, is_breakage, sign
 from ..messages import Event, Severity, WorkItem
 from ..ports import HubState, Ports
 from ..settings import Settings
@@ -37,18 +37,19 @@ def hold_for(ports: Ports, account_id: str, now: datetime) -> str | None:
     this release and configuration yet), or None. A state that cannot be read raises (the item
     fails, announced, and is retried): nothing changes a key without it."""
     state = ports.hub_state()
-    return None if state is None else _hold(ports, _status(ports, state), account_id, now)
+    hold = None if state is None else _hold(ports, _status(ports, state), account_id, now)
+    return None if hold is None else hold.why
 
 
-def holds(ports: Ports, account_ids: list[str], now: datetime) -> dict[str, str]:
-    """Of `account_ids`, those whose key changes the hub holds now, and why (`rekey plan`): the
-    state read once."""
+def holds(ports: Ports, account_ids: list[str], now: datetime) -> dict[str, Hold]:
+    """Of `account_ids`, those whose key changes the hub holds now, why and until when (`rekey
+    plan`): the state read once."""
     state = ports.hub_state()
     if state is None:
         return {}
     status = _status(ports, state)
     found = {a: _hold(ports, status, a, now) for a in account_ids}
-    return {a: why for a, why in found.items() if why is not None}
+    return {a: hold for a, hold in found.items() if hold is not None}
 
 
 def _status(ports: Ports, state: HubState) -> HubStatus:
@@ -57,9 +58,9 @@ def _status(ports: Ports, state: HubState) -> HubStatus:
     return state.status(waves if waves > 1 else 0)
 
 
-def _hold(ports: Ports, status: HubStatus, account_id: str, now: datetime) -> str | None:
+def _hold(ports: Ports, status: HubStatus, account_id: str, now: datetime) -> Hold | None:
     if status.halt is not None:
-        return status.halt.hold()
+        return Hold(status.halt.hold())
     waves = ports.settings.rollout
     if waves.count == 1:
         return None
