@@ -11,7 +11,7 @@ import types
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from rekey_cli.sqs_source import drain
@@ -22,7 +22,7 @@ from rekey_dev.templates import create_state_table, hub_queue_definitions
 
 from rekey.domain.delivery import DELIVER_TAG, parse_destinations, status_tag
 from rekey.domain.errors import RekeyError
-from rekey.domain.window import parse_window
+from rekey.domain.window import Window, parse_window
 from rekey.handlers import rotation as rotation_handler
 from rekey.handlers import worker
 from rekey.messages import WorkItem
@@ -44,6 +44,29 @@ DESTINATION, PARAMETER, GITHUB_DESTINATION = "params", "/rekey/{user_name}/aws",
 RELAY = emulated_rotation.RELAY_NAME
 # Lambda redelivers a message its function failed or died on once the visibility timeout ends.
 REDELIVERY_DAYS = hub_queue_definitions().work.visibility_timeout / 86_400
+
+
+class LabWindow(Window):
+    """The lab's rotation window: all day (`daily 00:00-24:00 UTC`), except while the lab closes
+    it (`Lab.day(window=...)`). The labs move days by aging keys, not the clock, so the window's
+    hours cannot close there; its logic is played with a clock in tests/integration/test_rollout.py.
+    This plays the rest: a sweep and workers that find it closed, an item queued while it was open
+    and worked after it closed. Its switch is no field: the configuration (the waves' fingerprint)
+    stays the same whether it is open or not."""
+
+    closed: bool
+
+    @classmethod
+    def all_day(cls) -> LabWindow:
+        window = cls(**vars(parse_window("daily 00:00-24:00 UTC")))
+        object.__setattr__(window, "closed", False)
+        return window
+
+    def set_closed(self, closed: bool) -> None:
+        object.__setattr__(self, "closed", closed)
+
+    def is_open(self, at: datetime) -> bool:
+        return not self.closed and super().is_open(at)
 
 
 @functools.cache
@@ -98,8 +121,9 @@ class Lab:
         GitHub repository ("github"; GitHub's calls go through the injector too); no key of it
         may then be retired before its replacement was picked up, unless that is announced.
         `rollout`: issue 31's controls on: the lab's account the first of two waves (the sweep
-        releases this configuration to it, the worker checks it has), and a rotation window that
-        is open all day (the labs move days by aging keys, not the clock: it cannot close)."""
+        releases this configuration to it, the worker checks it has), and a rotation window
+        (LabWindow) that the lab's days may close; no key may be created, deactivated or deleted
+        while it is, but an orphan of an interrupted rotation (settling does not wait)."""
         Lab.counter += 1
         self.org = org
         self.native = native
@@ -127,12 +151,9 @@ class Lab:
         update["state_table"] = create_state_table(
             _hub_client(org.emulator.url, "dynamodb"), f"rekey-state-lab-{Lab.counter}"
         )
+        self.window = LabWindow.all_day() if rollout else None
         if rollout:
-            update |= {
-                "waves": (frozenset({self.account_id}),),
-                "wave_quiet_days": 1,
-                "rotation_window": parse_window("daily 00:00-24:00 UTC"),
-            }
+            update |= {"waves": (frozenset({self.account_id}),), "wave_quiet_days": 1, "rotation_window": self.window}
         self.settings = Settings.from_env().model_copy(update=update)
         others.add(self.account_id)
         creds = _hub_client(org.emulator.url, "sts").assume_role(
@@ -203,6 +224,21 @@ class Lab:
         self.guard = guard_calls(self.faults, self.checker)
         if self.deliver:
             self.faults.watch("iam", "UpdateAccessKey", self._before_deactivation)
+        if self.window is not None:
+            for operation in ("CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey"):
+                self.faults.watch("iam", operation, functools.partial(self._inside_window, operation))
+
+    def _inside_window(self, operation: str, params: dict[str, Any]) -> None:
+        """No key is created, deactivated or deleted while the window is closed; but an orphan of
+        an interrupted rotation, which nobody can have used, is removed whenever it is found."""
+        assert self.window is not None and self.checker is not None
+        if not self.window.closed:
+            return
+        key_id = params.get("AccessKeyId")
+        orphan = key_id not in self.checker.human_keys and key_id not in self.checker.snapshot().secret.stored()
+        if operation != "CreateAccessKey" and orphan:  # deactivated, then deleted
+            return
+        self.violations.append(f"{self._where}: {operation} {key_id or ''} while the rotation window is closed")
 
     def _before_deactivation(self, params: dict[str, Any]) -> None:
         """Retire on proof: a key that was the user's (a person's, or current before) is deactivated
@@ -269,9 +305,18 @@ class Lab:
 
     # -- a day: the sweep, then the worker over the queue
 
-    def day(self, label: str) -> None:
+    def day(self, label: str, window: str = "open") -> None:
+        """The day's sweep and workers; with `rollout`, `window` is "open" all day, "closed" all
+        day, or "closes" between the sweep and the workers (what the sweep queued waits)."""
+        assert window == "open" or self.window is not None, "a lab without rollout has no window"
+        if self.window is not None:
+            self.window.set_closed(window == "closed")
         self.sweep(f"{label} sweep")
+        if self.window is not None:
+            self.window.set_closed(window != "open")
         self.drain(f"{label} worker")
+        if self.window is not None:
+            self.window.set_closed(False)
 
     def sweep(self, name: str) -> Step:
         step = Step(name)

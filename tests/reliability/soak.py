@@ -34,6 +34,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+# --rollout: how a lab's day finds its rotation window (Lab.day), and how often: a weekend's two
+# days closed in seven, and one day in ten closing after the sweep queued its items.
+WINDOW_DAYS, WINDOW_WEIGHTS = ("open", "closed", "closes"), (0.614, 0.286, 0.1)
 # The events that announce an action; an action's kind is its event's name.
 EVENTS = frozenset({"rotated", "deactivated", "deleted"})
 
@@ -223,6 +226,10 @@ def soak(
             watches.append(Watch(lab))
             if kind and outage_days:  # down for days when its key is due, every other rotation
                 outages.append(Outage(lab, outage_days))
+        # With --rollout, each lab's window is closed some whole days and closes between the
+        # sweep and the workers on others (its own random stream: the faults stay the seed's).
+        windows = random.Random(f"{seed}-windows")
+        closures: Counter = Counter()
         github = next((lab.github for lab in labs if lab.github is not None), None)
         token_days = sorted(rng.sample(range(days), min(days, token_events))) if github else []
         actions: list[Done] = []
@@ -236,7 +243,9 @@ def soak(
             for lab, watch in zip(labs, watches, strict=True):
                 if lab.deliver:
                     consume(lab)
-                lab.day(f"day {day}")
+                window = windows.choices(WINDOW_DAYS, WINDOW_WEIGHTS)[0] if rollout else "open"
+                closures[window] += 1
+                lab.day(f"day {day}", window)
                 actions += watch.day(day)
                 lab.age(1)
             # Collected once every lab's day is done: a lab's sweep also reaches the accounts of
@@ -261,6 +270,11 @@ def soak(
         f"  {calls} calls ({github_calls} of them GitHub's), {faults} failed past their retries, "
         f"{crashes} crashes right after a call"
     )
+    if rollout:
+        print(
+            f"  rotation window: open all day {closures['open']}, closed all day {closures['closed']}, "
+            f"closed between the sweep and the workers {closures['closes']} (lab-days); no key changed while closed"
+        )
     if delivering:
         print(
             f"  destinations: {delivering} users, {sum(o.count for o in outages)} outages of {outage_days} days, "
@@ -301,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rollout",
         action="store_true",
-        help="issue 31's controls on: each user's account the first of two waves, a rotation window open all day",
+        help="issue 31's controls on: each user's account the first of two waves, a rotation window closed on "
+        "some days and between the sweep and the workers on others",
     )
     parser.add_argument(
         "--no-destinations", action="store_true", help="no user selects a delivery destination (by default: 2 in 3)"

@@ -1,5 +1,6 @@
 """The lab's own checks can fail: a retirement without proof of pickup and unannounced, a secret
-said anywhere, GitHub's calls logged and faulted as the matrix arms them."""
+said anywhere, GitHub's calls logged and faulted as the matrix arms them, a key changed while the
+rotation window is closed."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 
 from tests.conftest import Org
 from tests.reliability.github import SERVICE
-from tests.reliability.lab import Lab
+from tests.reliability.lab import Lab, LabWindow
 from tests.reliability.phases import _deactivation, _picked_up
 
 
@@ -54,3 +55,26 @@ def test_githubs_calls_are_the_injectors_calls(org: Org) -> None:
     ]
     assert lab.faults.sends[(SERVICE, "PutSecret")] == 3  # one call, three attempts
     assert lab.delivered_key() is None
+
+
+@pytest.mark.parametrize("window", ["closed", "closes"])
+def test_a_closed_window_changes_no_key_and_the_next_open_day_does(org: Org, window: str) -> None:
+    lab = Lab(org, rollout=True)
+    (human,) = lab.create_user()
+    lab.age(95)
+    lab.day("closed day", window)
+    assert lab.keys() == {human: "Active"} and lab.violations == []
+    if window == "closes":  # the sweep queued the rotation; the worker found the window closed
+        (waited,) = lab.steps[-1].outcomes
+        assert waited.status == "waiting" and "rotation window" in waited.detail
+    lab.day("open day")
+    assert len(lab.keys()) == 2 and lab.violations == []
+
+
+def test_a_key_changed_while_the_window_is_closed_is_a_violation(org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    lab = Lab(org, rollout=True)
+    lab.create_user()
+    lab.age(95)
+    monkeypatch.setattr(LabWindow, "is_open", lambda self, at: True)  # rekey no longer sees it closed
+    lab.day("closed day", "closed")
+    assert any("CreateAccessKey" in v and "window is closed" in v for v in lab.violations), lab.violations
