@@ -41,8 +41,8 @@ def plan_text(result: PlanResult) -> str:
     if result.holds_unknown:
         lines.append(f"  the hub's state (the breaker, the waves) could not be read: {result.holds_unknown}")
     for account_id, hold in sorted(result.holds.items()):
-        then = "below from that day" if hold.until else "below come only after `rekey resume`"
-        lines.append(f"  held: {account_id}: {hold.why}; its key changes {then}")
+        then = "are planned from that day" if hold.until else "come only after `rekey resume`"
+        lines.append(f"  held: {account_id}: {hold.why}; its key changes below {then}")
     if result.rows:
         lines.append(f"  {'date':<22} {'account':<24} {'user':<20} {'key':<22} {'action':<12} detail")
     for row in result.rows:
