@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
@@ -11,7 +11,7 @@ from rekey.domain.controls import PRESETS, Preset, preset_ceiling
 from rekey.domain.lifecycle import decide
 from rekey.domain.models import AccessKey, ActionKind, KeyStatus, Policy, SecretState
 from rekey.domain.policy import Bounds, PolicyError, check_policy, resolve_policy
-from rekey.domain.window import WindowError, narrowed, parse_window
+from rekey.domain.window import WindowError, narrowed, parse_window, sweep_time
 
 BERLIN_WEEKDAYS = "Mon-Fri 09:00-17:00 Europe/Berlin"
 # 2026-12-07 is a Monday.
@@ -173,3 +173,54 @@ def test_the_plan_says_which_accounts_the_hub_holds_and_why() -> None:
     assert f"held: {ACCOUNT}: rekey is halted since 2026-12-01 08:00 UTC" in text
     assert "its key changes below come only after `rekey resume`" in text
     assert plan_json(result)["held"][0]["account_id"] == ACCOUNT
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        ("cron(0 6 * * ? *)", "06:00"),
+        ("cron(30 10 ? * * *)", "10:30"),
+        ("rate(1 day)", None),  # no single time a day
+        ("cron(0 6,18 * * ? *)", None),
+        ("cron(0 6 ? * MON-FRI *)", None),  # not every day
+    ],
+)
+def test_the_sweeps_time_of_day_is_read_from_its_schedule(schedule: str, expected: str | None) -> None:
+    found = sweep_time(schedule)
+    assert (f"{found:%H:%M}" if found else None) == expected
+
+
+@pytest.mark.parametrize("schedule", ["06:00", "cron(0 25 * * ? *)", "every day"])
+def test_a_schedule_that_is_no_schedule_is_refused_with_a_sentence(schedule: str) -> None:
+    with pytest.raises(WindowError, match=r"schedule expression|hours 0-23"):
+        sweep_time(schedule)
+
+
+def test_the_plan_puts_a_change_at_the_sweeps_time_on_the_first_day_the_window_is_open_then() -> None:
+    from rekey_cli.forecast import simulate
+
+    saturday = datetime(2026, 12, 12, 10, 0, tzinfo=UTC)
+    policy = replace(Policy(), window=parse_window(BERLIN_WEEKDAYS))
+    keys = [key("AKIANEWNEWNEWNEW0002", 95, saturday)]
+    state = SecretState(exists=True, current_key_id="AKIANEWNEWNEWNEW0002")
+    (rotation, *_) = simulate(keys, state, saturday, 5, lambda _moment: policy, sweep_at=time(10, 15))
+    assert rotation.kind is ActionKind.ROTATE and rotation.at is not None
+    assert f"{rotation.at:%Y-%m-%d %H:%M %Z}" == "2026-12-14 11:15 CET"  # Monday, the sweep's 10:15 UTC
+    # A sweep before the window's hours never reaches it: nothing changes, and the plan says why.
+    early = simulate(keys, state, saturday, 5, lambda _moment: policy, sweep_at=time(6, 0))
+    assert [e for e in early if e.kind is ActionKind.ROTATE] == []
+
+
+def test_the_plan_says_when_the_sweep_never_reaches_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rekey_cli.plan import plan
+    from rekey_cli.render_plan import plan_json, plan_text
+
+    from tests.fakes import FakePorts
+
+    ports = FakePorts()
+    ports.settings = ports.settings.model_copy(
+        update={"rotation_window": parse_window(BERLIN_WEEKDAYS), "sweep_schedule": sweep_time("cron(0 6 * * ? *)")}
+    )
+    result = plan(ports, 7)
+    assert "misconfigured: the sweep runs at 07:00 Europe/Berlin, outside the rotation window" in plan_text(result)
+    assert "outside the rotation window" in plan_json(result)["sweep_unreached"]

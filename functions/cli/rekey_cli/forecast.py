@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from rekey.domain.controls import Failure, first_failure
 from rekey.domain.lifecycle import decide
@@ -30,8 +30,8 @@ class Planned:
     kind: ActionKind
     key_id: str | None
     reason: str
-    # When that day it happens, under a rotation window: at the window's opening at the
-    # earliest (the sweep's time, if that is later). None: at the sweep's time.
+    # When that day it happens: at the sweep's time if known (REKEY_SWEEP_SCHEDULE); else, under
+    # a rotation window, at its opening at the earliest. None: at the sweep's time, not known.
     at: datetime | None = None
 
     @property
@@ -52,12 +52,15 @@ def simulate(
     *,
     stop_when_acted: frozenset[ActionKind] | None = None,
     hold: Hold | None = None,
+    sweep_at: time | None = None,
 ) -> list[Planned]:
     """What happens to the user's keys on each of the `days` days from `now` (today first).
     `policy_on(moment)` is the user's policy that day, or None while out of scope (exempt).
     With `stop_when_acted`, stop once every existing key has had one of those actions. With a
     `hold` that ends on a known day (the rollout's waves), no key changes before that day; a halt
-    (no end day) is not forecast: it lasts until an operator resumes rekey."""
+    (no end day) is not forecast: it lasts until an operator resumes rekey. `sweep_at`: the time
+    of day (UTC) the daily sweep runs, if known: each later day's changes happen then, or, if the
+    window is closed then, on a later day."""
     state = _State(list(keys), secret)
     planned: list[Planned] = []
     open_repeats: dict[tuple[ActionKind, str | None, str], int] = {}
@@ -66,7 +69,9 @@ def simulate(
         moment = now + timedelta(days=day)
         policy = policy_on(moment)
         window = policy.window if policy is not None else None
-        if window is not None and day:
+        if day and sweep_at is not None:
+            moment = datetime.combine(moment.astimezone(UTC).date(), sweep_at, UTC)
+        elif day and window is not None:
             moment = _opening(window, moment)
         held = hold.why if hold is not None and hold.until is not None and moment.date() < hold.until else None
         actions = decide(state.keys, state.secret, policy, moment, held) if policy is not None else []
@@ -84,7 +89,7 @@ def simulate(
                     planned[index] = replace(planned[index], last=moment.date())
                     continue
                 open_repeats[slot] = len(planned)
-            at = moment if window is not None else None
+            at = moment.astimezone(window.tz) if window is not None else moment if sweep_at is not None else None
             planned.append(Planned(moment.date(), moment.date(), action.kind, key_id, action.reason, at))
             if stop_when_acted is not None and action.kind in stop_when_acted:
                 waiting.discard(key_id or "")
@@ -123,12 +128,16 @@ def control_failures(
     horizon: int,
     policy_on: PolicyOn,
     hold: Hold | None = None,
+    sweep_at: time | None = None,
 ) -> dict[str, Failure | None]:
     """When each of the user's active keys first fails the 90-day controls (CIS 2.12, IAM.3) if
     the forecast holds: the day it turns 90 if its deactivation (or deletion) comes later or not
     within `horizon` days; None if it is retired first."""
     retired: dict[str, date] = {}
-    for entry in simulate(keys, secret, now, horizon, policy_on, stop_when_acted=_RETIREMENTS, hold=hold):
+    entries = simulate(
+        keys, secret, now, horizon, policy_on, stop_when_acted=_RETIREMENTS, hold=hold, sweep_at=sweep_at
+    )
+    for entry in entries:
         if entry.key_id and entry.kind in _RETIREMENTS:
             # Retired by that day's sweep: active on that day until then.
             retired.setdefault(entry.key_id, entry.first)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time
 
 from rekey.domain import errors
 from rekey.domain.controls import Failure
@@ -54,6 +54,16 @@ class PlanResult:
     # `holds_unknown`: why the hub's state could not be read.
     holds: dict[str, Hold] = field(default_factory=dict)
     holds_unknown: str | None = None
+    # When the daily sweep runs (UTC), if the hub's schedule is known (REKEY_SWEEP_SCHEDULE).
+    sweep_at: time | None = None
+
+    @property
+    def unreached(self) -> str | None:
+        """Why the sweep, at its known time, never reaches the rotation window, or None."""
+        window = self.policy.window
+        if window is None or self.sweep_at is None:
+            return None
+        return window.reach_problem(datetime.combine(self.generated_at.date(), self.sweep_at, UTC))
 
     @property
     def failed(self) -> list[AccountView]:
@@ -75,7 +85,8 @@ def plan(ports: OperatorPorts, days: int = 30, progress: Callable[[int, int], No
         raise errors.UsageError(f"--days {days}: give 1 to 3660 days")
     now = ports.now()
     accounts = inventory(ports, every_user=False, progress=progress)
-    result = PlanResult(now, days, ports.settings.policy, [], accounts, [])
+    sweep_at = ports.settings.sweep_schedule
+    result = PlanResult(now, days, ports.settings.policy, [], accounts, [], sweep_at=sweep_at)
     try:
         result.holds = holds(ports, [v.account.account_id for v in accounts], now)
     except errors.RekeyError as exc:
@@ -86,9 +97,9 @@ def plan(ports: OperatorPorts, days: int = 30, progress: Callable[[int, int], No
             if user.keys is None or user.assessment.scope in (Scope.OUT, Scope.MISCONFIGURED, Scope.REFUSED):
                 continue
             policy = policy_on(ports.settings, user.user.tags)
-            for entry in simulate(user.keys, user.secret, now, days, policy, hold=hold):
+            for entry in simulate(user.keys, user.secret, now, days, policy, hold=hold, sweep_at=sweep_at):
                 result.rows.append(PlanRow(view.account, user.user.name, entry))
-            failures = control_failures(user.keys, user.secret, now, CONTROL_HORIZON_DAYS, policy, hold)
+            failures = control_failures(user.keys, user.secret, now, CONTROL_HORIZON_DAYS, policy, hold, sweep_at)
             result.controls += [
                 KeyControl(view.account, user.user.name, k.key_id, k.created, failures[k.key_id])
                 for k in user.keys

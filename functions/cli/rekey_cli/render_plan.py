@@ -21,7 +21,7 @@ def _plan_key(row: PlanRow) -> str:
 
 
 def _plan_dates(entry: Planned) -> str:
-    if entry.at is not None:
+    if entry.at is not None and entry.first == entry.last:
         return f"{entry.at:%Y-%m-%d %H:%M %Z}"
     return entry.first.isoformat() if entry.first == entry.last else f"{entry.first}..{entry.last}"
 
@@ -38,6 +38,8 @@ def plan_text(result: PlanResult) -> str:
     ]
     for view in result.failed:
         lines.append(f"  {view.account.account_id} {view.account.name}: FAILED {view.error}")
+    if result.unreached:
+        lines.append(f"  misconfigured: {result.unreached}")
     if result.holds_unknown:
         lines.append(f"  the hub's state (the breaker, the waves) could not be read: {result.holds_unknown}")
     for account_id, hold in sorted(result.holds.items()):
@@ -114,6 +116,7 @@ def plan_json(result: PlanResult) -> dict[str, Any]:
             {"account_id": a, "why": hold.why, "until": iso(hold.until)} for a, hold in sorted(result.holds.items())
         ],
         **({"held_unknown": result.holds_unknown} if result.holds_unknown else {}),
+        **({"sweep_unreached": result.unreached} if result.unreached else {}),
         "exempt": [
             {"account_id": a.account_id, "user_name": u.user.name, "why": u.assessment.why}
             for a, u in result.users(Scope.EXEMPT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Collection, Mapping
-from datetime import datetime
+from datetime import datetime, time
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
@@ -20,7 +20,7 @@ from .domain.policy import Bounds, PolicyError, check_policy
 from .domain.privilege import Guard
 from .domain.rollout import Threshold, Waves, parse_waves
 from .domain.secret_policy import secret_policy
-from .domain.window import Window, parse_window
+from .domain.window import Window, parse_window, sweep_time
 
 # Environment variable -> field name. Documented in README's configuration table.
 ENVIRONMENT = {
@@ -67,6 +67,7 @@ ENVIRONMENT = {
     "REKEY_ROTATION_RELAY": "rotation_relay",
     "REKEY_DESTINATIONS": "destinations",
     "REKEY_ROTATION_WINDOW": "rotation_window",
+    "REKEY_SWEEP_SCHEDULE": "sweep_schedule",
     "REKEY_STATE_TABLE": "state_table",
     "REKEY_BREAKER_SIGNS": "breaker_signs",
     "REKEY_BREAKER_SHARE": "breaker_share",
@@ -178,6 +179,7 @@ WaveList = Annotated[
     tuple[frozenset[str], ...], BeforeValidator(lambda v: parse_waves(v, 0).members if isinstance(v, str) else v)
 ]
 RotationWindow = Annotated[Window | None, BeforeValidator(lambda v: parse_window(v) if isinstance(v, str) else v)]
+SweepTime = Annotated[time | None, BeforeValidator(lambda v: sweep_time(v) if isinstance(v, str) else v)]
 
 
 class RolloutSettings(BaseModel):
@@ -186,6 +188,9 @@ class RolloutSettings(BaseModel):
 
     # When keys may be created, deactivated and deleted (rekey.domain.window); None: any time.
     rotation_window: RotationWindow = None
+    # When the daily sweep runs (UTC), from the hub's SweepSchedule: `rekey plan` puts each key
+    # change at that time on its day. None: not a single time a day, or not known (the CLI).
+    sweep_schedule: SweepTime = None
     # The hub's state table (rekey.adapters.hub_state): without it, neither breaker nor waves.
     state_table: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{3,255}$")
     # The breaker halts key changes everywhere when a day's signs of breakage reach both this

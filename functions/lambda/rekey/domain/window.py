@@ -114,6 +114,26 @@ def parse_window(text: str, zone: str | None = None) -> Window:
     return Window(days, start, end, name)
 
 
+_CRON = re.compile(r"cron\(\s*([0-9]{1,2})\s+([0-9]{1,2})\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*\)")
+
+
+def sweep_time(schedule: str) -> time | None:
+    """The time of day (UTC) a daily sweep runs on, from the hub's `SweepSchedule` (an EventBridge
+    schedule expression, REKEY_SWEEP_SCHEDULE): `cron(30 7 * * ? *)` runs at 07:30 UTC. None
+    for any other schedule (`rate(1 day)`, several hours, some days only): no single time a day.
+    Raises WindowError if `schedule` is no schedule expression at all."""
+    text = schedule.strip()
+    if not re.fullmatch(r"(cron|rate|at)\(.+\)", text):
+        raise WindowError(f"{schedule!r} is not an EventBridge schedule expression, e.g. 'cron(0 6 * * ? *)'")
+    found = _CRON.fullmatch(text)
+    if found is None or any(f not in ("*", "?") for f in found.groups()[2:5]):
+        return None
+    minute, hour = int(found.group(1)), int(found.group(2))
+    if minute > 59 or hour > 23:
+        raise WindowError(f"{schedule!r}: minutes 0-59 and hours 0-23")
+    return time(hour, minute)
+
+
 def narrowed(org: Window | None, tag: str) -> Window:
     """A user's `rekey:window` tag: inside the organization's window (its time zone if the tag
     names none). Raises WindowError."""
