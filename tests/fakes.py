@@ -449,6 +449,7 @@ class FakePorts:
         self.state = FakeHubState(self.failures)
         self.hub_finding_list = FakeFindings(self.failures)
         self.activity: list[Any] = []  # the advisor's sources of events (rekey.ports.KeyActivity)
+        self.analyzer: Any = None  # the advisor's unused-access analyzer (rekey.ports.UnusedAccess)
 
     def account(self, account_id: str, *, write: bool = False) -> FakeAccount:
         if account_id != ACCOUNT:
@@ -487,6 +488,9 @@ class FakePorts:
 
     def key_activity(self) -> list[Any]:
         return self.activity
+
+    def unused_access(self) -> Any:
+        return self.analyzer
 
     def caller_of(self, key: NewKey) -> str:
         self.failures.check("caller_of")

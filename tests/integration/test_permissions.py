@@ -290,12 +290,15 @@ def translated_hub() -> dict[str, Any]:
 HUB_ROLES = ("SweepRole", "ScanRole", "WorkerRole", "DigestRole")
 
 
-def hub_role_statements(*, org_role: bool = False, kms_key: bool = False) -> dict[str, list[dict[str, Any]]]:
+def hub_role_statements(
+    *, org_role: bool = False, kms_key: bool = False, analyzer: bool = False
+) -> dict[str, list[dict[str, Any]]]:
     """Each hub role's statements: its inline policies and the policies attached to it, the
-    conditional ones included when the stack's OrgRoleArn (`org_role`, HasOrgRole) or its
-    HubKmsKeyArn (`kms_key`, HasHubKmsKey) is set."""
+    conditional ones included when the stack's OrgRoleArn (`org_role`, HasOrgRole), its
+    HubKmsKeyArn (`kms_key`, HasHubKmsKey) or its AdvisorAnalyzerArn (`analyzer`,
+    HasAdvisorAnalyzer) is set."""
     resources = translated_hub()["Resources"]
-    included = {"HasOrgRole": org_role, "HasHubKmsKey": kms_key}
+    included = {"HasOrgRole": org_role, "HasHubKmsKey": kms_key, "HasAdvisorAnalyzer": analyzer}
     roles = {}
     for name in HUB_ROLES:
         documents = [p["PolicyDocument"] for p in resources[name]["Properties"]["Policies"]]
@@ -387,6 +390,29 @@ def test_with_a_hub_kms_key_each_role_may_use_it_through_sqs_only_and_only_the_s
         assert as_list(statement["Action"]) == expected, name
     # Without a key no role is granted anything on it.
     assert not any("HubKmsKeyArn" in json.dumps(s) for statements in without.values() for s in statements)
+
+
+def test_with_an_analyzer_only_the_scan_may_read_its_findings_and_only_that_analyzers() -> None:
+    without, with_analyzer = hub_role_statements(), hub_role_statements(analyzer=True)
+    added = {name: [s for s in with_analyzer[name] if s not in without[name]] for name in HUB_ROLES}
+    assert added == {
+        "SweepRole": [],
+        "ScanRole": [
+            {
+                "Sid": "ReadUnusedAccessKeyFindings",
+                "Effect": "Allow",
+                "Action": sorted(declared("hub_advise"), reverse=True),
+                "Resource": {"Ref": "AdvisorAnalyzerArn"},
+            }
+        ],
+        "WorkerRole": [],
+        "DigestRole": [],
+    }
+    assert declared("hub_advise") == {"access-analyzer:ListFindings", "access-analyzer:GetFinding"}
+    # Without one, no role may read any analyzer.
+    assert "access-analyzer" not in json.dumps(without)
+    conditions = translated_hub()["Conditions"]
+    assert conditions["HasAdvisorAnalyzer"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AdvisorAnalyzerArn"}, ""]}]}
 
 
 # --------------------------------------------------------------------------- enforced end to end

@@ -4,6 +4,7 @@ CloudTrail's shapes, mixed evidence, thin evidence and none."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +13,9 @@ from rekey_dev import trail_events as te
 from rekey.domain.advice import (
     Confidence,
     Evidence,
+    Fired,
     Recommendation,
+    UnusedFinding,
     access_key_of,
     advise,
     kind_of,
@@ -278,3 +281,62 @@ def test_a_user_agent_is_shown_printable_and_bounded():
     )
     (shown,) = p.user_agents
     assert shown.startswith("evil?[2J??") and len(shown) == 200 and shown.isprintable()
+
+
+# --------------------------------------------------------------------------- an unused-access analyzer's finding
+
+UNUSED = UnusedFinding("f-1234", None)
+
+
+def test_an_analyzers_finding_is_cited_with_the_unused_rule():
+    unused = UnusedFinding("f-1234", NOW - timedelta(days=150))
+    last = KeyUse(NOW - timedelta(days=150), "s3", "us-east-1")
+    advice = advise(Evidence(KEY, NOW - timedelta(days=400), last, (), ("fixture",), unused=unused), NETS, NOW)
+    assert (advice.recommendation, advice.confidence) == (Recommendation.DELETE, Confidence.HIGH)
+    assert [f.rule for f in advice.fired] == ["unused", "access-analyzer"]
+    assert (
+        advice.fired[1].evidence
+        == f"Access Analyzer: unused since {(NOW - timedelta(days=150)).date()}, finding f-1234"
+    )
+
+
+def test_a_young_never_used_key_with_a_finding_is_delete_at_medium_confidence():
+    young = Evidence(KEY, NOW - timedelta(days=10), None, (), ("fixture",))
+    assert advise(young, NETS, NOW).recommendation is Recommendation.UNKNOWN  # without the finding
+    advice = advise(replace(young, unused=UNUSED), NETS, NOW)
+    assert (advice.recommendation, advice.confidence) == (Recommendation.DELETE, Confidence.MEDIUM)
+    assert advice.fired == (
+        Fired("access-analyzer", Recommendation.DELETE, "Access Analyzer: never used, finding f-1234"),
+    )
+    assert "Access Analyzer finds it unused" in advice.why
+
+
+def test_a_finding_never_outweighs_events_signed_with_the_key():
+    records = te.github_workflow_runs(ACCOUNT, USER, KEY, NOW - timedelta(hours=3))
+    without = advise(evidence(records), NETS, NOW)
+    advice = advise(replace(evidence(records), unused=UNUSED), NETS, NOW)
+    assert (advice.recommendation, advice.confidence, advice.why) == (
+        without.recommendation,
+        without.confidence,
+        without.why,
+    )
+    assert advice.recommendation is Recommendation.GITHUB_OIDC
+    assert advice.fired[:-1] == without.fired
+    assert advice.fired[-1].rule == "access-analyzer" and "outweighed: used" in advice.fired[-1].evidence
+
+
+def test_a_finding_never_outweighs_a_recent_last_use_without_events():
+    last = KeyUse(NOW - timedelta(days=2), "s3", "eu-west-1")
+    advice = advise(Evidence(KEY, NOW - timedelta(days=300), last, (), ("fixture",), unused=UNUSED), NETS, NOW)
+    assert advice.recommendation is Recommendation.UNKNOWN and "s3 in eu-west-1" in advice.why
+
+
+def test_the_findings_own_last_access_is_a_use_like_any_other():
+    # The analyzer's tracking period may be shorter than REKEY_ADVISOR_UNUSED_DAYS: its finding on
+    # a key last used 40 days ago does not make it unused by rekey's 90 days.
+    accessed = UnusedFinding("f-1234", NOW - timedelta(days=40))
+    advice = advise(Evidence(KEY, NOW - timedelta(days=300), None, (), ("fixture",), unused=accessed), NETS, NOW)
+    assert advice.recommendation is Recommendation.UNKNOWN
+    assert advice.fired[-1].evidence.endswith(
+        "(outweighed: used " + str((NOW - timedelta(days=40)).date()) + ", within 90 days)"
+    )

@@ -13,6 +13,7 @@ from rekey_cli import cli
 from rekey_dev import trail_events as te
 
 from rekey.domain.advice import Activity
+from rekey.use_cases.advise import ANALYZER_NOT_READ
 from tests.fakes import ACCOUNT, NOW, FakePorts
 
 TAG = {"rekey:rotate": "true"}
@@ -81,7 +82,9 @@ def test_advise_json_and_html(ports: FakePorts, capsys: Any, tmp_path: Path) -> 
     assert code == 0 and doc["counts"] == {"github-oidc": 1, "role-on-compute": 1, "delete": 1}
     fn = next(k for k in doc["keys"] if k["user_name"] == "orders-fn")
     assert (
-        fn["use"]["events"] == 4 and fn["last_used_service"] == "sqs" and fn["sources"] == ["cloudtrail:LookupEvents"]
+        fn["use"]["events"] == 4
+        and fn["last_used_service"] == "sqs"
+        and fn["sources"] == ["cloudtrail:LookupEvents", ANALYZER_NOT_READ]
     )
     html = page.read_text()
     assert html.startswith("<!doctype html>") and "<script" not in html and "@media print" in html

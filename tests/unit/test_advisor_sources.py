@@ -23,7 +23,7 @@ from rekey.domain.models import KeyStatus
 from rekey.domain.networks import pinned
 from rekey.runtime import Runtime
 from rekey.settings import Settings
-from rekey.use_cases.advise import Advisor, advise_account, advisor_of
+from rekey.use_cases.advise import ANALYZER_NOT_READ, Advisor, advise_account, advisor_of
 from tests.fakes import ACCOUNT, NOW, FakePorts
 from tests.unit.test_sessions import ENV, FakeSts
 
@@ -195,7 +195,7 @@ def test_the_advisor_on_ports_reads_keys_then_events_and_says_what_it_could_not_
     by_user = {k.user_name: k.advice.recommendation for k in result.keys}
     assert by_user == {"ci": Recommendation.GITHUB_OIDC, "idle": Recommendation.DELETE}
     assert result.gaps == ["cloudtrail:LookupEvents: access-denied: cloudtrail:LookupEvents: AccessDeniedException"]
-    assert result.keys[0].sources == ("s3://trail/",) and result.keys[0].profile.volume == 8
+    assert result.keys[0].sources == ("s3://trail/", ANALYZER_NOT_READ) and result.keys[0].profile.volume == 8
     assert (
         replaceable(result.counts()) == "1 key(s) could be replaced by roles: 1 github-oidc; 1 unused could be deleted"
     )

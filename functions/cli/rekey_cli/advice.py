@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from rekey.domain.networks import Networks
 from rekey.ports import KeyActivity
-from rekey.use_cases.advise import AccountAdvice, Advisor, KeyAdvice, advise_organization, advisor_of
+from rekey.use_cases.advise import AccountAdvice, KeyAdvice, advise_organization, advisor_of
 
 from .ports import OperatorPorts
 
@@ -46,10 +46,11 @@ def run_advisor(
     history: bool,
     progress: Callable[[int, int], None] | None = None,
 ) -> AdviceRun:
-    """The advice on every account: from each account's event history if `history`, and from
-    `extra` sources (a trail's bucket)."""
+    """The advice on every account: from each account's event history if `history`, from
+    `extra` sources (a trail's bucket), and from the unused-access analyzer
+    REKEY_ADVISOR_ANALYZER_ARN names (read with this shell's credentials) when it is set."""
     caller = ports.caller_arn()
     ports.act_for(caller)
     base = advisor_of(ports, networks, extra)
-    advisor = base if history else Advisor(tuple(extra), networks, base.unused_days, base.regions)
+    advisor = base if history else replace(base, sources=tuple(extra))
     return AdviceRun(ports.now(), caller, networks.source, advise_organization(ports, advisor, progress))

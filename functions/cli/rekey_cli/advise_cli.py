@@ -1,6 +1,7 @@
 """`rekey advise`: for every active key of the tagged users in rekey's accounts, what should
 replace it (rekey.use_cases.advise), with the evidence. Reads through the member reader role
-(and a trail's bucket with this shell's credentials); writes nothing in AWS. On ports: the
+(and a trail's bucket and an Access Analyzer analyzer with this shell's credentials); writes
+nothing in AWS. On ports: the
 composition root (rekey_cli.cli) hands over the ports and the extra sources of events."""
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ def add_parser(sub: Any) -> None:
         "it never guesses), with a confidence and the evidence behind each rule: the key's last use and the "
         "CloudTrail events it signed (user agents, source addresses, services, regions). Evidence comes from each "
         "member account's event history (LookupEvents through the reader role, 2 calls a second per account and "
-        "region, the last 90 days of management events) and, with --trail-bucket, a trail's log files. Read-only.",
+        "region, the last 90 days of management events), with --trail-bucket a trail's log files, and with "
+        "REKEY_ADVISOR_ANALYZER_ARN an unused-access analyzer's UnusedIAMUserAccessKey findings (IAM Access "
+        "Analyzer, read with your credentials: run it in the analyzer's account). Read-only.",
         examples=[
             "rekey advise",
             "rekey advise --html advice.html --json > advice.json",

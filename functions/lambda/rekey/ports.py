@@ -6,11 +6,11 @@ adapters from boto3 clients and hands them over as `Ports`; tests hand over in-m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from .domain.advice import Activity
+from .domain.advice import Activity, UnusedKeys
 from .domain.delivery import DeliveryStatus, Destination
 from .domain.entities import Account, IamUser, NewKey, Received, ReportKey, SecretRecord
 from .domain.models import AccessKey, KeyStatus, SecretState
@@ -156,6 +156,17 @@ class KeyActivity(Protocol):
     ) -> Activity: ...
 
 
+class UnusedAccess(Protocol):
+    """An unused-access analyzer's findings on access keys, for the advisor
+    (rekey.adapters.access_analyzer: IAM Access Analyzer, read where the analyzer is)."""
+
+    name: str
+
+    def unused_keys(self, account_id: str, keys: Mapping[str, Collection[str]]) -> UnusedKeys:
+        """The ACTIVE UnusedIAMUserAccessKey findings on `keys` (user name -> key ids) of the account."""
+        ...
+
+
 class Organization(Protocol):
     def active_accounts(self) -> list[Account]: ...
 
@@ -269,4 +280,8 @@ class Ports(Protocol):
 
     def key_activity(self) -> Sequence[KeyActivity]:
         """Where the advisor reads the events keys signed (the member accounts' event history)."""
+        ...
+
+    def unused_access(self) -> UnusedAccess | None:
+        """The unused-access analyzer the advisor reads (REKEY_ADVISOR_ANALYZER_ARN), if one is set."""
         ...

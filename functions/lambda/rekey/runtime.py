@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from .adapters.access_analyzer import UnusedKeyFindings, analyzer_region
 from .adapters.cloudtrail import LOOKUP_EVENTS_PER_SECOND, EventHistory
 from .adapters.delivery_github import Http, github_destination
 from .adapters.delivery_ssm import SsmParameterDestination
@@ -326,6 +327,18 @@ class Runtime:
     def key_activity(self) -> list[KeyActivity]:
         """The member accounts' event history (LookupEvents through the reader role, paced)."""
         return [EventHistory(lambda account_id, region: self.account(account_id).client("cloudtrail", region))]
+
+    def unused_access(self) -> UnusedKeyFindings | None:
+        """The unused-access analyzer REKEY_ADVISOR_ANALYZER_ARN names, read with this process's own
+        credentials (the hub's role; the operator's for the CLI) in the analyzer's region."""
+        return self._analyzer
+
+    @cached_property
+    def _analyzer(self) -> UnusedKeyFindings | None:
+        arn = self.settings.advisor_analyzer_arn
+        return (
+            UnusedKeyFindings(self.clients.client("accessanalyzer", region=analyzer_region(arn)), arn) if arn else None
+        )
 
     def caller_of(self, key: NewKey) -> str:
         """Who STS says `key` is (sts:GetCallerIdentity signed by it): proof that a new key works."""

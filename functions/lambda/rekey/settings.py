@@ -77,6 +77,7 @@ ENVIRONMENT = {
     "REKEY_ADVISOR": "advisor",
     "REKEY_ADVISOR_UNUSED_DAYS": "advisor_unused_days",
     "REKEY_ADVISOR_REGIONS": "advisor_regions",
+    "REKEY_ADVISOR_ANALYZER_ARN": "advisor_analyzer_arn",
 }
 REQUIRED = ("REKEY_WORK_QUEUE_URL", "REKEY_TOPIC_ARN")
 NO_REGION = "no AWS region: set AWS_DEFAULT_REGION (or AWS_REGION), or a region in the AWS profile"
@@ -86,6 +87,9 @@ _ROLE_ARN = re.compile(r"arn:(aws[a-z-]*):iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-
 _USER_ARN = re.compile(r"arn:(aws[a-z-]*):iam::[0-9]{12}:user/[A-Za-z0-9_+=,.@/-]{1,512}")
 _BOUNDARY_ARN = re.compile(r"arn:(aws[a-z-]*):iam::([0-9]{12}|aws|\{account_id\}):policy/[A-Za-z0-9_+=,.@/-]{1,512}")
 _PATH = re.compile(r"/([A-Za-z0-9_+=,.@-]+/)*")
+ANALYZER_ARN = re.compile(
+    r"arn:(aws[a-z-]*):access-analyzer:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:analyzer/[A-Za-z0-9_.-]{1,255}"
+)
 
 
 _Strings = TypeVar("_Strings", bound=Collection[str])
@@ -170,6 +174,12 @@ BoundaryArn = Annotated[
         "user's account)",
     ),
 ]
+AnalyzerArn = Annotated[
+    str | None,
+    _optional(
+        ANALYZER_ARN, "not an Access Analyzer ARN (arn:aws:access-analyzer:us-east-1:111122223333:analyzer/name)"
+    ),
+]
 SecretNameTemplate = Annotated[str, AfterValidator(_checked_template)]
 Destinations = Annotated[
     tuple[Destination, ...], BeforeValidator(lambda v: parse_destinations(v) if isinstance(v, str) else v)
@@ -226,6 +236,10 @@ class AdvisorSettings(BaseModel):
     # services' events are).
     advisor_unused_days: int = Field(default=90, ge=1, le=3650)
     advisor_regions: Regions = ()
+    # An unused-access analyzer (IAM Access Analyzer) whose UnusedIAMUserAccessKey findings the
+    # advisor reads as evidence, with the hub's own role: it must be in the hub's account (the
+    # management account or Access Analyzer's delegated administrator). None: not read.
+    advisor_analyzer_arn: AnalyzerArn = None
 
 
 class Settings(RolloutSettings, AdvisorSettings):
@@ -445,6 +459,8 @@ def _check_consistent(s: Settings) -> None:
         raise ValueError("REKEY_SPOKE_READER_ROLE_NAME must differ from REKEY_SPOKE_ROLE_NAME (the writer)")
     if s.org_role_arn and s.org_role_arn.split(":")[1] != s.partition:
         raise ValueError(f"REKEY_ORG_ROLE_ARN is not in the hub's partition ({s.partition})")
+    if s.advisor_analyzer_arn and s.advisor_analyzer_arn.split(":")[1] != s.partition:
+        raise ValueError(f"REKEY_ADVISOR_ANALYZER_ARN is not in the hub's partition ({s.partition})")
     if s.break_glass_role_arn and s.break_glass_role_arn.split(":")[1] != s.partition:
         raise ValueError(f"REKEY_BREAK_GLASS_ROLE_ARN is not in the hub's partition ({s.partition})")
     for region in s.secret_replica_regions:

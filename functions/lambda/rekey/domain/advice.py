@@ -34,11 +34,18 @@ The signals, and where each comes from:
   Cassandra drivers' SigV4 plugin signing with an access key, or service-specific credentials
   (Keyspaces developer guide, "Create credentials"); a driver configured with a key keeps it.
 
+- **An unused-access analyzer** (IAM Access Analyzer, where enabled): an ACTIVE
+  `UnusedIAMUserAccessKey` finding says the key went unused for the analyzer's tracking period;
+  its `lastAccessed` is a use like GetAccessKeyLastUsed's.
+
 Rules: a key with no use for `unused_days` (its last use, or its age when never used) is
-`delete`; a Git or Keyspaces use makes it `keep` (whatever else uses it); otherwise each use is
-classified (a marker in its user agent first, then its address, then its user agent's OS) and
-one kind of use gives its recommendation — `high` with a marker, `medium` with at least
-`min_uses` uses by address or OS alone; fewer is `unknown`. Several kinds of use with markers
+`delete`, citing the analyzer's finding too when there is one; a never-used key too young to
+call unused is `delete` (medium) only with such a finding; a finding never outweighs a use seen
+within `unused_days` (it is cited, and the rules below decide); a Git or Keyspaces use makes
+it `keep` (whatever else uses it); otherwise each use is classified (a marker in its user
+agent first, then its address, then its user agent's OS) and one kind of use gives its
+recommendation — `high` with a marker, `medium` with at least `min_uses` uses by address or OS
+alone; fewer is `unknown`. Several kinds of use with markers
 (or none with a marker) is `unknown`: the key is shared, split it first."""
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -157,9 +164,33 @@ class Activity:
 
 
 @dataclass(frozen=True)
+class UnusedFinding:
+    """An unused-access analyzer's ACTIVE `UnusedIAMUserAccessKey` finding on one key: its id,
+    and the key's last access as the analyzer saw it (None: never used)."""
+
+    finding_id: str
+    last_accessed: datetime | None
+
+    def cited(self) -> str:
+        since = f"unused since {self.last_accessed.date()}" if self.last_accessed else "never used"
+        return f"Access Analyzer: {since}, finding {self.finding_id}"
+
+
+@dataclass
+class UnusedKeys:
+    """What an unused-access analyzer (rekey.ports.UnusedAccess) found: the ACTIVE finding on each
+    key asked about that has one, whether it read every page, and its calls."""
+
+    findings: dict[str, UnusedFinding] = field(default_factory=dict)
+    complete: bool = True
+    calls: int = 0
+
+
+@dataclass(frozen=True)
 class Evidence:
     """What AWS recorded of one key: its last use (GetAccessKeyLastUsed) and the events signed
-    with it within `window_days`, from `sources` (what was read, said with the advice)."""
+    with it within `window_days`, from `sources` (what was read, said with the advice), and an
+    unused-access analyzer's finding on it, if one was read and found."""
 
     key_id: str
     created: datetime
@@ -167,6 +198,7 @@ class Evidence:
     uses: tuple[Use, ...] = ()
     sources: tuple[str, ...] = ()
     window_days: int = 90
+    unused: UnusedFinding | None = None
 
 
 @dataclass(frozen=True)
@@ -281,10 +313,17 @@ def advise(
     """The recommendation for one active key (see the module's docstring for the rules)."""
     window = [u for u in evidence.uses if u.at >= now - timedelta(days=evidence.window_days)]
     seen = " and ".join(evidence.sources) or "nothing"
-    last = max([u.at for u in window] + ([evidence.last_used.at] if evidence.last_used else []), default=None)
+    finding = evidence.unused
+    # Every use on record counts, the analyzer's last access too: a finding never hides a use.
+    used_at = [u.at for u in window] + ([evidence.last_used.at] if evidence.last_used else [])
+    last = max(used_at + ([finding.last_accessed] if finding and finding.last_accessed else []), default=None)
     age = (now - evidence.created).days
+    analyzer = (Fired("access-analyzer", Recommendation.DELETE, finding.cited()),) if finding else ()
     if last is None or (now - last).days >= unused_days:
         if last is None and age < unused_days:
+            if finding is not None:
+                why = f"never used in its {age} day(s), and Access Analyzer finds it unused"
+                return Advice(Recommendation.DELETE, Confidence.MEDIUM, why, analyzer)
             return Advice(
                 Recommendation.UNKNOWN,
                 Confidence.LOW,
@@ -296,7 +335,23 @@ def advise(
             else f"last used {last.date()}, {(now - last).days} days ago"
         )
         fired = Fired("unused", Recommendation.DELETE, f"{idle} (GetAccessKeyLastUsed; events read: {seen})")
-        return Advice(Recommendation.DELETE, Confidence.HIGH, idle, (fired,))
+        return Advice(Recommendation.DELETE, Confidence.HIGH, idle, (fired, *analyzer))
+    advice = _in_use(evidence, window, last, seen, networks, min_uses)
+    if finding is None:
+        return advice
+    # Mixed evidence: the use wins; the finding is cited as outweighed, never as the answer.
+    outweighed = Fired(
+        "access-analyzer",
+        Recommendation.DELETE,
+        f"{finding.cited()} (outweighed: used {last.date()}, within {unused_days} days)",
+    )
+    return replace(advice, fired=(*advice.fired, outweighed))
+
+
+def _in_use(
+    evidence: Evidence, window: Sequence[Use], last: datetime, seen: str, networks: Networks, min_uses: int
+) -> Advice:
+    """The advice for a key used within `unused_days` (its last use `last`)."""
     keep = _keep(window)
     if keep is not None:
         return keep

@@ -1,7 +1,8 @@
 """The advisor: for every active key of the users carrying the opt-in tag, what should replace it,
-with the evidence (rekey.domain.advice). Read-only: it reads keys, their last use and the events
-they signed, and changes nothing. `rekey advise` runs it over the organization; the scan, on the
-days REKEY_ADVISOR says, over its account."""
+with the evidence (rekey.domain.advice). Read-only: it reads keys, their last use, the events
+they signed and an unused-access analyzer's findings on them, and changes nothing. `rekey
+advise` runs it over the organization; the scan, on the days REKEY_ADVISOR says, over its
+account."""
 
 from __future__ import annotations
 
@@ -12,17 +13,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..domain import errors
-from ..domain.advice import Advice, Evidence, Profile, advise, profile, uses_of
+from ..domain.advice import Advice, Evidence, Profile, UnusedFinding, advise, profile, uses_of
 from ..domain.advice_findings import advice_asff
 from ..domain.entities import Account, IamUser
 from ..domain.models import AccessKey
 from ..domain.networks import Networks, pinned
-from ..ports import KeyActivity, MemberAccount, Ports
+from ..ports import KeyActivity, MemberAccount, Ports, UnusedAccess
 
 log = logging.getLogger(__name__)
 
 GLOBAL_REGION = "us-east-1"  # where IAM's, STS's global endpoint's and other global services' events are
 WINDOW_DAYS = 90  # the event history's reach
+# Said with each key's sources when no analyzer is set (its findings are evidence only where enabled).
+ANALYZER_NOT_READ = "Access Analyzer not read (no analyzer: REKEY_ADVISOR_ANALYZER_ARN)"
 
 
 @dataclass(frozen=True)
@@ -53,20 +56,29 @@ class AccountAdvice:
 
 @dataclass(frozen=True)
 class Advisor:
-    """How the advisor reads and judges: its sources of events, the networks it knows, its rules' limits."""
+    """How the advisor reads and judges: its sources of events, the networks it knows, its rules'
+    limits, and the unused-access analyzer it reads (None: none)."""
 
     sources: Sequence[KeyActivity]
     networks: Networks
     unused_days: int = 90
     regions: tuple[str, ...] = ()
     window_days: int = WINDOW_DAYS
+    analyzer: UnusedAccess | None = None
 
 
 def advisor_of(ports: Ports, networks: Networks, extra: Sequence[KeyActivity] = ()) -> Advisor:
-    """The advisor as the settings say, reading `ports.key_activity()` and `extra` sources."""
+    """The advisor as the settings say, reading `ports.key_activity()` and `extra` sources, and
+    `ports.unused_access()` (REKEY_ADVISOR_ANALYZER_ARN) when there is one."""
     s = ports.settings
     regions = s.advisor_regions or (s.region, GLOBAL_REGION)
-    return Advisor((*ports.key_activity(), *extra), networks, s.advisor_unused_days, tuple(regions))
+    return Advisor(
+        (*ports.key_activity(), *extra),
+        networks,
+        s.advisor_unused_days,
+        tuple(regions),
+        analyzer=ports.unused_access(),
+    )
 
 
 def advise_account(
@@ -95,6 +107,7 @@ def advise_account(
         if not keyed:
             return result
         records, sources = _events(advisor, account.account_id, [k for _, k in keyed], now, result)
+        unused, analyzer = _unused(advisor, account.account_id, keyed, result)
         for user, key in keyed:
             evidence = Evidence(
                 key.key_id,
@@ -103,10 +116,12 @@ def advise_account(
                 tuple(uses_of(records.get(key.key_id, []))),
                 sources,
                 advisor.window_days,
+                unused.get(key.key_id),
             )
             advice = advise(evidence, advisor.networks, now, unused_days=advisor.unused_days)
             shown = profile(evidence.uses, advisor.networks)
-            result.keys.append(KeyAdvice(account, user.name, user.arn, key, advice, shown, sources))
+            read = (*sources, *analyzer)
+            result.keys.append(KeyAdvice(account, user.name, user.arn, key, advice, shown, read))
     except errors.RekeyError as exc:
         result.error = f"{exc.code}: {exc}"
         log.error("advisor, account %s: %s", account.account_id, result.error)
@@ -143,6 +158,27 @@ def _events(
     return records, tuple(read)
 
 
+def _unused(
+    advisor: Advisor, account_id: str, keyed: Sequence[tuple[IamUser, AccessKey]], result: AccountAdvice
+) -> tuple[dict[str, UnusedFinding], tuple[str, ...]]:
+    """The analyzer's findings on the keys, and what to say was read: its name, or that none is
+    set; nothing when it could not be read (a gap, said with the advice, as a source of events')."""
+    if advisor.analyzer is None:
+        return {}, (ANALYZER_NOT_READ,)
+    keys: dict[str, list[str]] = {}
+    for user, key in keyed:
+        keys.setdefault(user.name, []).append(key.key_id)
+    try:
+        found = advisor.analyzer.unused_keys(account_id, keys)
+    except errors.RekeyError as exc:
+        result.gaps.append(f"{advisor.analyzer.name}: {exc.code}: {exc}")
+        return {}, ()
+    result.calls += found.calls
+    if not found.complete:
+        result.gaps.append(f"{advisor.analyzer.name}: not every page read")
+    return found.findings, (advisor.analyzer.name if found.complete else f"{advisor.analyzer.name} (not every page)",)
+
+
 def advise_organization(
     ports: Ports, advisor: Advisor, progress: Callable[[int, int], None] | None = None
 ) -> list[AccountAdvice]:
@@ -161,9 +197,10 @@ def advise_in_scan(
     ports: Ports, account: Account, member: MemberAccount, users: Sequence[IamUser], time_left: Callable[[], bool]
 ) -> dict[str, int]:
     """The scheduled advisor inside an account's scan (REKEY_ADVISOR): advice for the users in
-    scope, from the event history, against the pinned ranges (a Lambda reads no files), each
-    key's finding imported when findings are on. Returns the counts for the digest; a failure is
-    logged and never fails the scan (the next run tries again)."""
+    scope, from the event history (and the analyzer, when one is set), against the pinned
+    ranges (a Lambda reads no files), each key's finding imported when findings are on. Returns
+    the counts for the digest; a failure is logged and never fails the scan (the next run tries
+    again)."""
     s, now = ports.settings, ports.now()
     result = advise_account(
         ports, account, advisor_of(ports, pinned()), member=member, users=users, time_left=time_left
