@@ -268,9 +268,11 @@ def test_the_advisor_reads_the_analyzer_for_the_keys_it_advises_and_cites_it() -
     ((account, asked),) = ports.analyzer.asked
     assert account == ACCOUNT and asked == {"ci": [ci], "idle": [idle], "young": [young]}
     by_user = {k.user_name: k for k in result.keys}
-    # The finding decides only where nothing else did: a young never-used key is now `delete`.
+    # A young never-used key stays `unknown` (the analyzer's period does not shorten rekey's); the
+    # finding is cited with it.
     young_advice = by_user["young"].advice
-    assert (young_advice.recommendation.value, young_advice.confidence.value) == ("delete", "medium")
+    assert (young_advice.recommendation.value, young_advice.confidence.value) == ("unknown", "low")
+    assert [f.rule for f in young_advice.fired] == ["access-analyzer"]
     assert by_user["idle"].advice.recommendation is Recommendation.DELETE
     # A key in use stays what its use says; the finding is cited as outweighed.
     ci_advice = by_user["ci"].advice
@@ -300,7 +302,7 @@ def test_rekey_advise_reads_the_analyzer_the_setting_names(capsys: Any) -> None:
     assert cli.main(["advise"], operators=ports) == 0
     out = capsys.readouterr().out
     line = next(line for line in out.splitlines() if line.strip().startswith("young "))
-    assert "delete (medium)" in line and "Access Analyzer: never used, finding f-young" in out
+    assert "unknown (low)" in line and "Access Analyzer: never used, finding f-young" in out
     assert "read:     cloudtrail:LookupEvents, Access Analyzer org-unused-access" in out
     assert cli.main(["advise"], operators=advised_ports()[0]) == 0  # no REKEY_ADVISOR_ANALYZER_ARN
     assert ANALYZER_NOT_READ in capsys.readouterr().out
@@ -312,7 +314,7 @@ def test_the_scheduled_advisor_reads_the_analyzer_and_a_refusal_never_fails_the_
     ports, young, _, _ = advised_ports({"REKEY_ADVISOR": "daily"})
     ports.analyzer = Analyzer({young: UnusedFinding("f-young", None)})
     result = scan_account(ports, ports.org.accounts[0], "20261201T043000Z")
-    assert result.advice == {"delete": 2, "github-oidc": 1}
+    assert result.advice == {"unknown": 1, "github-oidc": 1, "delete": 1}
     (advice,) = [
         f for f in ports.findings.by_id.values() if f["GeneratorId"] == "rekey-key-advice" and young in f["Id"]
     ]

@@ -40,7 +40,8 @@ The signals, and where each comes from:
 
 Rules: a key with no use for `unused_days` (its last use, or its age when never used) is
 `delete`, citing the analyzer's finding too when there is one; a never-used key too young to
-call unused is `delete` (medium) only with such a finding; a finding never outweighs a use seen
+call unused stays `unknown` even with such a finding (cited: an analyzer's shorter tracking
+period does not shorten rekey's); a finding never outweighs a use seen
 within `unused_days` (it is cited, and the rules below decide); a Git or Keyspaces use makes
 it `keep` (whatever else uses it); otherwise each use is classified (a marker in its user
 agent first, then its address, then its user agent's OS) and one kind of use gives its
@@ -321,13 +322,14 @@ def advise(
     analyzer = (Fired("access-analyzer", Recommendation.DELETE, finding.cited()),) if finding else ()
     if last is None or (now - last).days >= unused_days:
         if last is None and age < unused_days:
-            if finding is not None:
-                why = f"never used in its {age} day(s), and Access Analyzer finds it unused"
-                return Advice(Recommendation.DELETE, Confidence.MEDIUM, why, analyzer)
+            # An analyzer whose tracking period is shorter than `unused_days` does not make a
+            # young key unused: it may not be deployed yet. The finding is cited, not followed.
+            also = "; Access Analyzer already finds it unused" if finding else ""
             return Advice(
                 Recommendation.UNKNOWN,
                 Confidence.LOW,
-                f"never used, but only {age} day(s) old: too young to call unused ({unused_days} days)",
+                f"never used, but only {age} day(s) old: too young to call unused ({unused_days} days){also}",
+                analyzer,
             )
         idle = (
             f"never used in its {age} days"
