@@ -309,14 +309,15 @@ class Lab:
         """The day's sweep and workers; with `rollout`, `window` is "open" all day, "closed" all
         day, or "closes" between the sweep and the workers (what the sweep queued waits)."""
         assert window == "open" or self.window is not None, "a lab without rollout has no window"
-        if self.window is not None:
-            self.window.set_closed(window == "closed")
+        self._close_window(window == "closed")
         self.sweep(f"{label} sweep")
-        if self.window is not None:
-            self.window.set_closed(window != "open")
+        self._close_window(window != "open")
         self.drain(f"{label} worker")
+        self._close_window(False)
+
+    def _close_window(self, closed: bool) -> None:
         if self.window is not None:
-            self.window.set_closed(False)
+            self.window.set_closed(closed)
 
     def sweep(self, name: str) -> Step:
         step = Step(name)

@@ -219,7 +219,7 @@ def test_the_plan_says_when_the_sweep_never_reaches_the_window(monkeypatch: pyte
 
     ports = FakePorts()
     ports.settings = ports.settings.model_copy(
-        update={"rotation_window": parse_window(BERLIN_WEEKDAYS), "sweep_schedule": sweep_time("cron(0 6 * * ? *)")}
+        update={"rotation_window": parse_window(BERLIN_WEEKDAYS), "sweep_at": sweep_time("cron(0 6 * * ? *)")}
     )
     result = plan(ports, 7)
     assert "misconfigured: the sweep runs at 07:00 Europe/Berlin, outside the rotation window" in plan_text(result)

@@ -89,7 +89,7 @@ def simulate(
                     planned[index] = replace(planned[index], last=moment.date())
                     continue
                 open_repeats[slot] = len(planned)
-            at = moment.astimezone(window.tz) if window is not None else moment if sweep_at is not None else None
+            at = moment.astimezone(window.tz) if window is not None else (moment if sweep_at is not None else None)
             planned.append(Planned(moment.date(), moment.date(), action.kind, key_id, action.reason, at))
             if stop_when_acted is not None and action.kind in stop_when_acted:
                 waiting.discard(key_id or "")

@@ -85,7 +85,7 @@ def plan(ports: OperatorPorts, days: int = 30, progress: Callable[[int, int], No
         raise errors.UsageError(f"--days {days}: give 1 to 3660 days")
     now = ports.now()
     accounts = inventory(ports, every_user=False, progress=progress)
-    sweep_at = ports.settings.sweep_schedule
+    sweep_at = ports.settings.sweep_at
     result = PlanResult(now, days, ports.settings.policy, [], accounts, [], sweep_at=sweep_at)
     try:
         result.holds = holds(ports, [v.account.account_id for v in accounts], now)

@@ -67,7 +67,7 @@ ENVIRONMENT = {
     "REKEY_ROTATION_RELAY": "rotation_relay",
     "REKEY_DESTINATIONS": "destinations",
     "REKEY_ROTATION_WINDOW": "rotation_window",
-    "REKEY_SWEEP_SCHEDULE": "sweep_schedule",
+    "REKEY_SWEEP_SCHEDULE": "sweep_at",
     "REKEY_STATE_TABLE": "state_table",
     "REKEY_BREAKER_SIGNS": "breaker_signs",
     "REKEY_BREAKER_SHARE": "breaker_share",
@@ -200,7 +200,7 @@ class RolloutSettings(BaseModel):
     rotation_window: RotationWindow = None
     # When the daily sweep runs (UTC), from the hub's SweepSchedule: `rekey plan` puts each key
     # change at that time on its day. None: not a single time a day, or not known (the CLI).
-    sweep_schedule: SweepTime = None
+    sweep_at: SweepTime = None
     # The hub's state table (rekey.adapters.hub_state): without it, neither breaker nor waves.
     state_table: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{3,255}$")
     # The breaker halts key changes everywhere when a day's signs of breakage reach both this
